@@ -1,0 +1,41 @@
+# Every target bootstraps its own virtualenv: a fresh machine needs only Python >= 3.11.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test lint typecheck layers pytest pytest-pg demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## The test command (README, .ci/run): lint, types, layers, tests on SQLite and on PostgreSQL.
+test: lint typecheck layers pytest pytest-pg
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+# The store and engine suites again on PostgreSQL; starts a local server if none listens.
+pytest-pg: $(STAMP)
+	sh .ci/ensure-postgres
+	OBMEN_TEST_PG=$${OBMEN_TEST_PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+		$(BIN)/pytest -q -m pg
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
