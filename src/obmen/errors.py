@@ -68,4 +68,4 @@ class SkippableError(ObmenError):
 
 
 class ConfigError(ObmenError):
-    """The configuration is invalid; the message is one line naming the file, key, value and what is allowed."""
+    """The configuration is invalid; one line naming the file, key, value and what is allowed."""

@@ -1,0 +1,354 @@
+"""The durable work queue of keys (ARCHITECTURE §2.1, STYLE §6.8).
+
+Semantics, after procrastinate's `queueing_lock` + `lock` and controller-runtime's de-duplicating queue:
+
+* An item is a *key*: `order:<canonical id>` for a linked object, `order@site:<external id>` for one
+  that obmen has not linked yet. At most one *pending* item per key (a unique partial index); enqueuing
+  a key that is already pending only pulls its `not_before` earlier.
+* At most one *running* item per `lock`. A linked key is its own lock. Unlinked keys of one entity
+  share the lock `<entity>@new`, so two new objects that are the same real-world thing (the same
+  person created on two sides) are matched one after the other, never both created.
+* A claim takes a batch of one entity type, oldest first, skipping locked rows (`FOR UPDATE SKIP
+  LOCKED` on PostgreSQL). Claims of one tenant are serialised by a transaction-scoped advisory lock on
+  PostgreSQL (SQLite serialises writers anyway), so the lock check and the claim are one atomic step.
+* A running item has a lease. A worker that dies stops renewing it; the next claim after expiry puts
+  its items back (or drops them where a newer pending item for the key already exists).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from obmen.store.database import Database
+from obmen.store.tables import links, parked, work_items
+
+__all__ = ["Claimed", "NewItem", "backoff", "claim", "enqueue", "heartbeat"]
+
+_W = work_items.c
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """A key to enqueue: linked (`canonical_id`) or not yet linked (`system` + `external_id`)."""
+
+    entity: str
+    canonical_id: str | None = None
+    system: str | None = None
+    external_id: str | None = None
+    trigger: str = "manual"
+    delay: float = 0.0
+
+    @property
+    def key(self) -> str:
+        """The de-duplication key."""
+        if self.canonical_id is not None:
+            return f"{self.entity}:{self.canonical_id}"
+        return f"{self.entity}@{self.system}:{self.external_id}"
+
+    @property
+    def lock(self) -> str:
+        """The serialisation lock: the key itself, or one lock for all new objects of the entity."""
+        return self.key if self.canonical_id is not None else f"{self.entity}@new"
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A work item a worker holds until it completes, fails or its lease runs out."""
+
+    id: int
+    key: str
+    entity: str
+    canonical_id: str | None
+    system: str | None
+    external_id: str | None
+    attempts: int
+    trigger: str
+    enqueued_at: float
+
+
+def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: a delay in `[0, min(cap, base * 2**(attempts-1))]`."""
+    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+def _insert(db: Database, rows: list[dict[str, object]], *, carry_attempts: bool = False) -> sa.Insert:
+    """An upsert into the pending set: an existing pending key keeps the earlier `not_before`.
+
+    With `carry_attempts` (a retry folding into a newer pending item) the attempt count and last error
+    carry over too, so a key that keeps failing still reaches the parking threshold.
+    """
+    where = sa.text("state = 'pending'")
+    stmt = postgresql.insert(work_items) if db.is_postgres else sqlite.insert(work_items)
+    stmt = stmt.values(rows)
+    lowest = sa.func.least if db.is_postgres else sa.func.min
+    highest = sa.func.greatest if db.is_postgres else sa.func.max
+    update: dict[str, object] = {"not_before": lowest(_W.not_before, stmt.excluded.not_before)}
+    if carry_attempts:
+        update["attempts"] = highest(_W.attempts, stmt.excluded.attempts)
+        update["last_error"] = stmt.excluded.last_error
+    return stmt.on_conflict_do_update(index_elements=["tenant", "key"], index_where=where, set_=update)
+
+
+async def _resolve_links(conn: AsyncConnection, tenant: str, items: Sequence[NewItem]) -> list[NewItem]:
+    """Turn unlinked keys whose object is linked by now into linked keys (one key per object)."""
+    unlinked = [i for i in items if i.canonical_id is None]
+    if not unlinked:
+        return list(items)
+    known: dict[tuple[str, str, str], str] = {}
+    wanted = {(i.entity, i.system, i.external_id) for i in unlinked}
+    for entity, system in {(e, s) for e, s, _ in wanted}:
+        ids = [x for e, s, x in wanted if e == entity and s == system and x is not None]
+        rows = await conn.execute(
+            sa.select(links.c.external_id, links.c.canonical_id).where(
+                links.c.tenant == tenant,
+                links.c.entity == entity,
+                links.c.system == system,
+                links.c.external_id.in_(ids),
+            )
+        )
+        known.update({(entity, str(system), r.external_id): r.canonical_id for r in rows})
+    resolved = []
+    for item in items:
+        cid = known.get((item.entity, str(item.system), str(item.external_id)))
+        if item.canonical_id is None and cid is not None:
+            item = NewItem(entity=item.entity, canonical_id=cid, trigger=item.trigger, delay=item.delay)
+        resolved.append(item)
+    return resolved
+
+
+async def enqueue(
+    db: Database, conn: AsyncConnection, tenant: str, items: Iterable[NewItem], *, now: float
+) -> int:
+    """Add keys to the queue (de-duplicated while pending); returns how many distinct keys were given."""
+    batch = await _resolve_links(conn, tenant, list(items))
+    rows: dict[str, dict[str, object]] = {}
+    for item in batch:
+        row = rows.get(item.key)
+        not_before = now + item.delay
+        if row is not None:
+            row["not_before"] = min(float(str(row["not_before"])), not_before)
+            continue
+        rows[item.key] = {
+            "tenant": tenant,
+            "key": item.key,
+            "lock": item.lock,
+            "entity": item.entity,
+            "canonical_id": item.canonical_id,
+            "system": item.system,
+            "external_id": item.external_id,
+            "state": "pending",
+            "not_before": not_before,
+            "attempts": 0,
+            "trigger": item.trigger,
+            "enqueued_at": now,
+        }
+    values = list(rows.values())
+    for start in range(0, len(values), 500):
+        await conn.execute(_insert(db, values[start : start + 500]))
+    return len(values)
+
+
+async def _reap(conn: AsyncConnection, tenant: str, now: float) -> None:
+    """Give the items of dead workers (expired leases) back to the queue."""
+    expired = sa.and_(_W.tenant == tenant, _W.state == "running", _W.lease_until < now)
+    pending = work_items.alias("pending")
+    shadowed = sa.exists().where(
+        pending.c.tenant == _W.tenant, pending.c.key == _W.key, pending.c.state == "pending"
+    )
+    await conn.execute(sa.delete(work_items).where(expired, shadowed))
+    await conn.execute(
+        sa.update(work_items).where(expired).values(state="pending", claimed_by=None, lease_until=None)
+    )
+
+
+async def claim(
+    db: Database, tenant: str, worker: str, *, limit: int, lease: float, now: float
+) -> list[Claimed]:
+    """Claim up to `limit` ready items of one entity type whose lock nobody holds."""
+    async with db.begin() as conn:
+        if db.is_postgres:
+            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("claim:" + tenant))))
+        await _reap(conn, tenant, now)
+        running = work_items.alias("running")
+        free = ~sa.exists().where(
+            running.c.tenant == _W.tenant, running.c.lock == _W.lock, running.c.state == "running"
+        )
+        ready = sa.and_(_W.tenant == tenant, _W.state == "pending", _W.not_before <= now, free)
+        first = await conn.execute(sa.select(_W.entity).where(ready).order_by(_W.not_before, _W.id).limit(1))
+        entity = first.scalar_one_or_none()
+        if entity is None:
+            return []
+        query = (
+            sa.select(work_items)
+            .where(ready, _W.entity == entity)
+            .order_by(_W.not_before, _W.id)
+            .limit(limit)
+        )
+        if db.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        rows = (await conn.execute(query)).all()
+        ids = [r.id for r in rows]
+        await conn.execute(
+            sa.update(work_items)
+            .where(_W.id.in_(ids))
+            .values(state="running", claimed_by=worker, lease_until=now + lease, attempts=_W.attempts + 1)
+        )
+    return [
+        Claimed(
+            id=r.id,
+            key=r.key,
+            entity=r.entity,
+            canonical_id=r.canonical_id,
+            system=r.system,
+            external_id=r.external_id,
+            attempts=r.attempts + 1,
+            trigger=r.trigger,
+            enqueued_at=r.enqueued_at,
+        )
+        for r in rows
+    ]
+
+
+async def heartbeat(db: Database, worker: str, *, lease: float, now: float) -> int:
+    """Extend the lease of every item `worker` holds; returns how many it still holds."""
+    async with db.begin() as conn:
+        result = await conn.execute(
+            sa.update(work_items)
+            .where(_W.claimed_by == worker, _W.state == "running")
+            .values(lease_until=now + lease)
+        )
+    return result.rowcount
+
+
+async def owned(conn: AsyncConnection, worker: str, ids: Sequence[int]) -> set[int]:
+    """Which of `ids` this worker still holds (a slow worker may have lost some to lease expiry)."""
+    if not ids:
+        return set()
+    query = sa.select(_W.id).where(_W.id.in_(ids), _W.claimed_by == worker, _W.state == "running")
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {r.id for r in await conn.execute(query)}
+
+
+async def relock(conn: AsyncConnection, tenant: str, moves: Sequence[tuple[int, str, str]]) -> None:
+    """Re-key running unlinked items as the linked objects they turned out to be: (id, entity, cid).
+
+    Once an unlinked item is adopted, notifications for the object enqueue its *linked* key; holding
+    that key's lock keeps them waiting until this item is finished.
+    """
+    for item_id, entity, cid in moves:
+        await conn.execute(
+            sa.update(work_items)
+            .where(_W.id == item_id, _W.tenant == tenant)
+            .values(
+                lock=f"{entity}:{cid}", key=f"{entity}:{cid}", canonical_id=cid, system=None, external_id=None
+            )
+        )
+
+
+async def try_relock(db: Database, tenant: str, item_id: int, entity: str, cid: str) -> bool:
+    """Re-key one running unlinked item as the linked object `cid`, unless another item holds that lock."""
+    lock = f"{entity}:{cid}"
+    async with db.begin() as conn:
+        if db.is_postgres:
+            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("claim:" + tenant))))
+        held = await conn.execute(
+            sa.select(_W.id).where(
+                _W.tenant == tenant, _W.lock == lock, _W.state == "running", _W.id != item_id
+            )
+        )
+        if held.first() is not None:
+            return False
+        await relock(conn, tenant, [(item_id, entity, cid)])
+    return True
+
+
+async def complete(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    """Remove finished items."""
+    if ids:
+        await conn.execute(sa.delete(work_items).where(_W.id.in_(list(ids))))
+
+
+async def retry(
+    db: Database, conn: AsyncConnection, tenant: str, item: Claimed, *, error: str, delay: float, now: float
+) -> None:
+    """Put a running item back with a delay; folds into a newer pending item of the same key if any."""
+    await conn.execute(sa.delete(work_items).where(_W.id == item.id))
+    await conn.execute(
+        _insert(
+            db,
+            [
+                {
+                    "tenant": tenant,
+                    "key": item.key,
+                    "lock": item.key if item.canonical_id else f"{item.entity}@new",
+                    "entity": item.entity,
+                    "canonical_id": item.canonical_id,
+                    "system": item.system,
+                    "external_id": item.external_id,
+                    "state": "pending",
+                    "not_before": now + delay,
+                    "attempts": item.attempts,
+                    "last_error": error[:2000],
+                    "trigger": item.trigger,
+                    "enqueued_at": now,
+                }
+            ],
+            carry_attempts=True,
+        )
+    )
+
+
+async def park(
+    db: Database, conn: AsyncConnection, tenant: str, item: Claimed, *, reason: str, now: float
+) -> None:
+    """Move an item out of the queue into `parked`, with the reason, for an operator to retry."""
+    await conn.execute(sa.delete(work_items).where(_W.id == item.id))
+    row = {
+        "tenant": tenant,
+        "key": item.key,
+        "entity": item.entity,
+        "canonical_id": item.canonical_id,
+        "system": item.system,
+        "external_id": item.external_id,
+        "reason": reason[:4000],
+        "attempts": item.attempts,
+        "trigger": item.trigger,
+        "parked_at": now,
+    }
+    update = {k: row[k] for k in ("reason", "attempts", "trigger", "parked_at")}
+    if db.is_postgres:
+        pg = postgresql.insert(parked).values(row)
+        await conn.execute(pg.on_conflict_do_update(index_elements=["tenant", "key"], set_=update))
+    else:
+        lite = sqlite.insert(parked).values(row)
+        await conn.execute(lite.on_conflict_do_update(index_elements=["tenant", "key"], set_=update))
+
+
+async def unpark(db: Database, tenant: str, keys: Sequence[str] | None, *, now: float) -> int:
+    """Put parked items back in the queue (all of them when `keys` is None); returns how many."""
+    async with db.begin() as conn:
+        query = sa.select(parked).where(parked.c.tenant == tenant)
+        if keys is not None:
+            query = query.where(parked.c.key.in_(list(keys)))
+        rows = (await conn.execute(query)).all()
+        items = [
+            NewItem(
+                entity=r.entity,
+                canonical_id=r.canonical_id,
+                system=r.system,
+                external_id=r.external_id,
+                trigger="unpark",
+            )
+            for r in rows
+        ]
+        await enqueue(db, conn, tenant, items, now=now)
+        await conn.execute(sa.delete(parked).where(parked.c.key.in_([r.key for r in rows])))
+    return len(rows)

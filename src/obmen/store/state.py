@@ -1,0 +1,392 @@
+"""Repositories for the engine's state: id map, bases, intents, journal, conflicts, cursors, leases.
+
+Every function takes an open connection so that the reconciler can compose a whole batch's outcome
+(bases, links, journal, conflicts, queue completion) into one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from obmen.store.tables import bases, conflicts, cursors, intents, journal, leases, links
+
+__all__ = [
+    "JournalEntry",
+    "add_links",
+    "fetch_links",
+    "load_bases",
+    "save_bases",
+]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _upsert(conn: AsyncConnection, table: sa.Table) -> Any:
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+# --- id map -------------------------------------------------------------------------------------
+
+
+async def fetch_links(
+    conn: AsyncConnection, tenant: str, entity: str, canonical_ids: Iterable[str]
+) -> dict[str, dict[str, str]]:
+    """Canonical id → {system: external id} for these objects."""
+    ids = list(set(canonical_ids))
+    out: dict[str, dict[str, str]] = {cid: {} for cid in ids}
+    for start in range(0, len(ids), 500):
+        rows = await conn.execute(
+            sa.select(links.c.canonical_id, links.c.system, links.c.external_id).where(
+                links.c.tenant == tenant,
+                links.c.entity == entity,
+                links.c.canonical_id.in_(ids[start : start + 500]),
+            )
+        )
+        for row in rows:
+            out[row.canonical_id][row.system] = row.external_id
+    return out
+
+
+async def resolve_external(
+    conn: AsyncConnection, tenant: str, entity: str, system: str, external_ids: Iterable[str]
+) -> dict[str, str]:
+    """External id (in `system`) → canonical id, for the ids that are linked."""
+    ids = list(set(external_ids))
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        rows = await conn.execute(
+            sa.select(links.c.external_id, links.c.canonical_id).where(
+                links.c.tenant == tenant,
+                links.c.entity == entity,
+                links.c.system == system,
+                links.c.external_id.in_(ids[start : start + 500]),
+            )
+        )
+        out.update({r.external_id: r.canonical_id for r in rows})
+    return out
+
+
+async def add_links(
+    conn: AsyncConnection, tenant: str, entity: str, pairs: Iterable[tuple[str, str, str]], *, now: float
+) -> None:
+    """Record (canonical id, system, external id) links; a link that exists already is kept."""
+    rows = [
+        {
+            "tenant": tenant,
+            "entity": entity,
+            "canonical_id": c,
+            "system": s,
+            "external_id": x,
+            "created_at": now,
+        }
+        for c, s, x in pairs
+    ]
+    if rows:
+        await conn.execute(_upsert(conn, links).values(rows).on_conflict_do_nothing())
+
+
+async def count_links(conn: AsyncConnection, tenant: str) -> dict[tuple[str, str], int]:
+    """(entity, system) → number of linked objects."""
+    rows = await conn.execute(
+        sa.select(links.c.entity, links.c.system, sa.func.count())
+        .where(links.c.tenant == tenant)
+        .group_by(links.c.entity, links.c.system)
+    )
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+# --- bases --------------------------------------------------------------------------------------
+
+
+async def load_bases(
+    conn: AsyncConnection, tenant: str, entity: str, canonical_ids: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """Canonical id → the agreed field map, for the objects that have a base."""
+    ids = list(set(canonical_ids))
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        rows = await conn.execute(
+            sa.select(bases.c.canonical_id, bases.c.fields).where(
+                bases.c.tenant == tenant,
+                bases.c.entity == entity,
+                bases.c.canonical_id.in_(ids[start : start + 500]),
+            )
+        )
+        out.update({r.canonical_id: json.loads(r.fields) for r in rows})
+    return out
+
+
+async def save_bases(
+    conn: AsyncConnection,
+    tenant: str,
+    entity: str,
+    values: Mapping[str, tuple[Mapping[str, Any], str]],
+    *,
+    now: float,
+) -> None:
+    """Store new bases: canonical id → (fields, fingerprint)."""
+    rows = [
+        {
+            "tenant": tenant,
+            "entity": entity,
+            "canonical_id": cid,
+            "fields": _dumps(fields),
+            "fingerprint": fp,
+            "updated_at": now,
+        }
+        for cid, (fields, fp) in values.items()
+    ]
+    for start in range(0, len(rows), 500):
+        stmt = _upsert(conn, bases).values(rows[start : start + 500])
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant", "entity", "canonical_id"],
+                set_={
+                    "fields": stmt.excluded.fields,
+                    "fingerprint": stmt.excluded.fingerprint,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            )
+        )
+
+
+# --- idempotency intents ------------------------------------------------------------------------
+
+
+async def add_intents(
+    conn: AsyncConnection, tenant: str, entity: str, pairs: Iterable[tuple[str, str]], *, now: float
+) -> None:
+    """Record (canonical id, system) creates before they are sent; a repeated intent counts attempts."""
+    rows = [
+        {"tenant": tenant, "entity": entity, "canonical_id": c, "system": s, "created_at": now, "attempts": 1}
+        for c, s in pairs
+    ]
+    if rows:
+        stmt = _upsert(conn, intents).values(rows)
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant", "entity", "canonical_id", "system"],
+                set_={"attempts": intents.c.attempts + 1},
+            )
+        )
+
+
+async def fetch_intents(
+    conn: AsyncConnection, tenant: str, entity: str, canonical_ids: Iterable[str]
+) -> set[tuple[str, str]]:
+    """The (canonical id, system) creates that were started and not yet confirmed by a link."""
+    rows = await conn.execute(
+        sa.select(intents.c.canonical_id, intents.c.system).where(
+            intents.c.tenant == tenant,
+            intents.c.entity == entity,
+            intents.c.canonical_id.in_(list(canonical_ids)),
+        )
+    )
+    return {(r.canonical_id, r.system) for r in rows}
+
+
+async def drop_intents(
+    conn: AsyncConnection, tenant: str, entity: str, pairs: Iterable[tuple[str, str]]
+) -> None:
+    """Forget intents whose create is confirmed (the link exists now)."""
+    for cid, system in pairs:
+        await conn.execute(
+            sa.delete(intents).where(
+                intents.c.tenant == tenant,
+                intents.c.entity == entity,
+                intents.c.canonical_id == cid,
+                intents.c.system == system,
+            )
+        )
+
+
+# --- journal ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One write obmen made or is about to make."""
+
+    entity: str
+    canonical_id: str
+    action: str
+    target_system: str
+    fields: Mapping[str, Any]
+    trigger: str
+    source_system: str | None = None
+    external_id: str | None = None
+
+
+async def plan_writes(
+    conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry], *, now: float
+) -> list[int]:
+    """Journal writes ahead of the remote call (status `planned`); returns their ids in order."""
+    ids: list[int] = []
+    for entry in entries:
+        result = await conn.execute(
+            sa.insert(journal)
+            .values(
+                tenant=tenant,
+                at=now,
+                entity=entry.entity,
+                canonical_id=entry.canonical_id,
+                action=entry.action,
+                source_system=entry.source_system,
+                target_system=entry.target_system,
+                external_id=entry.external_id,
+                fields=_dumps(entry.fields),
+                trigger=entry.trigger,
+                status="planned",
+            )
+            .returning(journal.c.id)
+        )
+        ids.append(result.scalar_one())
+    return ids
+
+
+async def settle_writes(
+    conn: AsyncConnection, outcomes: Iterable[tuple[int, str, str | None, str | None]]
+) -> None:
+    """Mark journalled writes `applied` or `failed`: (journal id, status, external id, error)."""
+    for jid, status, external_id, error in outcomes:
+        values: dict[str, Any] = {"status": status, "error": error}
+        if external_id is not None:
+            values["external_id"] = external_id
+        await conn.execute(sa.update(journal).where(journal.c.id == jid).values(**values))
+
+
+async def record_links_in_journal(
+    conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry], *, now: float
+) -> None:
+    """Journal actions that changed no remote object (links found by matching or recovery)."""
+    rows = [
+        {
+            "tenant": tenant,
+            "at": now,
+            "entity": e.entity,
+            "canonical_id": e.canonical_id,
+            "action": e.action,
+            "source_system": e.source_system,
+            "target_system": e.target_system,
+            "external_id": e.external_id,
+            "fields": _dumps(e.fields),
+            "trigger": e.trigger,
+            "status": "applied",
+        }
+        for e in entries
+    ]
+    if rows:
+        await conn.execute(sa.insert(journal).values(rows))
+
+
+# --- conflicts ----------------------------------------------------------------------------------
+
+
+async def record_conflicts(
+    conn: AsyncConnection,
+    tenant: str,
+    entity: str,
+    items: Iterable[tuple[str, str, Any, Mapping[str, Any]]],
+    *,
+    now: float,
+) -> None:
+    """Open a conflict per (canonical id, field, base, {system: value}); an open one is refreshed."""
+    for cid, field, base, candidates in items:
+        stmt = _upsert(conn, conflicts).values(
+            tenant=tenant,
+            entity=entity,
+            canonical_id=cid,
+            field=field,
+            base=_dumps(base),
+            candidates=_dumps(dict(candidates)),
+            created_at=now,
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant", "entity", "canonical_id", "field"],
+                index_where=sa.text("resolved_at IS NULL"),
+                set_={"candidates": stmt.excluded.candidates},
+            )
+        )
+
+
+async def resolve_conflicts(
+    conn: AsyncConnection, tenant: str, entity: str, keys: Iterable[tuple[str, str]], *, how: str, now: float
+) -> None:
+    """Close open conflicts on (canonical id, field) pairs that have been settled."""
+    for cid, field in keys:
+        await conn.execute(
+            sa.update(conflicts)
+            .where(
+                conflicts.c.tenant == tenant,
+                conflicts.c.entity == entity,
+                conflicts.c.canonical_id == cid,
+                conflicts.c.field == field,
+                conflicts.c.resolved_at.is_(None),
+            )
+            .values(resolved_at=now, resolution=how)
+        )
+
+
+async def open_conflicts(
+    conn: AsyncConnection, tenant: str, entity: str | None = None
+) -> list[dict[str, Any]]:
+    """Open conflicts, oldest first."""
+    query = sa.select(conflicts).where(conflicts.c.tenant == tenant, conflicts.c.resolved_at.is_(None))
+    if entity is not None:
+        query = query.where(conflicts.c.entity == entity)
+    rows = await conn.execute(query.order_by(conflicts.c.created_at))
+    return [
+        {**row._asdict(), "base": json.loads(row.base), "candidates": json.loads(row.candidates)}
+        for row in rows
+    ]
+
+
+# --- cursors and leases -------------------------------------------------------------------------
+
+
+async def get_cursor(conn: AsyncConnection, tenant: str, source: str) -> str | None:
+    """Where the change feed `source` was last read up to."""
+    row = await conn.execute(
+        sa.select(cursors.c.value).where(cursors.c.tenant == tenant, cursors.c.source == source)
+    )
+    return row.scalar_one_or_none()
+
+
+async def set_cursor(
+    conn: AsyncConnection, tenant: str, source: str, value: str | None, *, now: float
+) -> None:
+    """Commit a checkpoint for `source`."""
+    stmt = _upsert(conn, cursors).values(tenant=tenant, source=source, value=value, updated_at=now)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant", "source"], set_={"value": value, "updated_at": now}
+        )
+    )
+
+
+async def acquire_lease(conn: AsyncConnection, name: str, owner: str, *, ttl: float, now: float) -> bool:
+    """Take or renew the lease `name` for `owner` unless another owner holds it unexpired."""
+    stmt = _upsert(conn, leases).values(name=name, owner=owner, expires_at=now + ttl)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["name"],
+        set_={"owner": owner, "expires_at": now + ttl},
+        where=sa.or_(leases.c.owner == owner, leases.c.expires_at < now),
+    )
+    await conn.execute(stmt)
+    holder = await conn.execute(sa.select(leases.c.owner).where(leases.c.name == name))
+    return bool(holder.scalar_one() == owner)
+
+
+async def release_lease(conn: AsyncConnection, name: str, owner: str) -> None:
+    """Give the lease up at once (graceful shutdown), so a successor need not wait for expiry."""
+    await conn.execute(sa.delete(leases).where(leases.c.name == name, leases.c.owner == owner))

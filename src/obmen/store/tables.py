@@ -1,0 +1,197 @@
+"""The schema: every table obmen keeps, in SQLAlchemy Core, portable between SQLite and PostgreSQL.
+
+Times are UNIX seconds as floats (cheap to compare on both databases, and the engine's clock is
+injected as a float anyway). Field maps are JSON text. Every row belongs to a tenant: one tenant is one
+set of connected systems (one 1C infobase, one site, one Bitrix24 portal).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+    }
+)
+
+_ID = String(64)
+_EXT = String(255)
+
+#: The id map: canonical id ⇄ (system, external id), unique both ways (ARCHITECTURE §2.4).
+links = Table(
+    "links",
+    metadata,
+    Column("tenant", _ID, primary_key=True),
+    Column("entity", _ID, primary_key=True),
+    Column("system", _ID, primary_key=True),
+    Column("external_id", _EXT, primary_key=True),
+    Column("canonical_id", _ID, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("tenant", "entity", "canonical_id", "system"),
+)
+
+#: The base: canonical field values all linked systems last agreed on (ARCHITECTURE §2.2).
+bases = Table(
+    "bases",
+    metadata,
+    Column("tenant", _ID, primary_key=True),
+    Column("entity", _ID, primary_key=True),
+    Column("canonical_id", _ID, primary_key=True),
+    Column("fields", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+#: The work queue of keys: deduplicated while pending, one running item per lock.
+work_items = Table(
+    "work_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", _ID, nullable=False),
+    Column("key", String(400), nullable=False),
+    Column("lock", String(400), nullable=False),
+    Column("entity", _ID, nullable=False),
+    Column("canonical_id", _ID),
+    Column("system", _ID),
+    Column("external_id", _EXT),
+    Column("state", String(16), nullable=False),
+    Column("not_before", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("trigger", String(64), nullable=False),
+    Column("enqueued_at", Float, nullable=False),
+    Column("claimed_by", String(128)),
+    Column("lease_until", Float),
+    Index(
+        "uq_work_items_pending_key",
+        "tenant",
+        "key",
+        unique=True,
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
+    Index("ix_work_items_claim", "tenant", "state", "not_before"),
+    Index("ix_work_items_lock", "tenant", "lock", "state"),
+)
+
+#: Source checkpoints: where each change feed was last read up to.
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("tenant", _ID, primary_key=True),
+    Column("source", _ID, primary_key=True),
+    Column("value", Text),
+    Column("updated_at", Float, nullable=False),
+)
+
+#: Every write obmen makes, written ahead of the remote call and settled after it (ARCHITECTURE §2.8).
+journal = Table(
+    "journal",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", _ID, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("entity", _ID, nullable=False),
+    Column("canonical_id", _ID, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("source_system", _ID),
+    Column("target_system", _ID, nullable=False),
+    Column("external_id", _EXT),
+    Column("fields", Text, nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Index("ix_journal_object", "tenant", "entity", "canonical_id"),
+    Index("ix_journal_at", "tenant", "at"),
+)
+
+#: Fields that changed on several sides to different values under the `conflict` policy.
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", _ID, nullable=False),
+    Column("entity", _ID, nullable=False),
+    Column("canonical_id", _ID, nullable=False),
+    Column("field", String(128), nullable=False),
+    Column("base", Text, nullable=False),
+    Column("candidates", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("resolved_at", Float),
+    Column("resolution", Text),
+    Index(
+        "uq_conflicts_open",
+        "tenant",
+        "entity",
+        "canonical_id",
+        "field",
+        unique=True,
+        sqlite_where=text("resolved_at IS NULL"),
+        postgresql_where=text("resolved_at IS NULL"),
+    ),
+)
+
+#: Work items that failed permanently or too often: never dropped, retried by an operator.
+parked = Table(
+    "parked",
+    metadata,
+    Column("tenant", _ID, primary_key=True),
+    Column("key", String(400), primary_key=True),
+    Column("entity", _ID, nullable=False),
+    Column("canonical_id", _ID),
+    Column("system", _ID),
+    Column("external_id", _EXT),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("parked_at", Float, nullable=False),
+)
+
+#: Idempotency intents: a create is recorded here before the remote call (ARCHITECTURE §2.4).
+intents = Table(
+    "intents",
+    metadata,
+    Column("tenant", _ID, primary_key=True),
+    Column("entity", _ID, primary_key=True),
+    Column("canonical_id", _ID, primary_key=True),
+    Column("system", _ID, primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("1")),
+)
+
+#: Leases: one live owner per name (a tenant's rate limiter, the scheduler), expiring if not renewed.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+__all__ = [
+    "bases",
+    "conflicts",
+    "cursors",
+    "intents",
+    "journal",
+    "leases",
+    "links",
+    "metadata",
+    "parked",
+    "work_items",
+]

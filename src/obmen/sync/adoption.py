@@ -1,0 +1,162 @@
+"""Bringing objects under obmen's id map: unlinked objects are matched before anything is created,
+and creates that crashed half-way are found again by their idempotency key (ARCHITECTURE §2.4).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from obmen.connectors.base import MatchKey, Remote
+from obmen.store import queue, state
+from obmen.store.state import JournalEntry
+from obmen.sync.context import Batch, Engine
+
+__all__ = ["adopt_unlinked", "match_keys", "recover_creates"]
+
+
+def match_keys(fields: Mapping[str, Any], names: Sequence[str]) -> list[MatchKey]:
+    """Normalised matching keys of an object: one per non-empty value of each matching field."""
+    keys: list[MatchKey] = []
+    for name in names:
+        value = fields.get(name)
+        values = value if isinstance(value, list) else [value]
+        keys.extend((name, str(v)) for v in values if isinstance(v, str | int) and str(v).strip())
+    return keys
+
+
+async def _fetch(engine: Engine, batch: Batch, system: str, external_ids: Sequence[str]) -> None:
+    """Read objects of one system into the batch, in chunks of the system's batch size."""
+    connector = engine.connectors[system]
+    wanted = [x for x in dict.fromkeys(external_ids) if (system, x) not in batch.remotes]
+    size = max(1, connector.capabilities.batch_size)
+    for start in range(0, len(wanted), size):
+        found = await connector.fetch(batch.entity, wanted[start : start + size])
+        for external_id, remote in found.items():
+            batch.remotes[(system, external_id)] = remote
+
+
+async def adopt_unlinked(engine: Engine, batch: Batch) -> None:
+    """Give every unlinked item of the batch a canonical id: an existing one if it matches, else new."""
+    unlinked = [i for i in batch.items if i.canonical_id is None and i.system and i.external_id]
+    if not unlinked:
+        return
+    by_system: dict[str, list[str]] = defaultdict(list)
+    for item in unlinked:
+        by_system[str(item.system)].append(str(item.external_id))
+    async with engine.db.begin() as conn:
+        known = {
+            (system, x): cid
+            for system, ids in by_system.items()
+            for x, cid in (
+                await state.resolve_external(conn, engine.tenant, batch.entity, system, ids)
+            ).items()
+        }
+    for system, ids in by_system.items():
+        if system in engine.connectors:
+            await _fetch(engine, batch, system, [x for x in ids if (system, x) not in known])
+    # One at a time: an earlier item of this batch may be the very object a later one matches.
+    for item in unlinked:
+        system, external_id = str(item.system), str(item.external_id)
+        cid = batch.owner_of(system, external_id)
+        if cid is None and (system, external_id) in known:
+            cid = known[(system, external_id)]
+            if not await queue.try_relock(engine.db, engine.tenant, item.id, batch.entity, cid):
+                batch.waiting_items[item.id] = f"{batch.entity} {cid} is being reconciled by another worker"
+                continue
+        if cid is None:
+            remote = batch.remotes.get((system, external_id))
+            if remote is None:
+                batch.vanished.add(item.id)
+                continue
+            cid = await _match_or_new(engine, batch, item.trigger, system, remote)
+        batch.item_cid[item.id] = cid
+        batch.links.setdefault(cid, {})
+
+
+async def _match_or_new(engine: Engine, batch: Batch, trigger: str, source: str, remote: Remote) -> str:
+    """Find the canonical object this remote object is, or make a new one; link what matched."""
+    keys = match_keys(remote.fields, engine.policy.match_on.get(batch.entity, ()))
+    candidates: dict[str, str] = {}
+    if keys:
+        for other in engine.carriers(batch.entity):
+            if other == source:
+                continue
+            hits = await engine.connectors[other].match(batch.entity, keys)
+            for key in keys:  # the first key in policy order decides
+                if key in hits:
+                    candidates[other] = hits[key]
+                    break
+    cid = await _existing_cid(engine, batch, candidates)
+    if cid is not None and batch.links.get(cid, {}).get(source):
+        # The match is already paired with another object of the source system: this one is a
+        # look-alike there (two contacts sharing a phone), not the same object. Keep them apart.
+        cid, candidates = None, {}
+    cid = cid or uuid.uuid4().hex
+    batch.link(cid, source, remote.external_id)
+    for other, external_id in candidates.items():
+        if batch.links[cid].get(other):
+            continue
+        batch.link(
+            cid,
+            other,
+            external_id,
+            journal=JournalEntry(
+                entity=batch.entity,
+                canonical_id=cid,
+                action="link",
+                source_system=source,
+                target_system=other,
+                external_id=external_id,
+                fields={"matched_by": [list(k) for k in keys]},
+                trigger=trigger,
+            ),
+        )
+        await _fetch(engine, batch, other, [external_id])
+    return cid
+
+
+async def _existing_cid(engine: Engine, batch: Batch, candidates: Mapping[str, str]) -> str | None:
+    """If a matched object is linked already (in the store or this batch), the canonical id it has."""
+    for system, external_id in candidates.items():
+        cid = batch.owner_of(system, external_id)
+        if cid is not None:
+            return cid
+    async with engine.db.begin() as conn:
+        for system, external_id in candidates.items():
+            found = await state.resolve_external(conn, engine.tenant, batch.entity, system, [external_id])
+            if found:
+                cid = found[external_id]
+                batch.links.setdefault(cid, {}).update(
+                    (await state.fetch_links(conn, engine.tenant, batch.entity, [cid]))[cid]
+                )
+                return cid
+    return None
+
+
+async def recover_creates(engine: Engine, batch: Batch, intents: set[tuple[str, str]]) -> None:
+    """Find objects whose create was sent but never confirmed by a link, before creating them again."""
+    by_system: dict[str, list[str]] = defaultdict(list)
+    for cid, system in intents:
+        if system in engine.connectors and not batch.links.get(cid, {}).get(system):
+            by_system[system].append(cid)
+    for system, cids in by_system.items():
+        found = await engine.connectors[system].find_by_origin(batch.entity, cids)
+        for cid, remote in found.items():
+            batch.remotes[(system, remote.external_id)] = remote
+            batch.link(
+                cid,
+                system,
+                remote.external_id,
+                journal=JournalEntry(
+                    entity=batch.entity,
+                    canonical_id=cid,
+                    action="link",
+                    target_system=system,
+                    external_id=remote.external_id,
+                    fields={"recovered": "create found by its idempotency key"},
+                    trigger="recovery",
+                ),
+            )
