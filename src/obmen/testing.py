@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS ids (n INTEGER PRIMARY KEY AUTOINCREMENT, system TEXT
 """
 
 
-class SimulatedCrash(BaseException):  # noqa: N818 - it stands for a killed process, not an error
+class SimulatedCrash(BaseException):
     """The process "died" right after a remote write succeeded."""
 
 

@@ -161,7 +161,8 @@ async def test_conflict_policy_records_a_conflict_and_forces_nothing(db: Databas
     comments = {f.system: f.get("counterparty", ids[f.system])["comment"] for f in fakes.values()}  # type: ignore[index]
     assert comments == {"onec": "a", "site": "b", "bitrix24": "c"}
     (conflict,) = await rows(db, tables.conflicts)
-    assert conflict.field == "comment" and conflict.resolved_at is None
+    assert conflict.field == "comment"
+    assert conflict.resolved_at is None
     # A person settles it on one side; once all agree the conflict closes.
     for name in ("onec", "site"):
         fakes[name].edit("counterparty", ids[name], comment="c")
@@ -199,7 +200,8 @@ async def test_permanent_failure_parks_and_transient_failures_retry_then_park(db
     fakes["site"].edit("counterparty", site_id, name="B")
     await settle(engine, fakes, clock, rounds=5)
     (parked,) = await rows(db, tables.parked)
-    assert "PermanentError" in parked.reason and "refuses" in parked.reason
+    assert "PermanentError" in parked.reason
+    assert "refuses" in parked.reason
     assert await rows(db, tables.work_items) == []
 
 
@@ -211,11 +213,14 @@ async def test_transient_failures_are_retried_with_backoff_until_parked(db: Data
     await notify(engine, fakes)
     await worker(engine).drain()
     (item,) = await rows(db, tables.work_items)
-    assert item.state == "pending" and item.attempts == 1 and item.not_before > clock.now
+    assert item.state == "pending"
+    assert item.attempts == 1
+    assert item.not_before > clock.now
     assert await worker(engine).drain() == 0  # not before its backoff
     await settle(engine, fakes, clock, rounds=4)
     (parked,) = await rows(db, tables.parked)
-    assert parked.attempts == 3 and "gave up after 3 attempts" in parked.reason
+    assert parked.attempts == 3
+    assert "gave up after 3 attempts" in parked.reason
     fakes["bitrix24"].knobs.transient = 0.0
     assert len(fakes["onec"].objects("counterparty")) == 1  # the healthy side was not held back
 
