@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from obmen.errors import TransientError
 from obmen.store.tables import bases, conflicts, cursors, intents, journal, leases, links
 
 __all__ = [
@@ -32,6 +33,10 @@ def _dumps(value: Any) -> str:
 
 def _upsert(conn: AsyncConnection, table: sa.Table) -> Any:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+class LinkConflict(TransientError):
+    """A link would pair an object that is already paired otherwise."""
 
 
 # --- id map -------------------------------------------------------------------------------------
@@ -90,8 +95,28 @@ async def add_links(
         }
         for c, s, x in pairs
     ]
-    if rows:
-        await conn.execute(_upsert(conn, links).values(rows).on_conflict_do_nothing())
+    if not rows:
+        return
+    await conn.execute(_upsert(conn, links).values(rows).on_conflict_do_nothing())
+    # A link that already exists with another pairing means two reconciles disagreed about identity:
+    # fail loudly (the batch is retried and re-reads) rather than silently keep one of them.
+    for row in rows:
+        held = await conn.execute(
+            sa.select(links.c.canonical_id, links.c.system, links.c.external_id).where(
+                links.c.tenant == tenant,
+                links.c.entity == entity,
+                sa.or_(
+                    sa.and_(links.c.system == row["system"], links.c.external_id == row["external_id"]),
+                    sa.and_(links.c.system == row["system"], links.c.canonical_id == row["canonical_id"]),
+                ),
+            )
+        )
+        for found in held:
+            if (found.canonical_id, found.external_id) != (row["canonical_id"], row["external_id"]):
+                raise LinkConflict(
+                    f"{entity} {row['system']}:{row['external_id']} cannot link to {row['canonical_id']}: "
+                    f"{found.system}:{found.external_id} is linked to {found.canonical_id}"
+                )
 
 
 async def count_links(conn: AsyncConnection, tenant: str) -> dict[tuple[str, str], int]:

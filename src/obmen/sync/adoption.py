@@ -71,9 +71,40 @@ async def adopt_unlinked(engine: Engine, batch: Batch) -> None:
             if remote is None:
                 batch.vanished.add(item.id)
                 continue
-            cid = await _match_or_new(engine, batch, item.trigger, system, remote)
+            cid = await _by_origin(engine, batch, system, remote)
+            cid = cid or await _match_or_new(engine, batch, item.trigger, system, remote)
         batch.item_cid[item.id] = cid
         batch.links.setdefault(cid, {})
+
+
+async def _by_origin(engine: Engine, batch: Batch, system: str, remote: Remote) -> str | None:
+    """An object stamped by an obmen create whose confirmation was lost is that canonical object."""
+    if not remote.origin:
+        return None
+    async with engine.db.begin() as conn:
+        stored = await state.fetch_links(conn, engine.tenant, batch.entity, [remote.origin])
+        intents = await state.fetch_intents(conn, engine.tenant, batch.entity, [remote.origin])
+    systems = {**stored.get(remote.origin, {}), **batch.links.get(remote.origin, {})}
+    if (remote.origin, system) not in intents or systems.get(
+        system, remote.external_id
+    ) != remote.external_id:
+        return None
+    batch.links.setdefault(remote.origin, {}).update(systems)
+    batch.link(
+        remote.origin,
+        system,
+        remote.external_id,
+        journal=JournalEntry(
+            entity=batch.entity,
+            canonical_id=remote.origin,
+            action="link",
+            target_system=system,
+            external_id=remote.external_id,
+            fields={"recovered": "create found by its idempotency key"},
+            trigger="recovery",
+        ),
+    )
+    return remote.origin
 
 
 async def _match_or_new(engine: Engine, batch: Batch, trigger: str, source: str, remote: Remote) -> str:
