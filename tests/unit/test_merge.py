@@ -1,0 +1,114 @@
+"""The three-way merge and the field policy: examples and properties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from obmen.errors import ConfigError
+from obmen.sync.merge import Side, merge
+from obmen.sync.policy import FieldRule, Policy, Strategy
+
+SYSTEMS = ["onec", "site", "bitrix24"]
+NAMES = ["a", "b", "c"]
+values = st.one_of(
+    st.none(), st.sampled_from(["x", "y", "z"]), st.integers(0, 3), st.lists(st.sampled_from("pq"))
+)
+field_maps = st.fixed_dictionaries(dict.fromkeys(NAMES, values))
+rules = st.sampled_from(["newest", "conflict", "owner:onec", "owner:site"])
+
+
+def apply_writes(sides: list[Side], writes: dict[str, dict[str, Any]]) -> list[Side]:
+    return [Side(s.system, {**s.fields, **writes.get(s.system, {})}, s.modified_at) for s in sides]
+
+
+def test_one_side_changed_propagates_to_the_others() -> None:
+    base = {"name": "Иван", "phone": "+79123456789"}
+    sides = [Side("onec", base), Side("site", {**base, "name": "Иван П."}), Side("bitrix24", base)]
+    result = merge("counterparty", base, sides, Policy.build())
+    assert result.writes == {"onec": {"name": "Иван П."}, "bitrix24": {"name": "Иван П."}}
+    assert result.sources == {"name": "site"}
+    assert result.target == {"name": "Иван П.", "phone": "+79123456789"}
+
+
+def test_newest_change_wins_and_ties_follow_precedence() -> None:
+    base = {"status": "new"}
+    sides = [Side("site", {"status": "paid"}, 20.0), Side("bitrix24", {"status": "won"}, 10.0)]
+    assert merge("order", base, sides, Policy.build()).target == {"status": "paid"}
+    tie = [Side("site", {"status": "paid"}, 10.0), Side("bitrix24", {"status": "won"}, 10.0)]
+    assert merge("order", base, tie, Policy.build()).target == {"status": "won"}
+
+
+def test_owner_wins_and_reverts_a_change_made_elsewhere() -> None:
+    base = {"price": "100"}
+    policy = Policy.build()  # offer.* is owned by 1C by default
+    reverted = merge("offer", base, [Side("onec", base), Side("site", {"price": "90"}, 99.0)], policy)
+    assert reverted.writes == {"site": {"price": "100"}}
+    both = merge(
+        "offer", base, [Side("onec", {"price": "120"}, 1.0), Side("site", {"price": "90"}, 99.0)], policy
+    )
+    assert both.target == {"price": "120"}
+    assert both.writes == {"site": {"price": "120"}}
+
+
+def test_conflict_rule_records_and_writes_nothing_for_that_field() -> None:
+    policy = Policy.build({"order.comment": "conflict"})
+    base = {"comment": "a", "status": "new"}
+    sides = [
+        Side("site", {"comment": "b", "status": "new"}),
+        Side("bitrix24", {"comment": "c", "status": "won"}),
+    ]
+    result = merge("order", base, sides, policy)
+    (conflict,) = result.conflicts
+    assert (conflict.field, conflict.base, dict(conflict.candidates)) == (
+        "comment",
+        "a",
+        {"site": "b", "bitrix24": "c"},
+    )
+    assert result.writes == {"site": {"status": "won"}}
+    assert result.target["comment"] == "a"
+
+
+def test_policy_rules_parse_and_reject_nonsense_with_a_clear_message() -> None:
+    assert FieldRule.parse("owner:onec") == FieldRule(Strategy.OWNER, "onec")
+    assert Policy.build({"order.*": "conflict"}).rule("order", "anything").strategy is Strategy.CONFLICT
+    with pytest.raises(ConfigError, match=r"field_policy.order.status = 'oldest': expected"):
+        Policy.build({"order.status": "oldest"})
+    with pytest.raises(ConfigError, match="'owner' needs a system"):
+        FieldRule.parse("owner:")
+
+
+@given(base=field_maps, current=st.lists(field_maps, min_size=3, max_size=3), rule=rules)
+def test_merge_writes_bring_every_side_to_the_target_and_then_nothing_moves(
+    base: dict[str, Any], current: list[dict[str, Any]], rule: str
+) -> None:
+    policy = Policy.build({"e.*": rule})
+    sides = [Side(s, f, float(i)) for i, (s, f) in enumerate(zip(SYSTEMS, current, strict=True))]
+    first = merge("e", base, sides, policy)
+    after = apply_writes(sides, first.writes)
+    held = {c.field for c in first.conflicts}
+    for name in NAMES:
+        seen = {repr(s.fields[name]) for s in after}
+        assert len(seen) == 1 or name in held
+    # Our own writes coming back (echo) against the new base produce no writes at all.
+    second = merge("e", first.target, after, policy)
+    assert second.writes == {}
+
+
+@given(base=field_maps, other=field_maps)
+def test_unchanged_sides_cost_nothing(base: dict[str, Any], other: dict[str, Any]) -> None:
+    sides = [Side(s, base) for s in SYSTEMS]
+    result = merge("e", base, sides, Policy.build({"e.*": "conflict"}))
+    assert result.writes == {}
+    assert result.conflicts == []
+    assert result.target == base
+
+
+@given(base=field_maps, change=field_maps)
+def test_owner_value_always_wins(base: dict[str, Any], change: dict[str, Any]) -> None:
+    sides = [Side("onec", change, 0.0), Side("site", base, 5.0), Side("bitrix24", {**base, "a": "z"}, 9.0)]
+    result = merge("e", base, sides, Policy.build({"e.*": "owner:onec"}))
+    assert result.target == change
