@@ -26,7 +26,7 @@ layers: $(STAMP)
 	$(BIN)/lint-imports
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not pg"
 
 # The store and engine suites again on PostgreSQL; starts a local server if none listens.
 pytest-pg: $(STAMP)

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from obmen.connectors.base import (
@@ -81,6 +83,7 @@ class FakeSystem:
         seed: int = 0,
         clock: Callable[[], float] = time.time,
         path: str = ":memory:",
+        overlaps: str | None = None,
     ) -> None:
         self.system = system
         carried = {entity: frozenset(names) for entity, names in fields.items()}
@@ -95,6 +98,8 @@ class FakeSystem:
         self.rng = random.Random(seed)
         self.clock = clock
         self.calls = {"fetch": 0, "write": 0, "match": 0}
+        #: A directory shared by processes: two fetches of one object at once leave a record there.
+        self.overlaps = Path(overlaps) if overlaps else None
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.executescript(_SCHEMA)
 
@@ -181,13 +186,33 @@ class FakeSystem:
         entity, external_id, origin, modified, fields = row
         return Remote(entity, external_id, json.loads(fields), modified_at=modified, origin=origin)
 
+    def _hold(self, entity: str, external_ids: Sequence[str]) -> list[Path]:
+        """Mark objects as being read; a mark already held by another process is an overlap."""
+        assert self.overlaps is not None
+        held = self.overlaps / ".held"
+        held.mkdir(parents=True, exist_ok=True)
+        marks: list[Path] = []
+        for external_id in external_ids:
+            mark = held / f"{self.system}-{entity}-{external_id}"
+            try:
+                os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                marks.append(mark)
+            except FileExistsError:
+                (self.overlaps / f"{mark.name}-{os.getpid()}-{time.time_ns()}").touch()
+        return marks
+
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> Mapping[str, Remote]:
         """Read objects by id."""
         self.calls["fetch"] += 1
-        await self._pause()
-        marks = ",".join("?" * len(external_ids))
+        marks = self._hold(entity, external_ids) if self.overlaps else []
+        try:
+            await self._pause()
+        finally:
+            for mark in marks:
+                mark.unlink(missing_ok=True)
+        places = ",".join("?" * len(external_ids))
         rows = self._db.execute(
-            f"SELECT * FROM objects WHERE entity = ? AND id IN ({marks})",  # noqa: S608 - placeholders only
+            f"SELECT * FROM objects WHERE entity = ? AND id IN ({places})",  # noqa: S608 - placeholders only
             (entity, *external_ids),
         )
         return {row[1]: self._remote(row) for row in rows}
@@ -205,13 +230,16 @@ class FakeSystem:
         """The first object (lowest id) whose field equals, or list field contains, each key's value."""
         self.calls["match"] += 1
         out: dict[MatchKey, str] = {}
-        objects = sorted(self.objects(entity).items())
         for name, value in keys:
-            for external_id, fields in objects:
-                held = fields.get(name)
-                if held == value or (isinstance(held, list) and value in held):
-                    out[(name, value)] = external_id
-                    break
+            path = f"$.{json.dumps(name)}"
+            row = self._db.execute(
+                "SELECT id FROM objects WHERE entity = ? AND (json_extract(fields, ?) = ? OR EXISTS "
+                "(SELECT 1 FROM json_each(fields, ?) WHERE json_each.value = ? AND json_each.type = 'text'))"
+                " ORDER BY id LIMIT 1",
+                (entity, path, value, path, value),
+            ).fetchone()
+            if row is not None:
+                out[(name, value)] = row[0]
         return out
 
     def _apply(self, op: WriteOp) -> str:

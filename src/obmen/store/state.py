@@ -344,6 +344,25 @@ async def record_conflicts(
         )
 
 
+async def open_conflict_keys(
+    conn: AsyncConnection, tenant: str, entity: str, canonical_ids: Iterable[str]
+) -> set[tuple[str, str]]:
+    """(canonical id, field) pairs with an open conflict, among these objects."""
+    ids = list(set(canonical_ids))
+    out: set[tuple[str, str]] = set()
+    for start in range(0, len(ids), 500):
+        rows = await conn.execute(
+            sa.select(conflicts.c.canonical_id, conflicts.c.field).where(
+                conflicts.c.tenant == tenant,
+                conflicts.c.entity == entity,
+                conflicts.c.resolved_at.is_(None),
+                conflicts.c.canonical_id.in_(ids[start : start + 500]),
+            )
+        )
+        out.update((r.canonical_id, r.field) for r in rows)
+    return out
+
+
 async def resolve_conflicts(
     conn: AsyncConnection, tenant: str, entity: str, keys: Iterable[tuple[str, str]], *, how: str, now: float
 ) -> None:

@@ -95,6 +95,8 @@ class Batch:
     follow_ups: list[NewItem] = field(default_factory=list)
     plans: dict[str, Plan] = field(default_factory=dict)
     bases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: (canonical id, field) pairs that had an open conflict when the batch was read.
+    open_conflicts: set[tuple[str, str]] = field(default_factory=set)
 
     def link(self, cid: str, system: str, external_id: str, *, journal: JournalEntry | None = None) -> None:
         """Link an object in this batch (stored with the write-ahead transaction)."""

@@ -102,9 +102,8 @@ async def _save_agreement(
         await state.record_conflicts(
             conn, tenant, entity, [(cid, c.field, c.base, c.candidates) for c in plan.conflicts], now=now
         )
-        await state.resolve_conflicts(
-            conn, tenant, entity, [(cid, f) for f in plan.settled], how="agreed", now=now
-        )
+        settled = [(cid, f) for f in plan.settled if (cid, f) in batch.open_conflicts]
+        await state.resolve_conflicts(conn, tenant, entity, settled, how="agreed", now=now)
         if _error_of(batch, cid, by_op) is None and plan.target != batch.bases.get(cid):
             new_bases[cid] = (plan.target, fingerprint(plan.target))
     await state.save_bases(conn, tenant, entity, new_bases, now=now)

@@ -57,6 +57,7 @@ async def _read(engine: Engine, batch: Batch) -> None:
         stored = await state.fetch_links(conn, engine.tenant, batch.entity, cids)
         batch.bases = await state.load_bases(conn, engine.tenant, batch.entity, cids)
         intents = await state.fetch_intents(conn, engine.tenant, batch.entity, cids)
+        batch.open_conflicts = await state.open_conflict_keys(conn, engine.tenant, batch.entity, cids)
     for cid, systems in stored.items():
         batch.links.setdefault(cid, {}).update(systems)
     await recover_creates(engine, batch, intents)

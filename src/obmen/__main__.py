@@ -1,0 +1,5 @@
+"""`python -m obmen` runs the CLI."""
+
+from obmen.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The sync engine: key queue, reconciler, three-way merge, field policy, worker and scheduler."""

@@ -1,0 +1,90 @@
+"""Configuration: precedence, one-line errors naming file/key/value/allowed, and secrets kept secret."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from obmen.config import load_settings
+from obmen.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str, name: str = "obmen.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_need_no_file_and_put_sqlite_in_the_state_dir(tmp_path: Path) -> None:
+    settings = load_settings(None, env={"OBMEN_STATE_DIR": str(tmp_path)})
+    assert settings.database.url == f"sqlite:///{tmp_path.resolve() / 'obmen.db'}"
+    assert settings.worker.batch_size == 100
+
+
+def test_environment_overrides_the_file_with_nested_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, "[worker]\nbatch_size = 50\nconcurrency = 3\n")
+    settings = load_settings(path, env={"OBMEN_WORKER__BATCH_SIZE": "200"})
+    assert (settings.worker.batch_size, settings.worker.concurrency) == (200, 3)
+
+
+def test_a_bad_value_names_the_file_key_value_and_what_is_allowed(tmp_path: Path) -> None:
+    path = write(tmp_path, '[bitrix24]\nlimits = "fast"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert str(info.value) == (
+        f"{path}: bitrix24.limits = 'fast': input should be 'cloud', 'enterprise', 'off' or 'custom'"
+    )
+
+
+def test_an_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
+    path = write(tmp_path, "[worker]\nbatch_sise = 5\n")
+    with pytest.raises(ConfigError, match=r"worker.batch_sise: unknown key \(did you mean 'batch_size'\?\)"):
+        load_settings(path, env={})
+
+
+def test_toml_syntax_errors_name_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[worker\n")
+    with pytest.raises(ConfigError, match=r"invalid TOML: .*line 1"):
+        load_settings(path, env={})
+
+
+def test_a_secret_in_the_main_file_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    path = write(tmp_path, '[site]\npassword = "hunter2"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert "OBMEN_SITE__PASSWORD" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+def test_secrets_come_from_a_private_file_or_env_and_never_show(tmp_path: Path) -> None:
+    secrets = write(tmp_path, '[onec]\npassword = "s3cret"\n', "secrets.toml")
+    secrets.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by others"):
+        load_settings(None, env={"OBMEN_SECRETS_FILE": str(secrets)})
+    secrets.chmod(0o600)
+    settings = load_settings(None, env={"OBMEN_SECRETS_FILE": str(secrets), "OBMEN_SITE__PASSWORD": "pw2"})
+    assert settings.onec.password is not None
+    assert settings.onec.password.get_secret_value() == "s3cret"
+    shown = f"{settings!r} {settings.public_dict()}"
+    assert "s3cret" not in shown
+    assert "pw2" not in shown
+
+
+def test_an_invalid_secret_is_masked_in_the_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, env={"OBMEN_BITRIX24__WEBHOOK_USER": "abc"})
+    assert "bitrix24.webhook_user = 'abc'" in str(info.value)
+
+
+def test_the_cli_prints_one_line_and_exits_2_on_a_broken_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[worker]\nbatch_size = -1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBMEN_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "obmen", "status", "--config", str(path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2
+    assert done.stderr == f"obmen: {path}: worker.batch_size = -1: input should be greater than or equal to 1\n"
