@@ -8,12 +8,11 @@ suppression by construction). This module is pure: no I/O, no clock.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from obmen.model.fields import fingerprint
 from obmen.sync.policy import FieldRule, Policy, Strategy
 
 __all__ = ["Conflict", "MergeResult", "Side", "fingerprint", "merge"]
@@ -122,9 +121,3 @@ def merge(entity: str, base: Mapping[str, Any] | None, sides: Sequence[Side], po
                 result.writes.setdefault(system, {})[name] = value
         result.settled.append(name)
     return result
-
-
-def fingerprint(fields: Mapping[str, Any]) -> str:
-    """A stable hash of a field map (equal maps, equal fingerprints)."""
-    text = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]

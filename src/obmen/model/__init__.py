@@ -1,0 +1,50 @@
+"""The canonical model: frozen dataclasses with no I/O, and their bridge to the engine's field maps."""
+
+from obmen.model.base import CanonicalId, EntityType, ExternalId, Money, Ref, SystemName
+from obmen.model.entities import (
+    Category,
+    Counterparty,
+    Delivery,
+    Invoice,
+    Lead,
+    Offer,
+    Order,
+    OrderLine,
+    Payment,
+    Price,
+    PriceType,
+    Product,
+    Requisites,
+    StockLevel,
+    User,
+    Warehouse,
+)
+from obmen.model.fields import fingerprint, from_fields, to_fields
+
+__all__ = [
+    "CanonicalId",
+    "Category",
+    "Counterparty",
+    "Delivery",
+    "EntityType",
+    "ExternalId",
+    "Invoice",
+    "Lead",
+    "Money",
+    "Offer",
+    "Order",
+    "OrderLine",
+    "Payment",
+    "Price",
+    "PriceType",
+    "Product",
+    "Ref",
+    "Requisites",
+    "StockLevel",
+    "SystemName",
+    "User",
+    "Warehouse",
+    "fingerprint",
+    "from_fields",
+    "to_fields",
+]
