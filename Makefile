@@ -4,13 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck layers pytest pytest-pg demo bench clean
+.PHONY: venv test lint typecheck layers pytest pytest-pg bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+venv: $(STAMP)
 
 ## The test command (README, .ci/run): lint, types, layers, tests on SQLite and on PostgreSQL.
 test: lint typecheck layers pytest pytest-pg
