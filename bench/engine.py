@@ -159,17 +159,18 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (1, 4):
             rows += asyncio.run(scenario(_sqlite_url(Path(tmp)), "sqlite", args.keys, workers))
-    try:
-        for workers in (1, 4):
+    for workers in (1, 4):
+        try:
             url, admin, name = _pg_url(args.pg)
-            try:
-                rows += asyncio.run(scenario(url, "postgresql", args.keys, workers))
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
-    except sa.exc.OperationalError as exc:
-        print(f"(PostgreSQL skipped: {exc.__class__.__name__}: server not reachable at {args.pg})")
+        except sa.exc.OperationalError as exc:
+            print(f"(PostgreSQL skipped: {type(exc).__name__}: no server at {args.pg})")
+            break
+        try:
+            rows += asyncio.run(scenario(url, "postgresql", args.keys, workers))
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
     _print(rows)
 
 

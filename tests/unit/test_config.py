@@ -84,7 +84,12 @@ def test_the_cli_prints_one_line_and_exits_2_on_a_broken_file(tmp_path: Path) ->
     path = write(tmp_path, "[worker]\nbatch_size = -1\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBMEN_")}
     done = subprocess.run(
-        [sys.executable, "-m", "obmen", "status", "--config", str(path)], capture_output=True, text=True, env=env
+        [sys.executable, "-m", "obmen", "status", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert done.returncode == 2
-    assert done.stderr == f"obmen: {path}: worker.batch_size = -1: input should be greater than or equal to 1\n"
+    assert (
+        done.stderr == f"obmen: {path}: worker.batch_size = -1: input should be greater than or equal to 1\n"
+    )

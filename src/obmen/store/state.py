@@ -255,38 +255,44 @@ async def plan_writes(
     conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry], *, now: float
 ) -> list[int]:
     """Journal writes ahead of the remote call (status `planned`); returns their ids in order."""
-    ids: list[int] = []
-    for entry in entries:
-        result = await conn.execute(
-            sa.insert(journal)
-            .values(
-                tenant=tenant,
-                at=now,
-                entity=entry.entity,
-                canonical_id=entry.canonical_id,
-                action=entry.action,
-                source_system=entry.source_system,
-                target_system=entry.target_system,
-                external_id=entry.external_id,
-                fields=_dumps(entry.fields),
-                trigger=entry.trigger,
-                status="planned",
-            )
-            .returning(journal.c.id)
-        )
-        ids.append(result.scalar_one())
-    return ids
+    if not entries:
+        return []
+    rows = [
+        {
+            "tenant": tenant,
+            "at": now,
+            "entity": entry.entity,
+            "canonical_id": entry.canonical_id,
+            "action": entry.action,
+            "source_system": entry.source_system,
+            "target_system": entry.target_system,
+            "external_id": entry.external_id,
+            "fields": _dumps(entry.fields),
+            "trigger": entry.trigger,
+            "status": "planned",
+        }
+        for entry in entries
+    ]
+    stmt = sa.insert(journal).returning(journal.c.id, sort_by_parameter_order=True)
+    return [row.id for row in await conn.execute(stmt, rows)]
 
 
 async def settle_writes(
     conn: AsyncConnection, outcomes: Iterable[tuple[int, str, str | None, str | None]]
 ) -> None:
     """Mark journalled writes `applied` or `failed`: (journal id, status, external id, error)."""
-    for jid, status, external_id, error in outcomes:
-        values: dict[str, Any] = {"status": status, "error": error}
-        if external_id is not None:
-            values["external_id"] = external_id
-        await conn.execute(sa.update(journal).where(journal.c.id == jid).values(**values))
+    rows = [{"jid": j, "st": status, "xid": x, "err": error} for j, status, x, error in outcomes]
+    if rows:
+        stmt = (
+            sa.update(journal)
+            .where(journal.c.id == sa.bindparam("jid"))
+            .values(
+                status=sa.bindparam("st"),
+                error=sa.bindparam("err"),
+                external_id=sa.func.coalesce(sa.bindparam("xid", type_=sa.String), journal.c.external_id),
+            )
+        )
+        await conn.execute(stmt, rows)
 
 
 async def record_links_in_journal(
