@@ -154,6 +154,7 @@ async def _work(
         poll_interval=w.poll_interval,
         tenant_lease_seconds=w.tenant_lease_seconds,
         tenant_lease=tenant_lease,
+        listen_notify=w.listen_notify,
     )
     name = worker_name()
     stop = asyncio.Event()

@@ -152,6 +152,9 @@ async def enqueue(
     values = list(rows.values())
     for start in range(0, len(values), 500):
         await conn.execute(_insert(db, values[start : start + 500]))
+    if values and db.is_postgres:
+        # Delivered at commit: idle workers wake at once instead of at their next poll (store.notify).
+        await conn.execute(sa.select(sa.func.pg_notify("obmen_work", tenant)))
     return len(values)
 
 

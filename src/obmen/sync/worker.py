@@ -44,6 +44,8 @@ class WorkerOptions:
     tenant_lease_seconds: float = 30.0
     #: Off only where no remote limiter needs a single owner (tests of the per-key locks).
     tenant_lease: bool = True
+    #: On PostgreSQL, wake on NOTIFY from `enqueue` instead of waiting for the next poll.
+    listen_notify: bool = True
 
 
 class Worker:
@@ -149,6 +151,10 @@ class Worker:
         log.info("worker %s started (concurrency %d)", self.name, self.options.concurrency)
         tasks = [asyncio.create_task(self._loop(stop)) for _ in range(self.options.concurrency)]
         beat = asyncio.create_task(self._heartbeat(stop))
+        if self.options.listen_notify and self.engine.db.is_postgres:
+            from obmen.store.notify import listen
+
+            tasks.append(asyncio.create_task(listen(self.engine.db.url, self.engine.tenant, self.wake, stop)))
         try:
             await asyncio.gather(*tasks)
         finally:
