@@ -32,12 +32,15 @@ from obmen.testing import FakeSystem
 
 FIELDS = {"counterparty": ["name", "emails", "phones", "comment", "inn", "kpp"]}
 SYSTEMS = ("onec", "site", "bitrix24")
+#: (workers, batch size) per database.
+SHAPES = ((1, 100), (4, 100), (1, 500))
 
 
 @dataclass
 class Row:
     database: str
     workers: int
+    batch: int
     scenario: str
     keys: int
     seconds: float
@@ -85,11 +88,11 @@ async def _seed_linked(engine: Engine, fakes: dict[str, FakeSystem], keys: int) 
         fake.take_notifications()
 
 
-async def scenario(url: str, label: str, keys: int, workers: int) -> list[Row]:
+async def scenario(url: str, label: str, keys: int, workers: int, batch: int = 100) -> list[Row]:
     """Populate three fakes through obmen, then time a no-op pass and an all-fields-changed pass."""
     db = Database.connect(url, pool_size=workers + 2)
     fakes = {name: FakeSystem(name, fields=FIELDS, batch_size=100) for name in SYSTEMS}
-    settings = EngineSettings(batch_size=100, lease_seconds=600)
+    settings = EngineSettings(batch_size=batch, lease_seconds=600)
     engine = Engine(db=db, connectors=fakes, policy=Policy.build(), settings=settings)
     site = fakes["site"]
     await _seed_linked(engine, fakes, keys)
@@ -97,7 +100,7 @@ async def scenario(url: str, label: str, keys: int, workers: int) -> list[Row]:
     await _enqueue_all(engine, site)
     start = time.perf_counter()
     await _drain(engine, workers)
-    rows.append(Row(label, workers, "no-op", keys, time.perf_counter() - start))
+    rows.append(Row(label, workers, batch, "no-op", keys, time.perf_counter() - start))
     writes_before = sum(len(f.writes()) for f in fakes.values())
     for i, external_id in enumerate(site.objects("counterparty")):
         site.edit(
@@ -113,7 +116,7 @@ async def scenario(url: str, label: str, keys: int, workers: int) -> list[Row]:
     await _enqueue_all(engine, site)
     start = time.perf_counter()
     await _drain(engine, workers)
-    rows.append(Row(label, workers, "all fields changed", keys, time.perf_counter() - start))
+    rows.append(Row(label, workers, batch, "all fields changed", keys, time.perf_counter() - start))
     written = sum(len(f.writes()) for f in fakes.values()) - writes_before
     assert written == 2 * keys, f"expected {2 * keys} writes, saw {written}"
     await db.close()
@@ -137,13 +140,13 @@ def _pg_url(server: str) -> tuple[str, sa.Engine, str]:
 
 
 def _print(rows: list[Row]) -> None:
-    base = {r.scenario: r.rate for r in rows if r.database == "sqlite" and r.workers == 1}
-    widths = (-10, 7, -20, 6, 8, 8, 11)
-    heads = ("database", "workers", "scenario", "keys", "seconds", "keys/s", "vs sqlite×1")
+    base = {r.scenario: r.rate for r in rows if (r.database, r.workers, r.batch) == ("sqlite", 1, 100)}
+    widths = (-10, 7, 5, -20, 6, 8, 8, 11)
+    heads = ("database", "workers", "batch", "scenario", "keys", "seconds", "keys/s", "vs sqlite")
     print(" ".join(f"{h:<{-w}}" if w < 0 else f"{h:>{w}}" for h, w in zip(heads, widths, strict=True)))
     for r in rows:
         ratio = r.rate / base[r.scenario] if base.get(r.scenario) else float("nan")
-        cells = f"{r.database:<10} {r.workers:>7} {r.scenario:<20} {r.keys:>6} {r.seconds:>8.2f}"
+        cells = f"{r.database:<10} {r.workers:>7} {r.batch:>5} {r.scenario:<20} {r.keys:>6} {r.seconds:>8.2f}"
         print(f"{cells} {r.rate:>8.0f} {ratio:>10.2f}×")
 
 
@@ -157,16 +160,16 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for workers in (1, 4):
-            rows += asyncio.run(scenario(_sqlite_url(Path(tmp)), "sqlite", args.keys, workers))
-    for workers in (1, 4):
+        for workers, batch in SHAPES:
+            rows += asyncio.run(scenario(_sqlite_url(Path(tmp)), "sqlite", args.keys, workers, batch))
+    for workers, batch in SHAPES:
         try:
             url, admin, name = _pg_url(args.pg)
         except sa.exc.OperationalError as exc:
             print(f"(PostgreSQL skipped: {type(exc).__name__}: no server at {args.pg})")
             break
         try:
-            rows += asyncio.run(scenario(url, "postgresql", args.keys, workers))
+            rows += asyncio.run(scenario(url, "postgresql", args.keys, workers, batch))
         finally:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -95,28 +95,38 @@ async def add_links(
         }
         for c, s, x in pairs
     ]
-    if not rows:
-        return
-    await conn.execute(_upsert(conn, links).values(rows).on_conflict_do_nothing())
-    # A link that already exists with another pairing means two reconciles disagreed about identity:
-    # fail loudly (the batch is retried and re-reads) rather than silently keep one of them.
-    for row in rows:
-        held = await conn.execute(
-            sa.select(links.c.canonical_id, links.c.system, links.c.external_id).where(
-                links.c.tenant == tenant,
-                links.c.entity == entity,
-                sa.or_(
-                    sa.and_(links.c.system == row["system"], links.c.external_id == row["external_id"]),
-                    sa.and_(links.c.system == row["system"], links.c.canonical_id == row["canonical_id"]),
-                ),
-            )
+    # Chunks keep every statement far below PostgreSQL's 65,535 bind parameters.
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start : start + 1000]
+        await conn.execute(_upsert(conn, links).values(chunk).on_conflict_do_nothing())
+        await _check_links(conn, tenant, entity, chunk)
+
+
+async def _check_links(conn: AsyncConnection, tenant: str, entity: str, rows: list[dict[str, Any]]) -> None:
+    """A link that exists with another pairing means two reconciles disagreed about identity: fail
+    loudly (the batch is retried and re-reads) rather than silently keep one of them."""
+    wanted = {(r["system"], r["external_id"]): r["canonical_id"] for r in rows}
+    found = await conn.execute(
+        sa.select(links.c.canonical_id, links.c.system, links.c.external_id).where(
+            links.c.tenant == tenant,
+            links.c.entity == entity,
+            sa.or_(
+                links.c.canonical_id.in_({r["canonical_id"] for r in rows}),
+                links.c.external_id.in_({r["external_id"] for r in rows}),
+            ),
         )
-        for found in held:
-            if (found.canonical_id, found.external_id) != (row["canonical_id"], row["external_id"]):
-                raise LinkConflict(
-                    f"{entity} {row['system']}:{row['external_id']} cannot link to {row['canonical_id']}: "
-                    f"{found.system}:{found.external_id} is linked to {found.canonical_id}"
-                )
+    )
+    by_cid = {(r["canonical_id"], r["system"]): r["external_id"] for r in rows}
+    for held in found:
+        expected_cid = wanted.get((held.system, held.external_id))
+        expected_ext = by_cid.get((held.canonical_id, held.system))
+        if (expected_cid is not None and expected_cid != held.canonical_id) or (
+            expected_ext is not None and expected_ext != held.external_id
+        ):
+            raise LinkConflict(
+                f"{entity} {held.system}:{held.external_id} is linked to {held.canonical_id}: "
+                "a reconcile tried to pair it otherwise"
+            )
 
 
 async def count_links(conn: AsyncConnection, tenant: str) -> dict[tuple[str, str], int]:
