@@ -21,6 +21,8 @@ from starlette.routing import Route
 from obmen.store.database import Database, head_revision
 from obmen.store.state import JournalEntry
 from obmen.store.status import Status, read_status
+from obmen.web.hooks import Bitrix24Hooks
+from obmen.web.hooks import routes as hook_routes
 
 __all__ = ["Metrics", "create_app"]
 
@@ -136,6 +138,7 @@ def create_app(
     tenant: str = "default",
     metrics: Metrics | None = None,
     clock: Callable[[], float] = time.time,
+    bitrix24: Bitrix24Hooks | None = None,
 ) -> Starlette:
     """Build the app around an open store."""
     metrics = metrics or Metrics()
@@ -175,5 +178,6 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", prometheus),
             Route("/api/status", api_status),
+            *(hook_routes(bitrix24) if bitrix24 else []),
         ]
     )

@@ -1,0 +1,143 @@
+"""Credentials for a portal: an incoming webhook, or an OAuth application with rotating tokens.
+
+OAuth facts (bitrix24.md §1.2): the access token lives an hour and `expired_token` (401) says so; every
+refresh returns a *new* refresh token and the old one dies, so concurrent 401s must become one refresh
+(I#b24jssdk-182) and the new refresh token must be stored before anything uses it, or a crash right
+after the refresh locks us out. The auth host differs between the docs (`oauth.bitrix.info`) and the
+official SDK (`oauth.bitrix24.tech`), so it is configuration, never a constant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+
+from obmen.errors import AuthError, ProtocolError, TransientError
+
+__all__ = ["DEFAULT_AUTH_URL", "OAuth", "Tokens", "Webhook"]
+
+DEFAULT_AUTH_URL = "https://oauth.bitrix.info/oauth/token/"
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """An incoming webhook: `https://portal/rest/USER/CODE/`; calls go to `<url><method>`."""
+
+    url: str
+
+    def __post_init__(self) -> None:
+        if not self.url.endswith("/"):
+            object.__setattr__(self, "url", self.url + "/")
+
+    def __repr__(self) -> str:
+        # The code in the URL is the secret: never print it (STYLE: secrets are masked everywhere).
+        head, _, _ = self.url.rstrip("/").rpartition("/")
+        return f"Webhook({head}/***/)"
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """What an application holds for one portal after install or refresh."""
+
+    access_token: str
+    refresh_token: str
+    client_endpoint: str
+    expires_at: float = 0.0
+    member_id: str = ""
+    application_token: str = ""
+
+    def __repr__(self) -> str:
+        return f"Tokens(client_endpoint={self.client_endpoint!r}, member_id={self.member_id!r}, ...)"
+
+
+#: Persist rotated tokens; called with the new tokens before any request uses them.
+SaveTokens = Callable[[Tokens], Awaitable[None]]
+
+
+class OAuth:
+    """An OAuth application's session on one portal, with single-flight refresh."""
+
+    def __init__(
+        self,
+        tokens: Tokens,
+        *,
+        client_id: str,
+        client_secret: str,
+        save: SaveTokens,
+        auth_url: str = DEFAULT_AUTH_URL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._tokens = tokens
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._save = save
+        self._auth_url = auth_url
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self.refreshes = 0
+
+    @property
+    def tokens(self) -> Tokens:
+        """The current tokens."""
+        return self._tokens
+
+    def moved(self, client_endpoint: str) -> None:
+        """The portal answered from a new address (302 after a rename): call it there from now on."""
+        self._tokens = replace(self._tokens, client_endpoint=client_endpoint)
+
+    async def refresh(self, http: httpx.AsyncClient, stale: str) -> Tokens:
+        """Refresh once for everyone who saw `stale` expire; later callers get the new tokens."""
+        async with self._lock:
+            if self._tokens.access_token != stale:
+                return self._tokens
+            params = {
+                "grant_type": "refresh_token",
+                "client_id": self._client_id,
+                "client_secret": self._client_secret,
+                "refresh_token": self._tokens.refresh_token,
+            }
+            data = await _token_request(http, self._auth_url, params)
+            fresh = _tokens_from(data, self._tokens, self._clock())
+            await self._save(fresh)
+            self._tokens = fresh
+            self.refreshes += 1
+            return fresh
+
+
+async def _token_request(http: httpx.AsyncClient, url: str, params: Mapping[str, str]) -> Mapping[str, Any]:
+    try:
+        response = await http.get(url, params=params)
+    except httpx.HTTPError as exc:
+        raise TransientError(f"Bitrix24 OAuth server unreachable at {url}: {exc!r}") from exc
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise TransientError(f"Bitrix24 OAuth server answered HTTP {response.status_code} without JSON")
+    if "error" in data:
+        # invalid_grant: the refresh token is dead, only a new authorisation helps (bitrix24.md §1.2).
+        raise AuthError(
+            f"Bitrix24 OAuth refused the refresh: {data['error']}: {data.get('error_description', '')}"
+        )
+    return data
+
+
+def _tokens_from(data: Mapping[str, Any], old: Tokens, now: float) -> Tokens:
+    try:
+        access, refresh = str(data["access_token"]), str(data["refresh_token"])
+    except KeyError as exc:
+        raise ProtocolError(f"Bitrix24 OAuth answer lacks {exc.args[0]}") from exc
+    return Tokens(
+        access_token=access,
+        refresh_token=refresh,
+        client_endpoint=str(data.get("client_endpoint") or old.client_endpoint),
+        expires_at=now + float(data.get("expires_in") or 3600),
+        member_id=str(data.get("member_id") or old.member_id),
+        application_token=old.application_token,
+    )

@@ -1,0 +1,267 @@
+"""An async Bitrix24 REST client: one per portal, shared by every caller in the process.
+
+What it does for its callers (bitrix24.md §1–§4): webhook or OAuth auth with single-flight refresh;
+one leaky bucket per portal plus per-method operating budgets; retries with backoff and jitter on
+503, 5xx, HTML bodies and timeouts; 302 portal moves followed without losing the POST body; `batch`
+with automatic splitting at 50 and `$result[...]` chaining; keyset listing with `start=-1`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from obmen.connectors.bitrix24.auth import OAuth, Webhook
+from obmen.connectors.bitrix24.limits import PLANS, LeakyBucket, OperatingBudget
+from obmen.connectors.bitrix24.wire import Reply, TokenExpired, classify, encode_query, parse_reply
+from obmen.errors import ObmenError, ProtocolError, RateLimited, TransientError
+
+__all__ = ["BATCH_LIMIT", "BatchReply", "Bitrix24Client", "Call", "Retry"]
+
+BATCH_LIMIT = 50
+PAGE = 50
+
+#: One command: a method and its params.
+Call = tuple[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How hard to try before giving up on a call."""
+
+    attempts: int = 6
+    base: float = 0.5
+    cap: float = 30.0
+
+    def delay(self, attempt: int, hint: float | None) -> float:
+        """Exponential backoff with full jitter, never shorter than the server's hint."""
+        backoff = random.uniform(0, min(self.cap, self.base * 2**attempt))
+        return max(backoff, hint or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReply:
+    """Per-command results and errors of one `batch` call; a failed command does not fail the others."""
+
+    results: Mapping[str, Any]
+    errors: Mapping[str, ObmenError]
+    totals: Mapping[str, int]
+    nexts: Mapping[str, int]
+
+
+class Bitrix24Client:
+    """REST calls to one portal, limited, retried and authenticated."""
+
+    def __init__(
+        self,
+        auth: Webhook | OAuth,
+        *,
+        limits: str = "cloud",
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        retry: Retry = Retry(),
+        auth_connector: str | None = None,
+        user_agent: str = "obmen",
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        operating_limit: float = 480.0,
+    ) -> None:
+        self._auth = auth
+        self._http = httpx.AsyncClient(
+            transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": user_agent}
+        )
+        self._bucket = LeakyBucket(PLANS[limits])
+        self._budget = OperatingBudget(operating_limit)
+        self._retry = retry
+        self._sleep = sleep
+        self.auth_connector = auth_connector
+        #: Counters for benchmarks and `obmen status`: HTTP requests sent, retries taken.
+        self.requests = 0
+        self.retries = 0
+
+    async def __aenter__(self) -> Bitrix24Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL calls go to (ends with `/`)."""
+        return self._auth.url if isinstance(self._auth, Webhook) else self._auth.tokens.client_endpoint
+
+    async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Reply:
+        """Call one method; retries what may be retried and raises the obmen error for the rest."""
+        body = dict(params or {})
+        if self.auth_connector and _writes(method):
+            # Our own writes stay out of our offline queue: no echo (bitrix24.md §6.5).
+            body.setdefault("auth_connector", self.auth_connector)
+        attempt = 0
+        while True:
+            try:
+                return await self._send(method, body)
+            except TokenExpired:
+                if not isinstance(self._auth, OAuth) or attempt > 0:
+                    raise
+                await self._auth.refresh(self._http, self._auth.tokens.access_token)
+            except TransientError as exc:
+                if attempt + 1 >= self._retry.attempts or not _may_repeat(method, exc):
+                    raise
+                self.retries += 1
+                await self._sleep(self._retry.delay(attempt, exc.retry_after))
+            attempt += 1
+
+    async def _send(self, method: str, body: dict[str, Any]) -> Reply:
+        held = self._budget.wait_for(method)
+        if held:
+            await self._sleep(held)
+        await self._bucket.acquire()
+        url = urljoin(self.endpoint, method)
+        token = self._auth.tokens.access_token if isinstance(self._auth, OAuth) else None
+        payload = {**body, "auth": token} if token else body
+        response = await self._post(url, payload, method)
+        try:
+            reply = parse_reply(
+                response.status_code, response.headers.get("content-type", ""), response.content, method
+            )
+        except RateLimited as exc:
+            self._on_limited(method, exc)
+            raise
+        self._budget.observe(method, reply.time)
+        return reply
+
+    async def _post(self, url: str, payload: Mapping[str, Any], method: str) -> httpx.Response:
+        content = json.dumps(payload, ensure_ascii=False, default=str).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        for _ in range(3):
+            self.requests += 1
+            try:
+                response = await self._http.post(url, content=content, headers=headers)
+            except httpx.TimeoutException as exc:
+                raise _Ambiguous(f"Bitrix24 {method} timed out: {exc!r}") from exc
+            except httpx.TransportError as exc:
+                raise TransientError(f"Bitrix24 {method} unreachable: {exc!r}") from exc
+            location = response.headers.get("location")
+            if response.status_code not in (301, 302, 307, 308) or not location:
+                return response
+            # A renamed portal answers 302; repeat the POST at the new address (bitrix24.md §1.3).
+            url = urljoin(url, location)
+            self._moved(url, method)
+        raise ProtocolError(f"Bitrix24 {method}: too many redirects")
+
+    def _moved(self, url: str, method: str) -> None:
+        base = url[: -len(method)] if url.endswith(method) else url.rsplit("/", 1)[0] + "/"
+        if isinstance(self._auth, OAuth):
+            self._auth.moved(base)
+        else:
+            self._auth = Webhook(base)
+
+    def _on_limited(self, method: str, exc: RateLimited) -> None:
+        if "QUERY_LIMIT_EXCEEDED" in str(exc):
+            self._bucket.overflowed()
+        elif "OPERATION_TIME_LIMIT" in str(exc):
+            reset_in = self._budget.reset_in(method)
+            if reset_in is not None:
+                exc.retry_after = reset_in
+            self._budget.blocked(method, exc.retry_after or 60.0)
+
+    async def batch(self, calls: Mapping[str, Call], *, halt: bool = False) -> BatchReply:
+        """Run up to 50 commands in one request; `$result[name][...]` in params refers to earlier ones."""
+        if len(calls) > BATCH_LIMIT:
+            raise ValueError(f"a batch holds at most {BATCH_LIMIT} commands, got {len(calls)}")
+        cmd = {name: f"{method}?{encode_query(params)}" for name, (method, params) in calls.items()}
+        reply = await self.call("batch", {"halt": 1 if halt else 0, "cmd": cmd})
+        return _batch_reply(reply.result, calls)
+
+    async def call_many(self, calls: Sequence[Call]) -> list[Any]:
+        """Run many commands through batches of 50; one result or `ObmenError` per call, in order."""
+        out: list[Any] = []
+        for start in range(0, len(calls), BATCH_LIMIT):
+            chunk = calls[start : start + BATCH_LIMIT]
+            named = {f"c{i}": call for i, call in enumerate(chunk)}
+            reply = await self.batch(named)
+            out.extend(reply.errors.get(name, reply.results.get(name)) for name in named)
+        return out
+
+    async def list_all(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        id_key: str = "ID",
+        items: str | None = None,
+        ascending: str = "ASC",
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every row of a list method by keyset paging: order by id, `>id`, `start=-1` (bitrix24.md §2.4)."""
+        # Legacy crm.* take FILTER/ORDER in any case; crm.item.* and catalog.* want lower case (§2.1),
+        # and catalog wants `asc` where CRM wants `ASC` (§2.4): the caller says which.
+        base = dict(params or {})
+        last: Any = 0
+        while True:
+            query = {**base, "filter": {**base.get("filter", {}), f">{id_key}": last}}
+            query.update({"order": {id_key: ascending}, "start": -1})
+            rows = _rows((await self.call(method, query)).result, items)
+            for row in rows:
+                yield row
+            if len(rows) < PAGE:
+                return
+            last = rows[-1][id_key]
+
+
+class _Ambiguous(TransientError):
+    """The request may or may not have been applied (a timeout after sending)."""
+
+
+def _writes(method: str) -> bool:
+    return method.rsplit(".", 1)[-1] in {"add", "update", "delete", "set", "modify", "conduct", "cancel"}
+
+
+def _may_repeat(method: str, exc: TransientError) -> bool:
+    # A create that timed out may have landed; repeating it could duplicate. The engine recovers it by
+    # its origin stamp instead (ARCHITECTURE §2.4). Refusals (503 limit, 429) were never applied.
+    if isinstance(exc, RateLimited):
+        return True
+    return not (isinstance(exc, _Ambiguous) and (method == "batch" or method.endswith(".add")))
+
+
+def _rows(result: Any, items: str | None) -> list[dict[str, Any]]:
+    rows = result.get(items, []) if items and isinstance(result, Mapping) else result
+    if not isinstance(rows, list):
+        raise ProtocolError(f"expected a list of rows, got {type(rows).__name__}")
+    return rows
+
+
+def _batch_reply(result: Any, calls: Mapping[str, Call]) -> BatchReply:
+    if not isinstance(result, Mapping):
+        raise ProtocolError("batch answered without a result object")
+    errors: dict[str, ObmenError] = {}
+    for name, err in _as_map(result.get("result_error")).items():
+        method = calls[name][0] if name in calls else "batch"
+        errors[name] = classify(
+            400, str(err.get("error") or ""), str(err.get("error_description") or ""), method
+        )
+    return BatchReply(
+        results=_as_map(result.get("result")),
+        errors=errors,
+        totals={k: int(v) for k, v in _as_map(result.get("result_total")).items()},
+        nexts={k: int(v) for k, v in _as_map(result.get("result_next")).items()},
+    )
+
+
+def _as_map(value: Any) -> dict[str, Any]:
+    # PHP serialises an empty map as [] (bitrix24.md §2.2).
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, list):
+        return {str(i): v for i, v in enumerate(value)}
+    return {}

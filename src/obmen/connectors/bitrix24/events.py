@@ -1,0 +1,109 @@
+"""Bitrix24 events as keys: online handler payloads, the offline queue, and binding at install.
+
+Online events are at-most-once and carry only an id (bitrix24.md §6.3, §6.4), so a payload becomes a
+key and nothing more. The offline queue is the reliable path (§6.5): read with `clear=0` (the batch is
+reserved under a `process_id`), enqueue the keys, and only then `event.offline.clear` that batch. Our
+own writes carry `auth_connector`, so they never come back through it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from obmen.connectors.base import Change, ChangePage
+from obmen.connectors.bitrix24.client import Bitrix24Client
+from obmen.connectors.bitrix24.mapping import counterparty_id
+from obmen.errors import ProtocolError
+
+__all__ = ["EVENTS", "OfflineQueue", "bind_events", "change_of", "parse_form", "verify_token"]
+
+#: The events obmen listens to (bitrix24.md §6.2).
+EVENTS: Sequence[str] = tuple(
+    f"ONCRM{kind}{action}"
+    for kind in ("DEAL", "CONTACT", "COMPANY", "DYNAMICITEM")
+    for action in ("ADD", "UPDATE", "DELETE")
+)
+_KIND = {"DEAL": "order", "CONTACT": "contact", "COMPANY": "company", "DYNAMICITEM": "dynamic"}
+
+
+def parse_form(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Nest PHP bracket pairs (`data[FIELDS][ID]=7`) into dicts (bitrix24.md §6.3)."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        head, _, rest = key.partition("[")
+        parts = [head, *rest.rstrip("]").split("][")] if rest else [head]
+        node = root
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ProtocolError(f"event field {key!r} clashes with a plain value")
+            node = child
+        node[parts[-1]] = value
+    return root
+
+
+def verify_token(payload: Mapping[str, Any], expected: str) -> bool:
+    """Whether `auth[application_token]` is ours (the only check Bitrix24 offers, bitrix24.md §6.3)."""
+    auth = payload.get("auth")
+    token = auth.get("application_token") if isinstance(auth, Mapping) else None
+    return (
+        bool(expected) and isinstance(token, str) and hmac.compare_digest(token.encode(), expected.encode())
+    )
+
+
+def change_of(event: str, data: Any) -> Change | None:
+    """The key an event names, or None for events obmen does not sync."""
+    name = event.upper()
+    if not name.startswith("ONCRM") or not isinstance(data, Mapping):
+        return None
+    fields = data.get("FIELDS")
+    if not isinstance(fields, Mapping) or not str(fields.get("ID") or "").isdigit():
+        return None
+    entity = next((e for kind, e in _KIND.items() if name[5:].startswith(kind)), None)
+    if entity is None:
+        return None
+    ident = str(fields["ID"])
+    if entity == "dynamic":
+        # Smart invoices share the dynamic-item events with smart processes (bitrix24.md §5.5).
+        return Change("invoice", ident) if str(fields.get("ENTITY_TYPE_ID")) == "31" else None
+    if entity in ("contact", "company"):
+        return Change("counterparty", counterparty_id(entity, ident))
+    return Change(entity, ident)
+
+
+async def bind_events(client: Bitrix24Client, handler: str | None, *, connector: str) -> None:
+    """Bind the online handler (if any) and the offline queue; an existing binding is fine."""
+    calls = []
+    for event in EVENTS:
+        if handler:
+            calls.append(("event.bind", {"event": event, "handler": handler}))
+        calls.append(("event.bind", {"event": event, "event_type": "offline", "auth_connector": connector}))
+    for result in await client.call_many(calls):
+        if isinstance(result, Exception) and "ALREADY" not in str(result).upper():
+            raise result
+
+
+class OfflineQueue:
+    """The offline event queue as a change feed; the cursor is the reserved batch to acknowledge."""
+
+    def __init__(self, client: Bitrix24Client) -> None:
+        self.client = client
+
+    async def changes(self, cursor: str | None, limit: int) -> ChangePage:
+        """Acknowledge the batch the caller committed (`cursor`), then reserve and return the next."""
+        if cursor:
+            await self.client.call("event.offline.clear", {"process_id": cursor})
+        reply = await self.client.call("event.offline.get", {"clear": 0, "limit": min(limit, 50)})
+        result = reply.result if isinstance(reply.result, Mapping) else {}
+        events = result.get("events") or []
+        changes = []
+        for event in events:
+            change = change_of(str(event.get("EVENT_NAME") or ""), event.get("EVENT_DATA"))
+            if change is not None:
+                changes.append(change)
+        process_id = result.get("process_id") if events else None
+        return ChangePage(
+            changes, str(process_id) if process_id else None, more=len(events) >= min(limit, 50)
+        )

@@ -1,0 +1,120 @@
+"""Event payloads become keys; forged ones are refused (docs/bitrix24.md §6.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from obmen.connectors.base import Change
+from obmen.connectors.bitrix24.auth import Tokens
+from obmen.connectors.bitrix24.events import change_of, parse_form
+from obmen.web.hooks import Bitrix24Hooks, routes
+
+TOKEN = "51856fefc120afa4b628cc82d3935cce"
+
+
+def _form(event: str, ident: str, token: str = TOKEN, **extra: str) -> dict[str, str]:
+    return {
+        "event": event,
+        "event_handler_id": "201",
+        "data[FIELDS][ID]": ident,
+        **{f"data[FIELDS][{k}]": v for k, v in extra.items()},
+        "ts": "1736405807",
+        "auth[domain]": "portal.bitrix24.ru",
+        "auth[member_id]": "a223c6b3710f85df22e9377d6c4f7553",
+        "auth[application_token]": token,
+    }
+
+
+def test_parse_form_nests_brackets() -> None:
+    assert parse_form([("data[FIELDS][ID]", "7"), ("event", "X")]) == {
+        "data": {"FIELDS": {"ID": "7"}},
+        "event": "X",
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "fields", "change"),
+    [
+        ("ONCRMDEALUPDATE", {"ID": "759"}, Change("order", "759")),
+        ("ONCRMCONTACTADD", {"ID": "12"}, Change("counterparty", "C12")),
+        ("ONCRMCOMPANYDELETE", {"ID": "4"}, Change("counterparty", "CO4")),
+        ("ONCRMDYNAMICITEMUPDATE", {"ID": "9", "ENTITY_TYPE_ID": "31"}, Change("invoice", "9")),
+        ("ONCRMDYNAMICITEMUPDATE", {"ID": "9", "ENTITY_TYPE_ID": "128"}, None),  # a smart process, not ours
+        ("ONCRMLEADADD", {"ID": "1"}, None),
+        ("ONCRMDEALUPDATE", {"ID": "1; DROP"}, None),
+    ],
+)
+def test_events_name_keys(event: str, fields: dict[str, str], change: Change | None) -> None:
+    assert change_of(event, {"FIELDS": fields}) == change
+
+
+@pytest.fixture
+def hooks_app() -> tuple[Starlette, list[Change], list[Tokens]]:
+    queued: list[Change] = []
+    installed: list[Tokens] = []
+
+    async def enqueue(changes: Sequence[Change]) -> int:
+        queued.extend(changes)
+        return len(changes)
+
+    async def install(tokens: Tokens) -> None:
+        installed.append(tokens)
+
+    hooks = Bitrix24Hooks(application_token=lambda: TOKEN, enqueue=enqueue, install=install)
+    return Starlette(routes=routes(hooks)), queued, installed
+
+
+async def _post(app: Starlette, path: str, form: dict[str, str] | bytes) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://obmen") as client:
+        if isinstance(form, bytes):
+            headers = {"content-type": "application/x-www-form-urlencoded"}
+            return await client.post(path, content=form, headers=headers)
+        return await client.post(path, data=form)
+
+
+async def test_a_true_event_is_enqueued(hooks_app: tuple[Starlette, list[Change], list[Tokens]]) -> None:
+    app, queued, _ = hooks_app
+    response = await _post(app, "/hooks/bitrix24", _form("ONCRMDEALUPDATE", "759"))
+    assert response.status_code == 200
+    assert queued == [Change("order", "759")]
+
+
+async def test_a_forged_event_is_refused_and_enqueues_nothing(
+    hooks_app: tuple[Starlette, list[Change], list[Tokens]],
+) -> None:
+    app, queued, _ = hooks_app
+    forged = await _post(app, "/hooks/bitrix24", _form("ONCRMDEALUPDATE", "759", token="0" * 32))
+    missing = _form("ONCRMDEALUPDATE", "759")
+    del missing["auth[application_token]"]
+    anonymous = await _post(app, "/hooks/bitrix24", missing)
+    assert (forged.status_code, anonymous.status_code) == (403, 403)
+    assert queued == []
+
+
+async def test_an_oversized_body_is_refused(hooks_app: tuple[Starlette, list[Change], list[Tokens]]) -> None:
+    app, queued, _ = hooks_app
+    response = await _post(app, "/hooks/bitrix24", b"event=X&pad=" + b"a" * 100_000)
+    assert response.status_code == 400
+    assert queued == []
+
+
+async def test_install_hands_over_the_tokens(hooks_app: tuple[Starlette, list[Change], list[Tokens]]) -> None:
+    app, _, installed = hooks_app
+    form = {
+        "event": "ONAPPINSTALL",
+        "auth[access_token]": "a1",
+        "auth[refresh_token]": "r1",
+        "auth[client_endpoint]": "https://portal.bitrix24.ru/rest/",
+        "auth[member_id]": "m1",
+        "auth[application_token]": "t1",
+    }
+    assert (await _post(app, "/hooks/bitrix24/install", form)).status_code == 200
+    assert installed[0].refresh_token == "r1"
+    assert installed[0].application_token == "t1"
+    broken = await _post(app, "/hooks/bitrix24/install", {"event": "ONAPPINSTALL"})
+    assert broken.status_code == 400
+    assert len(installed) == 1
