@@ -183,6 +183,41 @@ leases = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+#: What a pull-only partner last told us (1C's uploads, the site's order exports): ARCHITECTURE §2.7.
+mirror = Table(
+    "mirror",
+    metadata,
+    Column("tenant", _ID, primary_key=True),
+    Column("system", _ID, primary_key=True),
+    Column("entity", _ID, primary_key=True),
+    Column("external_id", _EXT, primary_key=True),
+    Column("fields", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("origin", _ID),
+    Column("deleted", Integer, nullable=False, server_default=text("0")),
+    #: Last time the partner sent this object, changed or not; `changed_at` when its content changed.
+    Column("seen_at", Float, nullable=False),
+    Column("changed_at", Float, nullable=False),
+)
+
+#: What obmen wants a pull-only partner to collect; acknowledged only when the partner confirms.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("tenant", _ID, primary_key=True),
+    Column("system", _ID, primary_key=True),
+    Column("entity", _ID, primary_key=True),
+    Column("external_id", _EXT, primary_key=True),
+    Column("fields", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("queued_at", Float, nullable=False),
+    #: The run that last collected it and the version that run carried; `acked_version` after success.
+    Column("sent_run", String(64)),
+    Column("sent_version", Integer),
+    Column("acked_version", Integer, nullable=False, server_default=text("0")),
+    Index("ix_outbox_pending", "tenant", "system", "acked_version", "version"),
+)
+
 __all__ = [
     "bases",
     "conflicts",
@@ -192,6 +227,8 @@ __all__ = [
     "leases",
     "links",
     "metadata",
+    "mirror",
+    "outbox",
     "parked",
     "work_items",
 ]

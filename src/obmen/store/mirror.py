@@ -1,0 +1,268 @@
+"""Mirror and outbox of a pull-only partner (ARCHITECTURE §2.7).
+
+1C speaks only when it wants to: it uploads what it has and collects what we prepared. The *mirror*
+holds what it last uploaded, and absorbing an upload reports only objects whose fingerprint changed,
+so an unchanged re-import enqueues nothing. The *outbox* holds what obmen wants it to collect; a
+collection marks rows as sent under a run id and only the partner's `success` acknowledges them
+(docs/commerceml.md §1.7), so a failed exchange simply sends them again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from obmen.model.fields import fingerprint
+from obmen.store.tables import mirror, outbox
+
+__all__ = [
+    "MirrorRecord",
+    "MirrorRow",
+    "OutboxItem",
+    "absorb",
+    "acknowledge",
+    "by_origin",
+    "collect",
+    "put",
+    "read",
+    "scan",
+    "unacknowledged",
+]
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorRecord:
+    """One object as the partner sent it, already mapped to canonical fields."""
+
+    entity: str
+    external_id: str
+    fields: Mapping[str, Any]
+    origin: str | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorRow:
+    """A mirrored object with its bookkeeping."""
+
+    fields: dict[str, Any]
+    origin: str | None
+    deleted: bool
+    seen_at: float
+    changed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One document waiting for the partner."""
+
+    entity: str
+    external_id: str
+    fields: dict[str, Any]
+    version: int
+    queued_at: float
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _key(tenant: str, system: str) -> Any:
+    return sa.and_(mirror.c.tenant == tenant, mirror.c.system == system)
+
+
+async def absorb(
+    conn: AsyncConnection, tenant: str, system: str, records: Sequence[MirrorRecord], *, now: float
+) -> list[tuple[str, str]]:
+    """Store an upload; returns (entity, id) of the objects that are new or changed."""
+    changed: list[tuple[str, str]] = []
+    by_entity: dict[str, list[MirrorRecord]] = {}
+    for record in records:
+        by_entity.setdefault(record.entity, []).append(record)
+    for entity, group in by_entity.items():
+        for start in range(0, len(group), _CHUNK):
+            changed += await _absorb_chunk(conn, tenant, system, entity, group[start : start + _CHUNK], now)
+    return changed
+
+
+async def _absorb_chunk(
+    conn: AsyncConnection, tenant: str, system: str, entity: str, records: Sequence[MirrorRecord], now: float
+) -> list[tuple[str, str]]:
+    ids = [r.external_id for r in records]
+    query = sa.select(mirror.c.external_id, mirror.c.fingerprint, mirror.c.deleted).where(
+        _key(tenant, system), mirror.c.entity == entity, mirror.c.external_id.in_(ids)
+    )
+    known = {row.external_id: (row.fingerprint, bool(row.deleted)) for row in await conn.execute(query)}
+    fresh: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    touched: list[str] = []
+    for record in {r.external_id: r for r in records}.values():
+        print_ = fingerprint(record.fields)
+        row: dict[str, Any] = {"fields": _dumps(record.fields), "fingerprint": print_, "origin": record.origin}
+        row |= {"deleted": int(record.deleted), "seen_at": now, "changed_at": now}
+        if record.external_id not in known:
+            fresh.append(
+                {
+                    "tenant": tenant,
+                    "system": system,
+                    "entity": entity,
+                    "external_id": record.external_id,
+                    **row,
+                }
+            )
+        elif known[record.external_id] != (print_, record.deleted):
+            changed.append({"b_id": record.external_id, **row})
+        else:
+            touched.append(record.external_id)
+    if fresh:
+        await conn.execute(mirror.insert(), fresh)
+    where = sa.and_(_key(tenant, system), mirror.c.entity == entity)
+    if changed:
+        stmt = mirror.update().where(where, mirror.c.external_id == sa.bindparam("b_id"))
+        await conn.execute(stmt.values({c: sa.bindparam(c) for c in changed[0] if c != "b_id"}), changed)
+    if touched:
+        await conn.execute(
+            mirror.update().where(where, mirror.c.external_id.in_(touched)).values(seen_at=now)
+        )
+    return [(entity, r["external_id"]) for r in fresh] + [(entity, r["b_id"]) for r in changed]
+
+
+async def read(
+    conn: AsyncConnection, tenant: str, system: str, entity: str, external_ids: Sequence[str]
+) -> dict[str, MirrorRow]:
+    """Mirrored objects by id (deleted ones included, flagged)."""
+    out: dict[str, MirrorRow] = {}
+    for start in range(0, len(external_ids), _CHUNK):
+        query = sa.select(mirror).where(
+            _key(tenant, system),
+            mirror.c.entity == entity,
+            mirror.c.external_id.in_(external_ids[start : start + _CHUNK]),
+        )
+        for row in await conn.execute(query):
+            out[row.external_id] = _row(row)
+    return out
+
+
+def _row(row: Any) -> MirrorRow:
+    return MirrorRow(json.loads(row.fields), row.origin, bool(row.deleted), row.seen_at, row.changed_at)
+
+
+async def by_origin(
+    conn: AsyncConnection, tenant: str, system: str, entity: str, origins: Sequence[str]
+) -> dict[str, tuple[str, MirrorRow]]:
+    """Mirrored objects stamped with these canonical ids: origin → (external id, row)."""
+    query = sa.select(mirror).where(
+        _key(tenant, system), mirror.c.entity == entity, mirror.c.origin.in_(origins)
+    )
+    return {row.origin: (row.external_id, _row(row)) for row in await conn.execute(query)}
+
+
+async def scan(
+    conn: AsyncConnection, tenant: str, system: str, entity: str, after: str | None, limit: int
+) -> list[str]:
+    """Ids of live mirrored objects in id order, after `after`."""
+    query = (
+        sa.select(mirror.c.external_id)
+        .where(_key(tenant, system), mirror.c.entity == entity, mirror.c.deleted == 0)
+        .order_by(mirror.c.external_id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(mirror.c.external_id > after)
+    return list((await conn.execute(query)).scalars())
+
+
+def _box(tenant: str, system: str) -> Any:
+    return sa.and_(outbox.c.tenant == tenant, outbox.c.system == system)
+
+
+async def put(
+    conn: AsyncConnection,
+    tenant: str,
+    system: str,
+    entity: str,
+    items: Mapping[str, Mapping[str, Any]],
+    *,
+    now: float,
+) -> None:
+    """Queue documents for the partner; a newer version of a waiting document replaces it."""
+    if not items:
+        return
+    ids = list(items)
+    query = sa.select(outbox.c.external_id, outbox.c.version).where(
+        _box(tenant, system), outbox.c.entity == entity, outbox.c.external_id.in_(ids)
+    )
+    versions = {row.external_id: row.version for row in await conn.execute(query)}
+    fresh = [
+        {
+            "tenant": tenant,
+            "system": system,
+            "entity": entity,
+            "external_id": x,
+            "fields": _dumps(items[x]),
+            "version": 1,
+            "queued_at": now,
+        }
+        for x in ids
+        if x not in versions
+    ]
+    if fresh:
+        await conn.execute(outbox.insert(), fresh)
+    for x in (x for x in ids if x in versions):
+        await conn.execute(
+            outbox.update()
+            .where(_box(tenant, system), outbox.c.entity == entity, outbox.c.external_id == x)
+            .values(fields=_dumps(items[x]), version=versions[x] + 1, queued_at=now)
+        )
+
+
+async def collect(
+    conn: AsyncConnection, tenant: str, system: str, run: str, *, limit: int = 1000
+) -> list[OutboxItem]:
+    """Documents not yet acknowledged, marked as sent under `run`."""
+    query = (
+        sa.select(outbox)
+        .where(_box(tenant, system), outbox.c.version > outbox.c.acked_version)
+        .order_by(outbox.c.queued_at)
+        .limit(limit)
+    )
+    rows = list(await conn.execute(query))
+    for row in rows:
+        await conn.execute(
+            outbox.update()
+            .where(
+                _box(tenant, system), outbox.c.entity == row.entity, outbox.c.external_id == row.external_id
+            )
+            .values(sent_run=run, sent_version=row.version)
+        )
+    return [OutboxItem(r.entity, r.external_id, json.loads(r.fields), r.version, r.queued_at) for r in rows]
+
+
+async def acknowledge(conn: AsyncConnection, tenant: str, system: str, run: str) -> int:
+    """The partner confirmed `run`: what it carried is delivered (newer versions stay pending)."""
+    result = await conn.execute(
+        outbox.update()
+        .where(_box(tenant, system), outbox.c.sent_run == run)
+        .values(acked_version=outbox.c.sent_version)
+    )
+    return int(result.rowcount or 0)
+
+
+async def unacknowledged(
+    conn: AsyncConnection, tenant: str, system: str, entity: str, external_ids: Sequence[str]
+) -> dict[str, OutboxItem]:
+    """Queued documents of these objects, delivered or not, newest version each."""
+    query = sa.select(outbox).where(
+        _box(tenant, system), outbox.c.entity == entity, outbox.c.external_id.in_(external_ids)
+    )
+    return {
+        r.external_id: OutboxItem(r.entity, r.external_id, json.loads(r.fields), r.version, r.queued_at)
+        for r in await conn.execute(query)
+    }
