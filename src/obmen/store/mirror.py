@@ -10,7 +10,7 @@ collection marks rows as sent under a run id and only the partner's `success` ac
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +18,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from obmen.model.fields import fingerprint
+from obmen.store.database import Database
 from obmen.store.tables import mirror, outbox
 
 __all__ = [
     "MirrorRecord",
     "MirrorRow",
+    "MirrorStore",
     "OutboxItem",
+    "Snapshot",
     "absorb",
     "acknowledge",
     "by_origin",
@@ -105,7 +108,11 @@ async def _absorb_chunk(
     touched: list[str] = []
     for record in {r.external_id: r for r in records}.values():
         print_ = fingerprint(record.fields)
-        row: dict[str, Any] = {"fields": _dumps(record.fields), "fingerprint": print_, "origin": record.origin}
+        row: dict[str, Any] = {
+            "fields": _dumps(record.fields),
+            "fingerprint": print_,
+            "origin": record.origin,
+        }
         row |= {"deleted": int(record.deleted), "seen_at": now, "changed_at": now}
         if record.external_id not in known:
             fresh.append(
@@ -266,3 +273,63 @@ async def unacknowledged(
         r.external_id: OutboxItem(r.entity, r.external_id, json.loads(r.fields), r.version, r.queued_at)
         for r in await conn.execute(query)
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An object as a mirrored connector sees it (see `obmen.connectors.mirrored`)."""
+
+    fields: Mapping[str, Any]
+    origin: str | None
+    modified_at: float
+
+
+class MirrorStore:
+    """The mirror and outbox of one partner system, as the port a mirrored connector needs."""
+
+    def __init__(self, db: Database, tenant: str, system: str, *, clock: Callable[[], float]) -> None:
+        self.db, self.tenant, self.system, self.clock = db, tenant, system, clock
+
+    async def snapshots(self, entity: str, external_ids: Sequence[str]) -> dict[str, Snapshot]:
+        """Live mirrored objects, overlaid by documents queued after the partner last sent them."""
+        async with self.db.begin() as conn:
+            rows = await read(conn, self.tenant, self.system, entity, external_ids)
+            queued = await unacknowledged(conn, self.tenant, self.system, entity, external_ids)
+        return _overlay(rows, queued)
+
+    async def origins(self, entity: str, canonical_ids: Sequence[str]) -> dict[str, tuple[str, Snapshot]]:
+        """Objects obmen created: their external id is the canonical id (or the mirror says so)."""
+        async with self.db.begin() as conn:
+            stamped = await by_origin(conn, self.tenant, self.system, entity, canonical_ids)
+        found = await self.snapshots(entity, canonical_ids)
+        out = {cid: (cid, snap) for cid, snap in found.items()}
+        for cid, (external_id, _) in stamped.items():
+            snap = (await self.snapshots(entity, [external_id])).get(external_id)
+            if snap is not None:
+                out[cid] = (external_id, snap)
+        return out
+
+    async def ids(self, entity: str, after: str | None, limit: int) -> list[str]:
+        """Live mirrored ids in order."""
+        async with self.db.begin() as conn:
+            return await scan(conn, self.tenant, self.system, entity, after, limit)
+
+    async def queue(self, entity: str, documents: Mapping[str, Mapping[str, Any]]) -> None:
+        """Put documents in the outbox."""
+        async with self.db.begin() as conn:
+            await put(conn, self.tenant, self.system, entity, documents, now=self.clock())
+
+
+def _overlay(rows: Mapping[str, MirrorRow], queued: Mapping[str, OutboxItem]) -> dict[str, Snapshot]:
+    out: dict[str, Snapshot] = {}
+    for external_id, row in rows.items():
+        item = queued.get(external_id)
+        if item is not None and item.queued_at >= row.seen_at:
+            out[external_id] = Snapshot(item.fields, row.origin or external_id, item.queued_at)
+        elif not row.deleted:
+            out[external_id] = Snapshot(row.fields, row.origin, row.changed_at)
+    for external_id, item in queued.items():
+        # Created by obmen and not uploaded back yet: it exists as far as the partner will know.
+        if external_id not in rows:
+            out[external_id] = Snapshot(item.fields, external_id, item.queued_at)
+    return out

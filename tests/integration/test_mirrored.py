@@ -1,0 +1,80 @@
+"""A pull-only partner's connector over the real mirror and outbox (ARCHITECTURE §2.7)."""
+
+from __future__ import annotations
+
+from obmen.connectors.base import Create, Update
+from obmen.connectors.mirrored import Mirrored
+from obmen.store import mirror
+from obmen.store.database import Database
+from obmen.store.mirror import MirrorRecord, MirrorStore
+from obmen.testing import ManualClock
+
+T, S = "default", "onec"
+
+
+def connector(db: Database, clock: ManualClock) -> Mirrored:
+    store = MirrorStore(db, T, S, clock=clock)
+    fields = {"order": frozenset({"status", "comment"})}
+    return Mirrored(S, store, fields=fields, creates=frozenset({"order"}))
+
+
+async def upload(db: Database, clock: ManualClock, *records: MirrorRecord) -> None:
+    async with db.begin() as conn:
+        await mirror.absorb(conn, T, S, list(records), now=clock())
+
+
+async def test_a_queued_write_is_the_partners_state_until_it_uploads_again(db: Database) -> None:
+    clock = ManualClock()
+    onec = connector(db, clock)
+    await upload(db, clock, MirrorRecord("order", "o1", {"status": "N", "comment": "x"}))
+    clock.advance(1)
+    [result] = await onec.write([Update("order", "o1", {"status": "P"})])
+    assert result.ok
+    # Not collected yet: reading the mirror alone would undo our write on the next merge.
+    assert (await onec.fetch("order", ["o1"]))["o1"].fields == {"status": "P", "comment": "x"}
+    clock.advance(1)
+    await upload(db, clock, MirrorRecord("order", "o1", {"status": "F", "comment": "x"}))
+    # 1C spoke after our write: its word is the truth again.
+    assert (await onec.fetch("order", ["o1"]))["o1"].fields == {"status": "F", "comment": "x"}
+
+
+async def test_a_create_exists_under_its_canonical_id_before_1c_collects_it(db: Database) -> None:
+    clock = ManualClock()
+    onec = connector(db, clock)
+    [result] = await onec.write([Create("order", "cid-7", {"status": "N"})])
+    assert result.external_id == "cid-7"
+    found = await onec.find_by_origin("order", ["cid-7", "cid-8"])
+    assert list(found) == ["cid-7"]
+    assert found["cid-7"].external_id == "cid-7"
+    async with db.begin() as conn:
+        [doc] = await mirror.collect(conn, T, S, "run-1")
+    assert (doc.external_id, doc.fields) == ("cid-7", {"status": "N"})
+
+
+async def test_updates_of_unknown_objects_fail_alone(db: Database) -> None:
+    clock = ManualClock()
+    onec = connector(db, clock)
+    await upload(db, clock, MirrorRecord("order", "o1", {"status": "N", "comment": None}))
+    results = await onec.write(
+        [Update("order", "nope", {"status": "P"}), Update("order", "o1", {"comment": "c"})]
+    )
+    assert [r.ok for r in results] == [False, True]
+    assert "not in the mirror" in str(results[0].error)
+
+
+async def test_deleted_objects_are_gone_and_scan_pages(db: Database) -> None:
+    clock = ManualClock()
+    onec = connector(db, clock)
+    await upload(db, clock, *(MirrorRecord("order", f"o{i}", {"status": "N"}) for i in range(5)))
+    await upload(db, clock, MirrorRecord("order", "o2", {"status": "N"}, deleted=True))
+    assert "o2" not in await onec.fetch("order", ["o1", "o2"])
+    first = await onec.scan("order", None, 2)
+    second = await onec.scan("order", first.cursor, 2)
+    assert (list(first.external_ids), list(second.external_ids), second.cursor) == (
+        ["o0", "o1"],
+        ["o3", "o4"],
+        "o4",
+    )
+    assert await onec.match("order", [("xml_id", "o3"), ("xml_id", "zz"), ("number", "1")]) == {
+        ("xml_id", "o3"): "o3"
+    }
