@@ -204,9 +204,9 @@ def status(
 
     snapshot = _run(read())
     if as_json:
-        from obmen.web.app import _status_json
+        from obmen.web.app import status_json
 
-        sys.stdout.write(json.dumps(_status_json(snapshot), ensure_ascii=False, default=str, indent=2) + "\n")
+        sys.stdout.write(json.dumps(status_json(snapshot), ensure_ascii=False, default=str, indent=2) + "\n")
         return
     queue = Table("entity", "state", "items", title=f"Queue / очередь: {snapshot.depth}")
     for (entity, state), count in sorted(snapshot.queue.items()):

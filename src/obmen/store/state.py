@@ -129,16 +129,6 @@ async def _check_links(conn: AsyncConnection, tenant: str, entity: str, rows: li
             )
 
 
-async def count_links(conn: AsyncConnection, tenant: str) -> dict[tuple[str, str], int]:
-    """(entity, system) → number of linked objects."""
-    rows = await conn.execute(
-        sa.select(links.c.entity, links.c.system, sa.func.count())
-        .where(links.c.tenant == tenant)
-        .group_by(links.c.entity, links.c.system)
-    )
-    return {(r[0], r[1]): r[2] for r in rows}
-
-
 # --- bases --------------------------------------------------------------------------------------
 
 

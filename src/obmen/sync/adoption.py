@@ -12,7 +12,7 @@ from typing import Any
 from obmen.connectors.base import MatchKey, Remote
 from obmen.store import queue, state
 from obmen.store.state import JournalEntry
-from obmen.sync.context import Batch, Engine
+from obmen.sync.context import Batch, Engine, fetch_into
 
 __all__ = ["adopt_unlinked", "match_keys", "recover_creates"]
 
@@ -25,17 +25,6 @@ def match_keys(fields: Mapping[str, Any], names: Sequence[str]) -> list[MatchKey
         values = value if isinstance(value, list) else [value]
         keys.extend((name, str(v)) for v in values if isinstance(v, str | int) and str(v).strip())
     return keys
-
-
-async def _fetch(engine: Engine, batch: Batch, system: str, external_ids: Sequence[str]) -> None:
-    """Read objects of one system into the batch, in chunks of the system's batch size."""
-    connector = engine.connectors[system]
-    wanted = [x for x in dict.fromkeys(external_ids) if (system, x) not in batch.remotes]
-    size = max(1, connector.capabilities.batch_size)
-    for start in range(0, len(wanted), size):
-        found = await connector.fetch(batch.entity, wanted[start : start + size])
-        for external_id, remote in found.items():
-            batch.remotes[(system, external_id)] = remote
 
 
 async def adopt_unlinked(engine: Engine, batch: Batch) -> None:
@@ -56,7 +45,7 @@ async def adopt_unlinked(engine: Engine, batch: Batch) -> None:
         }
     for system, ids in by_system.items():
         if system in engine.connectors:
-            await _fetch(engine, batch, system, [x for x in ids if (system, x) not in known])
+            await fetch_into(engine, batch, system, [x for x in ids if (system, x) not in known])
     # One at a time: an earlier item of this batch may be the very object a later one matches.
     for item in unlinked:
         system, external_id = str(item.system), str(item.external_id)
@@ -145,7 +134,7 @@ async def _match_or_new(engine: Engine, batch: Batch, trigger: str, source: str,
                 trigger=trigger,
             ),
         )
-        await _fetch(engine, batch, other, [external_id])
+        await fetch_into(engine, batch, other, [external_id])
     return cid
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -14,7 +14,7 @@ from obmen.store.state import JournalEntry
 from obmen.sync.merge import Conflict
 from obmen.sync.policy import Policy
 
-__all__ = ["Batch", "Engine", "EngineSettings", "Observer", "Plan"]
+__all__ = ["Batch", "Engine", "EngineSettings", "Observer", "Plan", "fetch_into"]
 
 
 class Observer(Protocol):
@@ -111,3 +111,14 @@ class Batch:
             if systems.get(system) == external_id:
                 return cid
         return None
+
+
+async def fetch_into(engine: Engine, batch: Batch, system: str, external_ids: Sequence[str]) -> None:
+    """Read objects of one system into the batch, in chunks of the system's batch size."""
+    connector = engine.connectors[system]
+    wanted = [x for x in dict.fromkeys(external_ids) if (system, x) not in batch.remotes]
+    size = max(1, connector.capabilities.batch_size)
+    for start in range(0, len(wanted), size):
+        found = await connector.fetch(batch.entity, wanted[start : start + size])
+        for external_id, remote in found.items():
+            batch.remotes[(system, external_id)] = remote

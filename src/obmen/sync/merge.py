@@ -87,7 +87,7 @@ def _decide(
         # Only non-owners changed an owned field: the owner's value (the base) is put back.
         return base, rule.owner, None
     values = list(changed.values())
-    if all(v == values[0] for v in values[1:]) and not (owner_holds and rule.owner not in changed):
+    if all(v == values[0] for v in values[1:]):
         return values[0], next(iter(changed)), None
     winner = _winner(name, rule, changed if not owner_holds else present, sides, policy)
     if winner is None:

@@ -28,7 +28,7 @@ from obmen.store.queue import Claimed
 from obmen.store.state import JournalEntry
 from obmen.sync import refs
 from obmen.sync.adoption import adopt_unlinked, recover_creates
-from obmen.sync.context import Batch, Engine, Plan
+from obmen.sync.context import Batch, Engine, Plan, fetch_into
 from obmen.sync.merge import Side, fingerprint, merge
 from obmen.sync.outcome import settle
 
@@ -66,16 +66,7 @@ async def _read(engine: Engine, batch: Batch) -> None:
         for system, external_id in batch.links.get(cid, {}).items():
             if system in engine.connectors and (system, external_id) not in batch.remotes:
                 wanted[system].append(external_id)
-    await asyncio.gather(*(_fetch_side(engine, batch, s, ids) for s, ids in wanted.items()))
-
-
-async def _fetch_side(engine: Engine, batch: Batch, system: str, external_ids: list[str]) -> None:
-    connector = engine.connectors[system]
-    size = max(1, connector.capabilities.batch_size)
-    for start in range(0, len(external_ids), size):
-        found = await connector.fetch(batch.entity, external_ids[start : start + size])
-        for external_id, remote in found.items():
-            batch.remotes[(system, external_id)] = remote
+    await asyncio.gather(*(fetch_into(engine, batch, s, ids) for s, ids in wanted.items()))
 
 
 async def _canonical_refs(engine: Engine, batch: Batch) -> dict[tuple[str, str, str], str]:

@@ -24,7 +24,7 @@ from obmen.store.status import Status, read_status
 from obmen.web.hooks import Bitrix24Hooks
 from obmen.web.hooks import routes as hook_routes
 
-__all__ = ["Metrics", "create_app"]
+__all__ = ["Metrics", "create_app", "status_json"]
 
 
 class Metrics:
@@ -68,7 +68,8 @@ class Metrics:
         self.conflicts.set(status.conflicts_total)
 
 
-def _status_json(status: Status) -> dict[str, Any]:
+def status_json(status: Status) -> dict[str, Any]:
+    """The status as JSON-safe data (the API, and `obmen status --json`)."""
     return {
         "queue": [{"entity": e, "state": s, "count": c} for (e, s), c in sorted(status.queue.items())],
         "depth": status.depth,
@@ -166,7 +167,7 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def api_status(_: Request) -> Response:
-        return JSONResponse(_status_json(await status_now()))
+        return JSONResponse(status_json(await status_now()))
 
     async def home(_: Request) -> Response:
         return HTMLResponse(_page(await status_now()))

@@ -203,7 +203,11 @@ def _lines_from_rows(
         name = str(row.get("productName") or "")
         price, discount = _num(row.get("price")), _num(row.get("discountSum"))
         if not row.get("productId") and name.startswith(pipeline.delivery_row + ": "):
-            delivery = {"service": name.split(": ", 1)[1], "price": _money(price + discount, currency), "address": None}
+            delivery = {
+                "service": name.split(": ", 1)[1],
+                "price": _money(price + discount, currency),
+                "address": None,
+            }
             continue
         product = int(row.get("productId") or 0)
         tax = row.get("taxRate")
