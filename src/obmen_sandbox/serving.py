@@ -33,10 +33,29 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
-    """Serve `app` on `host:port` (a free port by default) and yield its base URL without a trailing slash."""
+def serve_in_thread(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    *,
+    tls: tuple[str, str] | None = None,
+) -> Iterator[str]:
+    """Serve `app` on `host:port` (a free port by default) and yield its base URL without a trailing slash.
+
+    `tls` is (certificate file, key file): some public clients (the official Bitrix24 SDKs) refuse
+    anything but HTTPS, and the fidelity tests must let them talk to the sandbox all the same.
+    """
     port = port or free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="auto")
+    certfile, keyfile = tls or (None, None)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="auto",
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
     server = _Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn:{port}", daemon=True)
     thread.start()
@@ -46,7 +65,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int | None = None) 
             raise RuntimeError(f"server on {host}:{port} did not start")
         time.sleep(0.01)
     try:
-        yield f"http://{host}:{port}"
+        yield f"{'https' if tls else 'http'}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,14 +71,16 @@ class Bitrix24Client:
         auth_connector: str | None = None,
         user_agent: str = "obmen",
         sleep: Callable[[float], Any] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
         operating_limit: float = 480.0,
     ) -> None:
         self._auth = auth
         self._http = httpx.AsyncClient(
             transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": user_agent}
         )
-        self._bucket = LeakyBucket(PLANS[limits])
-        self._budget = OperatingBudget(operating_limit)
+        # The clock and sleep are injectable so tests can run the limits against a sandbox's clock.
+        self._bucket = LeakyBucket(PLANS[limits], clock=clock, sleep=sleep)
+        self._budget = OperatingBudget(operating_limit, clock=clock)
         self._retry = retry
         self._sleep = sleep
         self.auth_connector = auth_connector

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +35,16 @@ PLANS: Mapping[str, Plan | None] = {
 class LeakyBucket:
     """Client-side copy of the portal's bucket, so we wait instead of collecting 503s."""
 
-    def __init__(self, plan: Plan | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        plan: Plan | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
         self._plan = plan
         self._clock = clock
+        self._sleep = sleep
         self._level = 0.0
         self._at = clock()
         self._lock = asyncio.Lock()
@@ -64,7 +71,7 @@ class LeakyBucket:
                 if self._level + 1 <= self._plan.burst - 1:
                     self._level += 1
                     return
-                await asyncio.sleep((self._level + 2 - self._plan.burst) / self._plan.rate)
+                await self._sleep((self._level + 2 - self._plan.burst) / self._plan.rate)
 
     def overflowed(self) -> None:
         """The server said QUERY_LIMIT_EXCEEDED: its bucket is fuller than ours, so assume it is full."""
