@@ -17,6 +17,7 @@ __all__ = [
     "METHODS",
     "Call",
     "Clock",
+    "Listed",
     "Method",
     "PortalLike",
     "RestError",
@@ -39,6 +40,19 @@ class RestError(Exception):
 def legacy_error(description: str, status: int = 400) -> RestError:
     """Legacy `crm.*` methods answer HTTP 400 with an empty code (docs/bitrix24.md §2.3)."""
     return RestError("", description, status)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A list method's answer: the `result` payload plus the envelope's `total` and `next` (§2.2).
+
+    A handler returns `Listed(result, total, next)` instead of a bare value when the envelope must
+    carry `total`/`next` (`next` None when there is no further page, as with `start=-1`).
+    """
+
+    result: Any
+    total: int
+    next: int | None = None
 
 
 class Clock(Protocol):
