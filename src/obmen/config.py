@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from obmen.config_mappings import MappingSettings
 from obmen.errors import ConfigError
 
 __all__ = ["SECRET_KEYS", "Settings", "load_settings"]
@@ -104,6 +105,7 @@ class Settings(_Section):
     onec: OneCSettings = OneCSettings()
     #: `entity.field` → `owner:<system>` | `newest` | `conflict` (obmen.sync.policy).
     field_policy: dict[str, str] = {}
+    mapping: MappingSettings = MappingSettings()
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
@@ -189,7 +191,8 @@ def _describe(error: Mapping[str, Any], data: Mapping[str, Any], where: str) -> 
         close = difflib.get_close_matches(loc[-1], allowed, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else f": allowed keys are {', '.join(allowed)}"
         return f"{where}: {key}: unknown key{hint}"
-    return f"{where}: {key} = {value}: {error['msg'].lower()}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {key} = {value}: {message[:1].lower()}{message[1:]}"
 
 
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:

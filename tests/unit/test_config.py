@@ -93,3 +93,39 @@ def test_the_cli_prints_one_line_and_exits_2_on_a_broken_file(tmp_path: Path) ->
     assert (
         done.stderr == f"obmen: {path}: worker.batch_size = -1: input should be greater than or equal to 1\n"
     )
+
+
+def test_mapping_tables_map_both_ways_and_fall_back_instead_of_dropping(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[mapping]\nsites = { s2 = "wholesale" }\n'
+        "[mapping.pipelines.wholesale]\ncategory_id = 2\n"
+        'status_to_stage = { N = "NEW", F = "WON" }\nstage_to_status = { "C2:LOSE" = "C" }\n'
+        'fallback_stage = "PREPARATION"\nfallback_status = "P"\n',
+    )
+    mapping = load_settings(path, env={}).mapping
+    wholesale = mapping.pipeline_for("s2")
+    assert (wholesale.stage_of("N"), wholesale.stage_of("F")) == ("C2:NEW", "C2:WON")
+    assert wholesale.stage_of("X") == "C2:PREPARATION"  # unmapped status: the declared fallback
+    assert (wholesale.status_of("C2:WON"), wholesale.status_of("C2:LOSE")) == ("F", "C")
+    assert wholesale.status_of("C2:UC_ODD") == "P"
+    assert mapping.pipeline_for("s1").stage_of("F") == "WON"  # unlisted sites use the default pipeline
+    assert mapping.onec_status_name("F") == "[F] Выполнен"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('sites = { s1 = "retail" }', "mapping = {'sites': {'s1': 'retail'}}: s1 names pipeline 'retail'"),
+        (
+            '[mapping.pipelines.default]\nstatus_to_stage = { N = "C2:NEW" }',
+            "mapping.pipelines.default = {'status_to_stage': {'N': 'C2:NEW'}}: "
+            "stage 'C2:NEW' is not in pipeline 0",
+        ),
+    ],
+)
+def test_mapping_mistakes_are_one_clear_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, f"[mapping]\n{text}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert str(info.value).startswith(f"{path}: {message}")
