@@ -129,3 +129,11 @@ def test_mapping_mistakes_are_one_clear_line(tmp_path: Path, text: str, message:
     with pytest.raises(ConfigError) as info:
         load_settings(path, env={})
     assert str(info.value).startswith(f"{path}: {message}")
+
+
+def test_the_annotated_example_file_is_valid_and_says_the_defaults() -> None:
+    example = Path(__file__).parents[2] / "obmen.example.toml"
+    settings = load_settings(example, env={})
+    defaults = load_settings(None, env={})
+    assert settings.mapping == defaults.mapping
+    assert settings.worker == defaults.worker
