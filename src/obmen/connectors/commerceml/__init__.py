@@ -1,0 +1,74 @@
+"""CommerceML 2 codec shared by the 1C side and the site side (docs/commerceml.md).
+
+Reading (streaming, hardened; memory does not grow with the file):
+
+    context = RunContext()                      # one per exchange run: keeps the classifier
+    for item in read("import0_1.xml", context): # FileInfo first, then Section, Group, Property,
+        ...                                     # PriceType, Warehouse, Product, Offer or Document
+    sniff(path) -> DocumentKind                 # classifier, catalog, offers, documents, empty…
+
+Every malformed input (truncated XML, a DOCTYPE, a lying encoding declaration, not XML) raises
+`obmen.errors.ProtocolError` naming the file and line. Items are frozen dataclasses from `items`.
+
+Writing: `write_documents` (orders as a 1C-Bitrix site answers `mode=query`, and 1C's documents back to
+a site), `write_catalog` (import.xml: classifier + catalog) and `write_offers` (offers.xml: price types,
+warehouses, offers with prices and stock); each takes a path or binary stream and streams its input.
+
+Mapping (`mapping`): codec items ⇄ canonical field maps (`obmen.model.fields.to_fields`), references
+`{"$ref": entity, "id": <1C Ид>}`.
+"""
+
+from __future__ import annotations
+
+from obmen.connectors.commerceml.context import Classifier, RunContext
+from obmen.connectors.commerceml.items import (
+    Address,
+    Counterparty,
+    Discount,
+    Document,
+    DocumentKind,
+    DocumentLine,
+    FileInfo,
+    Group,
+    Item,
+    Offer,
+    OfferPrice,
+    PriceType,
+    Product,
+    Property,
+    PropertyValue,
+    Section,
+    SectionKind,
+    StockEntry,
+    Tax,
+    Warehouse,
+)
+from obmen.connectors.commerceml.reader import Source, read, sniff
+
+__all__ = [
+    "Address",
+    "Classifier",
+    "Counterparty",
+    "Discount",
+    "Document",
+    "DocumentKind",
+    "DocumentLine",
+    "FileInfo",
+    "Group",
+    "Item",
+    "Offer",
+    "OfferPrice",
+    "PriceType",
+    "Product",
+    "Property",
+    "PropertyValue",
+    "RunContext",
+    "Section",
+    "SectionKind",
+    "Source",
+    "StockEntry",
+    "Tax",
+    "Warehouse",
+    "read",
+    "sniff",
+]

@@ -1,0 +1,318 @@
+"""Streaming, hardened reader of CommerceML files (docs/commerceml.md §2, §6).
+
+lxml `iterparse` sees only the elements the codec cares about (tag filter with `{*}`, so any namespace
+or none); each item is built when its element ends and the element is then freed with its earlier
+siblings, so memory stays flat however large the file. The parser never loads a DTD, never resolves an
+entity, never touches the network; a DOCTYPE is refused.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import re
+from collections.abc import Iterator
+from typing import IO, Any
+
+from lxml import etree
+
+from obmen.connectors.commerceml import elements as E
+from obmen.connectors.commerceml.context import RunContext
+from obmen.connectors.commerceml.items import DocumentKind, FileInfo, Item, Section, SectionKind
+from obmen.errors import ProtocolError
+
+__all__ = ["Source", "read", "sniff"]
+
+Source = str | os.PathLike[str] | IO[bytes]
+
+_SECTIONS = {
+    "Классификатор": SectionKind.CLASSIFIER,
+    "Каталог": SectionKind.CATALOG,
+    "ПакетПредложений": SectionKind.OFFERS,
+    "ИзмененияПакетаПредложений": SectionKind.OFFERS_CHANGES,
+}
+_KINDS = {
+    "Каталог": DocumentKind.CATALOG,
+    "ПакетПредложений": DocumentKind.OFFERS,
+    "ИзмененияПакетаПредложений": DocumentKind.OFFERS_CHANGES,
+    "Документ": DocumentKind.DOCUMENTS,
+}
+#: Lists whose start means the section header (`Ид`, `Наименование`…) has been read.
+_LISTS = frozenset({"Группы", "Свойства", "ТипыЦен", "Склады", "Товары", "Предложения"})
+_ITEMS = frozenset({"Группа", "Свойство", "ТипЦены", "Склад", "Товар", "Предложение", "Документ"})
+_TAGS = [f"{{*}}{name}" for name in ("КоммерческаяИнформация", *_SECTIONS, *_LISTS, *_ITEMS)]
+#: A section's parent: the root, or nothing when a split classifier file has `Классификатор` as its root.
+_TOP = frozenset({"КоммерческаяИнформация", None})
+_HEAD = 65536
+_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+
+
+def _name(source: Source) -> str:
+    if isinstance(source, str | os.PathLike):
+        return os.fspath(source)
+    return str(getattr(source, "name", "<stream>"))
+
+
+def _check_head(head: bytes, name: str) -> None:
+    """Refuse what libxml2 would misread silently: a windows-1251 label on UTF-8 bytes (§1.9)."""
+    if head.startswith(_BOMS):
+        raise ProtocolError(
+            f"{name}: UTF-16/32 is not a CommerceML encoding (UTF-8 or windows-1251 expected)"
+        )
+    body = head.removeprefix(codecs.BOM_UTF8)
+    match = _DECLARED.match(body)
+    declared = match.group(1).decode("ascii").lower() if match else "utf-8"
+    utf8 = head.startswith(codecs.BOM_UTF8) or (not body.isascii() and _is_utf8(body))
+    if declared.replace("_", "-") in ("windows-1251", "cp1251") and utf8:
+        raise ProtocolError(f"{name}: line 1: declared encoding windows-1251, but the bytes are UTF-8")
+
+
+def _is_utf8(data: bytes) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(data, final=False)  # a multi-byte character cut at the end is fine
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream whose first bytes were already read for the encoding check."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            chunk = self._head if size < 0 else self._head[:size]
+            self._head = self._head[len(chunk) :]
+            return chunk
+        return self._rest.read(size)
+
+
+def _open(source: Source, name: str) -> Any:
+    """The object to hand to iterparse, after the head check: a path (fast C I/O) or a stream."""
+    if isinstance(source, str | os.PathLike):
+        try:
+            with open(source, "rb") as fh:
+                _check_head(fh.read(_HEAD), name)
+        except OSError as exc:
+            raise ProtocolError(f"{name}: cannot read: {exc.strerror}") from exc
+        return os.fspath(source)
+    head = source.read(_HEAD)
+    _check_head(head, name)
+    return _Prefixed(head, source)
+
+
+def _events(source: Source, name: str) -> Iterator[tuple[str, Any]]:
+    """Hardened iterparse events; the DOCTYPE check runs on the root's start, before any content."""
+    parser = etree.iterparse(
+        _open(source, name),
+        events=("start", "end"),
+        tag=_TAGS,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    first = True
+    for event, el in parser:
+        if first:
+            docinfo = el.getroottree().docinfo
+            if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+                raise ProtocolError(f"{name}: line {E.line_of(el)}: a DOCTYPE is not allowed in CommerceML")
+            first = False
+        yield event, el
+
+
+def _free(el: Any) -> None:
+    """Drop a handled element and the siblings before it (flat memory)."""
+    el.clear(keep_tail=False)
+    parent = el.getparent()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
+
+
+class _Walk:
+    """The state of one file: the stack of open elements and what is pending output."""
+
+    def __init__(self, context: RunContext, name: str) -> None:
+        self.context, self.name = context, name
+        self.stack: list[str] = []
+        self.groups: list[list[Any]] = []  # [element, emitted group id or None]
+        self.section: Any = None
+        self.header_done = False
+        self.info: FileInfo | None = None
+        self.root: Any = None
+        self.buffer: list[Item] = []
+
+    def inside(self, name: str) -> bool:
+        return name in self.stack
+
+    def header(self) -> Iterator[Item]:
+        if self.section is None or self.header_done:
+            return
+        self.header_done = True
+        el, kind = self.section, _SECTIONS[E.local(self.section.tag)]
+        fields = {tag: E.text_of(child) for tag, child in E.kids(el) if tag not in _LISTS}
+        section_id = fields.get("Ид", "")
+        if kind is SectionKind.CLASSIFIER:
+            self.context.classifier.id = section_id or self.context.classifier.id
+        yield Section(
+            kind=kind,
+            id=section_id,
+            name=fields.get("Наименование", ""),
+            classifier_id=fields.get("ИдКлассификатора") or None,
+            catalog_id=fields.get("ИдКаталога") or None,
+            changes_only=(el.get("СодержитТолькоИзменения") or "").strip().lower() == "true",
+        )
+
+    def file_info(self, kind: DocumentKind) -> Iterator[Item]:
+        if self.info is None:
+            root = self.root
+            namespace = root.tag[1 : root.tag.index("}")] if root.tag.startswith("{") else None
+            self.info = FileInfo(
+                kind=kind,
+                schema_version=root.get("ВерсияСхемы", ""),
+                generated_at=root.get("ДатаФормирования"),
+                namespace=namespace,
+            )
+            yield self.info
+            yield from self.buffer
+            self.buffer.clear()
+
+    def emit(self, items: Iterator[Item]) -> Iterator[Item]:
+        if self.info is None:
+            self.buffer.extend(items)  # classifier items wait until the file's kind is known
+        else:
+            yield from items
+
+
+def _start(walk: _Walk, tag: str, el: Any) -> Iterator[Item]:
+    parent = walk.stack[-1] if walk.stack else None
+    if tag in _SECTIONS and parent in _TOP:
+        walk.section, walk.header_done = el, False
+        if tag in _KINDS:
+            yield from walk.file_info(_KINDS[tag])
+    elif tag == "Документ" and parent == "КоммерческаяИнформация":
+        yield from walk.file_info(DocumentKind.DOCUMENTS)
+    elif tag in _LISTS and parent in _SECTIONS:
+        yield from walk.emit(walk.header())
+    elif tag == "Группа" and walk.groups and walk.inside("Классификатор"):
+        yield from walk.emit(_group_out(walk, walk.groups[-1]))
+    if tag == "Группа" and parent == "Группы" and walk.inside("Классификатор"):
+        walk.groups.append([el, None])
+    walk.stack.append(tag)
+
+
+def _group_out(walk: _Walk, entry: list[Any]) -> Iterator[Item]:
+    if entry[1] is None:
+        parent_id = walk.groups[-2][1] if len(walk.groups) > 1 and walk.groups[-1] is entry else None
+        item = E.group(entry[0], parent_id)
+        entry[1] = item.id
+        walk.context.classifier.groups[item.id] = item
+        yield item
+
+
+def _end(walk: _Walk, tag: str, el: Any) -> Iterator[Item]:
+    walk.stack.pop()
+    parent = walk.stack[-1] if walk.stack else None
+    classifier = walk.context.classifier
+    if walk.groups and walk.groups[-1][0] is el:
+        yield from walk.emit(_group_out(walk, walk.groups[-1]))
+        walk.groups.pop()
+        if not walk.groups:
+            _free(el)
+    elif tag == "Свойство" and parent == "Свойства" and walk.section is not None:
+        prop = E.property_(el)
+        classifier.add_property(prop)
+        yield from walk.emit(iter((prop,)))
+        _free(el)
+    elif tag == "ТипЦены" and parent == "ТипыЦен":
+        price_type = E.price_type(el)
+        classifier.price_types[price_type.id] = price_type
+        yield from walk.emit(iter((price_type,)))
+        _free(el)
+    elif tag == "Склад" and parent == "Склады" and not walk.inside("Предложение"):
+        warehouse = E.warehouse(el)
+        classifier.warehouses[warehouse.id] = warehouse
+        yield from walk.emit(iter((warehouse,)))
+        _free(el)
+    elif tag == "Товар" and parent == "Товары" and walk.inside("Каталог"):
+        yield E.product(el)
+        _free(el)
+    elif tag == "Предложение" and parent == "Предложения":
+        if len(el) or el.text:  # ERP writes empty `<Предложение/>` elements (erp-2.07 offers.xml)
+            yield E.offer(el)
+        _free(el)
+    elif tag == "Документ" and parent == "КоммерческаяИнформация":
+        yield E.document(el)
+        _free(el)
+    elif tag in _SECTIONS and parent in _TOP:
+        yield from walk.emit(walk.header())
+        walk.section = None
+    if not walk.stack:  # the root closed: a file of only a classifier, or an empty answer
+        kind = DocumentKind.CLASSIFIER if walk.buffer or len(el) else DocumentKind.EMPTY
+        yield from walk.file_info(kind)
+
+
+def _walk(source: Source, context: RunContext, name: str, stop_at_kind: bool) -> Iterator[Item]:
+    walk = _Walk(context, name)
+    for event, el in _events(source, name):
+        tag = E.local(el.tag)
+        if walk.root is None:
+            if tag not in ("КоммерческаяИнформация", "Классификатор"):
+                raise ProtocolError(
+                    f"{name}: line {E.line_of(el)}: the root is <{tag}>, not <КоммерческаяИнформация>"
+                )
+            walk.root = el
+        handler = _start if event == "start" else _end
+        for item in handler(walk, tag, el):
+            yield item
+            if stop_at_kind and isinstance(item, FileInfo):
+                return
+    if walk.root is None:
+        raise ProtocolError(f"{name}: no <КоммерческаяИнформация> root element")
+
+
+def read(source: Source, context: RunContext | None = None, *, name: str | None = None) -> Iterator[Item]:
+    """Stream the items of one CommerceML file: `FileInfo` first, then sections and their content.
+
+    `context` carries the classifier across the files of a run (a fresh one if omitted). Any malformed
+    input raises `ProtocolError` naming the file and line; no lxml exception escapes.
+    """
+    label = name or _name(source)
+    context = context if context is not None else RunContext()
+    context.files.append(label)
+    try:
+        yield from _walk(source, context, label, stop_at_kind=False)
+    except E.BadValue as exc:
+        raise ProtocolError(f"{label}: line {exc.line}: {exc}") from exc
+    except etree.XMLSyntaxError as exc:
+        raise ProtocolError(f"{label}: line {exc.lineno}: {exc.msg}") from exc
+    except (etree.LxmlError, LookupError, UnicodeError) as exc:
+        raise ProtocolError(f"{label}: not readable as CommerceML XML: {exc}") from exc
+
+
+def sniff(source: Source, *, name: str | None = None) -> DocumentKind:
+    """The kind of a file by its content (the filename is only a hint, §1.11); reads only as far as needed."""
+    label = name or _name(source)
+    try:
+        for item in _walk(source, RunContext(), label, stop_at_kind=True):
+            if isinstance(item, FileInfo):
+                return item.kind
+    except E.BadValue as exc:
+        raise ProtocolError(f"{label}: line {exc.line}: {exc}") from exc
+    except etree.XMLSyntaxError as exc:
+        raise ProtocolError(f"{label}: line {exc.lineno}: {exc.msg}") from exc
+    except (etree.LxmlError, LookupError, UnicodeError) as exc:
+        raise ProtocolError(f"{label}: not readable as CommerceML XML: {exc}") from exc
+    raise ProtocolError(f"{label}: no <КоммерческаяИнформация> root element")
