@@ -13,7 +13,7 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
@@ -24,7 +24,7 @@ from obmen.connectors.bitrix24.limits import PLANS, LeakyBucket, OperatingBudget
 from obmen.connectors.bitrix24.wire import Reply, TokenExpired, classify, encode_query, parse_reply
 from obmen.errors import ObmenError, ProtocolError, RateLimited, TransientError
 
-__all__ = ["BATCH_LIMIT", "BatchReply", "Bitrix24Client", "Call", "Retry"]
+__all__ = ["BATCH_LIMIT", "Ambiguous", "BatchReply", "Bitrix24Client", "Call", "Retry", "repeatable"]
 
 BATCH_LIMIT = 50
 PAGE = 50
@@ -55,6 +55,7 @@ class BatchReply:
     errors: Mapping[str, ObmenError]
     totals: Mapping[str, int]
     nexts: Mapping[str, int]
+    times: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Bitrix24Client:
@@ -73,13 +74,16 @@ class Bitrix24Client:
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         operating_limit: float = 480.0,
+        bucket: LeakyBucket | None = None,
     ) -> None:
         self._auth = auth
         self._http = httpx.AsyncClient(
             transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": user_agent}
         )
         # The clock and sleep are injectable so tests can run the limits against a sandbox's clock.
-        self._bucket = LeakyBucket(PLANS[limits], clock=clock, sleep=sleep)
+        # The portal counts per portal and IP (bitrix24.md §3): every client of one portal in a process
+        # must share one bucket, so a second client is given the first one's `bucket`.
+        self.bucket = bucket or LeakyBucket(PLANS[limits], clock=clock, sleep=sleep)
         self._budget = OperatingBudget(operating_limit, clock=clock)
         self._retry = retry
         self._sleep = sleep
@@ -103,22 +107,33 @@ class Bitrix24Client:
         """The base URL calls go to (ends with `/`)."""
         return self._auth.url if isinstance(self._auth, Webhook) else self._auth.tokens.client_endpoint
 
-    async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Reply:
-        """Call one method; retries what may be retried and raises the obmen error for the rest."""
+    async def call(
+        self, method: str, params: Mapping[str, Any] | None = None, *, repeat: bool | None = None
+    ) -> Reply:
+        """Call one method; retries what may be retried and raises the obmen error for the rest.
+
+        `repeat` says whether the call may be sent again after an answer that leaves open whether it
+        was applied (a timeout, a 5xx); by default reads and idempotent writes may (`repeatable`).
+        """
         body = dict(params or {})
         if self.auth_connector and _writes(method):
             # Our own writes stay out of our offline queue: no echo (bitrix24.md §6.5).
             body.setdefault("auth_connector", self.auth_connector)
-        attempt = 0
+        may_repeat = repeatable(method, body) if repeat is None else repeat
+        attempt, refreshed = 0, False
         while True:
             try:
                 return await self._send(method, body)
             except TokenExpired:
-                if not isinstance(self._auth, OAuth) or attempt > 0:
+                # An expired token is a refusal, never applied: refresh once and send again (§1.2).
+                if not isinstance(self._auth, OAuth) or refreshed:
                     raise
+                refreshed = True
                 await self._auth.refresh(self._http, self._auth.tokens.access_token)
+                continue
             except TransientError as exc:
-                if attempt + 1 >= self._retry.attempts or not _may_repeat(method, exc):
+                ambiguous = isinstance(exc, Ambiguous) and not may_repeat
+                if ambiguous or attempt + 1 >= self._retry.attempts:
                     raise
                 self.retries += 1
                 await self._sleep(self._retry.delay(attempt, exc.retry_after))
@@ -128,7 +143,7 @@ class Bitrix24Client:
         held = self._budget.wait_for(method)
         if held:
             await self._sleep(held)
-        await self._bucket.acquire()
+        await self.bucket.acquire()
         url = urljoin(self.endpoint, method)
         token = self._auth.tokens.access_token if isinstance(self._auth, OAuth) else None
         payload = {**body, "auth": token} if token else body
@@ -140,6 +155,9 @@ class Bitrix24Client:
         except RateLimited as exc:
             self._on_limited(method, exc)
             raise
+        except TransientError as exc:
+            # A 5xx or an HTML page came back after the request went out: it may have been applied.
+            raise Ambiguous(str(exc), retry_after=exc.retry_after) from exc
         self._budget.observe(method, reply.time)
         return reply
 
@@ -150,10 +168,11 @@ class Bitrix24Client:
             self.requests += 1
             try:
                 response = await self._http.post(url, content=content, headers=headers)
-            except httpx.TimeoutException as exc:
-                raise _Ambiguous(f"Bitrix24 {method} timed out: {exc!r}") from exc
-            except httpx.TransportError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing reached the portal: safe to send again, whatever the method.
                 raise TransientError(f"Bitrix24 {method} unreachable: {exc!r}") from exc
+            except httpx.TransportError as exc:
+                raise Ambiguous(f"Bitrix24 {method} failed after sending: {exc!r}") from exc
             location = response.headers.get("location")
             if response.status_code not in (301, 302, 307, 308) or not location:
                 return response
@@ -171,7 +190,7 @@ class Bitrix24Client:
 
     def _on_limited(self, method: str, exc: RateLimited) -> None:
         if "QUERY_LIMIT_EXCEEDED" in str(exc):
-            self._bucket.overflowed()
+            self.bucket.overflowed()
         elif "OPERATION_TIME_LIMIT" in str(exc):
             reset_in = self._budget.reset_in(method)
             if reset_in is not None:
@@ -182,18 +201,47 @@ class Bitrix24Client:
         """Run up to 50 commands in one request; `$result[name][...]` in params refers to earlier ones."""
         if len(calls) > BATCH_LIMIT:
             raise ValueError(f"a batch holds at most {BATCH_LIMIT} commands, got {len(calls)}")
-        cmd = {name: f"{method}?{encode_query(params)}" for name, (method, params) in calls.items()}
-        reply = await self.call("batch", {"halt": 1 if halt else 0, "cmd": cmd})
-        return _batch_reply(reply.result, calls)
+        connector = {"auth_connector": self.auth_connector} if self.auth_connector else {}
+        cmd = {
+            name: f"{method}?{encode_query({**params, **(connector if _writes(method) else {})})}"
+            for name, (method, params) in calls.items()
+        }
+        # A batch may be sent again only when every command in it may (bitrix24.md §4: no idempotency key).
+        again = all(repeatable(method, params) for method, params in calls.values())
+        reply = await self.call("batch", {"halt": 1 if halt else 0, "cmd": cmd}, repeat=again)
+        out = _batch_reply(reply.result, calls)
+        for name, timing in out.times.items():
+            # Nested commands count against their own methods' operating time (bitrix24.md §3).
+            if name in calls and isinstance(timing, Mapping):
+                self._budget.observe(calls[name][0], timing)
+        return out
 
-    async def call_many(self, calls: Sequence[Call]) -> list[Any]:
-        """Run many commands through batches of 50; one result or `ObmenError` per call, in order."""
-        out: list[Any] = []
-        for start in range(0, len(calls), BATCH_LIMIT):
-            chunk = calls[start : start + BATCH_LIMIT]
-            named = {f"c{i}": call for i, call in enumerate(chunk)}
-            reply = await self.batch(named)
-            out.extend(reply.errors.get(name, reply.results.get(name)) for name in named)
+    async def call_many(self, calls: Sequence[Call], *, rounds: int = 4) -> list[Any]:
+        """Run many commands through batches of 50; one result or `ObmenError` per call, in order.
+
+        Commands refused by a limit inside a batch (429 `OPERATION_TIME_LIMIT`) were not applied, so
+        they are sent again after the wait the portal asked for, up to `rounds` times.
+        """
+        out: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        for round_ in range(rounds):
+            limited: list[int] = []
+            wait = 0.0
+            for start in range(0, len(pending), BATCH_LIMIT):
+                chunk = pending[start : start + BATCH_LIMIT]
+                named = {f"c{i}": calls[i] for i in chunk}
+                reply = await self.batch(named)
+                for i in chunk:
+                    result = reply.errors.get(f"c{i}", reply.results.get(f"c{i}"))
+                    out[i] = result
+                    if isinstance(result, RateLimited) and round_ + 1 < rounds:
+                        limited.append(i)
+                        wait = max(wait, result.retry_after or 1.0)
+            if not limited:
+                break
+            self.retries += 1
+            await self._sleep(wait)
+            pending = limited
         return out
 
     async def list_all(
@@ -221,20 +269,35 @@ class Bitrix24Client:
             last = rows[-1][id_key]
 
 
-class _Ambiguous(TransientError):
-    """The request may or may not have been applied (a timeout after sending)."""
+class Ambiguous(TransientError):
+    """The request went out and no clear answer came back (timeout, 5xx, HTML): it may have been applied."""
+
+
+_WRITES = {"add", "update", "delete", "set", "modify", "conduct", "cancel", "register", "bind", "unbind"}
+#: Writes whose repetition leaves the same state: replace-all setters and typed updates.
+_SAME_AGAIN = {"set", "modify", "update", "delete", "bind", "unbind"}
+#: Legacy multi-fields append items without an ID on update (bitrix24.md §5.4): not repeatable.
+_MULTI = {"PHONE", "EMAIL", "WEB", "IM", "LINK"}
 
 
 def _writes(method: str) -> bool:
-    return method.rsplit(".", 1)[-1] in {"add", "update", "delete", "set", "modify", "conduct", "cancel"}
+    return method.rsplit(".", 1)[-1].lower() in _WRITES
 
 
-def _may_repeat(method: str, exc: TransientError) -> bool:
-    # A create that timed out may have landed; repeating it could duplicate. The engine recovers it by
-    # its origin stamp instead (ARCHITECTURE §2.4). Refusals (503 limit, 429) were never applied.
-    if isinstance(exc, RateLimited):
+def repeatable(method: str, params: Mapping[str, Any]) -> bool:
+    """Whether a call may be sent again when it is unknown if the first one was applied."""
+    verb = method.rsplit(".", 1)[-1].lower()
+    if method.lower().startswith("event.offline.") and verb == "get":
+        # With clear=0 a get reserves a batch under a new process_id: a repeat hides another batch.
+        return str(params.get("clear", 1)) in ("1", "True", "true")
+    if verb not in _WRITES:
         return True
-    return not (isinstance(exc, _Ambiguous) and (method == "batch" or method.endswith(".add")))
+    if verb not in _SAME_AGAIN:
+        # A create that may have landed is recovered by its origin stamp, never sent blind
+        # (ARCHITECTURE §2.4).
+        return False
+    fields = params.get("fields") or params.get("FIELDS")
+    return not (isinstance(fields, Mapping) and _MULTI & {str(k).upper() for k in fields})
 
 
 def _rows(result: Any, items: str | None) -> list[dict[str, Any]]:
@@ -258,6 +321,7 @@ def _batch_reply(result: Any, calls: Mapping[str, Call]) -> BatchReply:
         errors=errors,
         totals={k: int(v) for k, v in _as_map(result.get("result_total")).items()},
         nexts={k: int(v) for k, v in _as_map(result.get("result_next")).items()},
+        times=_as_map(result.get("result_time")),
     )
 
 

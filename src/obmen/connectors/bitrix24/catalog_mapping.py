@@ -1,0 +1,206 @@
+"""Canonical catalog field maps ⇄ Bitrix24 `catalog.*` rows (pure functions, no I/O).
+
+Facts from bitrix24.md §5.7: sections and products are iblock elements with camelCase typed fields;
+`xmlId` is the external code; a parent product is `catalog.product.sku.*`, a variation
+`catalog.product.offer.*` with `parentId` answered as `{"value": "1275", "valueId": "9863"}`; prices go
+through `catalog.price.modify` (replace-all), stock either as `quantity` or, with inventory management
+on, only through conducted store documents.
+
+The idempotency stamp is `xmlId`: it holds the 1C `Ид` when the canonical object has one (so objects
+made by 1C's own exchange match by it) and the canonical id otherwise; a canonical id is 32 hex digits,
+a 1C GUID has dashes, so `origin_of` can tell them apart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from obmen.model.fields import decimal_text
+
+__all__ = [
+    "CatalogInfo",
+    "category_from_section",
+    "offer_from_row",
+    "origin_of",
+    "price_rows",
+    "product_from_row",
+    "product_payload",
+    "section_payload",
+    "stock_moves",
+    "xml_id_for",
+]
+
+_CANONICAL = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogInfo:
+    """What a portal's catalog looks like, read once (`catalog.catalog.list`, price types, stores)."""
+
+    product_iblock: int
+    offers_iblock: int | None = None
+    price_types: Mapping[int, str] = field(default_factory=dict)
+    stores: tuple[int, ...] = ()
+    #: `catalog.document.mode.status` = "Y": stock changes only through store documents (§5.7).
+    inventory: bool = False
+    currency: str = "RUB"
+    #: `responsibleId` of the store documents obmen conducts (a required field, §5.7).
+    responsible: int = 1
+
+
+def origin_of(xml_id: Any) -> str | None:
+    """The canonical id stamped in `xmlId` by an obmen create, if it is one."""
+    return str(xml_id) if isinstance(xml_id, str) and _CANONICAL.fullmatch(xml_id) else None
+
+
+def xml_id_for(fields: Mapping[str, Any], canonical_id: str | None) -> str | None:
+    """The `xmlId` to write: the 1C `Ид` when known, else the canonical id of a create."""
+    return str(fields.get("xml_id") or "") or canonical_id
+
+
+def _ref_id(ref: Any) -> int | None:
+    return int(ref["id"]) if isinstance(ref, Mapping) and str(ref.get("id") or "").isdigit() else None
+
+
+def _yn(value: Any) -> str:
+    return "Y" if value in (True, None) else "N"
+
+
+def section_payload(fields: Mapping[str, Any], iblock: int, origin: str | None) -> dict[str, Any]:
+    """`catalog.section` fields for a category (only what `fields` holds, plus the stamp on create)."""
+    out: dict[str, Any] = {}
+    if origin is not None:
+        out["iblockId"] = iblock
+    if "name" in fields:
+        out["name"] = fields["name"]
+    if "active" in fields:
+        out["active"] = _yn(fields["active"])
+    if "parent" in fields:
+        # A root section has no parent: iblockSectionId null (§5.7 "iblockSectionId (parent)").
+        out["iblockSectionId"] = _ref_id(fields["parent"])
+    xml_id = xml_id_for(fields, origin) if origin is not None or "xml_id" in fields else None
+    if xml_id:
+        out["xmlId"] = xml_id
+    return out
+
+
+def category_from_section(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Canonical category fields of a `catalog.section` row."""
+    parent = row.get("iblockSectionId")
+    xml_id = row.get("xmlId")
+    return {
+        "name": str(row.get("name") or ""),
+        "xml_id": None if origin_of(xml_id) or not xml_id else str(xml_id),
+        "parent": {"$ref": "category", "id": str(parent)} if parent else None,
+        "active": row.get("active", "Y") == "Y",
+    }
+
+
+def product_payload(fields: Mapping[str, Any], iblock: int, origin: str | None) -> dict[str, Any]:
+    """Product (simple or parent) fields: name, description, section, activity, `xmlId`."""
+    out: dict[str, Any] = {}
+    if origin is not None:
+        out["iblockId"] = iblock
+    if "name" in fields:
+        out["name"] = fields["name"]
+    if "description" in fields:
+        out["detailText"] = fields["description"] or ""
+    if "active" in fields:
+        out["active"] = _yn(fields["active"])
+    if "categories" in fields:
+        # A Bitrix24 product sits in one section: the first category is it.
+        first = next(iter(fields["categories"] or []), None)
+        out["iblockSectionId"] = _ref_id(first)
+    xml_id = xml_id_for(fields, origin) if origin is not None or "xml_id" in fields else None
+    if xml_id:
+        out["xmlId"] = xml_id
+    return out
+
+
+def product_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Canonical product fields of a `catalog.product` row."""
+    section = row.get("iblockSectionId")
+    xml_id = row.get("xmlId")
+    return {
+        "name": str(row.get("name") or ""),
+        "xml_id": None if origin_of(xml_id) or not xml_id else str(xml_id),
+        "description": row.get("detailText") or None,
+        "categories": [{"$ref": "category", "id": str(section)}] if section else [],
+        "active": row.get("active", "Y") == "Y",
+    }
+
+
+def _dec(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value if value not in (None, "") else 0))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def price_rows(prices: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """`catalog.price.modify` rows for canonical prices; modify replaces the whole set (§5.7)."""
+    rows = []
+    for price in prices:
+        group = _ref_id(price.get("price_type"))
+        if group is None:
+            continue
+        value = price["value"]
+        rows.append(
+            {"catalogGroupId": group, "price": float(_dec(value["amount"])), "currency": value["currency"]}
+        )
+    return rows
+
+
+def _levels(stock: Iterable[Mapping[str, Any]]) -> dict[int, Decimal]:
+    out: dict[int, Decimal] = {}
+    for level in stock:
+        store = _ref_id(level.get("warehouse"))
+        if store is not None:
+            out[store] = out.get(store, Decimal(0)) + _dec(level.get("quantity"))
+    return out
+
+
+def stock_moves(wanted: Iterable[Mapping[str, Any]], have: Mapping[int, Decimal]) -> dict[int, Decimal]:
+    """Per store, the change that takes the stock from `have` to `wanted` (zero changes left out)."""
+    want = _levels(wanted)
+    moves = {store: want.get(store, Decimal(0)) - have.get(store, Decimal(0)) for store in {*want, *have}}
+    return {store: delta for store, delta in moves.items() if delta}
+
+
+def offer_from_row(
+    row: Mapping[str, Any],
+    prices: Iterable[Mapping[str, Any]],
+    stock: Mapping[int, Decimal] | None,
+    info: CatalogInfo,
+) -> dict[str, Any]:
+    """Canonical offer fields of a product or variation row, its prices and its stock per store."""
+    parent = row.get("parentId")
+    parent_id = parent.get("value") if isinstance(parent, Mapping) else parent
+    product = str(parent_id) if parent_id else str(row["id"])
+    if stock is None:
+        # Without inventory management the stock is one `quantity`, kept at the first store (§5.7).
+        quantity = _dec(row.get("quantity"))
+        stock = {info.stores[0]: quantity} if info.stores and quantity else {}
+    xml_id = row.get("xmlId")
+    return {
+        "product": {"$ref": "product", "id": product},
+        "name": str(row.get("name") or ""),
+        "xml_id": None if origin_of(xml_id) or not xml_id else str(xml_id),
+        "prices": [
+            {
+                "price_type": {"$ref": "price_type", "id": str(p["catalogGroupId"])},
+                "value": {"amount": decimal_text(_dec(p.get("price"))), "currency": str(p.get("currency"))},
+            }
+            for p in sorted(prices, key=lambda p: int(p["catalogGroupId"]))
+        ],
+        "stock": [
+            {"warehouse": {"$ref": "warehouse", "id": str(store)}, "quantity": decimal_text(amount)}
+            for store, amount in sorted(stock.items())
+            if amount
+        ],
+        "active": row.get("active", "Y") == "Y",
+    }
