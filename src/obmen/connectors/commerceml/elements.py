@@ -207,7 +207,8 @@ def _unit(el: El) -> tuple[str | None, str | None]:
     fields = _first(el)
     name = text_of(el) or el.get("НаименованиеКраткое") or _opt(fields, "НаименованиеКраткое")
     name = name or el.get("НаименованиеПолное") or _opt(fields, "НаименованиеПолное")
-    return name or None, el.get("Код") or _opt(fields, "Код")
+    code = (el.get("Код") or "").strip() or _opt(fields, "Код")
+    return name or None, code
 
 
 def _taxes(el: El) -> tuple[Tax, ...]:
@@ -433,7 +434,9 @@ def _line(el: El) -> DocumentLine:
     unit = unit if unit is not None else fields.get("Единица")
     quantity = _opt_decimal(fields.get("Количество"))
     price = _opt_decimal(fields.get("ЦенаЗаЕдиницу"))
-    discounts, taxes, reqs = fields.get("Скидки"), fields.get("Налоги"), fields.get("ЗначенияРеквизитов")
+    discounts, reqs = fields.get("Скидки"), fields.get("ЗначенияРеквизитов")
+    taxes = fields.get("Налоги")
+    taxes = taxes if taxes is not None else fields.get("СтавкиНалогов")
     return DocumentLine(
         id=_opt(fields, "Ид") or "",
         name=_opt(fields, "Наименование") or "",
@@ -443,6 +446,7 @@ def _line(el: El) -> DocumentLine:
         catalog_id=_opt(fields, "ИдКаталога"),
         article=_opt(fields, "Артикул"),
         unit=_unit(unit)[0] if unit is not None else None,
+        unit_code=_unit(unit)[1] if unit is not None else None,
         discounts=_discounts(discounts) if discounts is not None else (),
         taxes=_taxes(taxes) if taxes is not None else (),
         requisites=pairs(reqs) if reqs is not None else (),
@@ -472,4 +476,5 @@ def document(el: El) -> Document:
         discounts=_discounts(discounts) if discounts is not None else (),
         taxes=_taxes(taxes) if taxes is not None else (),
         requisites=pairs(reqs) if reqs is not None else (),
+        basis=_opt(fields, "Основание"),
     )

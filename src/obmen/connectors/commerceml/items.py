@@ -252,6 +252,7 @@ class DocumentLine:
     discounts: tuple[Discount, ...] = ()
     taxes: tuple[Tax, ...] = ()
     requisites: Pairs = ()
+    unit_code: str | None = None
 
 
 @dataclass(**_DC)
@@ -274,6 +275,8 @@ class Document:
     taxes: tuple[Tax, ...] = ()
     #: `ЗначенияРеквизитов`: `Статус заказа`, `Номер по 1С`, `Проведен`, `Дата оплаты по 1С`, …
     requisites: Pairs = ()
+    #: `Основание`: the order a payment or shipment document belongs to (2.10, §2.7).
+    basis: str | None = None
 
     def requisite(self, name: str) -> str | None:
         """The value of the first requisite called `name`, stripped; None if absent."""

@@ -41,7 +41,9 @@ _KINDS = {
 #: Lists whose start means the section header (`Ид`, `Наименование`…) has been read.
 _LISTS = frozenset({"Группы", "Свойства", "ТипыЦен", "Склады", "Товары", "Предложения"})
 _ITEMS = frozenset({"Группа", "Свойство", "ТипЦены", "Склад", "Товар", "Предложение", "Документ"})
-_TAGS = [f"{{*}}{name}" for name in ("КоммерческаяИнформация", *_SECTIONS, *_LISTS, *_ITEMS)]
+#: Documents sit under the root, or under `Контейнер` (Bitrix's newest order export wraps each order).
+_DOC_PARENTS = frozenset({"КоммерческаяИнформация", "Контейнер"})
+_TAGS = [f"{{*}}{name}" for name in ("КоммерческаяИнформация", "Контейнер", *_SECTIONS, *_LISTS, *_ITEMS)]
 #: A section's parent: the root, or nothing when a split classifier file has `Классификатор` as its root.
 _TOP = frozenset({"КоммерческаяИнформация", None})
 _HEAD = 65536
@@ -202,7 +204,7 @@ def _start(walk: _Walk, tag: str, el: Any) -> Iterator[Item]:
         walk.section, walk.header_done = el, False
         if tag in _KINDS:
             yield from walk.file_info(_KINDS[tag])
-    elif tag == "Документ" and parent == "КоммерческаяИнформация":
+    elif tag == "Документ" and parent in _DOC_PARENTS:
         yield from walk.file_info(DocumentKind.DOCUMENTS)
     elif tag in _LISTS and parent in _SECTIONS:
         yield from walk.emit(walk.header())
@@ -253,12 +255,14 @@ def _end(walk: _Walk, tag: str, el: Any) -> Iterator[Item]:
         if len(el) or el.text:  # ERP writes empty `<Предложение/>` elements (erp-2.07 offers.xml)
             yield E.offer(el)
         _free(el)
-    elif tag == "Документ" and parent == "КоммерческаяИнформация":
+    elif tag == "Документ" and parent in _DOC_PARENTS:
         yield E.document(el)
         _free(el)
     elif tag in _SECTIONS and parent in _TOP:
         yield from walk.emit(walk.header())
         walk.section = None
+    elif tag == "Контейнер":
+        _free(el)
     if not walk.stack:  # the root closed: a file of only a classifier, or an empty answer
         kind = DocumentKind.CLASSIFIER if walk.buffer or len(el) else DocumentKind.EMPTY
         yield from walk.file_info(kind)
