@@ -1,0 +1,266 @@
+"""Order documents: reading a site's `mode=query` answer (and 1C order files), writing 1C's documents back.
+
+Reading follows docs/commerceml.md §2.6 (Bitrix 2.05 answer, windows-1251 or UTF-8) and the 2.10 form
+where each order travels in a `Контейнер` together with its payment and shipment documents (§1.11).
+Writing follows §2.7 (the real 1C file: `Номер по 1С`, `Проведен`, payment and shipment numbers).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from lxml import etree
+
+from obmen_sandbox.onec.cml import (
+    CmlError,
+    child,
+    children,
+    decimal,
+    local,
+    parse_bytes,
+    requisites,
+    serialize,
+    text,
+)
+from obmen_sandbox.onec.infobase import Counterparty, Infobase, Order, OrderLine
+
+__all__ = ["IncomingOrder", "apply_incoming", "read_document", "read_query_answer", "write_documents"]
+
+# §2.7 names understood by the Bitrix loader; `ХозОперация` values that are not the order itself.
+_ORDER = "Заказ товара"
+_PAYMENTS = {"Выплата безналичных денег", "Выплата наличных денег", "Эквайринговая операция"}
+_SHIPMENT = "Отпуск товара"
+_TRUE = {"true", "да", "y", "1"}
+_STATUS_NAMES = {"N": "Принят", "P": "Оплачен, формируется к отправке", "F": "Выполнен"}
+_ONEC_NAMESPACE = uuid.UUID("6f1c7a2e-0c1b-4bb8-9d0a-1c0000000000")
+
+
+@dataclass
+class IncomingOrder:
+    """One order read from an order document, before it is matched against the infobase."""
+
+    doc_id: str
+    number: str
+    date: str
+    currency: str
+    total: Decimal
+    comment: str
+    counterparty: Counterparty | None
+    lines: list[OrderLine]
+    values: dict[str, str]
+    paid: bool = False
+    shipped: bool = False
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def from_onec(self) -> bool:
+        """A document written by 1C carries `Номер по 1С` (§2.7); a site's answer does not (§2.6)."""
+        return "Номер по 1С" in self.values
+
+
+def _flag(values: dict[str, str], name: str) -> bool:
+    return values.get(name, "").strip().lower() in _TRUE
+
+
+def _counterparty(document: etree._Element) -> Counterparty | None:
+    block = child(document, "Контрагенты")
+    if block is None:
+        return None
+    for item in children(block, "Контрагент"):
+        if text(item, "Роль") in ("", "Покупатель"):
+            name = text(item, "Наименование") or text(item, "ПолноеНаименование") or text(item, "Ид")
+            return Counterparty(
+                id=text(item, "Ид"),
+                name=name,
+                full_name=text(item, "ПолноеНаименование") or text(item, "ОфициальноеНаименование"),
+                inn=text(item, "ИНН"),
+                kpp=text(item, "КПП"),
+                address=text(item, "АдресРегистрации", "Представление"),
+            )
+    return None
+
+
+def _lines(document: etree._Element, where: str) -> list[OrderLine]:
+    block = child(document, "Товары")
+    found: list[OrderLine] = []
+    if block is None:
+        return found
+    for item in children(block, "Товар"):
+        kind = requisites(item).get("ТипНоменклатуры", "")
+        quantity = decimal(text(item, "Количество") or "0", f"{where} Количество")
+        price = decimal(text(item, "ЦенаЗаЕдиницу") or "0", f"{where} ЦенаЗаЕдиницу")
+        amount_text = text(item, "Сумма")
+        amount = decimal(amount_text, f"{where} Сумма") if amount_text else price * quantity
+        found.append(
+            OrderLine(text(item, "Ид"), text(item, "Наименование"), quantity, price, amount, kind == "Услуга")
+        )
+    return found
+
+
+def read_document(document: etree._Element) -> IncomingOrder:
+    """Read one `Документ` with `ХозОперация` = `Заказ товара`."""
+    where = f"Документ {text(document, 'Ид') or '?'}"
+    values = requisites(document)
+    return IncomingOrder(
+        doc_id=text(document, "Ид"),
+        number=text(document, "Номер"),
+        date=text(document, "Дата"),
+        currency=text(document, "Валюта") or "RUB",
+        total=decimal(text(document, "Сумма") or "0", f"{where} Сумма"),
+        comment=text(document, "Комментарий"),
+        counterparty=_counterparty(document),
+        lines=_lines(document, where),
+        values=values,
+        paid=_flag(values, "Заказ оплачен")
+        or _flag(values, "Оплачен")
+        or bool(values.get("Номер оплаты по 1С")),
+        shipped=_flag(values, "Отгружен") or bool(values.get("Номер отгрузки по 1С")),
+    )
+
+
+def _documents(root: etree._Element) -> list[list[etree._Element]]:
+    """Groups of `Документ` elements: one per `Контейнер` (2.10), or one per bare document (2.05)."""
+    groups: list[list[etree._Element]] = []
+    for item in root:
+        if local(item) == "Документ":
+            groups.append([item])
+        elif local(item) == "Контейнер":
+            groups.append(list(children(item, "Документ")))
+    return groups
+
+
+def read_query_answer(data: bytes) -> list[IncomingOrder]:
+    """Parse a site's `type=sale&mode=query` answer (§2.6); 2.10 payments/shipments mark their order."""
+    root = parse_bytes(data, "the mode=query answer")
+    if local(root) != "КоммерческаяИнформация":
+        raise CmlError(
+            f"the mode=query answer: root element is <{local(root)}>, not <КоммерческаяИнформация>"
+        )
+    orders: list[IncomingOrder] = []
+    for group in _documents(root):
+        operations = [(text(item, "ХозОперация") or _ORDER, item) for item in group]
+        main = [read_document(item) for operation, item in operations if operation == _ORDER]
+        for order in main:
+            order.paid = order.paid or any(operation in _PAYMENTS for operation, _ in operations)
+            order.shipped = order.shipped or any(operation == _SHIPMENT for operation, _ in operations)
+        orders.extend(main)
+    return orders
+
+
+def _onec_number(base: Infobase) -> str:
+    base.order_counter += 1
+    return f"ОБ-{base.order_counter:06d}"
+
+
+def apply_incoming(base: Infobase, incoming: IncomingOrder, today: str) -> tuple[Order, bool]:
+    """Store or update an order (matched by site `Ид`, then `Номер`); returns (order, created)."""
+    site_id = incoming.number if incoming.from_onec else incoming.doc_id
+    order = base.find_order(site_id) or (base.find_order(incoming.number) if incoming.number else None)
+    created = order is None
+    if order is None:
+        onec_id = (
+            incoming.doc_id if incoming.from_onec else str(uuid.uuid5(_ONEC_NAMESPACE, f"order:{site_id}"))
+        )
+        number = incoming.values.get("Номер по 1С", "").strip() or _onec_number(base)
+        order = Order(site_id, incoming.number, incoming.date, onec_id, number, today)
+        base.orders[site_id] = order
+    if incoming.counterparty is not None and incoming.counterparty.id:
+        base.counterparties[incoming.counterparty.id] = incoming.counterparty
+        order.counterparty = incoming.counterparty.id
+    order.number, order.date, order.currency = incoming.number, incoming.date, incoming.currency
+    order.total, order.comment, order.lines = incoming.total, incoming.comment, incoming.lines
+    order.site_requisites = incoming.values
+    order.paid = order.paid or incoming.paid
+    order.shipped = order.shipped or incoming.shipped
+    order.cancelled = _flag(incoming.values, "Отменен") or order.cancelled
+    order.status = incoming.values.get("Статуса заказа ИД", "").strip() or order.status
+    if incoming.from_onec:
+        order.posted = _flag(incoming.values, "Проведен")
+        order.deleted = _flag(incoming.values, "ПометкаУдаления")
+        order.payment_number = incoming.values.get("Номер оплаты по 1С", "").strip()
+        order.shipment_number = incoming.values.get("Номер отгрузки по 1С", "").strip()
+    if created:
+        # 1C writes a new order with its own number; registering that change sends `Номер по 1С`
+        # back to the site on the same run (§2.7), the way UT registers a written document.
+        order.rev = base.stamp()
+        order.uploaded_rev = 0 if not incoming.from_onec else order.rev
+    return order, created
+
+
+def _el(parent: etree._Element, name: str, value: str | None = None) -> etree._Element:
+    item = etree.SubElement(parent, name)
+    if value is not None:
+        item.text = value
+    return item
+
+
+def _requisite(block: etree._Element, name: str, value: str) -> None:
+    item = _el(block, "ЗначениеРеквизита")
+    _el(item, "Наименование", name)
+    _el(item, "Значение", value)
+
+
+def _document(root: etree._Element, base: Infobase, order: Order) -> None:
+    doc = _el(root, "Документ")
+    for name, value in (
+        ("Ид", order.onec_id),
+        ("Номер", order.number),
+        ("Дата", order.date or order.onec_date),
+        ("ХозОперация", _ORDER),
+        ("Роль", "Продавец"),
+        ("Валюта", order.currency),
+        ("Курс", "1"),
+        ("Сумма", f"{order.total:.2f}"),
+    ):
+        _el(doc, name, value)
+    party = base.counterparties.get(order.counterparty)
+    if party is not None:
+        agent = _el(_el(doc, "Контрагенты"), "Контрагент")
+        _el(agent, "Ид", party.id)
+        _el(agent, "Наименование", party.name)
+        _el(agent, "Роль", "Покупатель")
+    _el(doc, "Комментарий", order.comment)
+    goods = _el(doc, "Товары")
+    for line in order.lines:
+        item = _el(goods, "Товар")
+        _el(item, "Ид", line.offer)
+        _el(item, "Наименование", line.name)
+        _el(item, "ЦенаЗаЕдиницу", f"{line.price:.2f}")
+        _el(item, "Количество", f"{line.quantity:.2f}")
+        _el(item, "Сумма", f"{line.amount:.2f}")
+    _order_requisites(_el(doc, "ЗначенияРеквизитов"), order)
+
+
+def _order_requisites(block: etree._Element, order: Order) -> None:
+    """§2.7 requisites; payment and shipment numbers only once they exist, as in the real 1C file."""
+    _requisite(block, "Номер по 1С", order.onec_number)
+    _requisite(block, "Дата по 1С", order.onec_date)
+    _requisite(block, "ПометкаУдаления", "true" if order.deleted else "false")
+    _requisite(block, "Проведен", "true" if order.posted else "false")
+    _requisite(block, "Статус заказа", _STATUS_NAMES.get(order.status, order.status))
+    _requisite(block, "Статуса заказа ИД", order.status)
+    _requisite(block, "Отменен", "true" if order.cancelled else "false")
+    if order.paid:
+        _requisite(block, "Номер оплаты по 1С", order.payment_number)
+        _requisite(block, "Дата оплаты по 1С", order.payment_date)
+    if order.shipped:
+        _requisite(block, "Номер отгрузки по 1С", order.shipment_number)
+        _requisite(block, "Дата отгрузки по 1С", order.shipment_date)
+
+
+def write_documents(base: Infobase, orders: list[Order], version: str, now: datetime) -> bytes:
+    """1C's documents file for the given orders (UTF-8 with a BOM, as UT 11 uploads, §1.9)."""
+    root = etree.Element("КоммерческаяИнформация")
+    root.set("ВерсияСхемы", version)
+    root.set("ДатаФормирования", now.strftime("%Y-%m-%dT%H:%M:%S"))
+    for order in orders:
+        _document(root, base, order)
+    return serialize(root)
+
+
+def today_text(now: date) -> str:
+    """A CommerceML date (`yyyy-MM-dd`)."""
+    return now.strftime("%Y-%m-%d")

@@ -1,0 +1,121 @@
+"""Edits a person makes in the sandbox 1C (the control API's PATCH bodies), each stamped as a change."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from obmen_sandbox.onec.documents import today_text
+from obmen_sandbox.onec.infobase import Infobase, Offer, Order
+
+__all__ = ["EditError", "edit_order", "edit_product"]
+
+
+class EditError(ValueError):
+    """A PATCH body the sandbox refuses; `status` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _amount(value: Any, what: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise EditError(f"{what}: a number is expected, got {value!r}")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise EditError(f"{what}: {value!r} is not a number") from exc
+    if not amount.is_finite() or amount < 0:
+        raise EditError(f"{what}: {value!r} must be a finite number ≥ 0")
+    return amount
+
+
+def _mapping(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key, {})
+    if not isinstance(value, dict):
+        raise EditError(f"{key}: an object is expected")
+    return value
+
+
+def _target_offers(base: Infobase, key: str, wants_numbers: bool) -> list[Offer]:
+    if key in base.offers:
+        return [base.offers[key]]
+    offers = base.offers_of(key)
+    if wants_numbers and len(offers) > 1:
+        choices = ", ".join(offer.id for offer in offers)
+        raise EditError(f"{key} has characteristics; PATCH one offer for prices or stock: {choices}")
+    return offers
+
+
+def edit_product(base: Infobase, key: str, body: dict[str, Any]) -> None:
+    """Apply {"name", "deleted", "prices": {type: value}, "stock": {warehouse: qty}} to a product/offer."""
+    unknown = set(body) - {"name", "deleted", "prices", "stock"}
+    if unknown:
+        raise EditError(f"unknown fields: {sorted(unknown)}")
+    product = base.products.get(key) or base.products.get(key.split("#", 1)[0])
+    if product is None and key not in base.offers:
+        raise EditError(f"no product or offer {key!r}", 404)
+    prices, stock = _mapping(body, "prices"), _mapping(body, "stock")
+    offers = _target_offers(base, key, bool(prices or stock))
+    price_updates = {
+        _price_type(base, name): _amount(value, f"prices.{name}") for name, value in prices.items()
+    }
+    stock_updates = {_warehouse(base, name): _amount(value, f"stock.{name}") for name, value in stock.items()}
+    if "name" in body and (not isinstance(body["name"], str) or not body["name"].strip()):
+        raise EditError("name: a non-empty string is expected")
+    if "deleted" in body and not isinstance(body["deleted"], bool):
+        raise EditError("deleted: true or false is expected")
+    if product is not None and ("name" in body or "deleted" in body):
+        product.name = body.get("name", product.name).strip()
+        product.deleted = body.get("deleted", product.deleted)
+        product.rev = base.stamp()
+    for offer in offers if price_updates or stock_updates else []:
+        offer.prices.update(price_updates)
+        offer.stock.update(stock_updates)
+        offer.rev = base.stamp()
+
+
+def _price_type(base: Infobase, key: str) -> str:
+    kind = base.price_type(key)
+    if kind is None:
+        raise EditError(f"no price type {key!r}; known: {[item.name for item in base.price_types.values()]}")
+    return kind.id
+
+
+def _warehouse(base: Infobase, key: str) -> str:
+    store = base.warehouse(key)
+    if store is None:
+        raise EditError(f"no warehouse {key!r}; known: {[item.name for item in base.warehouses.values()]}")
+    return store.id
+
+
+_ORDER_FIELDS = {"posted", "paid", "shipped", "cancelled", "deleted", "status"}
+
+
+def edit_order(base: Infobase, key: str, body: dict[str, Any], today: date) -> Order:
+    """Apply {"posted", "paid", "shipped", "cancelled", "deleted": bool, "status": code} to an order."""
+    order = base.find_order(key)
+    if order is None:
+        raise EditError(f"no order {key!r}", 404)
+    unknown = set(body) - _ORDER_FIELDS
+    if unknown:
+        raise EditError(f"unknown fields: {sorted(unknown)}")
+    for name in _ORDER_FIELDS - {"status"}:
+        if name in body and not isinstance(body[name], bool):
+            raise EditError(f"{name}: true or false is expected")
+    if "status" in body and (not isinstance(body["status"], str) or not body["status"].strip()):
+        raise EditError("status: a status code such as N, P or F is expected")
+    stamp = today_text(today)
+    if body.get("paid") and not order.paid:
+        order.payment_number, order.payment_date = f"ПО-{order.onec_number[-6:]}", stamp
+    if body.get("shipped") and not order.shipped:
+        order.shipment_number, order.shipment_date = f"РТ-{order.onec_number[-6:]}", stamp
+    for name in ("posted", "paid", "shipped", "cancelled", "deleted"):
+        if name in body:
+            setattr(order, name, body[name])
+    if "status" in body:
+        order.status = body["status"].strip()
+    order.rev = base.stamp()
+    return order
