@@ -14,16 +14,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from obmen_sandbox.bitrix24 import (
+    catalog_dictionaries,
+    catalog_documents,
+    catalog_prices,
+    catalog_products,
+    catalog_sections,
+)
 from obmen_sandbox.bitrix24.catalog_common import Listed, list_answer, now_iso
 from obmen_sandbox.bitrix24.registry import Call, PortalLike, Table, method
 
 __all__ = [
+    "MODULES",
     "OFFERS_IBLOCK",
     "PRODUCT_IBLOCK",
     "SKU_PROPERTY",
     "catalog_list",
     "seed_defaults",
+    "set_store_control",
 ]
+
+#: The method families; importing this module registers all of them.
+MODULES = (catalog_dictionaries, catalog_documents, catalog_prices, catalog_products, catalog_sections)
 
 # The ids of the docs' own example (D:…/catalog/catalog/catalog-catalog-list.md): the offers catalog 24
 # points at the product catalog 23 through the link property 97.
@@ -133,6 +145,12 @@ def seed_defaults(portal: PortalLike) -> None:
         _seed_catalogs(portal)
     if len(portal.table("catalog.priceType")) == 0:
         _seed_dictionaries(portal)
+
+
+def set_store_control(portal: PortalLike, enabled: bool) -> None:
+    """Switch inventory management (what `catalog.document.mode.status` reports; §5.7)."""
+    settings = portal.table("catalog.settings")
+    settings.rows[1] = {"id": 1, "storeControl": "Y" if enabled else "N"}
 
 
 @method("catalog.catalog.list", scope="catalog")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,10 +21,15 @@ __all__ = [
     "Listed",
     "catalog_error",
     "coerce_fields",
+    "iso_date",
     "list_answer",
+    "missing",
     "now_iso",
+    "number",
+    "project",
     "require",
-    "require_row",
+    "require_fields",
+    "store_control",
 ]
 
 #: Field kinds: how a value is typed on input and answered on output.
@@ -32,6 +37,12 @@ INT, FLOAT, STR, FLAG, DATE = "int", "float", "str", "flag", "date"
 
 #: "Other errors" in every catalog error table (D:…/catalog/**: `0` — "Other errors").
 OTHER = "0"
+#: A required top-level parameter is absent: "Could not find value for parameter {id}" (D:…/catalog/price/*).
+MISSING = "100"
+
+# The portal's time zone; dates are answered in server time (docs/bitrix24.md §2.4, "API dates are stored
+# in server time"), the same offset the core writes into `time.date_start`.
+PORTAL_TZ = timezone(timedelta(hours=3))
 
 
 @dataclass(frozen=True)
@@ -48,9 +59,38 @@ def catalog_error(code: str, description: str) -> RestError:
     return RestError(code, description, 400)
 
 
+def missing(name: str) -> RestError:
+    """Code 100: a required top-level parameter (`id`, `fields`) is absent or empty."""
+    return catalog_error(MISSING, f"Could not find value for parameter {{{name}}}")
+
+
 def now_iso(portal: PortalLike) -> str:
     """The portal clock as the API writes datetimes: ISO 8601 with an offset (docs/bitrix24.md §2.2)."""
-    return datetime.fromtimestamp(portal.clock.now(), UTC).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(portal.clock.now(), UTC).astimezone(PORTAL_TZ).isoformat(timespec="seconds")
+
+
+def iso_date(name: str, value: Any) -> str:
+    """A datetime field given as ISO 8601 (any offset), answered in the portal's offset."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise catalog_error(OTHER, f"Wrong format of field '{name}': ISO 8601 expected") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=PORTAL_TZ)
+    return moment.astimezone(PORTAL_TZ).isoformat(timespec="seconds")
+
+
+def number(value: float | None) -> int | float | None:
+    """A double as PHP's JSON writes a whole one from the database: `10`, not `10.0`."""
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def store_control(portal: PortalLike) -> bool:
+    """Whether inventory management is on (`catalog.document.mode.status` = "Y", §5.7)."""
+    settings = portal.table("catalog.settings").get(1)
+    return bool(settings and settings.get("storeControl") == "Y")
 
 
 def _typed(kind: str, name: str, value: Any) -> Any:
@@ -64,9 +104,11 @@ def _typed(kind: str, name: str, value: Any) -> Any:
             raise catalog_error(OTHER, f"Field '{name}' must be an integer") from None
     if kind == FLOAT:
         try:
-            return float(Decimal(str(value)))
+            return number(float(Decimal(str(value))))
         except (InvalidOperation, ValueError):
             raise catalog_error(OTHER, f"Field '{name}' must be a number") from None
+    if kind == DATE:
+        return iso_date(name, value)
     if kind == FLAG:
         flag = str(value).upper()
         if flag in ("1", "TRUE"):
@@ -79,44 +121,37 @@ def _typed(kind: str, name: str, value: Any) -> Any:
     return str(value)
 
 
-def coerce_fields(
-    fields: Any, kinds: Mapping[str, str], read_only: Iterable[str] = (), extra: Any = None
-) -> dict[str, Any]:
-    """The writable `fields` typed by `kinds`; unknown keys are ignored as the portal ignores them.
+def coerce_fields(fields: Mapping[str, Any], kinds: Mapping[str, str], extra: Any = None) -> dict[str, Any]:
+    """The known keys of `fields` typed by `kinds`; unknown keys are ignored as the portal ignores them.
 
-    `extra(name) -> kind | None` admits dynamic keys such as `property97`.
+    `extra(name) -> kind | None` admits dynamic keys such as `property97` (kind "raw": kept as given).
     """
-    if not isinstance(fields, Mapping):
-        raise catalog_error(OTHER, "Required parameter 'fields' is missing or is not an object")
-    blocked = set(read_only)
     typed: dict[str, Any] = {}
     for name, value in fields.items():
         kind = kinds.get(name)
         if kind is None and extra is not None:
             kind = extra(name)
-        if kind is None or name in blocked:
+        if kind is None:
             continue
         typed[name] = value if kind == "raw" else _typed(kind, name, value)
     return typed
 
 
 def require(call: Call, name: str) -> Any:
-    """A required top-level parameter (`id`, `fields`), or the portal's "required parameter" error."""
+    """A required top-level parameter (`id`, `fields`): code 100 when absent or empty."""
     value = call.param(name)
-    if value is None or value == "":
-        raise catalog_error(OTHER, f"Required parameter '{name}' is missing")
+    if value is None or value == "" or (isinstance(value, Mapping | list) and not value):
+        raise missing(name)
+    if name == "fields" and not isinstance(value, Mapping):
+        raise missing(name)
     return value
 
 
-def require_row(rows: Iterable[tuple[int, dict[str, Any]]], row_id: Any, code: str, what: str) -> int:
-    """The integer id of an existing row, or the method's "not found" error."""
-    try:
-        wanted = int(row_id)
-    except (TypeError, ValueError):
-        raise catalog_error(OTHER, f"Invalid {what} id") from None
-    if not any(key == wanted for key, _ in rows):
-        raise catalog_error(code, f"{what} is not exists")
-    return wanted
+def require_fields(fields: Mapping[str, Any], names: Sequence[str]) -> None:
+    """Code 0 "Required fields: a, b" when any of `names` is absent or empty (D:…/catalog/price/*)."""
+    absent = [name for name in names if fields.get(name) in (None, "")]
+    if absent:
+        raise catalog_error(OTHER, f"Required fields: {', '.join(absent)}")
 
 
 def _resolver(names: Iterable[str], dynamic: Any = None) -> Any:
@@ -141,11 +176,13 @@ def list_answer(
     must_select: Sequence[str] = (),
     must_filter: Sequence[str] = (),
     dynamic: Any = None,
+    flat: Any = None,
 ) -> Listed:
     """One page of a catalog list: filter, order (`asc`/`desc`), select, `start` (docs/bitrix24.md §2.4).
 
     `must_select` / `must_filter` are the fields the product lists insist on (`id`, `iblockId`):
     without them the portal refuses the call (D:…/catalog/product/catalog-product-list.md).
+    `flat(row)` gives the values filters and order compare (`{"value": "7"}` property values as "7").
     """
     names = list(fields)
     resolve = _resolver(names, dynamic)
@@ -156,8 +193,8 @@ def list_answer(
         select = list(select.values())
     if not isinstance(where, Mapping) or not isinstance(order, Mapping) or not isinstance(select, list):
         raise catalog_error(OTHER, "Parameters 'filter' and 'order' must be objects, 'select' an array")
-    missing = [name for name in must_select if select and name not in select]
-    if must_select and (not select or missing):
+    unselected = [name for name in must_select if name not in select]
+    if unselected:
         raise catalog_error(OTHER, f"Required select fields: {', '.join(must_select)}")
     bare = {key.lstrip("=!<>@%") for key in where}
     if any(name not in bare for name in must_filter):
@@ -165,14 +202,23 @@ def list_answer(
     for name in select:
         if resolve(str(name)) is None:
             raise catalog_error(OTHER, f"Unknown field definition `{name}`")
-    chosen = [row for row in rows if matches(row, where, resolve)]
+    views = [flat(row) if flat else row for row in rows]
+    original = {id(view): row for view, row in zip(views, rows, strict=True)}
+    chosen = [view for view in views if matches(view, where, resolve)]
     ordered = sort_rows(chosen, order or {"id": "asc"}, resolve)
     cut = page(ordered, parse_start(call.param("start")))
-    shown = [_project(row, select, names) for row in cut.rows]
+    shown = [project(original[id(view)], select, names, dynamic) for view in cut.rows]
     return Listed({key: shown}, cut.total, cut.next)
 
 
-def _project(row: Mapping[str, Any], select: Sequence[Any], names: Sequence[str]) -> dict[str, Any]:
+def project(
+    row: Mapping[str, Any], select: Sequence[Any], names: Sequence[str], dynamic: Any = None
+) -> dict[str, Any]:
+    """The answered form of `row`: the selected fields, else every field of the object (and its
+    dynamic ones such as `property97`)."""
     if select:
         return {str(name): row.get(str(name)) for name in select}
-    return {name: row.get(name) for name in names if name in row or not name.startswith("property")}
+    shown = {name: row.get(name) for name in names}
+    if dynamic is not None:
+        shown.update({name: value for name, value in row.items() if dynamic(name) is not None})
+    return shown

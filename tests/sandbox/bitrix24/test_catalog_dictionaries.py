@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from catalog_fixtures import invoke, new_portal
+from collections.abc import AsyncIterator
+
+import pytest
+from catalog_fixtures import Api, ApiError, new_portal, open_api
 
 from obmen_sandbox.bitrix24.catalog import OFFERS_IBLOCK, PRODUCT_IBLOCK, SKU_PROPERTY, seed_defaults
 
 
-def test_offers_catalog_points_at_the_product_catalog() -> None:
-    answer = invoke(new_portal(), "catalog.catalog.list")
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    async with open_api() as client:
+        yield client
+
+
+async def test_offers_catalog_points_at_the_product_catalog(api: Api) -> None:
+    answer = await api("catalog.catalog.list")
     catalogs = {row["iblockId"]: row for row in answer.result["catalogs"]}
     assert set(catalogs) == {PRODUCT_IBLOCK, OFFERS_IBLOCK}
     assert catalogs[PRODUCT_IBLOCK]["productIblockId"] is None
@@ -18,15 +27,39 @@ def test_offers_catalog_points_at_the_product_catalog() -> None:
     assert answer.next is None
 
 
-def test_catalog_list_filters_and_selects() -> None:
-    answer = invoke(
-        new_portal(),
+async def test_catalog_list_filters_orders_and_selects(api: Api) -> None:
+    answer = await api(
         "catalog.catalog.list",
         select=["id", "productIblockId"],
         filter={">id": PRODUCT_IBLOCK},
         order={"id": "desc"},
     )
     assert answer.result == {"catalogs": [{"id": OFFERS_IBLOCK, "productIblockId": PRODUCT_IBLOCK}]}
+
+
+async def test_link_property_of_the_offers_catalog_is_listed(api: Api) -> None:
+    answer = await api("catalog.productProperty.list", filter={"iblockId": OFFERS_IBLOCK})
+    (link,) = answer.result["productProperties"]
+    assert link["id"] == SKU_PROPERTY
+    assert (link["propertyType"], link["userType"], link["linkIblockId"]) == ("E", "SKU", PRODUCT_IBLOCK)
+
+
+async def test_fresh_portal_dictionaries(api: Api) -> None:
+    price_types = (await api("catalog.priceType.list")).result["priceTypes"]
+    assert [(p["id"], p["name"], p["base"]) for p in price_types] == [(1, "BASE", "Y")]
+    measures = (await api("catalog.measure.list", filter={"isDefault": "Y"})).result["measures"]
+    assert [(m["code"], m["symbol"]) for m in measures] == [(796, "шт")]
+    stores = (await api("catalog.store.list")).result["stores"]
+    assert [s["active"] for s in stores] == ["Y"]
+    assert (await api("catalog.document.mode.status")).result == "N"
+    api.store_control(True)
+    assert (await api("catalog.document.mode.status")).result == "Y"
+
+
+async def test_unknown_filter_field_is_refused(api: Api) -> None:
+    with pytest.raises(ApiError) as error:
+        await api("catalog.measure.list", filter={"nonsense": 1})
+    assert error.value.code == "INVALID_ARG_VALUE"
 
 
 def test_seeding_twice_keeps_what_is_there() -> None:

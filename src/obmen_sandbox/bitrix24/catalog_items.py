@@ -1,0 +1,358 @@
+"""Catalog elements: simple products, parent products and variations in one id space (§5.7).
+
+An iblock element's id is unique across iblocks, so simple products (type 1), parents (3 with
+variations, 6 without) and variations (4, or 5 without a parent) live in the table `catalog.product`.
+Rows hold the answered form: property values as `{"value": "x", "valueId": "9816"}` (lists for multiple
+properties), a variation's `parentId` the same way, `purchasingPrice` as "1000.000000"
+(D:…/catalog/product/offer/catalog-product-offer-add.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from obmen_sandbox.bitrix24.catalog_common import (
+    DATE,
+    FLAG,
+    FLOAT,
+    INT,
+    OTHER,
+    STR,
+    catalog_error,
+    coerce_fields,
+    now_iso,
+    store_control,
+)
+from obmen_sandbox.bitrix24.registry import Call, PortalLike, Table
+
+__all__ = [
+    "OFFER",
+    "OFFER_NO_PARENT",
+    "PARENT",
+    "PARENT_EMPTY",
+    "SIMPLE",
+    "delete_product",
+    "delete_products_in",
+    "flat",
+    "is_property",
+    "link_parent",
+    "new_row",
+    "parent_id",
+    "products",
+    "touch",
+    "update_row",
+]
+
+# Product types (D:…/catalog/data-types.md, `type`).
+SIMPLE, PARENT, OFFER, OFFER_NO_PARENT, PARENT_EMPTY = 1, 3, 4, 5, 6
+
+KINDS: dict[str, str] = {
+    "iblockId": INT,
+    "name": STR,
+    "active": FLAG,
+    "code": STR,
+    "xmlId": STR,
+    "barcodeMulti": FLAG,
+    "canBuyZero": FLAG,
+    "createdBy": INT,
+    "modifiedBy": INT,
+    "dateActiveFrom": DATE,
+    "dateActiveTo": DATE,
+    "dateCreate": DATE,
+    "iblockSectionId": INT,
+    "measure": INT,
+    "previewText": STR,
+    "detailText": STR,
+    "previewTextType": STR,
+    "detailTextType": STR,
+    "sort": INT,
+    "subscribe": STR,
+    "vatId": INT,
+    "vatIncluded": FLAG,
+    "height": FLOAT,
+    "length": FLOAT,
+    "weight": FLOAT,
+    "width": FLOAT,
+    "quantityTrace": STR,
+    "purchasingCurrency": STR,
+    "purchasingPrice": FLOAT,
+    "quantity": FLOAT,
+    "quantityReserved": FLOAT,
+    "recurSchemeLength": INT,
+    "recurSchemeType": STR,
+    "trialPriceId": INT,
+    "withoutOrder": FLAG,
+    "previewPicture": "raw",
+    "detailPicture": "raw",
+}
+# "Not editable when inventory management is enabled" (D:…/catalog/product/catalog-product-add.md).
+STOCK_FIELDS = ("quantity", "quantityReserved", "purchasingPrice", "purchasingCurrency")
+CURRENCIES = frozenset({"RUB", "USD", "EUR", "UAH", "BYN", "KZT"})
+
+
+def products(portal: PortalLike) -> Table:
+    """The table of every catalog element."""
+    return portal.table("catalog.product")
+
+
+def is_property(name: str) -> str | None:
+    """Kind "raw" for a `property{N}` key, else None."""
+    return "raw" if name.startswith("property") and name[8:].isdigit() else None
+
+
+def _defaults(portal: PortalLike, call: Call, kind: int) -> dict[str, Any]:
+    stamp = now_iso(portal)
+    default_measure = next(
+        (mid for mid, m in portal.table("catalog.measure") if m.get("isDefault") == "Y"), None
+    )
+    parent = kind in (PARENT, PARENT_EMPTY)
+    return {
+        "active": "Y",
+        "available": "N",
+        "bundle": "N",
+        "barcodeMulti": "N",
+        "canBuyZero": "N",
+        "code": None,
+        "xmlId": None,
+        "createdBy": call.user_id,
+        "modifiedBy": call.user_id,
+        "dateActiveFrom": None,
+        "dateActiveTo": None,
+        "dateCreate": stamp,
+        "timestampX": stamp,
+        "iblockSectionId": None,
+        "measure": None if parent else default_measure,
+        "previewText": None,
+        "detailText": None,
+        "previewPicture": None,
+        "detailPicture": None,
+        "previewTextType": "text",
+        "detailTextType": "text",
+        "sort": 500,
+        "subscribe": "D",
+        "vatId": None,
+        "vatIncluded": "N",
+        "height": None,
+        "length": None,
+        "weight": None,
+        "width": None,
+        "quantityTrace": "D",
+        "type": kind,
+        "purchasingCurrency": None,
+        "purchasingPrice": None,
+        "quantity": None if parent else 0,
+        "quantityReserved": None if parent else 0,
+        "recurSchemeLength": 0,
+        "recurSchemeType": "D",
+        "trialPriceId": None,
+        "withoutOrder": "N",
+    }
+
+
+def _picture(portal: PortalLike, product_id: int, name: str, value: Any) -> dict[str, str] | None:
+    """`{fileData: [name, base64]}` stores a file, `{remove: "Y"}` drops it (D:…/product-add.md)."""
+    if isinstance(value, Mapping) and str(value.get("remove", "")).upper() == "Y":
+        return None
+    data = value.get("fileData") if isinstance(value, Mapping) else None
+    if not isinstance(data, list | tuple) or len(data) != 2:
+        raise catalog_error(OTHER, f"Wrong format of field '{name}': {{fileData: [name, base64]}} expected")
+    file_id = portal.table("catalog.file").add({"name": str(data[0]), "productId": product_id})
+    url = (
+        f"/rest/catalog.product.download?fields%5BfieldName%5D={name}"
+        f"&fields%5BfileId%5D={file_id}&fields%5BproductId%5D={product_id}"
+    )
+    return {"id": str(file_id), "url": url, "urlMachine": url}
+
+
+def _property(portal: PortalLike, iblock_id: int, name: str) -> dict[str, Any]:
+    prop = portal.table("catalog.productProperty").get(name[8:])
+    if prop is None or prop.get("iblockId") != iblock_id:
+        raise catalog_error(OTHER, f"Property {name[8:]} does not exist in iblock {iblock_id}")
+    return prop
+
+
+def _property_value(portal: PortalLike, product_id: int, prop: Mapping[str, Any], value: Any) -> Any:
+    """A property as answered: `{value, valueId}`, a list of them if multiple, None when cleared."""
+    items = value if isinstance(value, list) else [value]
+    values = [item.get("value") if isinstance(item, Mapping) else item for item in items]
+    values = [v for v in values if v not in (None, "")]
+    stored = []
+    for raw in values:
+        value_id = portal.table("catalog.propertyValue").add(
+            {"productId": product_id, "propertyId": prop["id"]}
+        )
+        stored.append({"value": str(raw), "valueId": str(value_id)})
+    if prop.get("multiple") == "Y":
+        return stored
+    if len(stored) > 1:
+        raise catalog_error(OTHER, f"Property {prop['id']} is not multiple")
+    return stored[0] if stored else None
+
+
+def _validate(portal: PortalLike, row: Mapping[str, Any], own_id: int | None) -> None:
+    """The documented "code 0" checks: section, VAT, unit, currency, unique symbolic code."""
+    section_id = row.get("iblockSectionId")
+    if section_id:
+        section = portal.table("catalog.section").get(section_id)
+        if section is None or section["iblockId"] != row["iblockId"]:
+            raise catalog_error(OTHER, f"Section {section_id} does not exist")
+    if row.get("vatId") and portal.table("catalog.vat").get(row["vatId"]) is None:
+        raise catalog_error(OTHER, f"VAT rate {row['vatId']} does not exist")
+    if row.get("measure") and portal.table("catalog.measure").get(row["measure"]) is None:
+        raise catalog_error(OTHER, f"Measure {row['measure']} does not exist")
+    currency = row.get("purchasingCurrency")
+    if currency and currency not in CURRENCIES:
+        raise catalog_error(OTHER, f"Currency {currency} does not exist")
+    code = row.get("code")
+    for other_id, other in products(portal):
+        if code and other_id != own_id and other["iblockId"] == row["iblockId"] and other.get("code") == code:
+            raise catalog_error(OTHER, f"Product with symbolic code '{code}' already exists")
+
+
+def _apply(portal: PortalLike, row: dict[str, Any], fields: Mapping[str, Any]) -> None:
+    """Write typed `fields` into `row`: pictures stored, properties given value ids."""
+    for name, value in fields.items():
+        if name in ("previewPicture", "detailPicture"):
+            row[name] = None if value is None else _picture(portal, row["id"], name, value)
+        elif is_property(name):
+            row[name] = _property_value(portal, row["id"], _property(portal, row["iblockId"], name), value)
+        elif name == "purchasingPrice" and value is not None:
+            row[name] = f"{float(value):.6f}"
+        else:
+            row[name] = value
+    if row.get("iblockSectionId") == 0:
+        row["iblockSectionId"] = None
+
+
+def _typed_fields(portal: PortalLike, fields: Mapping[str, Any]) -> dict[str, Any]:
+    typed = coerce_fields(fields, KINDS, is_property)
+    if store_control(portal):
+        for name in STOCK_FIELDS:
+            typed.pop(name, None)
+    return typed
+
+
+def _available(row: Mapping[str, Any]) -> str:
+    """`available`: in stock, or sold without stock (`canBuyZero`, no quantity trace)."""
+    if row["type"] in (PARENT, PARENT_EMPTY):
+        return "N"
+    stocked = (row.get("quantity") or 0) > 0
+    return "Y" if stocked or row.get("canBuyZero") == "Y" or row.get("quantityTrace") == "N" else "N"
+
+
+def new_row(portal: PortalLike, call: Call, fields: Mapping[str, Any], kind: int) -> dict[str, Any]:
+    """Insert a product of `kind` from API `fields` (already checked for `iblockId`, `name`)."""
+    typed = _typed_fields(portal, fields)
+    row = _defaults(portal, call, kind) | {"iblockId": typed["iblockId"]}
+    _validate(portal, {**row, **typed}, None)
+    new_id = products(portal).add(row)
+    stored = products(portal).rows[new_id]
+    stored["id"] = new_id
+    try:
+        _apply(portal, stored, typed)
+    except Exception:
+        # A bad property or picture loses nothing and leaves nothing behind.
+        products(portal).delete(new_id)
+        raise
+    # The iblock fills an empty external code with the element id (the docs' answers: "xmlId": "1267").
+    stored["xmlId"] = stored.get("xmlId") or str(new_id)
+    stored["available"] = _available(stored)
+    return stored
+
+
+def update_row(portal: PortalLike, call: Call, row: dict[str, Any], fields: Mapping[str, Any]) -> None:
+    """Apply API `fields` to an existing product row."""
+    typed = _typed_fields(portal, fields)
+    if "iblockId" in typed and typed["iblockId"] != row["iblockId"]:
+        raise catalog_error(OTHER, f"Product {row['id']} does not exist in iblock {typed['iblockId']}")
+    typed.pop("type", None)
+    _validate(portal, {**row, **typed}, row["id"])
+    candidate = dict(row)
+    _apply(portal, candidate, typed)
+    row.update(candidate)
+    row["modifiedBy"] = typed.get("modifiedBy", call.user_id)
+    touch(portal, row)
+
+
+def touch(portal: PortalLike, row: dict[str, Any]) -> None:
+    """Stamp a change: `timestampX` now, `available` recomputed."""
+    row["timestampX"] = now_iso(portal)
+    row["available"] = _available(row)
+
+
+def parent_id(row: Mapping[str, Any]) -> int | None:
+    """The parent product id of a variation, else None."""
+    link = row.get("parentId")
+    return int(link["value"]) if isinstance(link, Mapping) and link.get("value") else None
+
+
+def flat(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row as filters see it: property and parent links by their plain values."""
+    view = dict(row)
+    for name, value in row.items():
+        if isinstance(value, Mapping) and "valueId" in value:
+            view[name] = value["value"]
+        elif isinstance(value, list):
+            view[name] = [item["value"] for item in value if isinstance(item, Mapping)]
+    if "parentId" in row:
+        view["parentId"] = parent_id(row)
+    return view
+
+
+def _refresh_parent_type(portal: PortalLike, call: Call, parent: int | None) -> None:
+    """A parent is type 3 while it has variations and 6 once it has none (D:…/catalog/data-types.md)."""
+    row = products(portal).get(parent) if parent else None
+    if row is None or row["type"] not in (SIMPLE, PARENT, PARENT_EMPTY):
+        return
+    has_offers = any(parent_id(other) == row["id"] for _, other in products(portal))
+    kind = PARENT if has_offers else PARENT_EMPTY
+    if row["type"] != kind:
+        row["type"] = kind
+        row["quantity"] = row["quantityReserved"] = row["measure"] = None
+        touch(portal, row)
+        portal.emit("CATALOG.PRODUCT.ON.UPDATE", row["id"], call, TYPE=kind)
+
+
+def link_parent(portal: PortalLike, call: Call, row: dict[str, Any], parent: Any) -> None:
+    """Point a variation at its parent (type 4), or leave it parentless (type 5)."""
+    old = parent_id(row)
+    if parent in (None, "", 0, "0"):
+        row["parentId"], row["type"] = None, OFFER_NO_PARENT
+    else:
+        target = products(portal).get(parent)
+        catalogs = portal.table("catalog.catalog")
+        offers_catalog = catalogs.get(row["iblockId"]) or {}
+        if target is None or target["iblockId"] != offers_catalog.get("productIblockId"):
+            raise catalog_error(OTHER, f"Parent product {parent} does not exist")
+        if target["type"] not in (SIMPLE, PARENT, PARENT_EMPTY):
+            raise catalog_error(OTHER, f"Product {parent} cannot have variations")
+        value_id = portal.table("catalog.propertyValue").add({"productId": row["id"], "propertyId": "parent"})
+        row["parentId"] = {"value": str(target["id"]), "valueId": str(value_id)}
+        row["type"] = OFFER
+    for affected in {old, parent_id(row)}:
+        _refresh_parent_type(portal, call, affected)
+
+
+def delete_product(portal: PortalLike, call: Call, product_id: int) -> None:
+    """Delete a product with its prices and stock rows; a parent takes its variations along."""
+    row = products(portal).get(product_id)
+    if row is None:
+        return
+    for offer_id, offer in list(products(portal)):
+        if parent_id(offer) == product_id:
+            delete_product(portal, call, offer_id)
+    products(portal).delete(product_id)
+    for table in ("catalog.price", "catalog.storeproduct"):
+        rows = portal.table(table)
+        for doomed in [rid for rid, other in rows if other.get("productId") == product_id]:
+            rows.delete(doomed)
+    portal.emit("CATALOG.PRODUCT.ON.DELETE", product_id, call, TYPE=row["type"])
+    _refresh_parent_type(portal, call, parent_id(row))
+
+
+def delete_products_in(portal: PortalLike, call: Call, section_ids: Iterable[int]) -> None:
+    """Delete the products filed in any of `section_ids` (a section delete takes its elements along)."""
+    doomed = set(section_ids)
+    for product_id in [pid for pid, row in products(portal) if row.get("iblockSectionId") in doomed]:
+        delete_product(portal, call, product_id)
