@@ -102,6 +102,10 @@ class Bitrix24Client:
         """Close the connection pool."""
         await self._http.aclose()
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait on the client's clock (the real one, or a sandbox's in tests)."""
+        await self._sleep(seconds)
+
     @property
     def endpoint(self) -> str:
         """The base URL calls go to (ends with `/`)."""

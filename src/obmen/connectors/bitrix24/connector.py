@@ -1,309 +1,152 @@
-"""Bitrix24 as the sync engine sees it: counterparties, orders (deals) and smart invoices, in bulk.
+"""Bitrix24 as the sync engine sees it: the CRM, the catalog, users and leads of one portal.
 
-Every read and write is one or a few `batch` requests (ARCHITECTURE §2.5): a page of 25 deals is read
-with one request (the deals plus each deal's product rows); creates chain the product rows to the new
-item with `$result[...]` (bitrix24.md §4), so an order with its rows costs one request.
+Each entity goes to the part that speaks its methods (`crm`, `catalog`, `people`). Writes that a limit
+refused, or whose request came back without a clear answer, are not lost: creates are first looked up
+by their stamp (`ORIGIN_ID`, `xmlId`, bitrix24.md §7.3), so a create that did land becomes an update of
+that object, and the rest are sent again after the wait the portal asked for.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any
 
 from obmen.connectors.base import (
     Capabilities,
-    Change,
     ChangePage,
     Create,
     MatchKey,
     Remote,
     ScanPage,
+    Update,
     WriteOp,
     WriteResult,
 )
-from obmen.connectors.bitrix24 import writes
-from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client, Call
-from obmen.connectors.bitrix24.mapping import (
-    ORIGINATOR,
-    Pipeline,
-    counterparty_id,
-    invoice_from_item,
-    order_from_deal,
-    party_from_crm,
-    split_party,
-)
-from obmen.errors import ObmenError, ProtocolError
+from obmen.connectors.bitrix24.catalog import CATALOG_CARRIED, Catalog
+from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client
+from obmen.connectors.bitrix24.crm import CARRIED as CRM_CARRIED
+from obmen.connectors.bitrix24.crm import Crm
+from obmen.connectors.bitrix24.mapping import Pipeline
+from obmen.connectors.bitrix24.people import PEOPLE_CARRIED, People
+from obmen.errors import TransientError
 
 __all__ = ["CARRIED", "Bitrix24Connector"]
 
-CARRIED: Mapping[str, frozenset[str]] = {
-    "counterparty": frozenset({"kind", "name", "phones", "emails", "requisites", "comment"}),
-    "order": frozenset({"status", "customer", "responsible", "comment", "total", "lines", "delivery"}),
-    "invoice": frozenset({"order", "stage", "lines", "total"}),
-}
-_TYPE = {"order": 2, "invoice": 31}
-_OWNER = {"order": "D", "invoice": "SI"}
-_LEGACY = {"contact": "crm.contact", "company": "crm.company"}
-_REQUISITE_OWNER = {"contact": 3, "company": 4}
+CARRIED: Mapping[str, frozenset[str]] = {**CRM_CARRIED, **CATALOG_CARRIED, **PEOPLE_CARRIED}
+_READ_ONLY = frozenset({"price_type", "warehouse", "user"})
 
 
 class Bitrix24Connector:
-    """CRM entities of one portal."""
+    """One portal: CRM, catalog, users and leads."""
 
     system = "bitrix24"
 
     def __init__(
-        self, client: Bitrix24Client, *, pipeline: Pipeline | None = None, invoice_category: int = 0
+        self,
+        client: Bitrix24Client,
+        *,
+        pipeline: Pipeline | None = None,
+        invoice_category: int = 0,
+        variations: bool = False,
+        currency: str = "RUB",
+        write_rounds: int = 4,
     ) -> None:
         self.client = client
-        self.pipeline = pipeline or Pipeline()
-        self.invoice_category = invoice_category
+        self.crm = Crm(client, pipeline=pipeline, invoice_category=invoice_category)
+        self.catalog = Catalog(client, variations=variations, currency=currency)
+        self.people = People(client)
+        self.write_rounds = write_rounds
         self.capabilities = Capabilities(
             fields=CARRIED,
-            creates=frozenset(CARRIED),
+            creates=frozenset(CARRIED) - _READ_ONLY,
             batch_size=BATCH_LIMIT // 2,
             push=True,
             poll=True,
-            notes={"limits": "leaky bucket per portal, batch ≤ 50"},
+            notes={
+                "limits": "leaky bucket per portal, batch ≤ 50",
+                "read_only": ", ".join(sorted(_READ_ONLY)),
+            },
         )
 
-    # -- reading -------------------------------------------------------------------------------------
+    def _part(self, entity: str) -> Crm | Catalog | People:
+        if entity in CRM_CARRIED:
+            return self.crm
+        if entity in CATALOG_CARRIED:
+            return self.catalog
+        if entity in PEOPLE_CARRIED:
+            return self.people
+        raise ValueError(f"Bitrix24 holds no {entity!r} objects")
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> Mapping[str, Remote]:
         """Read objects in bulk; ids that do not exist are absent."""
-        if entity == "counterparty":
-            return await self._fetch_parties({"ID": list(external_ids)}, external_ids)
-        item_filter = {"@id": [int(x) for x in external_ids]}
-        return await self._fetch_items(entity, item_filter)
+        return await self._part(entity).fetch(entity, external_ids)
 
     async def find_by_origin(self, entity: str, canonical_ids: Sequence[str]) -> Mapping[str, Remote]:
-        """Objects stamped `ORIGINATOR_ID=obmen`, `ORIGIN_ID=<canonical id>` by an earlier create."""
-        if entity == "counterparty":
-            found = await self._fetch_parties({"ORIGIN_ID": list(canonical_ids)}, None)
-        else:
-            found = await self._fetch_items(
-                entity, {"=originatorId": ORIGINATOR, "@originId": list(canonical_ids)}
-            )
-        return {r.origin: r for r in found.values() if r.origin is not None and r.origin in canonical_ids}
-
-    async def _fetch_items(self, entity: str, item_filter: Mapping[str, Any]) -> dict[str, Remote]:
-        type_id = _TYPE[entity]
-        listed = await self.client.call(
-            "crm.item.list", {"entityTypeId": type_id, "filter": item_filter, "select": ["*"], "start": -1}
-        )
-        items = _items(listed.result)
-        rows = await self._rows(entity, [int(item["id"]) for item in items])
-        out: dict[str, Remote] = {}
-        for item in items:
-            ident = str(item["id"])
-            if entity == "order":
-                fields = order_from_deal(item, rows.get(ident, []), self.pipeline)
-            else:
-                fields = invoice_from_item(item, rows.get(ident, []), self.pipeline)
-            out[ident] = Remote(entity, ident, fields, _timestamp(item.get("updatedTime")), _origin(item))
-        return out
-
-    async def _rows(self, entity: str, ids: Sequence[int]) -> dict[str, list[Any]]:
-        # One productrow.list per owner: a page holds 50 rows, and one owner rarely has more.
-        calls: list[Call] = [
-            ("crm.item.productrow.list", {"filter": {"=ownerType": _OWNER[entity], "=ownerId": ident}})
-            for ident in ids
-        ]
-        results = await self.client.call_many(calls)
-        out: dict[str, list[Any]] = {}
-        for ident, result in zip(ids, results, strict=True):
-            if isinstance(result, ObmenError):
-                raise result
-            out[str(ident)] = list(result.get("productRows", [])) if isinstance(result, Mapping) else []
-        return out
-
-    async def _fetch_parties(
-        self, flt: Mapping[str, list[str]], ids: Sequence[str] | None
-    ) -> dict[str, Remote]:
-        calls: dict[str, Call] = {}
-        for kind in ("contact", "company"):
-            if ids is not None:
-                wanted = [str(n) for k, n in map(split_party, ids) if k == kind]
-                if not wanted:
-                    continue
-                key_filter: dict[str, Any] = {"@ID": wanted}
-            else:
-                key_filter = {"=ORIGINATOR_ID": ORIGINATOR, "@ORIGIN_ID": flt["ORIGIN_ID"]}
-            select = ["*", "PHONE", "EMAIL", "ORIGINATOR_ID", "ORIGIN_ID", "DATE_MODIFY"]
-            calls[kind] = (f"{_LEGACY[kind]}.list", {"filter": key_filter, "select": select, "start": -1})
-        if not calls:
-            return {}
-        reply = await self.client.batch(calls)
-        if reply.errors:
-            raise next(iter(reply.errors.values()))
-        rows = {kind: list(reply.results.get(kind) or []) for kind in calls}
-        requisites = await self._requisites(rows)
-        out: dict[str, Remote] = {}
-        for kind, kind_rows in rows.items():
-            for row in kind_rows:
-                ident = counterparty_id(kind, row["ID"])
-                fields = party_from_crm(kind, row, requisites.get(ident))
-                origin = row.get("ORIGIN_ID") if row.get("ORIGINATOR_ID") == ORIGINATOR else None
-                out[ident] = Remote("counterparty", ident, fields, _timestamp(row.get("DATE_MODIFY")), origin)
-        return out
-
-    async def _requisites(self, rows: Mapping[str, list[Any]]) -> dict[str, Mapping[str, Any]]:
-        calls: dict[str, Call] = {}
-        for kind, kind_rows in rows.items():
-            if kind_rows:
-                flt = {"=ENTITY_TYPE_ID": _REQUISITE_OWNER[kind], "@ENTITY_ID": [r["ID"] for r in kind_rows]}
-                calls[kind] = ("crm.requisite.list", {"filter": flt, "order": {"ID": "ASC"}})
-        if not calls:
-            return {}
-        reply = await self.client.batch(calls)
-        out: dict[str, Mapping[str, Any]] = {}
-        for kind, found in reply.results.items():
-            for req in found or []:
-                out.setdefault(counterparty_id(kind, req["ENTITY_ID"]), req)
-        return out
+        """Objects an earlier obmen create stamped with these canonical ids."""
+        return await self._part(entity).find_by_origin(entity, canonical_ids)
 
     async def match(self, entity: str, keys: Sequence[MatchKey]) -> Mapping[MatchKey, str]:
-        """Existing CRM objects for matching keys (bitrix24.md §5.4: `crm.duplicate.findbycomm`)."""
-        if entity != "counterparty":
-            return {}
-        comm = [(k, v) for k, v in keys if k in ("phones", "emails")]
-        calls: list[Call] = [
-            ("crm.duplicate.findbycomm", {"type": "PHONE" if k == "phones" else "EMAIL", "values": [v]})
-            for k, v in comm
-        ]
-        out: dict[MatchKey, str] = {}
-        for key, result in zip(comm, await self.client.call_many(calls), strict=True):
-            if isinstance(result, Mapping):
-                # A company is the stronger match for an order's buyer: the contact is then a person in it.
-                for kind, crm in (("company", "COMPANY"), ("contact", "CONTACT")):
-                    if result.get(crm):
-                        out[key] = counterparty_id(kind, min(int(x) for x in result[crm]))
-                        break
-        return out
+        """Existing objects for matching keys."""
+        return await self._part(entity).match(entity, keys)
+
+    async def scan(self, entity: str, cursor: str | None, limit: int) -> ScanPage:
+        """Every object id of an entity, a page at a time."""
+        return await self._part(entity).scan(entity, cursor, limit)
+
+    async def changes(self, cursor: str | None, limit: int) -> ChangePage:
+        """CRM objects modified since the cursor (the safety net beside events, bitrix24.md §6.4)."""
+        return await self.crm.changes(cursor, limit)
 
     # -- writing -------------------------------------------------------------------------------------
 
     async def write(self, ops: Sequence[WriteOp]) -> Sequence[WriteResult]:
-        """Apply writes in as few batches as possible; one result per op."""
-        current = await self._current_parties([op for op in ops if op.entity == "counterparty"])
-        plans = [writes.plan(op, self.pipeline, self.invoice_category, current) for op in ops]
-        results: list[WriteResult] = []
-        chunk: list[tuple[WriteOp, writes.OpPlan]] = []
-        for op, op_plan in zip(ops, plans, strict=True):
-            if chunk and sum(len(p.calls) for _, p in chunk) + len(op_plan.calls) > BATCH_LIMIT:
-                results.extend(await self._run(chunk))
-                chunk = []
-            chunk.append((op, op_plan))
-        if chunk:
-            results.extend(await self._run(chunk))
-        return results
+        """Apply writes in as few batches as possible; one result per op, transient refusals absorbed."""
+        results: dict[int, WriteResult] = {}
+        pending = dict(enumerate(ops))
+        for round_ in range(self.write_rounds):
+            wait = 0.0
+            again: dict[int, WriteOp] = {}
+            for index, result in zip(pending, await self._write_once(list(pending.values())), strict=True):
+                results[index] = result
+                error = result.error
+                if isinstance(error, TransientError) and round_ + 1 < self.write_rounds:
+                    again[index] = ops[index]
+                    wait = max(wait, error.retry_after or 1.0)
+                    if isinstance(ops[index], Create) and result.external_id:
+                        # The object was made before a later step failed: finish it as an update.
+                        again[index] = Update(ops[index].entity, result.external_id, ops[index].fields)
+            if not again:
+                break
+            self.client.retries += 1
+            await self.client.sleep(wait)
+            pending = await self._recover(again)
+        return [WriteResult(ops[i], results[i].external_id, results[i].error) for i in range(len(ops))]
 
-    async def _current_parties(self, ops: Sequence[WriteOp]) -> dict[str, Any]:
-        # Multi-field updates need the current item ids (DELETE by ID, bitrix24.md §5.4), requisites too.
-        ids = [op.external_id for op in ops if not isinstance(op, Create)]
-        if not ids:
-            return {}
-        calls: dict[str, Call] = {}
-        for ident in ids:
-            kind, crm_id = split_party(ident)
-            calls[f"p{ident}"] = (f"{_LEGACY[kind]}.get", {"id": crm_id})
-            flt = {"=ENTITY_TYPE_ID": _REQUISITE_OWNER[kind], "=ENTITY_ID": crm_id}
-            calls[f"r{ident}"] = ("crm.requisite.list", {"filter": flt, "order": {"ID": "ASC"}})
-        out: dict[str, Any] = {}
-        names = list(calls)
-        for start in range(0, len(names), BATCH_LIMIT):
-            part = {n: calls[n] for n in names[start : start + BATCH_LIMIT]}
-            reply = await self.client.batch(part)
-            out.update(reply.results)
+    async def _write_once(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        by_part: dict[int, list[int]] = {}
+        parts: dict[int, Crm | Catalog | People] = {}
+        for index, op in enumerate(ops):
+            part = self._part(op.entity)
+            by_part.setdefault(id(part), []).append(index)
+            parts[id(part)] = part
+        out: list[WriteResult | None] = [None] * len(ops)
+        for key, indexes in by_part.items():
+            written = await parts[key].write([ops[i] for i in indexes])
+            for i, result in zip(indexes, written, strict=True):
+                out[i] = result
+        return [r for r in out if r is not None]
+
+    async def _recover(self, ops: Mapping[int, WriteOp]) -> dict[int, WriteOp]:
+        """CRM creates that may have landed are looked up by `ORIGIN_ID` before they are sent again."""
+        by_entity: dict[str, list[str]] = {}
+        for op in ops.values():
+            if isinstance(op, Create) and (op.entity in CRM_CARRIED or op.entity == "lead"):
+                by_entity.setdefault(op.entity, []).append(op.canonical_id)
+        found: dict[tuple[str, str], str] = {}
+        for entity, cids in by_entity.items():
+            for cid, remote in (await self.find_by_origin(entity, cids)).items():
+                found[(entity, cid)] = remote.external_id
+        out: dict[int, WriteOp] = {}
+        for index, op in ops.items():
+            key = (op.entity, op.canonical_id) if isinstance(op, Create) else None
+            out[index] = Update(op.entity, found[key], op.fields) if key in found else op
         return out
-
-    async def _run(self, chunk: Sequence[tuple[WriteOp, writes.OpPlan]]) -> list[WriteResult]:
-        calls: dict[str, Call] = {}
-        for index, (_, op_plan) in enumerate(chunk):
-            calls.update(op_plan.named(index))
-        try:
-            reply = await self.client.batch(calls)
-        except ObmenError as exc:
-            return [WriteResult(op, error=exc) for op, _ in chunk]
-        return [op_plan.result(op, index, reply) for index, (op, op_plan) in enumerate(chunk)]
-
-    # -- change feeds --------------------------------------------------------------------------------
-
-    async def changes(self, cursor: str | None, limit: int) -> ChangePage:
-        """Objects modified since the cursor: the polling safety net when events are not bound."""
-        since: dict[str, str] = json.loads(cursor) if cursor else {}
-        found: list[Change] = []
-        for entity in ("order", "invoice"):
-            flt = {">updatedTime": since[entity]} if entity in since else {}
-            reply = await self.client.call(
-                "crm.item.list",
-                {
-                    "entityTypeId": _TYPE[entity],
-                    "filter": flt,
-                    "order": {"updatedTime": "ASC"},
-                    "select": ["id", "updatedTime"],
-                },
-            )
-            for item in _items(reply.result)[:limit]:
-                found.append(Change(entity, str(item["id"])))
-                since[entity] = str(item["updatedTime"])
-        for kind in ("contact", "company"):
-            key = f"party_{kind}"
-            flt = {">DATE_MODIFY": since[key]} if key in since else {}
-            reply = await self.client.call(
-                f"{_LEGACY[kind]}.list",
-                {"filter": flt, "order": {"DATE_MODIFY": "ASC"}, "select": ["ID", "DATE_MODIFY"]},
-            )
-            for row in list(reply.result or [])[:limit]:
-                found.append(Change("counterparty", counterparty_id(kind, row["ID"])))
-                since[key] = str(row["DATE_MODIFY"])
-        return ChangePage(found, json.dumps(since, sort_keys=True), more=False)
-
-    async def scan(self, entity: str, cursor: str | None, limit: int) -> ScanPage:
-        """Every id of an entity, a page at a time (keyset on id, bitrix24.md §2.4)."""
-        if entity == "counterparty":
-            return await self._scan_parties(cursor)
-        last = int(cursor or 0)
-        reply = await self.client.call(
-            "crm.item.list",
-            {
-                "entityTypeId": _TYPE[entity],
-                "filter": {">id": last},
-                "order": {"id": "ASC"},
-                "select": ["id"],
-                "start": -1,
-            },
-        )
-        ids = [str(item["id"]) for item in _items(reply.result)]
-        return ScanPage(ids, ids[-1] if len(ids) == 50 else None)
-
-    async def _scan_parties(self, cursor: str | None) -> ScanPage:
-        kind, _, last = (cursor or "contact:0").partition(":")
-        reply = await self.client.call(
-            f"{_LEGACY[kind]}.list",
-            {"filter": {">ID": int(last)}, "order": {"ID": "ASC"}, "select": ["ID"], "start": -1},
-        )
-        rows = list(reply.result or [])
-        ids = [counterparty_id(kind, row["ID"]) for row in rows]
-        if len(rows) == 50:
-            return ScanPage(ids, f"{kind}:{rows[-1]['ID']}")
-        return ScanPage(ids, "company:0" if kind == "contact" else None)
-
-
-def _items(result: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(result, Mapping) or not isinstance(result.get("items"), list):
-        raise ProtocolError("crm.item.list answered without result.items")
-    return list(result["items"])
-
-
-def _origin(item: Mapping[str, Any]) -> str | None:
-    return str(item["originId"]) if item.get("originatorId") == ORIGINATOR and item.get("originId") else None
-
-
-def _timestamp(value: Any) -> float | None:
-    try:
-        return datetime.fromisoformat(str(value)).timestamp() if value else None
-    except ValueError:
-        return None

@@ -23,6 +23,8 @@ __all__ = [
     "Pipeline",
     "counterparty_id",
     "deal_from_order",
+    "multi_update",
+    "multi_values",
     "order_from_deal",
     "party_fields",
     "party_from_crm",
@@ -58,7 +60,12 @@ class Pipeline:
     def status(self, stage: str) -> str:
         """The order status for a deal stage."""
         bare = stage.split(":", 1)[1] if ":" in stage else stage
-        return self.to_status.get(stage, self.to_status.get(bare, self.fallback_status))
+        explicit = self.to_status.get(stage) or self.to_status.get(bare)
+        if explicit:
+            return explicit
+        # What is not mapped explicitly reads through the inverse of `to_stage` (config [mapping]).
+        inverse = (s for s, mapped in self.to_stage.items() if mapped in (stage, bare))
+        return next(inverse, self.fallback_status)
 
 
 def counterparty_id(kind: str, crm_id: int | str) -> str:
@@ -89,7 +96,8 @@ def _num(value: Any, default: str = "0") -> Decimal:
         return Decimal(default)
 
 
-def _multi(items: Any, normalize: Any) -> list[str]:
+def multi_values(items: Any, normalize: Any) -> list[str]:
+    """The normalised, sorted, distinct values of a legacy multi-field (PHONE, EMAIL)."""
     values = [normalize(str(item.get("VALUE", ""))) for item in items or [] if isinstance(item, Mapping)]
     return sorted({v for v in values if v})
 
@@ -114,8 +122,8 @@ def party_from_crm(kind: str, row: Mapping[str, Any], requisite: Mapping[str, An
     return {
         "kind": "organization" if kind == "company" else "person",
         "name": name,
-        "phones": _multi(row.get("PHONE"), normalize_phone),
-        "emails": _multi(row.get("EMAIL"), normalize_email),
+        "phones": multi_values(row.get("PHONE"), normalize_phone),
+        "emails": multi_values(row.get("EMAIL"), normalize_email),
         "requisites": requisites,
         "comment": row.get("COMMENTS") or None,
     }
@@ -136,15 +144,16 @@ def party_fields(
         out["COMMENTS"] = fields["comment"] or ""
     for name, crm, normalize in (("phones", "PHONE", normalize_phone), ("emails", "EMAIL", normalize_email)):
         if name in fields:
-            out[crm] = _multi_update(fields[name] or [], (current or {}).get(crm) or [], normalize)
+            out[crm] = multi_update(fields[name] or [], (current or {}).get(crm) or [], normalize)
     if origin is not None:
         out.update({"ORIGINATOR_ID": ORIGINATOR, "ORIGIN_ID": origin})
     return out
 
 
-def _multi_update(
+def multi_update(
     wanted: Iterable[str], items: Iterable[Mapping[str, Any]], normalize: Any
 ) -> list[dict[str, Any]]:
+    """Legacy multi-field operations that turn `items` into `wanted`."""
     # Items without ID are appended, `DELETE: Y` removes one, unmentioned ones stay (bitrix24.md §5.4):
     # so delete what is no longer wanted and add what is missing, leaving equal values alone.
     want = list(dict.fromkeys(wanted))

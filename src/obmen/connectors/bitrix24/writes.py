@@ -55,7 +55,11 @@ class OpPlan:
         for step in range(len(self.calls)):
             name = f"o{index}{chr(ord('a') + step)}"
             if name in reply.errors:
-                return WriteResult(op, external_id=self.external_id, error=reply.errors[name])
+                # A later step failed after the object was made: report its id so a retry updates it.
+                made = self.external_id
+                if made is None and step > 0:
+                    made = _created_id(self.kind, reply.results.get(f"o{index}a"))
+                return WriteResult(op, external_id=made, error=reply.errors[name])
         if self.external_id is not None:
             return WriteResult(op, external_id=self.external_id)
         return WriteResult(op, external_id=_created_id(self.kind, reply.results.get(f"o{index}a")))
