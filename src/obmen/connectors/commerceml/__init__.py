@@ -14,8 +14,10 @@ Writing: `write_documents` (orders as a 1C-Bitrix site answers `mode=query`, and
 a site), `write_catalog` (import.xml: classifier + catalog) and `write_offers` (offers.xml: price types,
 warehouses, offers with prices and stock); each takes a path or binary stream and streams its input.
 
-Mapping (`mapping`): codec items ⇄ canonical field maps (`obmen.model.fields.to_fields`), references
-`{"$ref": entity, "id": <1C Ид>}`.
+Mapping: `mapping` turns codec items into canonical field maps (`category_fields`, `product_fields`,
+`offer_fields`, `order_fields`, …; references `{"$ref": entity, "id": <1C Ид>}`, fields a file does not
+carry left out); `outbound` turns field maps back into codec items for the writers
+(`product_from_fields`, `offer_from_fields`, `order_document`, …).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from obmen.connectors.commerceml.items import (
     Warehouse,
 )
 from obmen.connectors.commerceml.reader import Source, read, sniff
+from obmen.connectors.commerceml.writer import Target, write_catalog, write_documents, write_offers
 
 __all__ = [
     "Address",
@@ -67,8 +70,12 @@ __all__ = [
     "SectionKind",
     "Source",
     "StockEntry",
+    "Target",
     "Tax",
     "Warehouse",
     "read",
     "sniff",
+    "write_catalog",
+    "write_documents",
+    "write_offers",
 ]

@@ -1,0 +1,262 @@
+"""Canonical field maps → codec items, for what obmen writes: the catalog it pushes to a site as 1C
+would (issue 4 §3), orders it hands to 1C as a site would (§2.6) and 1C's documents for a site (§2.7).
+
+Field maps come with references already in the target's id space (`{"$ref", "id": <Ид>}`), so a
+rebuilt entity's `Ref.id` is the `Ид` to write.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from obmen.connectors.commerceml.items import (
+    Address,
+    Counterparty,
+    Discount,
+    Document,
+    DocumentLine,
+    Group,
+    Offer,
+    OfferPrice,
+    PriceType,
+    Product,
+    StockEntry,
+    Tax,
+    Warehouse,
+)
+from obmen.connectors.commerceml.mapping import DELIVERY_LINE, TOTAL_STOCK
+from obmen.model import entities as canon
+from obmen.model.base import EntityType
+from obmen.model.fields import from_fields
+
+__all__ = [
+    "group_from_fields",
+    "offer_from_fields",
+    "order_document",
+    "price_type_from_fields",
+    "product_from_fields",
+    "property_id",
+    "warehouse_from_fields",
+]
+
+Fields = Mapping[str, Any]
+_PROPERTIES = uuid.UUID("6f1f4d0e-6d1c-4c55-9a53-0b6d3f0c1a11")
+
+
+def property_id(name: str) -> str:
+    """A stable `Ид` for a property known only by its name (canonical products keep names, not ids)."""
+    return str(uuid.uuid5(_PROPERTIES, name))
+
+
+def group_from_fields(external_id: str, fields: Fields) -> Group:
+    """`Category` → `Группа`."""
+    entity: canon.Category = from_fields(EntityType.CATEGORY, fields)
+    parent = entity.parent.id if entity.parent else None
+    return Group(id=external_id, name=entity.name, parent_id=parent, deleted=not entity.active)
+
+
+def price_type_from_fields(external_id: str, fields: Fields) -> PriceType:
+    """`PriceType` → `ТипЦены`."""
+    entity: canon.PriceType = from_fields(EntityType.PRICE_TYPE, fields)
+    return PriceType(id=external_id, name=entity.name, currency=entity.currency)
+
+
+def warehouse_from_fields(external_id: str, fields: Fields) -> Warehouse:
+    """`Warehouse` → `Склад`."""
+    entity: canon.Warehouse = from_fields(EntityType.WAREHOUSE, fields)
+    return Warehouse(id=external_id, name=entity.name)
+
+
+def product_from_fields(external_id: str, fields: Fields) -> Product:
+    """`Product` → `Товар`; property values are written as text under `property_id(name)`."""
+    entity: canon.Product = from_fields(EntityType.PRODUCT, fields)
+    taxes = (Tax(name="НДС", rate=entity.vat_rate),) if entity.vat_rate is not None else ()
+    return Product(
+        id=external_id,
+        name=entity.name,
+        article=entity.article,
+        barcode=entity.barcode,
+        unit=entity.unit,
+        group_ids=tuple(ref.id for ref in entity.categories),
+        description=entity.description,
+        images=entity.images,
+        properties=tuple((property_id(name), value) for name, value in entity.properties),
+        taxes=taxes,
+        deleted=not entity.active,
+    )
+
+
+def offer_from_fields(external_id: str, fields: Fields) -> Offer:
+    """`Offer` → `Предложение`; `Ид` before `#` must be the product's `Ид` (§2.4)."""
+    entity: canon.Offer = from_fields(EntityType.OFFER, fields)
+    product_id, _, characteristic = external_id.partition("#")
+    total = [s.quantity for s in entity.stock if s.warehouse.id == TOTAL_STOCK]
+    per_warehouse = tuple(
+        StockEntry(warehouse_id=s.warehouse.id, quantity=s.quantity)
+        for s in entity.stock
+        if s.warehouse.id != TOTAL_STOCK
+    )
+    quantity = (
+        total[0]
+        if total
+        else (sum((s.quantity for s in per_warehouse), Decimal(0)) if per_warehouse else None)
+    )
+    return Offer(
+        id=external_id,
+        product_id=product_id,
+        characteristic_id=characteristic or None,
+        name=entity.name,
+        article=entity.article,
+        barcode=entity.barcode,
+        characteristics=entity.characteristics,
+        prices=tuple(
+            OfferPrice(price_type_id=p.price_type.id, value=p.value.amount, currency=p.value.currency)
+            for p in entity.prices
+        ),
+        quantity=quantity,
+        stock=per_warehouse,
+        deleted=not entity.active,
+    )
+
+
+def _customer(customer_id: str, fields: Fields | None) -> Counterparty:
+    if fields is None:
+        return Counterparty(id=customer_id, role="Покупатель")
+    party: canon.Counterparty = from_fields(EntityType.COUNTERPARTY, fields)
+    contacts = tuple(("Почта", e) for e in party.emails) + tuple(("ТелефонРабочий", p) for p in party.phones)
+    req = party.requisites
+    organization = party.kind == "organization"
+    return Counterparty(
+        id=customer_id,
+        name=party.name,
+        role="Покупатель",
+        full_name=party.name,
+        official_name=party.name if organization else None,
+        inn=req.inn if req else None,
+        kpp=req.kpp if req else None,
+        address=Address(text=party.address) if party.address else Address(),
+        legal_address=Address(text=req.legal_address) if req and req.legal_address else None,
+        contacts=contacts,
+    )
+
+
+def _goods_line(line: canon.OrderLine) -> DocumentLine:
+    discount = line.discount.amount if line.discount else Decimal(0)
+    total = line.price.amount * line.quantity - discount
+    return DocumentLine(
+        id=line.offer.id if line.offer else "",
+        name=line.name,
+        quantity=line.quantity,
+        price=line.price.amount,
+        total=total,
+        unit="шт",
+        unit_code="796",
+        discounts=(Discount(name="Скидка", amount=discount),) if line.discount else (),
+        taxes=(Tax(name="НДС", rate=line.vat_rate, included=True),) if line.vat_rate is not None else (),
+        requisites=(("ВидНоменклатуры", "Товар"), ("ТипНоменклатуры", "Товар")),
+    )
+
+
+def _delivery_line(delivery: canon.Delivery) -> DocumentLine:
+    """The delivery as Bitrix writes it: a service line `ORDER_DELIVERY` (§2.6)."""
+    return DocumentLine(
+        id=DELIVERY_LINE,
+        name="Доставка заказа",
+        quantity=Decimal(1),
+        price=delivery.price.amount,
+        total=delivery.price.amount,
+        unit="шт",
+        unit_code="796",
+        requisites=(("ВидНоменклатуры", "Услуга"), ("ТипНоменклатуры", "Услуга")),
+    )
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _site_requisites(order: canon.Order) -> tuple[tuple[str, str], ...]:
+    """The requisites a Bitrix site attaches to an exported order (BX16 sale export lang, §2.6)."""
+    payment = order.payments[0] if order.payments else None
+    out: list[tuple[str, str]] = []
+    if order.delivery is not None:
+        out.append(("Способ доставки", order.delivery.service))
+    if payment is not None:
+        out.append(("Метод оплаты", payment.system))
+    out += [
+        ("Заказ оплачен", _flag(bool(order.payments) and all(p.paid for p in order.payments))),
+        ("Доставка разрешена", "false"),
+        ("Отменен", _flag(order.cancelled)),
+        ("Финальный статус", "false"),
+        ("Статус заказа", order.status),
+        ("Статуса заказа ИД", order.status),
+    ]
+    if payment is not None and payment.paid_at is not None:
+        out.append(("Дата оплаты", payment.paid_at.date().isoformat()))
+    if order.comment:
+        out.append(("Комментарии покупателя", order.comment))
+    if order.site:
+        out.append(("Сайт", order.site))
+    return tuple(out)
+
+
+def _onec_requisites(order: canon.Order) -> tuple[tuple[str, str], ...]:
+    """The requisites 1C sends back to a site with its documents (§2.7)."""
+    numbers = dict(order.external_numbers)
+    out: list[tuple[str, str]] = []
+    if "onec" in numbers:
+        out += [("Номер по 1С", numbers["onec"]), ("Дата по 1С", order.date.date().isoformat())]
+    out += [
+        ("ПометкаУдаления", "false"),
+        ("Проведен", _flag(not order.cancelled)),
+        ("Отменен", _flag(order.cancelled)),
+    ]
+    if order.status:
+        out.append(("Статус заказа", order.status))
+    paid = [p for p in order.payments if p.paid]
+    if paid:
+        when = paid[0].paid_at or order.date
+        out.append(("Оплачен", "true"))
+        out.append(("Дата оплаты по 1С", when.date().isoformat()))
+        if "onec_payment" in numbers:
+            out.append(("Номер оплаты по 1С", numbers["onec_payment"]))
+    if "onec_shipment" in numbers:
+        out += [("Отгружен", "true"), ("Номер отгрузки по 1С", numbers["onec_shipment"])]
+    return tuple(out)
+
+
+def order_document(
+    external_id: str,
+    fields: Fields,
+    *,
+    customer_id: str | None,
+    customer: Fields | None = None,
+    to: str = "onec",
+) -> Document:
+    """`Order` → `Документ` as a site sends it to 1C (`to="onec"`) or as 1C sends it to a site (`"site"`)."""
+    if to not in ("onec", "site"):
+        raise ValueError(f"`to` is 'onec' or 'site', not {to!r}")
+    order: canon.Order = from_fields(EntityType.ORDER, fields)
+    currency = order.total.currency if order.total else "RUB"
+    lines = tuple(_goods_line(line) for line in order.lines)
+    if order.delivery is not None:
+        lines += (_delivery_line(order.delivery),)
+    total = (
+        order.total.amount if order.total else sum((line.total or Decimal(0) for line in lines), Decimal(0))
+    )
+    number = dict(order.external_numbers).get("site", order.number)
+    return Document(
+        id=external_id,
+        number=number,
+        date=order.date.date().isoformat(),
+        time=order.date.time().replace(microsecond=0).isoformat(),
+        currency=currency,
+        total=total,
+        comment=order.comment,
+        counterparties=(_customer(customer_id, customer),) if customer_id else (),
+        lines=lines,
+        requisites=_site_requisites(order) if to == "onec" else _onec_requisites(order),
+    )
