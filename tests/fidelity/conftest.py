@@ -47,7 +47,10 @@ def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 @pytest.fixture
 def served(tls_cert: tuple[str, str]) -> Iterator[Served]:
-    """A fresh portal (no limits: the clients' own pacing is not under test here) over real HTTPS."""
-    sandbox = Bitrix24Sandbox(webhook=WEBHOOK, limits="off")
+    """A fresh portal with cloud limits (2/s, burst 50; `time.operating` reported) over real HTTPS.
+
+    Each test stays inside the burst, so the clients' own pacing is exercised but never waited on.
+    """
+    sandbox = Bitrix24Sandbox(webhook=WEBHOOK, limits="cloud")
     with serve_in_thread(sandbox.app, tls=tls_cert) as base_url:
         yield Served(sandbox=sandbox, base_url=base_url, cert=tls_cert[0])
