@@ -1,0 +1,63 @@
+"""A faithful, stateful Bitrix24 REST sandbox (docs/bitrix24.md §9).
+
+`Bitrix24Sandbox(webhook="1/token", limits="cloud")` holds one portal: `.app` is the ASGI app,
+`.portal` its state, `.clock` the sandbox clock (real time until `freeze()`/`advance()`).
+`serve(host, port, webhook, limits)` runs it with uvicorn for `obmen sandbox bitrix24`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import uvicorn
+
+# Importing the method modules registers their methods.
+from obmen_sandbox.bitrix24 import batch as _batch  # noqa: F401
+from obmen_sandbox.bitrix24 import catalog as _catalog  # noqa: F401
+from obmen_sandbox.bitrix24 import crm as _crm  # noqa: F401
+from obmen_sandbox.bitrix24 import event_methods as _event_methods  # noqa: F401
+from obmen_sandbox.bitrix24.app import build_app
+from obmen_sandbox.bitrix24.clock import SandboxClock
+from obmen_sandbox.bitrix24.control import install_app, seed
+from obmen_sandbox.bitrix24.portal import Portal
+
+__all__ = ["Bitrix24Sandbox", "SandboxClock", "serve"]
+
+
+class Bitrix24Sandbox:
+    """One sandboxed portal and its ASGI app."""
+
+    def __init__(
+        self,
+        webhook: str = "1/sandboxtoken",
+        limits: str = "off",
+        domain: str = "portal.test",
+        *,
+        event_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.clock = SandboxClock()
+        self.portal = Portal(
+            domain=domain, webhook=webhook, limits=limits, clock=self.clock, event_transport=event_transport
+        )
+        self.app = build_app(self.portal)
+
+    def seed(self, data: dict[str, Any]) -> dict[str, list[int]]:
+        """Load users, pipelines and table rows (same JSON as `POST /_sandbox/seed`)."""
+        return seed(self.portal, data)
+
+    def install_app(self, handler: str | None = None, events_handler: str | None = None) -> dict[str, Any]:
+        """Install an application (same answer as `POST /_sandbox/apps`); ONAPPINSTALL is sent on `flush`."""
+        return install_app(self.portal, handler, events_handler)
+
+    async def drain_events(self) -> None:
+        """Wait until every pending online event delivery has been attempted."""
+        await self.portal.events.drain()
+
+
+def serve(
+    host: str = "127.0.0.1", port: int = 8024, webhook: str = "1/sandboxtoken", limits: str = "off"
+) -> None:
+    """Run a sandbox with uvicorn until interrupted (blocking)."""
+    sandbox = Bitrix24Sandbox(webhook=webhook, limits=limits, domain=f"{host}:{port}")
+    uvicorn.run(sandbox.app, host=host, port=port, log_level="info")
