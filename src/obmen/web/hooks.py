@@ -18,8 +18,8 @@ from starlette.routing import Route
 
 from obmen.connectors.base import Change
 from obmen.connectors.bitrix24.auth import Tokens
-from obmen.connectors.bitrix24.events import change_of, parse_form, verify_token
-from obmen.errors import ProtocolError
+from obmen.connectors.bitrix24.events import changes_of, parse_form, verify_token
+from obmen.errors import AuthError, ProtocolError
 
 __all__ = ["Bitrix24Hooks", "routes"]
 
@@ -35,8 +35,11 @@ class Bitrix24Hooks:
 
     application_token: Callable[[], str]
     enqueue: Callable[[Sequence[Change]], Awaitable[int]]
-    #: Called with the tokens of an `ONAPPINSTALL`; None when obmen runs on a webhook.
+    #: Called with the tokens of an `ONAPPINSTALL`; None when obmen runs on a webhook. It raises
+    #: `AuthError` for an install that is not from the configured portal (`AppInstaller`).
     install: Callable[[Tokens], Awaitable[None]] | None = None
+    #: Rung on `ONOFFLINEEVENT` (the offline queue is not empty, bitrix24.md §6.5): poll it now.
+    wake: Callable[[], None] | None = None
 
 
 async def _payload(request: Request) -> dict[str, Any]:
@@ -60,8 +63,11 @@ def routes(hooks: Bitrix24Hooks) -> list[Route]:
             return JSONResponse(
                 {"error": "forbidden", "detail": "application_token mismatch"}, status_code=403
             )
-        change = change_of(str(payload.get("event") or ""), payload.get("data"))
-        queued = await hooks.enqueue([change]) if change else 0
+        name = str(payload.get("event") or "")
+        if name.upper() == "ONOFFLINEEVENT" and hooks.wake is not None:
+            hooks.wake()
+        changes = changes_of(name, payload.get("data"))
+        queued = await hooks.enqueue(changes) if changes else 0
         return JSONResponse({"queued": queued})
 
     async def install(request: Request) -> Response:
@@ -72,7 +78,11 @@ def routes(hooks: Bitrix24Hooks) -> list[Route]:
             tokens = _install_tokens(payload)
         except ProtocolError as exc:
             return JSONResponse({"error": "bad_request", "detail": str(exc)}, status_code=400)
-        await hooks.install(tokens)
+        try:
+            await hooks.install(tokens)
+        except AuthError as exc:
+            log.warning("Bitrix24 install refused: %s", exc)
+            return JSONResponse({"error": "forbidden", "detail": str(exc)}, status_code=403)
         return JSONResponse({"installed": True})
 
     return [

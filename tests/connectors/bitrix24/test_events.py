@@ -44,7 +44,9 @@ def test_parse_form_nests_brackets() -> None:
         ("ONCRMCOMPANYDELETE", {"ID": "4"}, Change("counterparty", "CO4")),
         ("ONCRMDYNAMICITEMUPDATE", {"ID": "9", "ENTITY_TYPE_ID": "31"}, Change("invoice", "9")),
         ("ONCRMDYNAMICITEMUPDATE", {"ID": "9", "ENTITY_TYPE_ID": "128"}, None),  # a smart process, not ours
-        ("ONCRMLEADADD", {"ID": "1"}, None),
+        ("ONCRMLEADADD", {"ID": "1"}, Change("lead", "1")),
+        ("CATALOG.PRODUCT.ON.UPDATE", {"ID": "31", "TYPE": "4"}, Change("offer", "31")),
+        ("ONCRMQUOTEADD", {"ID": "1"}, None),
         ("ONCRMDEALUPDATE", {"ID": "1; DROP"}, None),
     ],
 )

@@ -10,16 +10,19 @@ official SDK (`oauth.bitrix24.tech`), so it is configuration, never a constant.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from obmen.errors import AuthError, ProtocolError, TransientError
 
-__all__ = ["DEFAULT_AUTH_URL", "OAuth", "Tokens", "Webhook"]
+__all__ = ["DEFAULT_AUTH_URL", "OAuth", "TokenFile", "Tokens", "Webhook"]
 
 DEFAULT_AUTH_URL = "https://oauth.bitrix.info/oauth/token/"
 
@@ -57,6 +60,42 @@ class Tokens:
 
 #: Persist rotated tokens; called with the new tokens before any request uses them.
 SaveTokens = Callable[[Tokens], Awaitable[None]]
+#: Read the persisted tokens (another process may have refreshed them).
+LoadTokens = Callable[[], Awaitable[Tokens | None]]
+
+
+class TokenFile:
+    """Tokens in a JSON file only the owner can read, replaced atomically (write, fsync, rename)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def save(self, tokens: Tokens) -> None:
+        """Persist `tokens` (the refresh token has just rotated: losing it locks obmen out)."""
+        await asyncio.to_thread(self._write, tokens)
+
+    def _write(self, tokens: Tokens) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(asdict(tokens), out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
+
+    async def load(self) -> Tokens | None:
+        """The persisted tokens, or None before the application was installed."""
+        return await asyncio.to_thread(self._read)
+
+    def _read(self) -> Tokens | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise AuthError(f"Bitrix24 token file {self.path} is not JSON: {exc}") from exc
+        return Tokens(**{k: v for k, v in data.items() if k in Tokens.__dataclass_fields__})
 
 
 class OAuth:
@@ -71,6 +110,7 @@ class OAuth:
         save: SaveTokens,
         auth_url: str = DEFAULT_AUTH_URL,
         clock: Callable[[], float] = time.time,
+        load: LoadTokens | None = None,
     ) -> None:
         self._tokens = tokens
         self._client_id = client_id
@@ -78,6 +118,7 @@ class OAuth:
         self._save = save
         self._auth_url = auth_url
         self._clock = clock
+        self._load = load
         self._lock = asyncio.Lock()
         self.refreshes = 0
 
@@ -91,22 +132,42 @@ class OAuth:
         self._tokens = replace(self._tokens, client_endpoint=client_endpoint)
 
     async def refresh(self, http: httpx.AsyncClient, stale: str) -> Tokens:
-        """Refresh once for everyone who saw `stale` expire; later callers get the new tokens."""
+        """Refresh once for everyone who saw `stale` expire; later callers get the new tokens.
+
+        The lock makes one refresh per process; across processes the persisted tokens decide: a
+        process that finds newer tokens stored (or loses the race with `invalid_grant`) adopts them.
+        """
         async with self._lock:
             if self._tokens.access_token != stale:
                 return self._tokens
+            if await self._adopt_stored(stale):
+                return self._tokens
+            used = self._tokens.refresh_token
             params = {
                 "grant_type": "refresh_token",
                 "client_id": self._client_id,
                 "client_secret": self._client_secret,
-                "refresh_token": self._tokens.refresh_token,
+                "refresh_token": used,
             }
-            data = await _token_request(http, self._auth_url, params)
+            try:
+                data = await _token_request(http, self._auth_url, params)
+            except AuthError:
+                if await self._adopt_stored(stale):
+                    return self._tokens
+                raise
             fresh = _tokens_from(data, self._tokens, self._clock())
+            # Persist before use: the old refresh token is dead from now on (bitrix24.md §1.2).
             await self._save(fresh)
             self._tokens = fresh
             self.refreshes += 1
             return fresh
+
+    async def _adopt_stored(self, stale: str) -> bool:
+        stored = await self._load() if self._load else None
+        if stored is None or stored.access_token in (stale, self._tokens.access_token):
+            return False
+        self._tokens = stored
+        return True
 
 
 async def _token_request(http: httpx.AsyncClient, url: str, params: Mapping[str, str]) -> Mapping[str, Any]:

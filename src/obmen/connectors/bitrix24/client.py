@@ -285,13 +285,15 @@ _MULTI = {"PHONE", "EMAIL", "WEB", "IM", "LINK"}
 
 
 def _writes(method: str) -> bool:
-    return method.rsplit(".", 1)[-1].lower() in _WRITES
+    # Bindings name their own auth_connector (events.bind_events); every other write is stamped.
+    verb = method.rsplit(".", 1)[-1].lower()
+    return verb in _WRITES and not method.lower().startswith("event.")
 
 
 def repeatable(method: str, params: Mapping[str, Any]) -> bool:
     """Whether a call may be sent again when it is unknown if the first one was applied."""
     verb = method.rsplit(".", 1)[-1].lower()
-    if method.lower().startswith("event.offline.") and verb == "get":
+    if method.lower() == "event.offline.get":
         # With clear=0 a get reserves a batch under a new process_id: a repeat hides another batch.
         return str(params.get("clear", 1)) in ("1", "True", "true")
     if verb not in _WRITES:

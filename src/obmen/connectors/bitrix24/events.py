@@ -17,15 +17,40 @@ from obmen.connectors.bitrix24.client import Bitrix24Client
 from obmen.connectors.bitrix24.mapping import counterparty_id
 from obmen.errors import ProtocolError
 
-__all__ = ["EVENTS", "OfflineQueue", "bind_events", "change_of", "parse_form", "verify_token"]
+__all__ = [
+    "EVENTS",
+    "OfflineQueue",
+    "bind_events",
+    "change_of",
+    "changes_of",
+    "parse_form",
+    "verify_token",
+]
 
-#: The events obmen listens to (bitrix24.md §6.2).
-EVENTS: Sequence[str] = tuple(
-    f"ONCRM{kind}{action}"
-    for kind in ("DEAL", "CONTACT", "COMPANY", "DYNAMICITEM")
-    for action in ("ADD", "UPDATE", "DELETE")
+#: The events obmen listens to (bitrix24.md §6.2, §5.7 catalog events).
+EVENTS: Sequence[str] = (
+    *(
+        f"ONCRM{kind}{action}"
+        for kind in ("DEAL", "CONTACT", "COMPANY", "LEAD", "DYNAMICITEM")
+        for action in ("ADD", "UPDATE", "DELETE")
+    ),
+    *(f"CATALOG.PRODUCT.ON.{action}" for action in ("ADD", "UPDATE", "DELETE")),
 )
-_KIND = {"DEAL": "order", "CONTACT": "contact", "COMPANY": "company", "DYNAMICITEM": "dynamic"}
+_KIND = {
+    "DEAL": "order",
+    "CONTACT": "contact",
+    "COMPANY": "company",
+    "LEAD": "lead",
+    "DYNAMICITEM": "dynamic",
+}
+#: Catalog product types (bitrix24.md §5.7): 1 simple, 3/6 parent, 4/5 variation, 7 service.
+_PRODUCT_TYPES = {
+    "1": ("product", "offer"),
+    "3": ("product",),
+    "6": ("product",),
+    "4": ("offer",),
+    "5": ("offer",),
+}
 
 
 def parse_form(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -54,28 +79,38 @@ def verify_token(payload: Mapping[str, Any], expected: str) -> bool:
 
 
 def change_of(event: str, data: Any) -> Change | None:
-    """The key an event names, or None for events obmen does not sync."""
+    """The first key an event names, or None for events obmen does not sync."""
+    return next(iter(changes_of(event, data)), None)
+
+
+def changes_of(event: str, data: Any) -> list[Change]:
+    """The keys an event names (a simple product is both a product and its one offer)."""
     name = event.upper()
-    if not name.startswith("ONCRM") or not isinstance(data, Mapping):
-        return None
-    fields = data.get("FIELDS")
+    fields = data.get("FIELDS") if isinstance(data, Mapping) else None
     if not isinstance(fields, Mapping) or not str(fields.get("ID") or "").isdigit():
-        return None
-    entity = next((e for kind, e in _KIND.items() if name[5:].startswith(kind)), None)
-    if entity is None:
-        return None
+        return []
     ident = str(fields["ID"])
+    if name.startswith("CATALOG.PRODUCT.ON."):
+        # The payload is FIELDS{ID, TYPE} (bitrix24.md §5.7); an unknown type is read as both.
+        kinds = _PRODUCT_TYPES.get(str(fields.get("TYPE") or ""), ("product", "offer"))
+        return [Change(kind, ident) for kind in kinds]
+    if not name.startswith("ONCRM"):
+        return []
+    entity = next((e for kind, e in _KIND.items() if name[5:].startswith(kind)), None)
     if entity == "dynamic":
         # Smart invoices share the dynamic-item events with smart processes (bitrix24.md §5.5).
-        return Change("invoice", ident) if str(fields.get("ENTITY_TYPE_ID")) == "31" else None
+        return [Change("invoice", ident)] if str(fields.get("ENTITY_TYPE_ID")) == "31" else []
     if entity in ("contact", "company"):
-        return Change("counterparty", counterparty_id(entity, ident))
-    return Change(entity, ident)
+        return [Change("counterparty", counterparty_id(entity, ident))]
+    return [Change(entity, ident)] if entity else []
 
 
 async def bind_events(client: Bitrix24Client, handler: str | None, *, connector: str) -> None:
-    """Bind the online handler (if any) and the offline queue; an existing binding is fine."""
-    calls = []
+    """Bind the online handler (if any) and the offline queue; an existing binding is fine.
+
+    Application auth only: a webhook gets `WRONG_AUTH_TYPE` (bitrix24.md §1.1).
+    """
+    calls: list[tuple[str, dict[str, Any]]] = []
     for event in EVENTS:
         if handler:
             calls.append(("event.bind", {"event": event, "handler": handler}))
@@ -86,24 +121,32 @@ async def bind_events(client: Bitrix24Client, handler: str | None, *, connector:
 
 
 class OfflineQueue:
-    """The offline event queue as a change feed; the cursor is the reserved batch to acknowledge."""
+    """The offline event queue as a change feed; the cursor is the reserved batch to acknowledge.
 
-    def __init__(self, client: Bitrix24Client) -> None:
+    `poll_changes` commits the keys together with the cursor, so a batch is cleared only on the
+    call after the one that returned it: after its keys are safely in the queue (bitrix24.md §6.5).
+    """
+
+    def __init__(self, client: Bitrix24Client, *, connector: str) -> None:
         self.client = client
+        self.connector = connector
 
     async def changes(self, cursor: str | None, limit: int) -> ChangePage:
         """Acknowledge the batch the caller committed (`cursor`), then reserve and return the next."""
         if cursor:
-            await self.client.call("event.offline.clear", {"process_id": cursor})
-        reply = await self.client.call("event.offline.get", {"clear": 0, "limit": min(limit, 50)})
+            await self.client.call(
+                "event.offline.clear", {"process_id": cursor, "auth_connector": self.connector}
+            )
+        size = max(1, min(limit, 50))
+        params = {"clear": 0, "limit": size, "auth_connector": self.connector}
+        reply = await self.client.call("event.offline.get", params)
         result = reply.result if isinstance(reply.result, Mapping) else {}
         events = result.get("events") or []
-        changes = []
+        changes: list[Change] = []
         for event in events:
-            change = change_of(str(event.get("EVENT_NAME") or ""), event.get("EVENT_DATA"))
-            if change is not None:
-                changes.append(change)
+            data = event.get("EVENT_DATA")
+            changes.extend(changes_of(str(event.get("EVENT_NAME") or ""), data))
         process_id = result.get("process_id") if events else None
         return ChangePage(
-            changes, str(process_id) if process_id else None, more=len(events) >= min(limit, 50)
+            list(dict.fromkeys(changes)), str(process_id) if process_id else None, more=len(events) >= size
         )
