@@ -55,6 +55,7 @@ _CURRENCIES = {
 }  # fmt: skip
 _TRUE = frozenset({"true", "да", "1", "y"})
 _DATE = re.compile(r"^\s*(?:(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})\.(\d{1,2})\.(\d{4}))")
+_BRACKETED = re.compile(r"^\[([^\]]+)\]")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 
 
@@ -271,6 +272,14 @@ def _numbers(document: Document) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _bracketed(text: str | None) -> str | None:
+    """Bitrix writes `[N] Принят, ожидается оплата` and `[s1] Сайт по умолчанию`: the id is in brackets."""
+    if text is None:
+        return None
+    match = _BRACKETED.match(text)
+    return match.group(1) if match else text
+
+
 def order_fields(document: Document, *, currency: str = "RUB") -> Fields:
     """`Документ` (an order) → `Order`; fields the document does not carry are left out."""
     code = currency_code(document.currency, currency)
@@ -282,7 +291,7 @@ def order_fields(document: Document, *, currency: str = "RUB") -> Fields:
         price = shipping.total if shipping.total is not None else shipping.price * shipping.quantity
         service = document.requisite("Способ доставки") or shipping.name
         delivery = canon.Delivery(service=service, price=Money(price, code))
-    status = document.requisite("Статуса заказа ИД") or document.requisite("Статус заказа")
+    status = document.requisite("Статуса заказа ИД") or _bracketed(document.requisite("Статус заказа"))
     payments = _payments(document, total)
     buyer = _buyer(document)
     cancelled = _flag(document.requisite("Отменен")) or _flag(document.requisite("ПометкаУдаления"))
@@ -295,6 +304,7 @@ def order_fields(document: Document, *, currency: str = "RUB") -> Fields:
         delivery=delivery,
         payments=payments or (),
         total=total,
+        site=_bracketed(document.requisite("Сайт")) or None,
         comment=document.requisite("Комментарии покупателя") or document.comment,
         external_numbers=_numbers(document),
         cancelled=cancelled,

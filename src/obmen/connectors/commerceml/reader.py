@@ -13,6 +13,7 @@ import io
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from lxml import etree
@@ -97,24 +98,33 @@ class _Prefixed(io.RawIOBase):
         return self._rest.read(size)
 
 
-def _open(source: Source, name: str) -> Any:
-    """The object to hand to iterparse, after the head check: a path (fast C I/O) or a stream."""
-    if isinstance(source, str | os.PathLike):
-        try:
-            with open(source, "rb") as fh:
-                _check_head(fh.read(_HEAD), name)
-        except OSError as exc:
-            raise ProtocolError(f"{name}: cannot read: {exc.strerror}") from exc
-        return os.fspath(source)
-    head = source.read(_HEAD)
-    _check_head(head, name)
-    return _Prefixed(head, source)
+@contextmanager
+def _open(source: Source, name: str) -> Iterator[IO[bytes]]:
+    """The stream to hand to iterparse, after the head check; a file we open is closed even on early exit."""
+    if not isinstance(source, str | os.PathLike):
+        head = source.read(_HEAD)
+        _check_head(head, name)
+        yield _Prefixed(head, source)  # type: ignore[misc]
+        return
+    try:
+        fh = open(source, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise ProtocolError(f"{name}: cannot read: {exc.strerror}") from exc
+    with fh:
+        _check_head(fh.read(_HEAD), name)
+        fh.seek(0)
+        yield fh
 
 
 def _events(source: Source, name: str) -> Iterator[tuple[str, Any]]:
     """Hardened iterparse events; the DOCTYPE check runs on the root's start, before any content."""
+    with _open(source, name) as stream:
+        yield from _parse(stream, name)
+
+
+def _parse(stream: IO[bytes], name: str) -> Iterator[tuple[str, Any]]:
     parser = etree.iterparse(
-        _open(source, name),
+        stream,
         events=("start", "end"),
         tag=_TAGS,
         resolve_entities=False,
