@@ -49,6 +49,18 @@ def test_null_in_the_sandbox_where_the_docs_have_a_value_fails() -> None:
     ]
 
 
+def test_nullable_paths_accept_null_but_still_check_the_type() -> None:
+    doc = {"result": {"stores": [{"id": 1, "phone": "+1 495"}]}}
+    nullable = ["result.stores[].phone"]
+    assert shape_diff(doc, {"result": {"stores": [{"id": 2, "phone": None}]}}, nullable=nullable) == []
+    assert shape_diff(doc, {"result": {"stores": [{"id": 2, "phone": 7}]}}, nullable=nullable) == [
+        "$.result.stores[0].phone: expected string ('+1 495'), got number (7)"
+    ]
+    assert shape_diff(doc, {"result": {"stores": [{"id": 2, "phone": None}]}}) == [
+        "$.result.stores[0].phone: expected string ('+1 495'), got null (None)"
+    ]
+
+
 def test_list_elements_match_any_documented_element_and_report_the_closest() -> None:
     doc = {"result": [{"ID": "1", "EXTRA": {"SEMANTICS": "process"}}, {"ID": "2"}]}
     assert shape_diff(doc, {"result": [{"ID": "5"}, {"ID": "6", "EXTRA": {"SEMANTICS": "x"}}]}) == []
