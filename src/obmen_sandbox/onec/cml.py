@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 from lxml import etree
 
@@ -63,21 +63,28 @@ def parse_bytes(data: bytes, where: str = "document") -> etree._Element:
     return root
 
 
-def stream(source: Path | IO[bytes], where: str) -> Iterator[tuple[str, etree._Element, tuple[str, ...]]]:
+def stream(path: Path, where: str) -> Iterator[tuple[str, etree._Element, tuple[str, ...]]]:
     """Yield (event, element, path of ancestor local names) for a large file, memory bounded by the caller.
 
     The caller clears what it consumed (`release`); the path lets it tell `Склады/Склад` (a warehouse)
     from `Предложение/Склад` (stock) without keeping the tree.
     """
-    context = etree.iterparse(
-        str(source) if isinstance(source, Path) else source,
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-    )
+    with path.open("rb") as handle:
+        context = etree.iterparse(
+            handle,
+            events=("start", "end"),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+        )
+        yield from _walk(context, where)
+
+
+def _walk(
+    context: Iterator[tuple[str, Any]], where: str
+) -> Iterator[tuple[str, etree._Element, tuple[str, ...]]]:
     path: list[str] = []
     checked = False
     try:
