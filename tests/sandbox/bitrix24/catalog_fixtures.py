@@ -1,54 +1,24 @@
-"""Helpers for the catalog tests: an honest in-memory `PortalLike` and a client calling the methods.
+"""Helpers for the catalog tests: a client driving a real `Bitrix24Sandbox` over in-process HTTP.
 
-`open_api()` yields an `Api`: `await api("catalog.product.add", fields={...})` answers an `Answer`
-(`result`, `total`, `next`) or raises `ApiError` with the wire code.
+`open_api()` yields an `Api`: `await api("catalog.product.add", fields={...})` POSTs a JSON body to the
+webhook route and answers an `Answer` (`result`, `total`, `next`) or raises `ApiError` with the wire
+code and HTTP status. `api.events` records what the methods emitted through the portal.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from obmen_sandbox.bitrix24 import catalog
-from obmen_sandbox.bitrix24.catalog_common import Listed
-from obmen_sandbox.bitrix24.registry import METHODS, Call, RestError, Table
+import httpx
 
+from obmen_sandbox.bitrix24 import Bitrix24Sandbox, catalog
+from obmen_sandbox.bitrix24.registry import Call
 
-@dataclass
-class FrozenClock:
-    """A clock that moves only when told to."""
-
-    at: float = 1_790_000_000.0
-
-    def now(self) -> float:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += seconds
-
-
-@dataclass
-class FakePortal:
-    """Tables, a frozen clock and a record of emitted events: everything a method may touch."""
-
-    clock: FrozenClock = field(default_factory=FrozenClock)
-    tables: dict[str, Table] = field(default_factory=dict)
-    events: list[tuple[str, int | str, dict[str, Any]]] = field(default_factory=list)
-
-    def table(self, name: str) -> Table:
-        return self.tables.setdefault(name, Table(name))
-
-    def emit(self, event: str, object_id: int | str, call: Call, **extra: Any) -> None:
-        self.events.append((event, object_id, extra))
-
-
-def new_portal() -> FakePortal:
-    """A portal seeded as the core seeds it."""
-    portal = FakePortal()
-    catalog.seed_defaults(portal)
-    return portal
+HOOK = "1/catalogtoken"
+BASE = "http://portal.test"
 
 
 @dataclass(frozen=True)
@@ -69,34 +39,45 @@ class ApiError(Exception):
 
 
 class Api:
-    """Calls catalog methods on a portal the way the HTTP layer dispatches them."""
+    """Calls REST methods through the sandbox's webhook route."""
 
-    def __init__(self, portal: FakePortal) -> None:
-        self.portal = portal
+    def __init__(self, sandbox: Bitrix24Sandbox, http: httpx.AsyncClient) -> None:
+        self.sandbox = sandbox
+        self.portal = sandbox.portal
+        self.http = http
+        self.events: list[tuple[str, int | str, dict[str, Any]]] = []
+        emit = self.portal.emit
+
+        def recording(event: str, object_id: int | str, call: Call, **extra: Any) -> None:
+            self.events.append((event, object_id, extra))
+            emit(event, object_id, call, **extra)
+
+        self.portal.emit = recording  # type: ignore[method-assign]
+
+    async def raw(self, name: str, **kwargs: Any) -> httpx.Response:
+        """The bare response of a POST to the method."""
+        return await self.http.post(f"/rest/{HOOK}/{name}.json", **kwargs)
 
     async def __call__(self, name: str, **params: Any) -> Answer:
-        try:
-            answer = METHODS[name.lower()].handler(self.portal, Call(name=name, params=params))
-        except RestError as error:
-            raise ApiError(error.code, error.description, error.status) from error
-        if isinstance(answer, Listed):
-            return Answer(answer.result, answer.total, answer.next)
-        return Answer(answer)
+        response = await self.raw(name, json=params)
+        body = response.json()
+        if "error" in body:
+            raise ApiError(str(body["error"]), body.get("error_description", ""), response.status_code)
+        assert response.status_code == 200, response.text
+        return Answer(body["result"], body.get("total"), body.get("next"))
 
     def store_control(self, enabled: bool) -> None:
         """Switch inventory management on the portal."""
         catalog.set_store_control(self.portal, enabled)
 
-    @property
-    def events(self) -> list[tuple[str, int | str, dict[str, Any]]]:
-        """Events emitted so far."""
-        return self.portal.events
-
 
 @asynccontextmanager
 async def open_api() -> AsyncIterator[Api]:
-    """A client on a freshly seeded portal."""
-    yield Api(new_portal())
+    """A client on a fresh sandbox with a frozen clock."""
+    sandbox = Bitrix24Sandbox(webhook=HOOK, limits="off", domain="portal.test")
+    sandbox.clock.freeze(1_790_000_000.0)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox.app), base_url=BASE) as http:
+        yield Api(sandbox, http)
 
 
 async def add_product(api: Api, name: str, **fields: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from catalog_fixtures import Api, ApiError, new_portal, open_api
+from catalog_fixtures import Api, ApiError, open_api
 
 from obmen_sandbox.bitrix24.catalog import OFFERS_IBLOCK, PRODUCT_IBLOCK, SKU_PROPERTY, seed_defaults
 
@@ -62,8 +62,9 @@ async def test_unknown_filter_field_is_refused(api: Api) -> None:
     assert error.value.code == "INVALID_ARG_VALUE"
 
 
-def test_seeding_twice_keeps_what_is_there() -> None:
-    portal = new_portal()
-    portal.table("catalog.catalog").rows[PRODUCT_IBLOCK]["name"] = "renamed"
-    seed_defaults(portal)
-    assert portal.table("catalog.catalog").rows[PRODUCT_IBLOCK]["name"] == "renamed"
+async def test_seeding_twice_keeps_what_is_there(api: Api) -> None:
+    api.portal.table("catalog.catalog").rows[PRODUCT_IBLOCK]["name"] = "renamed"
+    seed_defaults(api.portal)
+    assert (await api("catalog.catalog.list", filter={"id": PRODUCT_IBLOCK})).result["catalogs"][0][
+        "name"
+    ] == "renamed"
