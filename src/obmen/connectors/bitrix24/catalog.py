@@ -126,7 +126,10 @@ class Catalog:
             return []
         ((name, values),) = flt.items()
         calls: list[Call] = [
-            (f"{method}.list", {"filter": {**base, name: values[i : i + PAGE]}, "select": _select(entity)})
+            (
+                f"{method}.list",
+                {"filter": {**base, name: values[i : i + PAGE]}, "select": _select(entity, method)},
+            )
             for i in range(0, len(values), PAGE)
         ]
         rows: list[Mapping[str, Any]] = []
@@ -304,7 +307,7 @@ class Catalog:
         return out
 
 
-def _select(entity: str) -> list[str]:
+def _select(entity: str, method: str) -> list[str]:
     if entity == "category":
         return ["id", "iblockId", "name", "xmlId", "iblockSectionId", "active"]
     fields = [
@@ -318,7 +321,8 @@ def _select(entity: str) -> list[str]:
         "quantity",
         "type",
     ]
-    return [*fields, "parentId"] if entity == "offer" else fields
+    # Only variations have `parentId`; the product family refuses it as unknown (§5.7).
+    return [*fields, "parentId"] if method == "catalog.product.offer" else fields
 
 
 def _listed(result: Any, key: str) -> list[Mapping[str, Any]]:

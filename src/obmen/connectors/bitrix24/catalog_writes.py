@@ -38,7 +38,7 @@ class Plan:
     """The commands of one catalog write; step 0 creates or updates the object itself (if any)."""
 
     calls: tuple[Call, ...]
-    #: The answer key of a create (`section`, `product`, `sku`, `offer`); None for an update.
+    #: The answer key of a create (`section`, `element` for a simple product, `sku`, `offer`; §5.7).
     created: str | None
     external_id: str | None
 
@@ -111,7 +111,7 @@ def plan(
             "catalog.section", "section", section_payload(op.fields, info.product_iblock, origin), op
         )
     if op.entity == "product":
-        family, key = ("catalog.product.sku", "sku") if variations else ("catalog.product", "product")
+        family, key = ("catalog.product.sku", "sku") if variations else ("catalog.product", "element")
         return _object(family, key, product_payload(op.fields, info.product_iblock, origin), op)
     if op.entity == "offer":
         return _offer(op, info, variations, stock)

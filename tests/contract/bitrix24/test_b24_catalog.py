@@ -1,0 +1,143 @@
+"""The catalog through our connector against the sandbox: sections, products, variations, prices, stock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conftest import build_client, make_sandbox, rows
+from obmen.connectors.base import Create, Update
+from obmen.connectors.bitrix24.connector import Bitrix24Connector
+from obmen_sandbox.bitrix24.catalog import set_store_control
+
+
+def _cid(n: int) -> str:
+    return f"{n:032x}"
+
+
+def _price(amount: str) -> dict[str, Any]:
+    return {"price_type": {"$ref": "price_type", "id": "1"}, "value": {"amount": amount, "currency": "RUB"}}
+
+
+def _stock(quantity: str) -> dict[str, Any]:
+    return {"warehouse": {"$ref": "warehouse", "id": "1"}, "quantity": quantity}
+
+
+async def test_sections_products_and_simple_offers_round_trip() -> None:
+    sandbox = make_sandbox()
+    async with build_client(sandbox) as client:
+        b24 = Bitrix24Connector(client)
+        root = {
+            "name": "Обувь",
+            "xml_id": "bd72d90d-55bc-11d9-848a-00112f43529a",
+            "parent": None,
+            "active": True,
+        }
+        [made] = await b24.write([Create("category", _cid(1), root)])
+        assert made.ok, made.error
+        child = {
+            "name": "Кеды",
+            "xml_id": None,
+            "parent": {"$ref": "category", "id": made.external_id},
+            "active": True,
+        }
+        [kid] = await b24.write([Create("category", _cid(2), child)])
+        sections = await b24.fetch("category", [str(made.external_id), str(kid.external_id)])
+        assert sections[str(kid.external_id)].fields == child
+        assert sections[str(kid.external_id)].origin == _cid(2)
+        assert sections[str(made.external_id)].fields == root
+
+        product = {
+            "name": "Кеды белые",
+            "xml_id": None,
+            "description": "Кожа",
+            "categories": [{"$ref": "category", "id": kid.external_id}],
+            "active": True,
+        }
+        [p] = await b24.write([Create("product", _cid(3), product)])
+        assert p.ok, p.error
+        assert (await b24.fetch("product", [str(p.external_id)]))[str(p.external_id)].fields == product
+        offer = {
+            "product": {"$ref": "product", "id": p.external_id},
+            "prices": [_price("1990")],
+            "stock": [_stock("7")],
+        }
+        [o] = await b24.write([Create("offer", _cid(4), offer)])
+        assert (o.ok, o.external_id) == (True, p.external_id)  # a simple product is its own offer
+        read = (await b24.fetch("offer", [str(o.external_id)]))[str(o.external_id)].fields
+        assert (read["prices"], read["stock"]) == (offer["prices"], offer["stock"])
+        [u] = await b24.write([Update("offer", str(o.external_id), {"prices": [_price("2490.5")]})])
+        assert u.ok, u.error
+        read = (await b24.fetch("offer", [str(o.external_id)]))[str(o.external_id)].fields
+        assert read["prices"] == [_price("2490.5")]
+        assert len([r for r in rows(sandbox, "catalog.price") if r["productId"] == int(p.external_id)]) == 1
+
+
+async def test_a_repeated_create_finds_the_stamped_object_instead_of_duplicating() -> None:
+    sandbox = make_sandbox()
+    async with build_client(sandbox) as client:
+        b24 = Bitrix24Connector(client)
+        fields = {
+            "name": "Мяч",
+            "xml_id": "1c-guid-ball",
+            "description": None,
+            "categories": [],
+            "active": True,
+        }
+        first = await b24.write([Create("product", _cid(5), fields)])
+        again = await b24.write([Create("product", _cid(5), {**fields, "name": "Мяч футбольный"})])
+        assert first[0].external_id == again[0].external_id
+        names = [r["name"] for r in rows(sandbox, "catalog.product")]
+        assert names == ["Мяч футбольный"]
+        found = await b24.find_by_origin("product", [_cid(6)])
+        assert found == {}
+        matched = await b24.match("product", [("xml_id", "1c-guid-ball")])
+        assert matched == {("xml_id", "1c-guid-ball"): first[0].external_id}
+
+
+@pytest.mark.parametrize("inventory", [True, False])
+async def test_variations_with_prices_and_stock(inventory: bool) -> None:
+    sandbox = make_sandbox()
+    set_store_control(sandbox.portal, inventory)
+    async with build_client(sandbox) as client:
+        b24 = Bitrix24Connector(client, variations=True)
+        assert (await b24.catalog.info()).inventory is inventory
+        parent = {"name": "Футболка", "xml_id": None, "description": None, "categories": [], "active": True}
+        [p] = await b24.write([Create("product", _cid(7), parent)])
+        assert p.ok, p.error
+        sizes = [
+            Create(
+                "offer",
+                _cid(10 + n),
+                {
+                    "product": {"$ref": "product", "id": p.external_id},
+                    "name": f"Футболка {size}",
+                    "xml_id": None,
+                    "prices": [_price(str(900 + n))],
+                    "stock": [_stock(str(n + 1))],
+                    "active": True,
+                },
+            )
+            for n, size in enumerate(["S", "M", "L"])
+        ]
+        made = await b24.write(sizes)
+        assert all(r.ok for r in made), [r.error for r in made]
+        read = await b24.fetch("offer", [str(r.external_id) for r in made])
+        for n, r in enumerate(made):
+            got = read[str(r.external_id)].fields
+            assert got["product"] == {"$ref": "product", "id": p.external_id}
+            assert got["prices"] == [_price(str(900 + n))]
+            assert got["stock"] == [_stock(str(n + 1))]
+        assert read[str(made[0].external_id)].origin == _cid(10)
+        # Down and up again: a disposal and a receipt when stock is kept by documents (§5.7).
+        first = str(made[0].external_id)
+        for quantity in ("0", "4"):
+            [u] = await b24.write(
+                [Update("offer", first, {"stock": [_stock(quantity)] if quantity != "0" else []})]
+            )
+            assert u.ok, u.error
+            got = (await b24.fetch("offer", [first]))[first].fields
+            assert got["stock"] == ([_stock(quantity)] if quantity != "0" else [])
+        documents = rows(sandbox, "catalog.document")
+        assert [d["docType"] for d in documents] == (["A", "A", "A", "D", "A"] if inventory else [])
