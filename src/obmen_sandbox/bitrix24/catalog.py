@@ -22,6 +22,7 @@ from obmen_sandbox.bitrix24 import (
     catalog_sections,
 )
 from obmen_sandbox.bitrix24.catalog_common import Listed, list_answer, now_iso
+from obmen_sandbox.bitrix24.catalog_seed import seed_row
 from obmen_sandbox.bitrix24.registry import Call, PortalLike, Table, method
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "SKU_PROPERTY",
     "catalog_list",
     "seed_defaults",
+    "seed_row",
     "set_store_control",
 ]
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from obmen_sandbox.bitrix24.query import matches, page, parse_start, sort_rows
 from obmen_sandbox.bitrix24.registry import Call, PortalLike, RestError
+from obmen_sandbox.bitrix24.wire import PORTAL_TZ, iso
 
 __all__ = [
     "Listed",
@@ -40,10 +41,6 @@ OTHER = "0"
 #: A required top-level parameter is absent: "Could not find value for parameter {id}" (D:…/catalog/price/*).
 MISSING = "100"
 
-# The portal's time zone; dates are answered in server time (docs/bitrix24.md §2.4, "API dates are stored
-# in server time"), the same offset the core writes into `time.date_start`.
-PORTAL_TZ = timezone(timedelta(hours=3))
-
 
 @dataclass(frozen=True)
 class Listed:
@@ -66,7 +63,7 @@ def missing(name: str) -> RestError:
 
 def now_iso(portal: PortalLike) -> str:
     """The portal clock as the API writes datetimes: ISO 8601 with an offset (docs/bitrix24.md §2.2)."""
-    return datetime.fromtimestamp(portal.clock.now(), UTC).astimezone(PORTAL_TZ).isoformat(timespec="seconds")
+    return iso(portal.clock.now())
 
 
 def iso_date(name: str, value: Any) -> str:
@@ -214,8 +211,7 @@ def list_answer(
 def project(
     row: Mapping[str, Any], select: Sequence[Any], names: Sequence[str], dynamic: Any = None
 ) -> dict[str, Any]:
-    """The answered form of `row`: the selected fields, else every field of the object (and its
-    dynamic ones such as `property97`)."""
+    """The answered `row`: the selected fields, else all fields and dynamic ones such as `property97`."""
     if select:
         return {str(name): row.get(str(name)) for name in select}
     shown = {name: row.get(name) for name in names}

@@ -32,6 +32,8 @@ __all__ = [
     "PARENT",
     "PARENT_EMPTY",
     "SIMPLE",
+    "available",
+    "defaults",
     "delete_product",
     "delete_products_in",
     "flat",
@@ -101,7 +103,8 @@ def is_property(name: str) -> str | None:
     return "raw" if name.startswith("property") and name[8:].isdigit() else None
 
 
-def _defaults(portal: PortalLike, call: Call, kind: int) -> dict[str, Any]:
+def defaults(portal: PortalLike, call: Call, kind: int) -> dict[str, Any]:
+    """Every field of a new product of `kind` as the portal fills it."""
     stamp = now_iso(portal)
     default_measure = next(
         (mid for mid, m in portal.table("catalog.measure") if m.get("isDefault") == "Y"), None
@@ -233,7 +236,7 @@ def _typed_fields(portal: PortalLike, fields: Mapping[str, Any]) -> dict[str, An
     return typed
 
 
-def _available(row: Mapping[str, Any]) -> str:
+def available(row: Mapping[str, Any]) -> str:
     """`available`: in stock, or sold without stock (`canBuyZero`, no quantity trace)."""
     if row["type"] in (PARENT, PARENT_EMPTY):
         return "N"
@@ -244,7 +247,7 @@ def _available(row: Mapping[str, Any]) -> str:
 def new_row(portal: PortalLike, call: Call, fields: Mapping[str, Any], kind: int) -> dict[str, Any]:
     """Insert a product of `kind` from API `fields` (already checked for `iblockId`, `name`)."""
     typed = _typed_fields(portal, fields)
-    row = _defaults(portal, call, kind) | {"iblockId": typed["iblockId"]}
+    row = defaults(portal, call, kind) | {"iblockId": typed["iblockId"]}
     _validate(portal, {**row, **typed}, None)
     new_id = products(portal).add(row)
     stored = products(portal).rows[new_id]
@@ -257,7 +260,7 @@ def new_row(portal: PortalLike, call: Call, fields: Mapping[str, Any], kind: int
         raise
     # The iblock fills an empty external code with the element id (the docs' answers: "xmlId": "1267").
     stored["xmlId"] = stored.get("xmlId") or str(new_id)
-    stored["available"] = _available(stored)
+    stored["available"] = available(stored)
     return stored
 
 
@@ -278,7 +281,7 @@ def update_row(portal: PortalLike, call: Call, row: dict[str, Any], fields: Mapp
 def touch(portal: PortalLike, row: dict[str, Any]) -> None:
     """Stamp a change: `timestampX` now, `available` recomputed."""
     row["timestampX"] = now_iso(portal)
-    row["available"] = _available(row)
+    row["available"] = available(row)
 
 
 def parent_id(row: Mapping[str, Any]) -> int | None:

@@ -7,7 +7,13 @@ from collections.abc import AsyncIterator
 import pytest
 from catalog_fixtures import Api, ApiError, open_api
 
-from obmen_sandbox.bitrix24.catalog import OFFERS_IBLOCK, PRODUCT_IBLOCK, SKU_PROPERTY, seed_defaults
+from obmen_sandbox.bitrix24.catalog import (
+    OFFERS_IBLOCK,
+    PRODUCT_IBLOCK,
+    SKU_PROPERTY,
+    seed_defaults,
+    seed_row,
+)
 
 
 @pytest.fixture
@@ -68,3 +74,23 @@ async def test_seeding_twice_keeps_what_is_there(api: Api) -> None:
     assert (await api("catalog.catalog.list", filter={"id": PRODUCT_IBLOCK})).result["catalogs"][0][
         "name"
     ] == "renamed"
+
+
+async def test_seeded_short_rows_answer_like_created_ones(api: Api) -> None:
+    parent_id = seed_row(api.portal, "catalog.product", {"iblockId": PRODUCT_IBLOCK, "name": "P", "type": 3})
+    offer_id = seed_row(
+        api.portal,
+        "catalog.product",
+        {"iblockId": OFFERS_IBLOCK, "name": "O", "type": 4, "parentId": parent_id},
+    )
+    seed_row(api.portal, "catalog.storeproduct", {"productId": offer_id, "storeId": 1, "amount": 7})
+    assert seed_row(api.portal, "crm.deal", {"TITLE": "x"}) is None
+    offer = (await api("catalog.product.offer.get", id=offer_id)).result["offer"]
+    assert (offer["parentId"]["value"], offer["quantity"], offer["xmlId"], offer["available"]) == (
+        str(parent_id),
+        7,
+        str(offer_id),
+        "Y",
+    )
+    created = await api("catalog.product.offer.add", fields={"iblockId": OFFERS_IBLOCK, "name": "O2"})
+    assert set(created.result["offer"]) == set(offer)
