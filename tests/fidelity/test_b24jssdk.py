@@ -18,7 +18,7 @@ import httpx
 from fidelity_support import JS_DIR, Served
 
 
-def _node_call(served: Served, url: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+def _node_call(served: Served, url: str, method: str, params: Any) -> dict[str, Any]:
     node = shutil.which("node")
     assert node, "node (>= 20) is required for the official JS SDK fidelity test"
     assert (JS_DIR / "node_modules" / "@bitrix24" / "b24jssdk").is_dir(), (
@@ -55,3 +55,16 @@ def test_js_sdk_sees_a_wrong_webhook_code_as_an_auth_error(served: Served) -> No
     answer = _node_call(served, wrong, "user.current", {})
     assert answer["ok"] is False
     assert "NO_AUTH_FOUND" in json.dumps(answer), answer
+
+
+def test_js_sdk_batch_sends_cmd_as_an_array_and_chains_results(served: Served) -> None:
+    """The SDK's batch sends `cmd` as a JSON array of `method?query` strings (qs-encoded, so `&` is %26)."""
+    calls = [
+        ["crm.deal.add", {"fields": {"TITLE": "Tom & Jerry", "OPPORTUNITY": 10}}],
+        ["crm.deal.get", {"id": "$result[0]"}],
+    ]
+    answer = _node_call(served, served.webhook_url, "batch", calls)
+    assert answer["ok"] is True, answer
+    deal_id, deal = answer["data"]
+    assert isinstance(deal_id, int)
+    assert (deal["ID"], deal["TITLE"], deal["OPPORTUNITY"]) == (str(deal_id), "Tom & Jerry", "10.00")
