@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from obmen.cli_sandbox import sandbox_app
 from obmen.config import Settings, load_settings
 from obmen.connectors.base import Connector
 from obmen.errors import ConfigError
@@ -40,6 +41,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(sandbox_app, name="sandbox")
 console = Console()
 
 ConfigOption = Annotated[

@@ -1,0 +1,65 @@
+"""`obmen sandbox …`: run one of the three emulators on its own (rehearsals, manual testing).
+
+The sandboxes are written from the protocol references and never import obmen (ARCHITECTURE §2.10);
+this module only starts them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["sandbox_app"]
+
+sandbox_app = typer.Typer(help="Run a sandbox: Bitrix24 REST, a 1C-Bitrix site, or 1C.", no_args_is_help=True)
+
+Host = Annotated[str, typer.Option(help="Address to listen on.")]
+Login = Annotated[str, typer.Option(help="Exchange login.")]
+Password = Annotated[str, typer.Option(help="Exchange password.", envvar="OBMEN_SANDBOX_PASSWORD")]
+
+
+@sandbox_app.command("bitrix24")
+def bitrix24(
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8024,
+    webhook: Annotated[str, typer.Option(help="USER/TOKEN of the incoming webhook.")] = "1/sandboxtoken",
+    limits: Annotated[str, typer.Option(help="cloud | enterprise | off")] = "off",
+) -> None:
+    """A Bitrix24 portal's REST API: webhook calls go to http://HOST:PORT/rest/USER/TOKEN/<method>."""
+    from obmen_sandbox import bitrix24 as sandbox
+
+    if limits not in ("cloud", "enterprise", "off"):
+        raise typer.BadParameter("expected cloud, enterprise or off", param_hint="--limits")
+    sandbox.serve(host=host, port=port, webhook=webhook, limits=limits)
+
+
+@sandbox_app.command("site")
+def site(
+    login: Login,
+    password: Password,
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+) -> None:
+    """A 1C-Bitrix site's exchange server at /bitrix/admin/1c_exchange.php, with a storefront model."""
+    from obmen_sandbox import site as sandbox
+
+    sandbox.serve(host, port, login, password)
+
+
+@sandbox_app.command("onec")
+def onec(
+    target: Annotated[str, typer.Option(help="The exchange URL 1C calls (obmen's /exchange/1c, or a site).")],
+    login: Login,
+    password: Password,
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the control API.")] = 8026,
+    fixture: Annotated[
+        Path | None, typer.Option(help="A folder of CommerceML files to load the infobase from.")
+    ] = None,
+) -> None:
+    """A 1C infobase that runs the standard site exchange as a client when told to (/_sandbox)."""
+    from obmen_sandbox import onec as sandbox
+
+    sandbox.serve(host, port, target, login, password, fixture)
