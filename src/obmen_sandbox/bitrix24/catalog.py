@@ -82,7 +82,9 @@ def _put(table: Table, row_id: int, row: dict[str, Any]) -> None:
 
 def _seed_catalogs(portal: PortalLike) -> None:
     catalogs = portal.table("catalog.catalog")
-    base = {"iblockTypeId": "CRM_PRODUCT_CATALOG", "lid": "s1", "subscription": "N", "vatId": 1}
+    # `iblockTypeId` is described as the string CRM_PRODUCT_CATALOG but a portal answers 0 (the docs'
+    # captured answer and their TS type agree on a number): the REST layer casts the string to int.
+    base = {"iblockTypeId": 0, "lid": "s1", "subscription": "N", "vatId": 1}
     _put(catalogs, PRODUCT_IBLOCK, {"iblockId": PRODUCT_IBLOCK, "name": "Товары CRM", **base})
     catalogs.rows[PRODUCT_IBLOCK].update(productIblockId=None, skuPropertyId=None)
     offers = {"iblockId": OFFERS_IBLOCK, "name": "Товары CRM (предложения)", **base}

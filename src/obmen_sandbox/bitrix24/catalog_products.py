@@ -87,10 +87,13 @@ PRODUCT_FIELDS = (
     "trialPriceId",
     "withoutOrder",
 )
-# catalog_product_sku lacks the stock-keeping and content-sale fields (D:…/catalog/data-types.md).
-_NOT_SKU = {"barcodeMulti", "quantityTrace", "quantityReserved", "recurSchemeLength", "recurSchemeType"}
-SKU_FIELDS = tuple(name for name in PRODUCT_FIELDS if name not in _NOT_SKU | {"trialPriceId", "withoutOrder"})
-OFFER_FIELDS = (*PRODUCT_FIELDS, "parentId")
+# A cloud portal leaves out the on-premise content-sale fields and `barcodeMulti`: the docs' captured
+# answers of product/offer add and get have none of them although data-types.md lists them.
+_ON_PREMISE = {"barcodeMulti", "recurSchemeLength", "recurSchemeType", "trialPriceId", "withoutOrder"}
+# catalog_product_sku also lacks the stock-keeping fields (D:…/catalog/data-types.md).
+SKU_FIELDS = tuple(n for n in PRODUCT_FIELDS if n not in _ON_PREMISE | {"quantityTrace", "quantityReserved"})
+ANSWERED_FIELDS = tuple(n for n in PRODUCT_FIELDS if n not in _ON_PREMISE)
+OFFER_FIELDS = (*ANSWERED_FIELDS, "parentId")
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ FAMILIES = (
         "product",
         "products",
         frozenset({SIMPLE, PARENT, OFFER, OFFER_NO_PARENT, PARENT_EMPTY}),
-        PRODUCT_FIELDS,
+        ANSWERED_FIELDS,
         False,
         SIMPLE,
         "Product",
@@ -155,7 +158,8 @@ def _row(portal: PortalLike, family: Family, product_id: Any) -> dict[str, Any]:
 
 def _writable(family: Family, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The fields this family may write (the sku family has no stock-keeping fields)."""
-    return {k: v for k, v in fields.items() if k in family.fields or is_property(k) or k not in KINDS}
+    writable = set(PRODUCT_FIELDS) if family.fields is not SKU_FIELDS else set(SKU_FIELDS)
+    return {k: v for k, v in fields.items() if k in writable or is_property(k) or k not in KINDS}
 
 
 def _check_iblock(portal: PortalLike, family: Family, iblock_id: int) -> None:
@@ -203,11 +207,13 @@ def _get(portal: PortalLike, call: Call, family: Family) -> dict[str, Any]:
 
 def _list(portal: PortalLike, call: Call, family: Family) -> Listed:
     rows = [row for _, row in products(portal) if row["type"] in family.types]
+    # Lists always name their fields (`select` is required), and the on-premise ones may be named too.
+    selectable = family.fields if family.fields is SKU_FIELDS else (*family.fields, *sorted(_ON_PREMISE))
     return list_answer(
         call,
         rows,
         family.many,
-        family.fields,
+        selectable,
         must_select=("id", "iblockId"),
         must_filter=("iblockId",),
         dynamic=is_property,
