@@ -24,6 +24,7 @@ from obmen.connectors.base import (
 )
 from obmen.connectors.bitrix24 import writes
 from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client, Call
+from obmen.connectors.bitrix24.legacy import to_item, to_legacy_filter
 from obmen.connectors.bitrix24.mapping import (
     ORIGINATOR,
     Pipeline,
@@ -33,6 +34,7 @@ from obmen.connectors.bitrix24.mapping import (
     party_from_crm,
     split_party,
 )
+from obmen.connectors.bitrix24.wire import MethodNotFound
 from obmen.errors import ObmenError, ProtocolError
 
 __all__ = ["CARRIED", "Crm"]
@@ -52,11 +54,18 @@ class Crm:
     """CRM entities of one portal."""
 
     def __init__(
-        self, client: Bitrix24Client, *, pipeline: Pipeline | None = None, invoice_category: int = 0
+        self,
+        client: Bitrix24Client,
+        *,
+        pipeline: Pipeline | None = None,
+        invoice_category: int = 0,
+        legacy: bool | None = None,
     ) -> None:
         self.client = client
         self.pipeline = pipeline or Pipeline()
         self.invoice_category = invoice_category
+        #: None until probed: whether deals must use the legacy `crm.deal.*` methods.
+        self.legacy = legacy
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -64,8 +73,7 @@ class Crm:
         """Read objects in bulk; ids that do not exist are absent."""
         if entity == "counterparty":
             return await self._fetch_parties({"ID": list(external_ids)}, external_ids)
-        item_filter = {"@id": [int(x) for x in external_ids]}
-        return await self._fetch_items(entity, item_filter)
+        return await self._fetch_items(entity, {}, "@id", [int(x) for x in external_ids if str(x).isdigit()])
 
     async def find_by_origin(self, entity: str, canonical_ids: Sequence[str]) -> Mapping[str, Remote]:
         """Objects stamped `ORIGINATOR_ID=obmen`, `ORIGIN_ID=<canonical id>` by an earlier create."""
@@ -73,17 +81,40 @@ class Crm:
             found = await self._fetch_parties({"ORIGIN_ID": list(canonical_ids)}, None)
         else:
             found = await self._fetch_items(
-                entity, {"=originatorId": ORIGINATOR, "@originId": list(canonical_ids)}
+                entity, {"=originatorId": ORIGINATOR}, "@originId", list(canonical_ids)
             )
         return {r.origin: r for r in found.values() if r.origin is not None and r.origin in canonical_ids}
 
-    async def _fetch_items(self, entity: str, item_filter: Mapping[str, Any]) -> dict[str, Remote]:
-        type_id = _TYPE[entity]
-        listed = await self.client.call(
-            "crm.item.list", {"entityTypeId": type_id, "filter": item_filter, "select": ["*"], "start": -1}
-        )
-        items = _items(listed.result)
-        rows = await self._rows(entity, [int(item["id"]) for item in items])
+    async def legacy_deals(self) -> bool:
+        """Whether deals go through the legacy methods: the portal has no `crm.item.*` (§1.3)."""
+        if self.legacy is None:
+            try:
+                await self.client.call("crm.item.fields", {"entityTypeId": 2})
+                self.legacy = False
+            except MethodNotFound:
+                self.legacy = True
+        return self.legacy
+
+    async def _fetch_items(
+        self, entity: str, base: Mapping[str, Any], key: str, values: Sequence[Any]
+    ) -> dict[str, Remote]:
+        legacy = entity == "order" and await self.legacy_deals()
+        calls: list[Call] = []
+        for start in range(0, len(values), BATCH_LIMIT):
+            flt = {**base, key: list(values[start : start + BATCH_LIMIT])}
+            if legacy:
+                calls.append(
+                    ("crm.deal.list", {"filter": to_legacy_filter(flt), "select": ["*"], "start": -1})
+                )
+            else:
+                params = {"entityTypeId": _TYPE[entity], "filter": flt, "select": ["*"], "start": -1}
+                calls.append(("crm.item.list", params))
+        items: list[Mapping[str, Any]] = []
+        for result in await self.client.call_many(calls):
+            if isinstance(result, ObmenError):
+                raise result
+            items.extend(to_item(row) for row in result) if legacy else items.extend(_items(result))
+        rows = await self._rows(entity, [int(item["id"]) for item in items], legacy)
         out: dict[str, Remote] = {}
         for item in items:
             ident = str(item["id"])
@@ -94,10 +125,12 @@ class Crm:
             out[ident] = Remote(entity, ident, fields, _timestamp(item.get("updatedTime")), _origin(item))
         return out
 
-    async def _rows(self, entity: str, ids: Sequence[int]) -> dict[str, list[Any]]:
+    async def _rows(self, entity: str, ids: Sequence[int], legacy: bool = False) -> dict[str, list[Any]]:
         # One productrow.list per owner: a page holds 50 rows, and one owner rarely has more.
         calls: list[Call] = [
-            ("crm.item.productrow.list", {"filter": {"=ownerType": _OWNER[entity], "=ownerId": ident}})
+            ("crm.deal.productrows.get", {"id": ident})
+            if legacy
+            else ("crm.item.productrow.list", {"filter": {"=ownerType": _OWNER[entity], "=ownerId": ident}})
             for ident in ids
         ]
         results = await self.client.call_many(calls)
@@ -105,7 +138,10 @@ class Crm:
         for ident, result in zip(ids, results, strict=True):
             if isinstance(result, ObmenError):
                 raise result
-            out[str(ident)] = list(result.get("productRows", [])) if isinstance(result, Mapping) else []
+            if legacy:
+                out[str(ident)] = [to_item(row) for row in result or []]
+            else:
+                out[str(ident)] = list(result.get("productRows", [])) if isinstance(result, Mapping) else []
         return out
 
     async def _fetch_parties(
@@ -177,7 +213,8 @@ class Crm:
     async def write(self, ops: Sequence[WriteOp]) -> Sequence[WriteResult]:
         """Apply writes in as few batches as possible; one result per op."""
         current = await self._current_parties([op for op in ops if op.entity == "counterparty"])
-        plans = [writes.plan(op, self.pipeline, self.invoice_category, current) for op in ops]
+        legacy = any(op.entity == "order" for op in ops) and await self.legacy_deals()
+        plans = [writes.plan(op, self.pipeline, self.invoice_category, current, legacy=legacy) for op in ops]
         results: list[WriteResult] = []
         chunk: list[tuple[WriteOp, writes.OpPlan]] = []
         for op, op_plan in zip(ops, plans, strict=True):
@@ -221,40 +258,61 @@ class Crm:
     # -- change feeds --------------------------------------------------------------------------------
 
     async def changes(self, cursor: str | None, limit: int) -> ChangePage:
-        """Objects modified since the cursor: the polling safety net when events are not bound."""
-        since: dict[str, str] = json.loads(cursor) if cursor else {}
+        """Objects modified since the cursor: the polling safety net beside events (§6.4).
+
+        The cursor keeps, per entity, the last modification time and the last id at that time: one
+        batch asks for the rest of that second by id and for what came after it, so a bulk import
+        that stamps hundreds of objects with one second is walked through, not skipped or repeated.
+        """
+        since: dict[str, list[Any]] = json.loads(cursor) if cursor else {}
+        legacy = await self.legacy_deals()
+        feeds = {
+            "order": ("crm.deal.list", "ID", "DATE_MODIFY")
+            if legacy
+            else ("crm.item.list", "id", "updatedTime"),
+            "invoice": ("crm.item.list", "id", "updatedTime"),
+            "contact": ("crm.contact.list", "ID", "DATE_MODIFY"),
+            "company": ("crm.company.list", "ID", "DATE_MODIFY"),
+        }
+        calls: dict[str, Call] = {}
+        for entity, (method, key, stamp) in feeds.items():
+            extra = {"entityTypeId": _TYPE[entity]} if method == "crm.item.list" else {}
+            params = {**extra, "order": {stamp: "ASC", key: "ASC"}, "select": [key, stamp]}
+            if entity in since:
+                at, last = since[entity]
+                calls[f"{entity}_same"] = (method, {**params, "filter": {f"={stamp}": at, f">{key}": last}})
+                calls[f"{entity}_after"] = (method, {**params, "filter": {f">{stamp}": at}})
+            else:
+                calls[f"{entity}_after"] = (method, {**params, "filter": {}})
+        reply = await self.client.batch(calls)
+        if reply.errors:
+            raise next(iter(reply.errors.values()))
         found: list[Change] = []
-        for entity in ("order", "invoice"):
-            flt = {">updatedTime": since[entity]} if entity in since else {}
-            reply = await self.client.call(
-                "crm.item.list",
-                {
-                    "entityTypeId": _TYPE[entity],
-                    "filter": flt,
-                    "order": {"updatedTime": "ASC"},
-                    "select": ["id", "updatedTime"],
-                },
-            )
-            for item in _items(reply.result)[:limit]:
-                found.append(Change(entity, str(item["id"])))
-                since[entity] = str(item["updatedTime"])
-        for kind in ("contact", "company"):
-            key = f"party_{kind}"
-            flt = {">DATE_MODIFY": since[key]} if key in since else {}
-            reply = await self.client.call(
-                f"{_LEGACY[kind]}.list",
-                {"filter": flt, "order": {"DATE_MODIFY": "ASC"}, "select": ["ID", "DATE_MODIFY"]},
-            )
-            for row in list(reply.result or [])[:limit]:
-                found.append(Change("counterparty", counterparty_id(kind, row["ID"])))
-                since[key] = str(row["DATE_MODIFY"])
-        return ChangePage(found, json.dumps(since, sort_keys=True), more=False)
+        more = False
+        for entity, (method, key, stamp) in feeds.items():
+            page = _page(reply.results.get(f"{entity}_same"), method)
+            if len(page) < 50:
+                page += _page(reply.results.get(f"{entity}_after"), method)[: 50 - len(page)]
+            for row in page:
+                ident = str(row[key])
+                found.append(
+                    Change("counterparty", counterparty_id(entity, ident))
+                    if entity in _LEGACY
+                    else Change(entity, ident)
+                )
+                since[entity] = [row[stamp], int(row[key])]
+            more = more or len(page) == 50
+        return ChangePage(found, json.dumps(since, sort_keys=True), more=more)
 
     async def scan(self, entity: str, cursor: str | None, limit: int) -> ScanPage:
         """Every id of an entity, a page at a time (keyset on id, bitrix24.md §2.4)."""
         if entity == "counterparty":
             return await self._scan_parties(cursor)
         last = int(cursor or 0)
+        if entity == "order" and await self.legacy_deals():
+            params = {"filter": {">ID": last}, "order": {"ID": "ASC"}, "select": ["ID"], "start": -1}
+            ids = [str(row["ID"]) for row in (await self.client.call("crm.deal.list", params)).result or []]
+            return ScanPage(ids, ids[-1] if len(ids) == 50 else None)
         reply = await self.client.call(
             "crm.item.list",
             {
@@ -285,6 +343,12 @@ def _items(result: Any) -> list[Mapping[str, Any]]:
     if not isinstance(result, Mapping) or not isinstance(result.get("items"), list):
         raise ProtocolError("crm.item.list answered without result.items")
     return list(result["items"])
+
+
+def _page(result: Any, method: str) -> list[Mapping[str, Any]]:
+    if result is None:
+        return []
+    return _items(result) if method == "crm.item.list" else list(result or [])
 
 
 def _origin(item: Mapping[str, Any]) -> str | None:

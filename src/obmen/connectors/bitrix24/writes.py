@@ -13,6 +13,7 @@ from typing import Any
 
 from obmen.connectors.base import Create, WriteOp, WriteResult
 from obmen.connectors.bitrix24.client import BatchReply, Call
+from obmen.connectors.bitrix24.legacy import to_legacy, to_legacy_row
 from obmen.connectors.bitrix24.mapping import (
     Pipeline,
     counterparty_id,
@@ -39,7 +40,7 @@ class OpPlan:
     """The commands of one write; `calls[0]` creates or updates the object itself."""
 
     calls: tuple[Call, ...]
-    kind: str  # "item" | "contact" | "company"
+    kind: str  # "item" | "deal" (legacy) | "contact" | "company"
     external_id: str | None = None
 
     def named(self, index: int) -> dict[str, Call]:
@@ -85,13 +86,22 @@ def _created_id(kind: str, result: Any) -> str:
         return str(item["id"])
     if result in (None, False, ""):
         raise ProtocolError(f"crm.{kind}.add answered without an id")
-    return counterparty_id(kind, int(result))
+    return str(int(result)) if kind == "deal" else counterparty_id(kind, int(result))
 
 
-def plan(op: WriteOp, pipeline: Pipeline, invoice_category: int, current: Mapping[str, Any]) -> OpPlan:
-    """The commands for one write."""
+def plan(
+    op: WriteOp,
+    pipeline: Pipeline,
+    invoice_category: int,
+    current: Mapping[str, Any],
+    *,
+    legacy: bool = False,
+) -> OpPlan:
+    """The commands for one write (`legacy`: deals through `crm.deal.*`, bitrix24.md §5.2)."""
     if op.entity == "counterparty":
         return _party_plan(op, current)
+    if op.entity == "order" and legacy:
+        return _legacy_deal_plan(op, pipeline)
     return _item_plan(op, pipeline, invoice_category)
 
 
@@ -119,6 +129,23 @@ def _item_plan(op: WriteOp, pipeline: Pipeline, invoice_category: int) -> OpPlan
             )
         )
     return OpPlan(tuple(calls), "item", None if isinstance(op, Create) else op.external_id)
+
+
+def _legacy_deal_plan(op: WriteOp, pipeline: Pipeline) -> OpPlan:
+    origin = op.canonical_id if isinstance(op, Create) else None
+    fields = to_legacy(deal_from_order(op.fields, pipeline, origin))
+    calls: list[Call] = []
+    if isinstance(op, Create):
+        calls.append(("crm.deal.add", {"fields": fields}))
+        owner: Any = _NEW
+    else:
+        owner = int(op.external_id)
+        calls.append(("crm.deal.update", {"id": owner, "fields": fields}))
+    if "lines" in op.fields or "delivery" in op.fields:
+        rows = rows_from_lines(op.fields.get("lines") or [], op.fields.get("delivery"), pipeline)
+        # Like productrow.set, productrows.set replaces every row (bitrix24.md §5.2).
+        calls.append(("crm.deal.productrows.set", {"id": owner, "rows": [to_legacy_row(r) for r in rows]}))
+    return OpPlan(tuple(calls), "deal", None if isinstance(op, Create) else op.external_id)
 
 
 def _party_plan(op: WriteOp, current: Mapping[str, Any]) -> OpPlan:
