@@ -17,6 +17,7 @@ from typing import Any
 from obmen_sandbox.bitrix24 import (
     catalog_dictionaries,
     catalog_documents,
+    catalog_fields,
     catalog_prices,
     catalog_products,
     catalog_sections,
@@ -37,7 +38,14 @@ __all__ = [
 ]
 
 #: The method families; importing this module registers all of them.
-MODULES = (catalog_dictionaries, catalog_documents, catalog_prices, catalog_products, catalog_sections)
+MODULES = (
+    catalog_dictionaries,
+    catalog_documents,
+    catalog_fields,
+    catalog_prices,
+    catalog_products,
+    catalog_sections,
+)
 
 # The ids of the docs' own example (D:…/catalog/catalog/catalog-catalog-list.md): the offers catalog 24
 # points at the product catalog 23 through the link property 97.

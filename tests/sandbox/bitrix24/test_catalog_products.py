@@ -266,3 +266,36 @@ async def test_stock_fields_are_not_editable_under_inventory_management(api: Api
     assert (row["quantity"], row["purchasingPrice"]) == (0, None)
     updated = await api("catalog.product.update", id=row["id"], fields={"quantity": 7})
     assert updated.result["element"]["quantity"] == 0
+
+
+async def test_fields_by_filter_describe_the_iblock_and_its_properties(api: Api) -> None:
+    size = await api(
+        "catalog.productProperty.add",
+        fields={"iblockId": OFFERS_IBLOCK, "name": "Размер", "propertyType": "L", "multiple": "N"},
+    )
+    size_key = f"property{size.result['productProperty']['id']}"
+    offer = (await api("catalog.product.offer.getFieldsByFilter", filter={"iblockId": OFFERS_IBLOCK})).result[
+        "offer"
+    ]
+    assert offer["iblockId"] == {
+        "isImmutable": True,
+        "isReadOnly": False,
+        "isRequired": True,
+        "name": "Information Block Identifier",
+        "type": "integer",
+    }
+    assert (offer["parentId"]["type"], offer["parentId"]["propertyType"], offer["parentId"]["userType"]) == (
+        "productproperty",
+        "E",
+        "SKU",
+    )
+    assert offer[size_key]["name"] == "Размер"
+    assert offer["type"]["isReadOnly"] is True
+    sku = (await api("catalog.product.sku.getFieldsByFilter", filter={"iblockId": PRODUCT_IBLOCK})).result[
+        "sku"
+    ]
+    assert "quantityTrace" not in sku
+    assert size_key not in sku
+    with pytest.raises(ApiError) as error:
+        await api("catalog.product.getFieldsByFilter")
+    assert error.value.code == "100"
