@@ -160,11 +160,11 @@ def _goods_line(line: canon.OrderLine) -> DocumentLine:
     )
 
 
-def _delivery_line(delivery: canon.Delivery) -> DocumentLine:
+def _delivery_line(delivery: canon.Delivery, name: str) -> DocumentLine:
     """The delivery as Bitrix writes it: a service line `ORDER_DELIVERY` (§2.6)."""
     return DocumentLine(
         id=DELIVERY_LINE,
-        name="Доставка заказа",
+        name=name,
         quantity=Decimal(1),
         price=delivery.price.amount,
         total=delivery.price.amount,
@@ -243,7 +243,10 @@ def order_document(
     currency = order.total.currency if order.total else "RUB"
     lines = tuple(_goods_line(line) for line in order.lines)
     if order.delivery is not None:
-        lines += (_delivery_line(order.delivery),)
+        # Bitrix names the line generically and the service in `Способ доставки`; 1C's documents carry
+        # no such requisite, so there the line itself is named after the service.
+        name = "Доставка заказа" if to == "onec" else order.delivery.service
+        lines += (_delivery_line(order.delivery, name),)
     total = (
         order.total.amount if order.total else sum((line.total or Decimal(0) for line in lines), Decimal(0))
     )

@@ -1,0 +1,209 @@
+"""Codec items ⇄ canonical field maps: the decisions of `mapping.py`, and the way back (`outbound.py`)."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from obmen.connectors.commerceml import (
+    Counterparty,
+    Document,
+    Offer,
+    OfferPrice,
+    PriceType,
+    Product,
+    RunContext,
+    StockEntry,
+    read,
+    write_documents,
+)
+from obmen.connectors.commerceml.mapping import (
+    TOTAL_STOCK,
+    counterparty_fields,
+    currency_code,
+    offer_fields,
+    order_fields,
+    parse_datetime,
+    product_fields,
+)
+from obmen.connectors.commerceml.outbound import offer_from_fields, order_document, product_from_fields
+from obmen.errors import ProtocolError
+from obmen.model.fields import fingerprint
+
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "commerceml"
+
+
+def _docs(name: str) -> list[Document]:
+    return [i for i in read(FIXTURES / name) if isinstance(i, Document)]
+
+
+def test_a_product_without_characteristics_is_sold_through_its_own_offer() -> None:
+    fields = offer_fields(Offer(id="p1", product_id="p1", name="Молоток"), RunContext().classifier)
+    assert fields["product"] == {"$ref": "product", "id": "p1"}
+    assert fields["xml_id"] == "p1"
+    sku = offer_fields(
+        Offer(id="p1#c2", product_id="p1", characteristic_id="c2", name="M"), RunContext().classifier
+    )
+    assert (sku["product"], sku["xml_id"]) == ({"$ref": "product", "id": "p1"}, "p1#c2")
+
+
+def test_deletion_marks_become_inactive() -> None:
+    classifier = RunContext().classifier
+    assert product_fields(Product(id="p", name="x", deleted=True), classifier)["active"] is False
+    assert offer_fields(Offer(id="p", product_id="p", name="x", deleted=True), classifier)["active"] is False
+
+
+def test_prices_and_rests_files_update_only_what_they_carry() -> None:
+    context = RunContext()
+    context.classifier.price_types["pt"] = PriceType(id="pt", name="Розничная", currency="руб")
+    prices = offer_fields(
+        Offer(id="p", product_id="p", prices=(OfferPrice(price_type_id="pt", value=Decimal(5)),)),
+        context.classifier,
+    )
+    rests = offer_fields(
+        Offer(id="p", product_id="p", stock=(StockEntry(warehouse_id="w", quantity=Decimal(3)),)),
+        context.classifier,
+    )
+    assert "stock" not in prices
+    assert "name" not in prices
+    assert "prices" not in rests
+    assert prices["prices"] == [
+        {"price_type": {"$ref": "price_type", "id": "pt"}, "value": {"amount": "5", "currency": "RUB"}}
+    ]
+    assert rests["stock"] == [{"warehouse": {"$ref": "warehouse", "id": "w"}, "quantity": "3"}]
+
+
+def test_a_total_only_stock_is_a_level_of_the_total_pseudo_warehouse() -> None:
+    fields = offer_fields(
+        Offer(id="p", product_id="p", name="x", quantity=Decimal(7)), RunContext().classifier
+    )
+    assert fields["stock"] == [{"warehouse": {"$ref": "warehouse", "id": TOTAL_STOCK}, "quantity": "7"}]
+    back = offer_from_fields("p", fields)
+    assert (back.quantity, back.stock) == (Decimal(7), ())
+
+
+def test_fingerprints_are_stable_across_reads_and_see_a_price_change() -> None:
+    def prints() -> dict[str, str]:
+        context = RunContext()
+        list(read(FIXTURES / "ut11-small-2.07/import0_1.xml", context))
+        return {
+            o.id: fingerprint(offer_fields(o, context.classifier))
+            for o in read(FIXTURES / "ut11-small-2.07/offers0_1.xml", context)
+            if isinstance(o, Offer)
+        }
+
+    first, second = prints(), prints()
+    assert first == second
+    assert len(first) == 44
+    offer = next(o for o in read(FIXTURES / "ut11-small-2.07/offers0_1.xml") if isinstance(o, Offer))
+    changed = Offer(**{**{f: getattr(offer, f) for f in offer.__dataclass_fields__}, "prices": ()})
+    assert fingerprint(offer_fields(changed, RunContext().classifier)) != first[offer.id]
+
+
+def test_product_properties_resolve_through_the_classifier() -> None:
+    context = RunContext()
+    products = [
+        i for i in read(FIXTURES / "ut11-outlet-2.07/import0_1.xml", context) if isinstance(i, Product)
+    ]
+    fields = product_fields(products[0], context.classifier)
+    assert ["Производитель", "Обувной комбинат"] in fields["properties"] or fields["properties"]
+    assert all(name.count("-") != 4 for name, _ in fields["properties"])  # names, not GUIDs
+    assert fields["vat_rate"] in ("18", None)
+    back = product_from_fields(products[0].id, fields)
+    assert (back.id, back.name, back.group_ids) == (products[0].id, products[0].name, products[0].group_ids)
+
+
+def test_a_bitrix_order_maps_status_payment_delivery_and_numbers() -> None:
+    fields = order_fields(_docs("bitrix-site-orders-2.05/query-response-full.xml")[0])
+    assert (fields["number"], fields["date"], fields["status"]) == ("132", "2021-02-11T18:45:21", "N")
+    assert fields["customer"] == {"$ref": "counterparty", "id": "38#catalog_exchange#"}
+    assert fields["payments"][0]["paid"] is False
+    assert fields["payments"][0]["system"] == "При получении наличными или картой"
+    assert fields["total"] == {"amount": "231.74", "currency": "RUB"}
+    assert fields["lines"][0]["offer"] == {"$ref": "offer", "id": "910e89e5-205e-4d95-872a-0a0255c42f02"}
+    assert fields["external_numbers"] == [["site", "132"]]
+    assert (fields["site"], fields["cancelled"]) == ("s1", False)
+    assert fields["comment"] == "Я повелитель порошочков"
+
+
+def test_the_delivery_line_is_the_delivery_not_a_line() -> None:
+    fields = order_fields(_docs("ut11-demo-carono/orders.xml")[0])
+    assert fields["delivery"]["price"] == {"amount": "348", "currency": "RUB"}
+    assert all(line["offer"]["id"] != "ORDER_DELIVERY" for line in fields["lines"])
+    assert fields["status"] == "F"  # `[F] Доставлен`
+
+
+def test_a_1c_document_maps_its_numbers_and_payment_and_keeps_the_status_it_does_not_send() -> None:
+    doc = next(d for d in _docs("erp-2.07/orders.xml") if d.number == "4WD56")
+    fields = order_fields(doc)
+    assert "status" not in fields
+    assert fields["external_numbers"] == [
+        ["site", "4WD56"],
+        ["onec", "ВК000001469"],
+        ["onec_payment", "ВК000000531"],
+        ["onec_shipment", "ВК01276"],
+    ]
+    assert fields["payments"][0]["paid"] is True
+    assert fields["payments"][0]["paid_at"] == "2014-05-29T00:00:00"
+    assert fields["total"]["currency"] == "UAH"
+
+
+def test_cancelled_by_mark_or_flag() -> None:
+    for name in ("Отменен", "ПометкаУдаления"):
+        doc = Document(id="1", number="1", date="2024-01-02", requisites=((name, "true"),))
+        assert order_fields(doc)["cancelled"] is True
+
+
+def _round_trip(fields: dict[str, Any], customer: str | None, to: str) -> dict[str, Any]:
+    out = io.BytesIO()
+    write_documents(out, [order_document("x1", fields, customer_id=customer, to=to)], schema_version="2.10")
+    return order_fields(next(i for i in read(io.BytesIO(out.getvalue())) if isinstance(i, Document)))
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_a_site_order_survives_obmen_writing_it_for_1c(index: int) -> None:
+    fields = order_fields(_docs("bitrix-site-orders-2.05/query-response-full.xml")[index])
+    assert _round_trip(fields, fields["customer"]["id"], "onec") == fields
+
+
+def test_1c_documents_survive_obmen_writing_them_for_a_site() -> None:
+    for doc in _docs("erp-2.07/orders.xml"):
+        fields = order_fields(doc, currency="UAH")
+        back = _round_trip({**fields, "status": ""}, fields["customer"]["id"], "site")
+        assert back == fields
+
+
+def test_counterparty_kind_contacts_and_requisites() -> None:
+    org = Counterparty(
+        id="c", name="ООО Ромашка", official_name="ООО \"Ромашка\"", inn="7723240668", kpp="772301001",
+        contacts=(("Почта", " Info@Example.RU "), ("ТелефонРабочий", "8 (912) 345-67-89")),
+    )  # fmt: skip
+    fields = counterparty_fields(org)
+    assert (fields["kind"], fields["name"]) == ("organization", 'ООО "Ромашка"')
+    assert (fields["emails"], fields["phones"]) == (["info@example.ru"], ["+79123456789"])
+    assert fields["requisites"]["inn"] == "7723240668"
+    person = counterparty_fields(Counterparty(id="p", last_name="Петров", first_name="Петр"))
+    assert (person["kind"], person["name"], person["requisites"]) == ("person", "Петров Петр", None)
+
+
+def test_currencies_and_dates_are_read_leniently_but_not_blindly() -> None:
+    assert [currency_code(c) for c in ("руб", "643", "RUB", "грн", "usd", None)] == [
+        "RUB",
+        "RUB",
+        "RUB",
+        "UAH",
+        "USD",
+        "RUB",
+    ]
+    with pytest.raises(ProtocolError, match="currency"):
+        currency_code("рубли РФ")
+    assert parse_datetime("2014-06-01T0:36:33").isoformat() == "2014-06-01T00:36:33"
+    assert parse_datetime("11.02.2021", "18:45:21").isoformat() == "2021-02-11T18:45:21"
+    with pytest.raises(ProtocolError, match="date"):
+        parse_datetime("вчера")
+    with pytest.raises(ProtocolError, match="impossible"):
+        parse_datetime("2021-02-30")
