@@ -1,0 +1,240 @@
+"""Storefront orders: who changed them last, what was exported, and how 1C's documents update them.
+
+Echo suppression follows Bitrix (docs/commerceml.md §1.7 point 3, §7 point 5): an order whose last
+change came from 1C (`UPDATED_1C = Y`) or that was born in 1C (`EXTERNAL_ORDER`) is not exported;
+an order is exported again when the site changes it after the export 1C acknowledged with `success`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from obmen_sandbox.site.cml import DocumentRec
+
+__all__ = ["STATUSES", "Customer", "Item", "Order", "OrderBook"]
+
+# Bitrix's default order statuses; F is the final one.
+STATUSES = {"N": "Принят, ожидается оплата", "P": "Оплачен, формируется к отправке", "F": "Выполнен"}
+FINAL = {"F"}
+_TRUE = {"true", "1", "да", "y"}
+
+Source = Literal["site", "1c"]
+
+
+@dataclass
+class Customer:
+    """The buyer: a site user identified by e-mail."""
+
+    name: str
+    email: str
+    phone: str
+    company: str = ""
+    inn: str = ""
+    user_id: int = 0
+
+
+@dataclass
+class Item:
+    """A basket line: `price` is the final unit price, `discount` the per-unit discount already taken."""
+
+    offer: str
+    name: str
+    quantity: Decimal
+    price: Decimal
+    discount: Decimal = Decimal(0)
+
+    @property
+    def total(self) -> Decimal:
+        """Line sum."""
+        return self.price * self.quantity
+
+
+@dataclass
+class Order:
+    """A sale order with the flags the exchange reads and writes."""
+
+    id: int
+    number: str
+    created: datetime
+    customer: Customer
+    items: list[Item]
+    delivery_service: str
+    delivery_price: Decimal
+    payment_system: str
+    paid: bool = False
+    paid_at: datetime | None = None
+    status: str = "N"
+    status_at: datetime | None = None
+    allow_delivery: bool = False
+    allow_delivery_at: datetime | None = None
+    shipped: bool = False
+    cancelled: bool = False
+    comment: str = ""
+    external: bool = False
+    version: int = 0
+    updated_at: datetime | None = None
+    updated_by: Source = "site"
+    exported_version: int | None = None
+    onec: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Decimal:
+        """Order sum: lines plus delivery."""
+        return sum((i.total for i in self.items), Decimal(0)) + self.delivery_price
+
+
+class OrderBook:
+    """All orders, a version sequence and the registries of payment systems and delivery services."""
+
+    def __init__(self, clock: Callable[[], datetime], import_new_orders: bool = False) -> None:
+        self.clock = clock
+        self.import_new_orders = import_new_orders
+        self.orders: dict[int, Order] = {}
+        self.pay_systems: dict[str, int] = {"Наличными курьеру": 1, "Банковской картой онлайн": 2, "Счет": 3}
+        self.deliveries: dict[str, int] = {"Самовывоз": 1, "Доставка курьером": 2}
+        self.users: dict[str, int] = {}
+        self._seq = 0
+
+    def _touch(self, order: Order, by: Source) -> None:
+        self._seq += 1
+        order.version, order.updated_at, order.updated_by = self._seq, self.clock(), by
+
+    def _user(self, customer: Customer) -> None:
+        key = customer.email or customer.name
+        customer.user_id = self.users.setdefault(key, len(self.users) + 1)
+
+    def create(
+        self, customer: Customer, items: list[Item], delivery: tuple[str, Decimal], payment: str
+    ) -> Order:
+        """Place an order on the storefront."""
+        self._user(customer)
+        self.pay_systems.setdefault(payment, len(self.pay_systems) + 1)
+        self.deliveries.setdefault(delivery[0], len(self.deliveries) + 1)
+        oid = max(self.orders, default=0) + 1
+        now = self.clock()
+        order = Order(oid, str(oid), now, customer, items, delivery[0], delivery[1], payment, status_at=now)
+        self.orders[oid] = order
+        self._touch(order, "site")
+        return order
+
+    def patch(self, order: Order, changes: dict[str, Any]) -> None:
+        """A manager edits the order in the admin panel (values already validated)."""
+        now = self.clock()
+        if "status" in changes and changes["status"] != order.status:
+            order.status, order.status_at = changes["status"], now
+        if "paid" in changes and changes["paid"] != order.paid:
+            order.paid, order.paid_at = changes["paid"], now if changes["paid"] else None
+        if "allow_delivery" in changes and changes["allow_delivery"] != order.allow_delivery:
+            order.allow_delivery = changes["allow_delivery"]
+            order.allow_delivery_at = now if order.allow_delivery else None
+        for key in ("cancelled", "comment", "shipped"):
+            if key in changes:
+                setattr(order, key, changes[key])
+        self._touch(order, "site")
+
+    def to_export(self) -> list[Order]:
+        """Orders a `query` returns: changed on the site and not yet acknowledged at this version."""
+        return [
+            o
+            for o in self.orders.values()
+            if o.updated_by == "site"
+            and not o.external
+            and (o.exported_version is None or o.version > o.exported_version)
+        ]
+
+    def acknowledge(self, versions: dict[int, int]) -> None:
+        """1C sent `success`: the orders it received are exported at the versions it saw."""
+        for oid, version in versions.items():
+            order = self.orders.get(oid)
+            if order is not None:
+                order.exported_version = max(order.exported_version or 0, version)
+
+    def find(self, doc: DocumentRec) -> Order | None:
+        """Bitrix looks an order up by `Номер` (ACCOUNT_NUMBER), then by the stored 1C `Ид` (§2.7)."""
+        for order in self.orders.values():
+            if doc.number and order.number == doc.number:
+                return order
+        for order in self.orders.values():
+            if doc.xml_id and order.onec.get("id") == doc.xml_id:
+                return order
+        return None
+
+    def apply_document(self, doc: DocumentRec, offers: dict[str, str]) -> str:
+        """Apply one 1C document; returns "updated", "created" or "skipped"."""
+        order = self.find(doc)
+        if order is None:
+            if not self.import_new_orders or not doc.items:
+                return "skipped"
+            order = self._from_document(doc, offers)
+            result = "created"
+        else:
+            result = "updated"
+        self._apply_requisites(order, doc)
+        self._touch(order, "1c")
+        return result
+
+    def _from_document(self, doc: DocumentRec, offers: dict[str, str]) -> Order:
+        # Bitrix creates orders born in 1C only with 1C_IMPORT_NEW_ORDERS=Y and marks them external.
+        delivery = [i for i in doc.items if i.xml_id == "ORDER_DELIVERY"]
+        items = [
+            Item(i.xml_id, offers.get(i.xml_id, i.name), i.quantity, i.price)
+            for i in doc.items
+            if i.xml_id != "ORDER_DELIVERY"
+        ]
+        customer = Customer(doc.counterparty, "", "")
+        self._user(customer)
+        oid = max(self.orders, default=0) + 1
+        now = self.clock()
+        price = delivery[0].price if delivery else Decimal(0)
+        order = Order(oid, doc.number or str(oid), now, customer, items, "", price, "", external=True)
+        order.status_at = now
+        self.orders[oid] = order
+        return order
+
+    def _apply_requisites(self, order: Order, doc: DocumentRec) -> None:
+        req, now = doc.requisites, self.clock()
+        order.onec["id"] = doc.xml_id
+        for key, name in (
+            ("number", "Номер по 1С"),
+            ("date", "Дата по 1С"),
+            ("payment_number", "Номер оплаты по 1С"),
+            ("shipment_number", "Номер отгрузки по 1С"),
+            ("posted", "Проведен"),
+        ):
+            if req.get(name):
+                order.onec[key] = req[name]
+        paid = _flag(req, "Оплачен") or bool(req.get("Номер оплаты по 1С"))
+        if paid and not order.paid:
+            order.paid, order.paid_at = True, now
+        shipped = _flag(req, "Отгружен") or bool(req.get("Номер отгрузки по 1С"))
+        if shipped:
+            order.shipped = True
+        if (shipped or _flag(req, "Доставка разрешена")) and not order.allow_delivery:
+            order.allow_delivery, order.allow_delivery_at = True, now
+        if _flag(req, "Отменен") or _flag(req, "ПометкаУдаления"):
+            order.cancelled = True
+        status = _status_letter(req)
+        if status is not None and status != order.status:
+            order.status, order.status_at = status, now
+
+
+def _flag(req: dict[str, str], name: str) -> bool:
+    return req.get(name, "").strip().lower() in _TRUE
+
+
+def _status_letter(req: dict[str, str]) -> str | None:
+    """`Статуса заказа ИД` (sic, §2.6) or `Статус заказа` as `[N] name` or a known name; else None."""
+    letter = req.get("Статуса заказа ИД", "").strip()
+    if letter in STATUSES:
+        return letter
+    text = req.get("Статус заказа", "").strip()
+    match = re.match(r"\[(\w+)\]", text)
+    if match and match.group(1) in STATUSES:
+        return match.group(1)
+    by_name = {name: key for key, name in STATUSES.items()}
+    return by_name.get(text)  # unknown names (1C's `Открыт`) leave the status as it is
