@@ -160,7 +160,11 @@ class ExchangeEndpoint:
             self._close(run)
             return _reply("success\nОбмен завершён / exchange complete")
         if mode == "query" and run.kind == "sale":
-            body = await self.backend.query(run)
+            try:
+                body = await self.backend.query(run)
+            except ObmenError as exc:
+                log.warning("1C exchange: query failed: %s", exc)
+                return _failure(str(exc))
             return Response(body, media_type="application/xml; charset=windows-1251")
         if mode == "success" and run.kind == "sale":
             await self.backend.acknowledge(run)

@@ -1,0 +1,69 @@
+"""Outbox orders → CommerceML documents: the `mode=query` answer for 1C (docs/commerceml.md §2.6), and
+1C-style documents carrying status, payment and shipment for a site (§2.7).
+
+CommerceML has no document of its own for a counterparty: it travels inside the orders that name it, so
+the writer needs each order's customer fields beside the order.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from obmen.connectors.commerceml.outbound import order_document
+from obmen.connectors.commerceml.writer import write_documents
+from obmen.connectors.onec.records import Record
+from obmen.errors import PermanentError
+
+__all__ = ["customer_id", "document_number", "documents_xml"]
+
+
+def document_number(fields: Mapping[str, Any]) -> str:
+    """The `Номер` an order's document carries: the site's number when the order has one (§2.7)."""
+    numbers = {pair[0]: pair[1] for pair in fields.get("external_numbers") or () if len(pair) == 2}
+    return str(numbers.get("site") or fields.get("number") or "")
+
+
+def customer_id(fields: Mapping[str, Any]) -> str | None:
+    """The counterparty an order's field map refers to, if any."""
+    ref = fields.get("customer")
+    if isinstance(ref, Mapping) and ref.get("$ref") == "counterparty" and ref.get("id"):
+        return str(ref["id"])
+    return None
+
+
+def _documents(
+    orders: Sequence[Record], customers: Mapping[str, Mapping[str, Any]], to: str
+) -> Iterator[Any]:
+    for order in orders:
+        party = customer_id(order.fields)
+        try:
+            yield order_document(
+                order.external_id, order.fields, customer_id=party, customer=customers.get(party or ""), to=to
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            # A document the outbox cannot express is a bug upstream, not a reason to send half an answer.
+            raise PermanentError(
+                f"order {order.external_id} cannot be written as CommerceML: {exc!r}"
+            ) from exc
+
+
+def documents_xml(
+    orders: Sequence[Record],
+    customers: Mapping[str, Mapping[str, Any]],
+    *,
+    to: str,
+    schema_version: str = "2.05",
+    encoding: str = "windows-1251",
+) -> bytes:
+    """The orders as one CommerceML file (`to="onec"`: as a site answers `query`; `"site"`: as 1C uploads)."""
+    buffer = io.BytesIO()
+    write_documents(
+        buffer,
+        _documents(orders, customers, to),
+        schema_version=schema_version,
+        encoding=encoding,
+        bitrix_formats=to == "onec",
+    )
+    return buffer.getvalue()

@@ -1,0 +1,154 @@
+"""Uploads into a pull-only partner's mirror, and the partner's outbox (ARCHITECTURE §2.1, §2.7).
+
+An upload is absorbed and the keys of the objects whose fingerprint changed are enqueued *in the same
+transaction*: a crash can lose neither the change nor its key, and an unchanged re-upload enqueues
+nothing. Every record is laid over the mirrored fields: a partial one (a prices-only or rests-only file,
+docs/commerceml.md §2.5; a document without a status) never erases what another file said.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from obmen.connectors.onec.records import Record
+from obmen.store import mirror, queue
+from obmen.store.database import Database
+from obmen.store.mirror import MirrorRecord, MirrorStore, OutboxItem
+from obmen.store.queue import NewItem
+
+__all__ = ["Absorbed", "MirrorIngest"]
+
+_PAGE = 500
+
+
+@dataclass(slots=True)
+class Absorbed:
+    """What one upload did: records seen and keys enqueued, by entity."""
+
+    seen: dict[str, int] = field(default_factory=dict)
+    enqueued: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Absorbed) -> None:
+        """Fold another batch's counts into these."""
+        for mine, theirs in ((self.seen, other.seen), (self.enqueued, other.enqueued)):
+            for entity, count in theirs.items():
+                mine[entity] = mine.get(entity, 0) + count
+
+    def summary(self) -> str:
+        """`product 36 (2 changed), offer 44 (0 changed)`."""
+        return ", ".join(
+            f"{entity} {count} ({self.enqueued.get(entity, 0)} changed)"
+            for entity, count in self.seen.items()
+        )
+
+
+class MirrorIngest:
+    """The mirror and outbox of one partner system, as the exchange paths use them."""
+
+    def __init__(
+        self, db: Database, tenant: str, system: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.db, self.tenant, self.system, self.clock = db, tenant, system, clock
+        self._store = MirrorStore(db, tenant, system, clock=clock)
+
+    async def absorb(self, records: Sequence[Record], *, trigger: str) -> Absorbed:
+        """Store an upload's records; enqueue the keys of new or changed objects atomically with it."""
+        result = Absorbed()
+        async with self.db.begin() as conn:
+            now = self.clock()
+            whole = await self._overlay(conn, records)
+            changed = await mirror.absorb(conn, self.tenant, self.system, whole, now=now)
+            items = [
+                NewItem(entity=entity, system=self.system, external_id=x, trigger=trigger)
+                for entity, x in changed
+            ]
+            await queue.enqueue(self.db, conn, self.tenant, items, now=now)
+        for record in whole:
+            result.seen[record.entity] = result.seen.get(record.entity, 0) + 1
+        for entity, _ in changed:
+            result.enqueued[entity] = result.enqueued.get(entity, 0) + 1
+        return result
+
+    async def _overlay(self, conn: Any, records: Sequence[Record]) -> list[MirrorRecord]:
+        """Lay each record over what the partner holds: what a file does not carry stays as it was.
+
+        An object obmen created and the partner has not uploaded yet exists only in the outbox; that
+        document is its base, and the canonical id it was created under stays its origin.
+        """
+        by_entity: dict[str, list[str]] = {}
+        for record in records:
+            by_entity.setdefault(record.entity, []).append(record.external_id)
+        known: dict[tuple[str, str], tuple[dict[str, Any], str | None]] = {}
+        for entity, ids in by_entity.items():
+            queued = await mirror.unacknowledged(conn, self.tenant, self.system, entity, ids)
+            known.update({(entity, x): (item.fields, x) for x, item in queued.items()})
+            rows = await mirror.read(conn, self.tenant, self.system, entity, ids)
+            known.update({(entity, x): (row.fields, row.origin) for x, row in rows.items()})
+        out: list[MirrorRecord] = []
+        for record in records:
+            key = (record.entity, record.external_id)
+            base, origin = known.get(key, ({}, None))
+            fields = {**base, **record.fields}
+            # A later record of the same object in this batch builds on the earlier one.
+            known[key] = (fields, origin)
+            out.append(MirrorRecord(record.entity, record.external_id, fields, origin))
+        return out
+
+    async def retire(
+        self, entities: Collection[str], *, before: float, trigger: str, flag: str = "active"
+    ) -> Absorbed:
+        """Mark inactive every live object of `entities` that no upload mentioned since `before`.
+
+        A full catalog run ends with this (docs/commerceml.md §1.6): what 1C no longer sends is gone
+        from sale, but kept (inactive) so that its links and history survive.
+        """
+        result = Absorbed()
+        for entity in entities:
+            after: str | None = None
+            while True:
+                async with self.db.begin() as conn:
+                    ids = await mirror.scan(conn, self.tenant, self.system, entity, after, _PAGE)
+                    rows = await mirror.read(conn, self.tenant, self.system, entity, ids)
+                stale = [
+                    Record(entity, x, {**row.fields, flag: False})
+                    for x, row in rows.items()
+                    if row.seen_at < before and row.fields.get(flag, True) is not False
+                ]
+                if stale:
+                    result.add(await self.absorb(stale, trigger=trigger))
+                if len(ids) < _PAGE:
+                    break
+                after = ids[-1]
+        return result
+
+    async def collect(self, run: str, *, limit: int = 1000) -> list[OutboxItem]:
+        """Outbox documents not yet acknowledged, marked as sent under `run`."""
+        async with self.db.begin() as conn:
+            return await mirror.collect(conn, self.tenant, self.system, run, limit=limit)
+
+    async def acknowledge(self, run: str) -> int:
+        """The partner confirmed `run`: what it carried is delivered."""
+        async with self.db.begin() as conn:
+            return await mirror.acknowledge(conn, self.tenant, self.system, run)
+
+    async def snapshots(self, entity: str, external_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """Fields of objects as the partner holds them or will once it collects its outbox."""
+        found = await self._store.snapshots(entity, list(dict.fromkeys(external_ids)))
+        return {x: snap.fields for x, snap in found.items()}
+
+    async def remember(self, entity: str, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        """Keep bookkeeping rows in the mirror (an index, say) without enqueueing anything."""
+        records = [MirrorRecord(entity, x, dict(fields)) for x, fields in entries.items()]
+        async with self.db.begin() as conn:
+            await mirror.absorb(conn, self.tenant, self.system, records, now=self.clock())
+
+    async def recall(self, entity: str, external_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Bookkeeping rows kept by `remember`."""
+        async with self.db.begin() as conn:
+            rows = await mirror.read(
+                conn, self.tenant, self.system, entity, list(dict.fromkeys(external_ids))
+            )
+        return {x: row.fields for x, row in rows.items()}

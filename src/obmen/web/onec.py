@@ -1,0 +1,203 @@
+"""What obmen's 1C exchange endpoint does with a run (the `ExchangeBackend` of `obmen.web.exchange`).
+
+Catalog files are read by the streaming codec in a worker thread and their records *spooled* to a file
+next to the upload; only a file read to its end is absorbed into the 1C mirror, so truncated or hostile
+XML imports nothing, and memory does not grow with the file. Absorbing enqueues the keys of the objects
+whose fingerprint changed (`obmen.sync.mirrors`). `deactivate` retires what a full run did not mention.
+`query` answers 1C with the outbox's orders, acknowledged only by `success` (docs/commerceml.md §1.7).
+
+1C sends an order back under its own `Ид` but with the site's `Номер` (§2.7), so every order handed to
+1C is indexed by number in the mirror (`ORDER_NUMBERS`), and 1C's documents find their order by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from obmen.connectors.commerceml import RunContext, read
+from obmen.connectors.onec.documents import customer_id, document_number, documents_xml
+from obmen.connectors.onec.records import CATALOG_ENTITIES, FileReport, Record, records
+from obmen.errors import ObmenError, ProtocolError
+from obmen.sync.mirrors import Absorbed, MirrorIngest
+from obmen.web.exchange import Run
+
+__all__ = ["ORDER_NUMBERS", "OneCBackend"]
+
+log = logging.getLogger(__name__)
+
+#: Mirror bookkeeping: order number → the external id of the order 1C knows under that number.
+ORDER_NUMBERS = "order#number"
+_CHUNK = 500
+_STATE_TTL = 6 * 3600.0
+
+
+@dataclass(slots=True)
+class _RunState:
+    started: float
+    context: RunContext = field(default_factory=RunContext)
+    full: set[str] = field(default_factory=set)
+
+
+class OneCBackend:
+    """The 1C mirror behind the exchange endpoint."""
+
+    def __init__(
+        self,
+        ingest: MirrorIngest,
+        *,
+        query_limit: int = 1000,
+        schema_version: str = "2.05",
+        encoding: str = "windows-1251",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ingest = ingest
+        self.query_limit = query_limit
+        self.schema_version = schema_version
+        self.encoding = encoding
+        self.clock = clock
+        self._runs: dict[str, _RunState] = {}
+
+    def _state(self, run: Run) -> _RunState:
+        now = self.clock()
+        for stale in [k for k, s in self._runs.items() if now - s.started > _STATE_TTL]:
+            del self._runs[stale]
+        return self._runs.setdefault(run.id, _RunState(run.started))
+
+    # -- catalog ----------------------------------------------------------------------------------------
+
+    async def import_file(self, run: Run, path: Path) -> str:
+        """Read one catalog file to its end, then absorb it into the mirror."""
+        state = self._state(run)
+        report = FileReport()
+        spool = await asyncio.to_thread(_spool, path, state.context, report)
+        absorbed = await self._absorb(spool, trigger="onec:exchange")
+        state.full |= report.full
+        return f"{path.name}: {absorbed.summary() or 'nothing to import'}"
+
+    async def deactivate(self, run: Run) -> str:
+        """Retire the catalog objects a full run did not mention (docs/commerceml.md §1.6)."""
+        state = self._runs.get(run.id)
+        full = sorted(e for e in (state.full if state else set()) if e in CATALOG_ENTITIES)
+        if not full:
+            return "Обмен содержал только изменения, деактивировать нечего / a delta run retires nothing"
+        retired = await self.ingest.retire(full, before=run.started, trigger="onec:deactivate")
+        counts = ", ".join(f"{e} {retired.seen.get(e, 0)}" for e in full)
+        return f"Деактивировано / retired: {counts}"
+
+    async def _absorb(self, spool: Path, *, trigger: str, rekey: bool = False) -> Absorbed:
+        total = Absorbed()
+        reader = _Spool(spool)
+        try:
+            while chunk := await asyncio.to_thread(reader.next_chunk):
+                if rekey:
+                    chunk = await self._rekey(chunk)
+                total.add(await self.ingest.absorb(chunk, trigger=trigger))
+        finally:
+            await asyncio.to_thread(reader.close)
+        return total
+
+    # -- sale -------------------------------------------------------------------------------------------
+
+    async def query(self, run: Run) -> bytes:
+        """The outbox's orders as a site answers `mode=query`, marked as sent under this run."""
+        items = await self.ingest.collect(run.id, limit=self.query_limit)
+        orders = [Record(i.entity, i.external_id, i.fields) for i in items if i.entity == "order"]
+        customers: dict[str, Any] = {i.external_id: i.fields for i in items if i.entity == "counterparty"}
+        missing = [c for c in (customer_id(o.fields) for o in orders) if c and c not in customers]
+        if missing:
+            customers |= await self.ingest.snapshots("counterparty", missing)
+        numbers = {n: {"order": o.external_id} for o in orders if (n := document_number(o.fields))}
+        await self.ingest.remember(ORDER_NUMBERS, numbers)
+        body = documents_xml(
+            orders, customers, to="onec", schema_version=self.schema_version, encoding=self.encoding
+        )
+        log.info("1C query: %d orders, %d counterparties under run %s", len(orders), len(customers), run.id)
+        return body
+
+    async def acknowledge(self, run: Run) -> None:
+        """1C confirmed the orders it collected under this run."""
+        await self.ingest.acknowledge(run.id)
+
+    async def import_documents(self, run: Run, path: Path) -> str:
+        """1C's orders back: statuses, postings, payments, shipments, and orders born in 1C."""
+        report = FileReport()
+        spool = await asyncio.to_thread(_spool, path, RunContext(), report)
+        total = await self._absorb(spool, trigger="onec:documents", rekey=True)
+        skipped = f"; skipped {len(report.skipped)} non-order documents" if report.skipped else ""
+        return f"{path.name}: {total.summary() or 'no documents'}{skipped}"
+
+    async def _rekey(self, chunk: list[Record]) -> list[Record]:
+        """Put 1C's orders under the id 1C got them by; index orders born in 1C by their number.
+
+        An order obmen handed to 1C keeps the customer it was sent with: 1C answers with its own
+        counterparty `Ид`, and taking that would look like a new customer to every other system.
+        """
+        numbers = [str(r.fields["number"]) for r in chunk if r.entity == "order" and r.fields.get("number")]
+        known = await self.ingest.recall(ORDER_NUMBERS, numbers)
+        ours: dict[int, Record] = {}
+        theirs: set[str] = set()
+        fresh: dict[str, dict[str, str]] = {}
+        for index, record in enumerate(chunk):
+            number = str(record.fields.get("number") or "") if record.entity == "order" else ""
+            if number in known:
+                fields = {k: v for k, v in record.fields.items() if k != "customer"}
+                ours[index] = Record("order", str(known[number]["order"]), fields)
+                theirs.add(customer_id(record.fields) or "")
+            elif number:
+                fresh[number] = {"order": record.external_id}
+        if fresh:
+            await self.ingest.remember(ORDER_NUMBERS, fresh)
+        return [
+            ours.get(i, record)
+            for i, record in enumerate(chunk)
+            if not (record.entity == "counterparty" and record.external_id in theirs)
+        ]
+
+
+def _spool(path: Path, context: RunContext, report: FileReport) -> Path:
+    """Read and map a whole file into a spool of JSON lines; any malformed input raises `ProtocolError`."""
+    spool = path.with_name(path.name + ".records")
+    try:
+        with spool.open("w", encoding="utf-8") as out:
+            for record in records(read(path, context), context, report):
+                out.write(json.dumps([record.entity, record.external_id, record.fields], ensure_ascii=False))
+                out.write("\n")
+    except ObmenError:
+        spool.unlink(missing_ok=True)
+        raise
+    except (ValueError, ArithmeticError, KeyError) as exc:
+        spool.unlink(missing_ok=True)
+        raise ProtocolError(f"{path.name}: {exc}") from exc
+    return spool
+
+
+class _Spool:
+    """Reads a spool back a chunk at a time (in a worker thread) and deletes it when closed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lines: IO[str] | None = None
+
+    def next_chunk(self) -> list[Record]:
+        if self._lines is None:
+            self._lines = self.path.open(encoding="utf-8")
+        chunk: list[Record] = []
+        for line in self._lines:
+            entity, external_id, fields = json.loads(line)
+            chunk.append(Record(entity, external_id, fields))
+            # A document's counterparties come before its order: never split them across chunks.
+            if len(chunk) >= _CHUNK and entity != "counterparty":
+                break
+        return chunk
+
+    def close(self) -> None:
+        if self._lines is not None:
+            self._lines.close()
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,311 @@
+"""1C → obmen over the exchange endpoint with the real backend and store (docs/commerceml.md §1, §2).
+
+1C is played by `onec_client.OneC` over in-process ASGI; the store is real (SQLite, and PostgreSQL
+under `pg`). What matters: uploads land in the 1C mirror and enqueue exactly the keys that changed,
+full runs retire what they did not mention, the outbox reaches 1C until 1C confirms it, 1C's documents
+update the orders obmen handed to it, and bad files import nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from lxml import etree
+from onec_client import OneC
+from starlette.applications import Starlette
+
+from obmen.connectors.base import Create
+from obmen.connectors.commerceml import Document, RunContext, read
+from obmen.connectors.mirrored import Mirrored
+from obmen.model import entities as canon
+from obmen.model.base import EntityType, Money, Ref
+from obmen.model.fields import to_fields
+from obmen.store import mirror
+from obmen.store.database import Database
+from obmen.store.mirror import MirrorStore
+from obmen.store.tables import work_items
+from obmen.sync.mirrors import MirrorIngest
+from obmen.testing import ManualClock
+from obmen.web.exchange import ExchangeEndpoint
+from obmen.web.onec import OneCBackend
+from obmen.web.uploads import Limits
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "commerceml"
+SMALL = FIXTURES / "ut11-small-2.07"
+T, S = "default", "onec"
+DELETED = "b631c9c1-49de-11e9-80c9-0cc47ab29cd1"
+AUTH = ("exchange", "s3cret")
+
+
+def count(path: Path, local: str, parent: str | None = None) -> int:
+    return sum(
+        1
+        for e in etree.parse(str(path)).iter()
+        if etree.QName(e).localname == local
+        and (parent is None or etree.QName(e.getparent()).localname == parent)
+    )
+
+
+class Stack:
+    def __init__(self, db: Database, tmp: Path) -> None:
+        self.db = db
+        self.clock = ManualClock()
+        self.ingest = MirrorIngest(db, T, S, clock=self.clock)
+        self.backend = OneCBackend(self.ingest, clock=self.clock)
+        limits = Limits(file_limit=64 * 1024)
+        self.endpoint = ExchangeEndpoint(
+            self.backend, login=AUTH[0], password=AUTH[1], workdir=tmp / "runs", limits=limits
+        )
+        self.endpoint.clock = self.clock
+
+    async def mirrored(self, entity: str) -> dict[str, mirror.MirrorRow]:
+        async with self.db.begin() as conn:
+            ids: list[str] = []
+            while page := await mirror.scan(conn, T, S, entity, ids[-1] if ids else None, 1000):
+                ids += page
+            return await mirror.read(conn, T, S, entity, ids)
+
+    async def queued(self) -> list[str]:
+        async with self.db.begin() as conn:
+            return sorted((await conn.execute(sa.select(work_items.c.key))).scalars())
+
+    async def drain(self) -> None:
+        async with self.db.begin() as conn:
+            await conn.execute(sa.delete(work_items))
+
+
+@pytest.fixture
+async def stack(db: Database, tmp_path: Path) -> Stack:
+    return Stack(db, tmp_path)
+
+
+@pytest.fixture
+async def onec(stack: Stack) -> AsyncIterator[OneC]:
+    app = Starlette(routes=stack.endpoint.routes())
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://obmen", auth=AUTH) as http:
+        yield OneC(http)
+
+
+def catalog() -> dict[str, bytes]:
+    return {name: (SMALL / name).read_bytes() for name in ("import0_1.xml", "offers0_1.xml")}
+
+
+@pytest.mark.parametrize(("zipped", "chunk"), [(True, None), (True, 700), (False, None), (False, 1000)])
+async def test_a_full_catalog_lands_in_the_mirror_and_enqueues_its_keys(
+    stack: Stack, onec: OneC, zipped: bool, chunk: int | None
+) -> None:
+    replies = await onec.catalog(catalog(), zipped=zipped, chunk=chunk)
+    assert all(r.startswith("success") for r in replies), replies
+    products, offers = await stack.mirrored("product"), await stack.mirrored("offer")
+    assert len(products) == count(SMALL / "import0_1.xml", "Товар", "Товары") == 36
+    assert len(offers) == count(SMALL / "offers0_1.xml", "Предложение") == 44
+    assert len(await stack.mirrored("price_type")) == 1
+    assert len(await stack.mirrored("warehouse")) == 3
+    assert len(await stack.mirrored("category")) == 1
+    queued = await stack.queued()
+    assert len(queued) == 36 + 44 + 1 + 3 + 1
+    assert sum(k.startswith("product@onec:") for k in queued) == 36
+    if zipped:
+        assert any("Распаковка" in step for step in onec.steps)
+    # Offers laid over products: an offer refers to its product by the 1C `Ид` before `#`.
+    some = next(iter(offers.values())).fields
+    assert some["product"]["id"] in products
+    assert some["prices"]
+    assert some["prices"][0]["value"]["currency"] == "RUB"
+
+
+async def test_an_unchanged_reupload_enqueues_nothing(stack: Stack, onec: OneC) -> None:
+    await onec.catalog(catalog(), zipped=True)
+    await stack.drain()
+    stack.clock.advance(60)
+    replies = await onec.catalog(catalog(), zipped=True)
+    assert "product 36 (0 changed)" in replies[0]
+    assert await stack.queued() == []
+    # The one product marked `Статус="Удален"` in the fixture is inactive; nothing else was retired.
+    inactive = [x for x, row in (await stack.mirrored("product")).items() if not row.fields["active"]]
+    assert inactive == [DELETED]
+
+
+def _first_offer_price(xml: str) -> str:
+    match = re.search(r"<ЦенаЗаЕдиницу>([^<]+)</ЦенаЗаЕдиницу>", xml)
+    assert match
+    return match.group(1)
+
+
+async def test_a_change_only_upload_enqueues_only_what_changed(stack: Stack, onec: OneC) -> None:
+    await onec.catalog(catalog(), zipped=False)
+    await stack.drain()
+    stack.clock.advance(60)
+    text = (SMALL / "offers0_1.xml").read_text(encoding="utf-8-sig")
+    price = _first_offer_price(text)
+    delta = text.replace('СодержитТолькоИзменения="false"', 'СодержитТолькоИзменения="true"')
+    tag = "<ЦенаЗаЕдиницу>{}</ЦенаЗаЕдиницу>"
+    delta = delta.replace(tag.format(price), tag.format("99999"), 1)
+    replies = await onec.catalog({"offers0_1.xml": delta.encode()}, zipped=False)
+    assert "offer 44 (1 changed)" in replies[0]
+    [key] = await stack.queued()
+    changed = (await stack.mirrored("offer"))[key.split(":", 1)[1]]
+    assert changed.fields["prices"][0]["value"]["amount"] == "99999"
+    # A delta retires nothing.
+    assert "nothing" in replies[-1]
+    assert all(row.fields["active"] for row in (await stack.mirrored("offer")).values())
+
+
+async def test_a_full_run_retires_what_it_did_not_mention(stack: Stack, onec: OneC) -> None:
+    await onec.catalog(catalog(), zipped=True)
+    await stack.drain()
+    stack.clock.advance(60)
+    text = (SMALL / "import0_1.xml").read_text(encoding="utf-8-sig")
+    goods = re.findall(r"<Товар>.*?</Товар>", text, flags=re.S)
+    gone = re.search(r"<Ид>([^<]+)</Ид>", goods[0])
+    assert gone
+    replies = await onec.catalog({"import0_1.xml": text.replace(goods[0], "").encode()}, zipped=True)
+    assert replies[-1].startswith("success")
+    assert "product 1" in replies[-1]
+    assert await stack.queued() == [f"product@onec:{gone.group(1)}"]
+    products = await stack.mirrored("product")
+    assert sorted(x for x, row in products.items() if not row.fields["active"]) == sorted(
+        [gone.group(1), DELETED]
+    )
+    # Offers were not part of this run: they stay as they were.
+    assert all(row.fields["active"] for row in (await stack.mirrored("offer")).values())
+
+
+def order_fields(number: str, customer: str | None) -> dict[str, Any]:
+    order = canon.Order(
+        number=number,
+        date=datetime(2024, 5, 1, 12, 30),
+        status="N",
+        customer=Ref(EntityType.COUNTERPARTY, customer) if customer else None,
+        lines=(
+            canon.OrderLine(
+                offer=Ref(EntityType.OFFER, "p1#c1"),
+                name="Ботфорты",
+                quantity=Decimal(2),
+                price=Money(Decimal(1500)),
+            ),
+        ),
+        total=Money(Decimal(3000)),
+        external_numbers=(("site", number),),
+    )
+    return dict(to_fields(order))
+
+
+async def queue_orders(stack: Stack, *numbers: str) -> None:
+    onec = Mirrored(S, MirrorStore(stack.db, T, S, clock=stack.clock), fields={}, creates=frozenset())
+    person = canon.Counterparty(kind="person", name="Иван Петров", emails=("ivan@example.ru",))
+    ops: list[Any] = [Create("counterparty", "cp-1", dict(to_fields(person)))]
+    ops += [Create("order", f"cid-{n}", order_fields(n, "cp-1")) for n in numbers]
+    assert all(r.ok for r in await onec.write(ops))
+
+
+def documents_of(body: bytes) -> list[Document]:
+    path = Path(f"/tmp/obmen-query-{id(body)}.xml")
+    path.write_bytes(body)
+    try:
+        return [i for i in read(path, RunContext()) if isinstance(i, Document)]
+    finally:
+        path.unlink()
+
+
+async def test_query_offers_the_outbox_until_1c_confirms(stack: Stack, onec: OneC) -> None:
+    await queue_orders(stack, "1001", "1002")
+    body = await onec.query()
+    assert body.startswith(b'<?xml version="1.0" encoding="windows-1251"?>')
+    docs = documents_of(body)
+    assert sorted((d.id, d.number) for d in docs) == [("cid-1001", "1001"), ("cid-1002", "1002")]
+    assert docs[0].counterparties[0].name == "Иван Петров"
+    assert docs[0].lines[0].id == "p1#c1"
+    assert docs[0].total == Decimal(3000)
+    # No `success`: 1C failed on its side, so the next query offers the same orders again.
+    assert len(documents_of(await onec.query())) == 2
+    assert (await onec.success()).startswith("success")
+    assert documents_of(await onec.query()) == []
+
+
+DOC_1C = """<?xml version="1.0" encoding="UTF-8"?>
+<КоммерческаяИнформация ВерсияСхемы="2.09" ДатаФормирования="2024-05-02T10:00:00">
+<Документ><Ид>7c1e0d1a-0000-11ef-8000-000000000001</Ид><Номер>{number}</Номер><Дата>2024-05-01</Дата>
+<ХозОперация>Заказ товара</ХозОперация><Роль>Продавец</Роль>
+<Валюта>RUB</Валюта><Курс>1</Курс><Сумма>3000</Сумма>
+<Контрагенты><Контрагент><Ид>1c-guid-ivan</Ид><Наименование>Петров Иван</Наименование><Роль>Покупатель</Роль>
+</Контрагент></Контрагенты><Время>12:30:00</Время>
+<Товары><Товар><Ид>p1#c1</Ид><Наименование>Ботфорты</Наименование><ЦенаЗаЕдиницу>1500</ЦенаЗаЕдиницу>
+<Количество>2</Количество><Сумма>3000</Сумма></Товар></Товары>
+<ЗначенияРеквизитов>
+<ЗначениеРеквизита><Наименование>Номер по 1С</Наименование>
+<Значение>УТ-000{number}</Значение></ЗначениеРеквизита>
+<ЗначениеРеквизита><Наименование>Проведен</Наименование><Значение>true</Значение></ЗначениеРеквизита>
+<ЗначениеРеквизита><Наименование>Статус заказа</Наименование><Значение>F</Значение></ЗначениеРеквизита>
+<ЗначениеРеквизита><Наименование>Дата оплаты по 1С</Наименование>
+<Значение>2024-05-02</Значение></ЗначениеРеквизита>
+</ЗначенияРеквизитов></Документ>
+</КоммерческаяИнформация>"""
+
+
+async def test_documents_from_1c_update_the_orders_obmen_sent(stack: Stack, onec: OneC) -> None:
+    await queue_orders(stack, "1001")
+    await onec.query()
+    await onec.success()
+    await stack.drain()
+    stack.clock.advance(60)
+    reply = await onec.documents(DOC_1C.format(number="1001").encode())
+    assert reply.startswith("success"), reply
+    assert await stack.queued() == ["order@onec:cid-1001"]
+    order = (await stack.mirrored("order"))["cid-1001"].fields
+    assert order["status"] == "F"
+    assert ["onec", "УТ-0001001"] in order["external_numbers"]
+    assert order["payments"][0]["paid"] is True
+    # The customer stays the one obmen sent: 1C's own counterparty id is not a new customer.
+    assert order["customer"] == {"$ref": "counterparty", "id": "cp-1"}
+    assert await stack.mirrored("counterparty") == {}
+
+
+async def test_orders_born_in_1c_land_under_their_own_id(stack: Stack, onec: OneC) -> None:
+    orders = FIXTURES / "erp-2.07" / "orders.xml"
+    reply = await onec.documents(orders.read_bytes(), name="documents___erp.xml")
+    assert reply.startswith("success"), reply
+    documents = count(orders, "Документ")
+    parties = {e.findtext("{*}Ид") for e in etree.parse(str(orders)).iter("{*}Контрагент")}
+    assert len(await stack.mirrored("order")) == documents == 216
+    assert len(await stack.mirrored("counterparty")) == len(parties)
+    assert sum(k.startswith("order@onec:") for k in await stack.queued()) == 216
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param((SMALL / "import0_1.xml").read_bytes()[:20_000], id="truncated"),
+        pytest.param(
+            (
+                '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+                "<КоммерческаяИнформация><Каталог><Товары><Товар><Ид>1</Ид><Наименование>&e;</Наименование>"
+                "</Товар></Товары></Каталог></КоммерческаяИнформация>"
+            ).encode(),
+            id="xxe",
+        ),
+        pytest.param(b"not xml at all", id="garbage"),
+    ],
+)
+async def test_bad_files_fail_and_import_nothing(stack: Stack, onec: OneC, body: bytes) -> None:
+    replies = await onec.catalog({"import0_1.xml": body}, zipped=False)
+    assert replies[0].startswith("failure"), replies
+    assert await stack.mirrored("product") == {}
+    assert await stack.queued() == []
+    assert not list((stack.endpoint.workdir).rglob("*.records"))
+
+
+async def test_bad_documents_fail_and_import_nothing(stack: Stack, onec: OneC) -> None:
+    reply = await onec.documents(DOC_1C.format(number="5").encode()[:900])
+    assert reply.startswith("failure"), reply
+    assert await stack.mirrored("order") == {}
+    assert await stack.queued() == []
