@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,8 +81,11 @@ class SiteState:
     def __init__(self, options: Options, work_dir: Path | None, clock: Callable[[], float]) -> None:
         self.options = options
         self.clock = clock
-        self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="obmen-site-")
-        self.work_dir = work_dir or Path(self._tmp.name)  # type: ignore[union-attr]
+        if work_dir is None:
+            work_dir = Path(tempfile.mkdtemp(prefix="obmen-site-"))
+            # Our own temporary directory goes away with the sandbox, quietly.
+            weakref.finalize(self, shutil.rmtree, work_dir, ignore_errors=True)
+        self.work_dir = work_dir
         self.lock = asyncio.Lock()
         self.reset()
 
