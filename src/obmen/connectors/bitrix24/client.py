@@ -210,14 +210,21 @@ class Bitrix24Client:
             name: f"{method}?{encode_query({**params, **(connector if _writes(method) else {})})}"
             for name, (method, params) in calls.items()
         }
+        # Nested commands count against their own methods' operating time (bitrix24.md §3): a batch
+        # waits for the most held-back method in it instead of collecting 429s.
+        held = max((self._budget.wait_for(method) for method, _ in calls.values()), default=0.0)
+        if held:
+            await self._sleep(held)
         # A batch may be sent again only when every command in it may (bitrix24.md §4: no idempotency key).
         again = all(repeatable(method, params) for method, params in calls.values())
         reply = await self.call("batch", {"halt": 1 if halt else 0, "cmd": cmd}, repeat=again)
         out = _batch_reply(reply.result, calls)
         for name, timing in out.times.items():
-            # Nested commands count against their own methods' operating time (bitrix24.md §3).
             if name in calls and isinstance(timing, Mapping):
                 self._budget.observe(calls[name][0], timing)
+        for name, error in out.errors.items():
+            if isinstance(error, RateLimited) and name in calls:
+                self._on_limited(calls[name][0], error)
         return out
 
     async def call_many(self, calls: Sequence[Call], *, rounds: int = 4) -> list[Any]:

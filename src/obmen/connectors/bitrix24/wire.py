@@ -131,6 +131,7 @@ _AUTH_CODES = {
     "user_access_error",
     "WRONG_AUTH_TYPE",
     "invalid_grant",
+    "invalid_token",
     "invalid_client",
     "PAYMENT_REQUIRED",
     "INVALID_REQUEST",
@@ -152,7 +153,7 @@ def classify(
         return RateLimited(text, retry_after=reset_in if reset_in is not None else 60.0)
     if code == "expired_token":
         return TokenExpired(text)
-    if code in _AUTH_CODES or (code == "ACCESS_DENIED" and status == 403):
+    if code in _AUTH_CODES or status == 401 or (code == "ACCESS_DENIED" and status == 403):
         return AuthError(text)
     if code in ("INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER") or status >= 500:
         return TransientError(text)
