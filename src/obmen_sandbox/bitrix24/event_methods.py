@@ -39,7 +39,8 @@ def event_bind(portal: Portal, call: Call) -> bool:
     handler = "" if offline else str(call.param("handler") or "")
     if not offline and not handler.startswith(("http://", "https://")):
         raise RestError("WRONG_HANDLER_URL", "Wrong handler URL")
-    connector = str(call.param("auth_connector") or "") if offline else ""
+    # The dispatcher lifts `auth_connector` out of the parameters into the call (auth.call_for).
+    connector = (call.auth_connector or "") if offline else ""
     auth_type = to_int(call.param("auth_type")) or 0
     for binding in portal.events.bindings:
         same = (binding.client_id, binding.event, binding.handler, binding.offline, binding.connector)
@@ -134,7 +135,7 @@ def _selected(portal: Portal, call: Call, records: list[dict[str, Any]]) -> list
 def offline_get(portal: Portal, call: Call) -> dict[str, Any]:
     """Take up to `limit` records: deleted at once (`clear=1`) or reserved under a `process_id`."""
     client_id = _app(call)
-    connector = str(call.param("auth_connector") or "")
+    connector = call.auth_connector or ""
     process = str(call.param("process_id") or "")
     errors = str(call.param("error") or "0") == "1"
     clear = str(call.param("clear", "1")) != "0"
