@@ -20,7 +20,6 @@ import pytest
 import sqlalchemy as sa
 from lxml import etree
 from onec_client import OneC
-from starlette.applications import Starlette
 
 from obmen.connectors.base import Create
 from obmen.connectors.commerceml import Document, RunContext, read
@@ -34,6 +33,7 @@ from obmen.store.mirror import MirrorStore
 from obmen.store.tables import work_items
 from obmen.sync.mirrors import MirrorIngest
 from obmen.testing import ManualClock
+from obmen.web.app import create_app
 from obmen.web.exchange import ExchangeEndpoint
 from obmen.web.onec import OneCBackend
 from obmen.web.uploads import Limits
@@ -89,7 +89,7 @@ async def stack(db: Database, tmp_path: Path) -> Stack:
 
 @pytest.fixture
 async def onec(stack: Stack) -> AsyncIterator[OneC]:
-    app = Starlette(routes=stack.endpoint.routes())
+    app = create_app(stack.db, onec=stack.endpoint, clock=stack.clock)
     transport = httpx.ASGITransport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://obmen", auth=AUTH) as http:
         yield OneC(http)

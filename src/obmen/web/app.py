@@ -21,6 +21,7 @@ from starlette.routing import Route
 from obmen.store.database import Database, head_revision
 from obmen.store.state import JournalEntry
 from obmen.store.status import Status, read_status
+from obmen.web.exchange import ExchangeEndpoint
 from obmen.web.hooks import Bitrix24Hooks
 from obmen.web.hooks import routes as hook_routes
 
@@ -140,6 +141,7 @@ def create_app(
     metrics: Metrics | None = None,
     clock: Callable[[], float] = time.time,
     bitrix24: Bitrix24Hooks | None = None,
+    onec: ExchangeEndpoint | None = None,
 ) -> Starlette:
     """Build the app around an open store."""
     metrics = metrics or Metrics()
@@ -180,5 +182,6 @@ def create_app(
             Route("/metrics", prometheus),
             Route("/api/status", api_status),
             *(hook_routes(bitrix24) if bitrix24 else []),
+            *(onec.routes() if onec else []),
         ]
     )
