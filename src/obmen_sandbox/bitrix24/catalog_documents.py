@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from obmen_sandbox.bitrix24.catalog_common import (
@@ -228,6 +229,36 @@ def document_cancel(portal: PortalLike, call: Call) -> bool:
     _move(portal, call, back, "Error cancelling document conduct")
     _set_status(portal, call, doc, "C")
     return True
+
+
+def _each(portal: PortalLike, call: Call, action: Any) -> bool:
+    """Run `action` per id of `documentIds`; the first failure is the answer, earlier ones stay done."""
+    ids = call.param("documentIds")
+    if isinstance(ids, Mapping):
+        ids = list(ids.values())
+    if not isinstance(ids, list) or not ids:
+        raise catalog_error("100", "Could not find value for parameter {documentIds}")
+    for doc_id in ids:
+        action(portal, replace(call, params={"id": doc_id}))
+    return True
+
+
+@method("catalog.document.conductList", scope="catalog")
+def document_conduct_list(portal: PortalLike, call: Call) -> bool:
+    """Conduct several documents in order (D:…/catalog-document-conduct-list.md)."""
+    return _each(portal, call, document_conduct)
+
+
+@method("catalog.document.cancelList", scope="catalog")
+def document_cancel_list(portal: PortalLike, call: Call) -> bool:
+    """Cancel several documents in order."""
+    return _each(portal, call, document_cancel)
+
+
+@method("catalog.document.deleteList", scope="catalog")
+def document_delete_list(portal: PortalLike, call: Call) -> bool:
+    """Delete several documents in order."""
+    return _each(portal, call, document_delete)
 
 
 def _editable(portal: PortalLike, doc_id: Any) -> dict[str, Any]:

@@ -198,3 +198,21 @@ async def test_stock_is_the_sum_of_conducted_documents(plan: list[tuple[str, int
             expected = sum(conducted.values())
             assert (await stock(api, product["id"])).get(1, 0) == expected
             assert await quantity(api, product["id"]) == expected
+
+
+async def test_list_variants_stop_at_the_first_failure(api: Api) -> None:
+    product = await add_product(api, "x")
+    good = await document(api, "A", {"elementId": product["id"], "storeTo": 1, "amount": 4})
+    bad = await document(api, "D", {"elementId": product["id"], "storeFrom": 1, "amount": 100})
+    later = await document(api, "A", {"elementId": product["id"], "storeTo": 1, "amount": 1})
+    with pytest.raises(ApiError):
+        await api("catalog.document.conductList", documentIds=[good, bad, later])
+    statuses = {d["id"]: d["status"] for d in (await api("catalog.document.list")).result["documents"]}
+    assert (statuses[good], statuses[bad], statuses[later]) == ("Y", "N", "N")
+    assert await stock(api, product["id"]) == {1: 4}
+    assert (await api("catalog.document.cancelList", documentIds=[good])).result is True
+    assert (await api("catalog.document.deleteList", documentIds=[good, bad, later])).result is True
+    assert (await api("catalog.document.list")).total == 0
+    with pytest.raises(ApiError) as error:
+        await api("catalog.document.conductList")
+    assert error.value.code == "100"
