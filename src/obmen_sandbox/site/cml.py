@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import BinaryIO
 
 from lxml import etree
 
@@ -181,9 +182,14 @@ def _requisites(elem: etree._Element) -> dict[str, str]:
 
 def _iterparse(path: Path, handle: Callable[[tuple[str, ...], etree._Element], bool]) -> None:
     """Walk `path`, calling `handle(path_of_local_names, elem)` at each end tag; True frees the element."""
+    with path.open("rb") as source:  # our handle: an early refusal must not leak lxml's
+        _walk(source, handle)
+
+
+def _walk(source: BinaryIO, handle: Callable[[tuple[str, ...], etree._Element], bool]) -> None:
     stack: list[str] = []
     events = etree.iterparse(
-        str(path),
+        source,
         events=("start", "end"),
         resolve_entities=False,
         no_network=True,
