@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
 from lxml import etree
@@ -57,15 +56,26 @@ def line_of(el: El) -> int | None:
     return line if isinstance(line, int) else None
 
 
+#: Qualified tag → local name. A file has a few dozen distinct tags; the cap keeps a hostile file
+#: with millions of invented tag names from growing it.
+_NAMES: dict[str, str] = {}
+_NAMES_CAP = 4096
+
+
 def local(tag: str) -> str:
     """`{urn:1C.ru:commerceml_2}Товар` → `Товар` (the namespace varies and lies, §1.11)."""
-    return tag[tag.rfind("}") + 1 :]
+    name = _NAMES.get(tag)
+    if name is None:
+        name = tag[tag.rfind("}") + 1 :]
+        if len(_NAMES) < _NAMES_CAP:
+            _NAMES[tag] = name
+    return name
 
 
-def kids(el: El) -> Iterator[tuple[str, El]]:
-    """(local name, element) of the element children, comments skipped."""
-    for child in el.iterchildren(etree.Element):
-        yield local(child.tag), child
+def kids(el: El) -> list[tuple[str, El]]:
+    """(local name, element) of the element children; comments, PIs and entities skipped."""
+    names = _NAMES
+    return [(names.get(c.tag) or local(c.tag), c) for c in el if isinstance(c.tag, str)]
 
 
 def text_of(el: El) -> str:
@@ -125,10 +135,8 @@ def _deleted(el: El, fields: dict[str, El]) -> bool:
 
 
 def _first(el: El) -> dict[str, El]:
-    fields: dict[str, El] = {}
-    for tag, child in kids(el):
-        fields.setdefault(tag, child)
-    return fields
+    """Children by local name; the first of several with one name wins."""
+    return dict(reversed(kids(el)))
 
 
 def _req(fields: dict[str, El], name: str, owner: El) -> str:

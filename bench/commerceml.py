@@ -1,0 +1,323 @@
+"""CommerceML codec throughput and memory: reader + mapping + fingerprint diff against a bare lxml walk.
+
+Side by side in one run, on a generated catalog (import.xml + offers.xml: groups, properties, half the
+products with two characteristics, 3 price types, 2 warehouses):
+
+- the floor: a bare `lxml.etree.iterparse` walk of the same files (every element, cleared as it ends),
+  and the same walk seeing only `Товар`/`Предложение` (the pure parse cost);
+- an initial import (every fingerprint new) and an unchanged re-import (0 changed fingerprints);
+- peak RSS of each phase, each in a fresh process, and the same streaming pass over a catalog
+  `--scale` times larger: RSS must not grow with the file.
+
+    python -m bench commerceml [--products 100000] [--scale 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from obmen.connectors.commerceml import (
+    Group,
+    Offer,
+    OfferPrice,
+    PriceType,
+    Product,
+    Property,
+    PropertyValue,
+    RunContext,
+    StockEntry,
+    Tax,
+    Warehouse,
+    read,
+    write_catalog,
+    write_offers,
+)
+from obmen.connectors.commerceml import mapping as cml
+from obmen.model.fields import fingerprint
+
+PRICE_TYPES = [
+    PriceType(id=f"pt-{i}", name=n, currency="RUB")
+    for i, n in enumerate(("Розничная", "Оптовая", "Закупочная"))
+]
+WAREHOUSES = [Warehouse(id=f"wh-{i}", name=n) for i, n in enumerate(("Главный склад", "Магазин на Ленина"))]
+SIZES = ("S", "M", "L", "XL")
+COLOURS = ("Красный", "Синий", "Зелёный", "Чёрный", "Белый")
+
+
+def _groups(products: int) -> list[Group]:
+    count = max(10, products // 500)
+    return [
+        Group(id=f"g-{i}", name=f"Группа {i}", parent_id=f"g-{(i - 1) // 10}" if i else None)
+        for i in range(count)
+    ]
+
+
+def _properties() -> list[Property]:
+    return [
+        Property(
+            id="prop-brand",
+            name="Производитель",
+            value_type="Справочник",
+            values=tuple(PropertyValue(id=f"brand-{i}", value=f"Завод №{i}") for i in range(50)),
+        ),
+        Property(
+            id="prop-colour",
+            name="Цвет",
+            value_type="Справочник",
+            for_offers=True,
+            values=tuple(PropertyValue(id=f"colour-{i}", value=c) for i, c in enumerate(COLOURS)),
+        ),
+        Property(id="prop-weight", name="Вес", value_type="Число"),
+    ]
+
+
+def _products(count: int, groups: int) -> Iterator[Product]:
+    for i in range(count):
+        yield Product(
+            id=f"{i:08d}-55bc-11d9-848a-00112f43529a",
+            name=f"Товар номер {i} (демонстрационный)",
+            article=f"АРТ-{i:07d}",
+            barcode=f"{2000000000000 + i}",
+            unit="шт",
+            unit_code="796",
+            group_ids=(f"g-{i % groups}",),
+            description=f"Описание товара {i}: прочный, надёжный, недорогой.",
+            images=(f"import_files/{i % 97:02d}/{i:08d}.jpg",),
+            properties=(("prop-brand", f"brand-{i % 50}"), ("prop-weight", str(i % 1000))),
+            requisites=(
+                ("ВидНоменклатуры", "Товар"),
+                ("ТипНоменклатуры", "Товар"),
+                ("Полное наименование", f"Товар {i}"),
+            ),
+            taxes=(Tax(name="НДС", rate=Decimal(20)),),
+        )
+
+
+def _offers(count: int) -> Iterator[Offer]:
+    for i in range(count):
+        product = f"{i:08d}-55bc-11d9-848a-00112f43529a"
+        base = Decimal(100 + i % 900)
+        variants = (
+            [(product, None, ())]
+            if i % 2
+            else [
+                (
+                    f"{product}#{i:08d}-c{k}",
+                    f"{i:08d}-c{k}",
+                    (("Размер", SIZES[k]), ("Цвет", COLOURS[(i + k) % 5])),
+                )
+                for k in range(2)
+            ]
+        )
+        for offer_id, characteristic, chars in variants:
+            yield Offer(
+                id=offer_id,
+                product_id=product,
+                characteristic_id=characteristic,
+                name=f"Товар номер {i}",
+                characteristics=chars,
+                prices=tuple(
+                    OfferPrice(price_type_id=p.id, value=base * m, currency="RUB")
+                    for p, m in zip(PRICE_TYPES, (Decimal(1), Decimal("0.9"), Decimal("0.7")), strict=True)
+                ),
+                quantity=Decimal(i % 17 + i % 5),
+                stock=(
+                    StockEntry(warehouse_id="wh-0", quantity=Decimal(i % 17)),
+                    StockEntry(warehouse_id="wh-1", quantity=Decimal(i % 5)),
+                ),
+            )
+
+
+def generate(directory: Path, products: int) -> tuple[Path, Path]:
+    """Write import.xml and offers.xml for `products` products."""
+    groups = _groups(products)
+    catalog, offers = directory / "import.xml", directory / "offers.xml"
+    write_catalog(
+        catalog,
+        _products(products, len(groups)),
+        classifier_id="cls",
+        catalog_id="cat",
+        groups=groups,
+        properties=_properties(),
+    )
+    write_offers(
+        offers,
+        _offers(products),
+        package_id="cat#",
+        catalog_id="cat",
+        classifier_id="cls",
+        price_types=PRICE_TYPES,
+        warehouses=WAREHOUSES,
+    )
+    return catalog, offers
+
+
+def bare_walk(files: tuple[Path, ...], _: Any) -> dict[str, Any]:
+    """The floor: every element through iterparse, cleared as it ends."""
+    elements = 0
+    for path in files:
+        for _event, el in etree.iterparse(str(path), events=("end",)):
+            el.clear()
+            elements += 1
+    return {"elements": elements}
+
+
+def filtered_walk(files: tuple[Path, ...], _: Any) -> dict[str, Any]:
+    """The pure parse cost: only item elements reach Python."""
+    items = 0
+    for path in files:
+        for _event, el in etree.iterparse(str(path), events=("end",), tag=("{*}Товар", "{*}Предложение")):
+            el.clear()
+            while el.getprevious() is not None:
+                del el.getparent()[0]
+            items += 1
+    return {"items": items}
+
+
+def _fields(item: Any, context: RunContext) -> tuple[str, str, dict[str, Any]] | None:
+    if isinstance(item, Product):
+        return "product", item.id, cml.product_fields(item, context.classifier)
+    if isinstance(item, Offer):
+        return "offer", item.id, cml.offer_fields(item, context.classifier)
+    if isinstance(item, Group):
+        return "category", item.id, cml.category_fields(item)
+    if isinstance(item, PriceType):
+        return "price_type", item.id, cml.price_type_fields(item)
+    if isinstance(item, Warehouse):
+        return "warehouse", item.id, cml.warehouse_fields(item)
+    return None
+
+
+def pipeline(files: tuple[Path, ...], previous: dict[tuple[str, str], str] | None) -> dict[str, Any]:
+    """Reader + mapping + fingerprint diff; `previous=None` streams without keeping fingerprints."""
+    context, changed, seen = RunContext(), 0, 0
+    current: dict[tuple[str, str], str] = {}
+    for path in files:
+        for item in read(path, context):
+            mapped = _fields(item, context)
+            if mapped is None:
+                continue
+            entity, ident, fields = mapped
+            print_ = fingerprint(fields)
+            seen += 1
+            if previous is not None:
+                if previous.get((entity, ident)) != print_:
+                    changed += 1
+                current[(entity, ident)] = print_
+    return {"seen": seen, "changed": changed, "prints": current if previous is not None else None}
+
+
+def _child(target: Callable[..., dict[str, Any]], args: tuple[Any, ...], queue: Any) -> None:
+    started = time.perf_counter()
+    result = target(*args)
+    result["seconds"] = time.perf_counter() - started
+    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(result)
+
+
+def isolated(target: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run one phase in a fresh process, so its peak RSS is its own."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(target, args, queue))
+    proc.start()
+    result: dict[str, Any] = queue.get()
+    proc.join()
+    return result
+
+
+@dataclass
+class Row:
+    phase: str
+    products: int
+    seconds: float
+    rss_mb: float
+    changed: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.products / self.seconds if self.seconds else float("inf")
+
+
+def _print(rows: list[Row], floor: float, parse: float) -> None:
+    print(
+        f"{'phase':<44} {'products':>9} {'seconds':>8} {'products/s':>11} {'vs walk':>8} {'vs parse':>9} "
+        f"{'peak RSS MB':>12} {'changed':>8}"
+    )
+    for r in rows:
+        print(
+            f"{r.phase:<44} {r.products:>9} {r.seconds:>8.2f} {r.rate:>11.0f} {r.rate / floor:>7.0%} "
+            f"{r.rate / parse:>8.0%} {r.rss_mb:>12.0f} {r.changed:>8}"
+        )
+
+
+def _measure(directory: Path, products: int, rows: list[Row], *, full: bool) -> tuple[float, float]:
+    started = time.perf_counter()
+    files = generate(directory, products)
+    size = sum(f.stat().st_size for f in files) / 2**20
+    rows.append(Row(f"generate with the writer ({size:.0f} MB)", products, time.perf_counter() - started, 0))
+    walk = isolated(bare_walk, files, None)
+    rows.append(Row("floor: bare iterparse walk, every element", products, walk["seconds"], walk["rss_mb"]))
+    parse = isolated(filtered_walk, files, None)
+    rows.append(
+        Row("floor: iterparse of Товар/Предложение only", products, parse["seconds"], parse["rss_mb"])
+    )
+    if full:
+        first = isolated(pipeline, files, {})
+        initial = "initial import: read+map+fingerprint+diff"
+        rows.append(Row(initial, products, first["seconds"], first["rss_mb"], str(first["changed"])))
+        again = isolated(pipeline, files, first["prints"])
+        rows.append(
+            Row(
+                "unchanged re-import: read+map+fp+diff",
+                products,
+                again["seconds"],
+                again["rss_mb"],
+                str(again["changed"]),
+            )
+        )
+    stream = isolated(pipeline, files, None)
+    rows.append(
+        Row("streaming read+map+fingerprint (no fp set)", products, stream["seconds"], stream["rss_mb"])
+    )
+    for path in files:
+        path.unlink()
+    return products / walk["seconds"], products / parse["seconds"]
+
+
+def main(argv: list[str]) -> None:
+    """Generate the catalogs, run every phase and print the table."""
+    parser = argparse.ArgumentParser(prog="bench commerceml")
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument(
+        "--scale", type=int, default=10, help="the memory check reads a catalog this many times larger"
+    )
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="obmen-bench-cml-") as tmp:
+        rows: list[Row] = []
+        floor, parse = _measure(Path(tmp), args.products, rows, full=True)
+        big: list[Row] = []
+        if args.scale > 1:
+            _measure(Path(tmp), args.products * args.scale, big, full=False)
+    _print(rows + big, floor, parse)
+    ratio = rows[4].rate / floor
+    print(
+        f"\nreader+mapping+diff at {ratio:.0%} of the bare walk (goal ≥ 50%); "
+        f"unchanged re-import: {rows[4].changed} changed in {rows[4].seconds:.1f} s (goal 0 in ≤ 10 s)"
+    )
+    if big:
+        print(
+            f"RSS of the streaming pass: {rows[-1].rss_mb:.0f} MB at {args.products} products, "
+            f"{big[-1].rss_mb:.0f} MB at {args.products * args.scale} (must not grow with size)"
+        )
