@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -127,6 +128,12 @@ async def _dispatch(state: SiteState, request: Request, type_: str, mode: str) -
     return await handler(state, found, request, fault)
 
 
+def _posted_mode(body: bytes) -> str:
+    # Bitrix also reads `$_POST["mode"]` (BX16 sale L190); only when the query string has no mode.
+    values = parse_qs(body.decode("latin-1"), max_num_fields=20).get("mode", [""])
+    return values[0]
+
+
 def exchange_endpoint(state: SiteState) -> Callable[[Request], object]:
     """The Starlette endpoint bound to `state`."""
 
@@ -134,6 +141,8 @@ def exchange_endpoint(state: SiteState) -> Callable[[Request], object]:
         # 1C may send `mode` in a POST form for query (§1.1); the body of `file` is raw, never parsed.
         type_ = request.query_params.get("type", "")
         mode = request.query_params.get("mode", "")
+        if not mode and request.method == "POST":
+            mode = _posted_mode(await request.body())
         async with state.lock:
             response = await _dispatch(state, request, type_, mode)
         state.record(

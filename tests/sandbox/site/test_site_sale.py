@@ -216,3 +216,15 @@ async def test_control_api_refuses_unknown_offers_and_orders(
     assert order["items"][0]["price"] == "77.5"
     product = (await client.get("/_sandbox/products", params={"xml_id": OFFER})).json()
     assert product["offers"][0]["retail_price"] == "100"
+
+
+async def test_query_may_come_as_a_post_form(stocked: OneC, client: httpx.AsyncClient) -> None:
+    await _place(client)
+    response = await client.post(
+        "/bitrix/admin/1c_exchange.php",
+        params={"type": "sale", "sessid": stocked.sessid or ""},
+        content=b"mode=query",
+        headers={"Cookie": stocked.cookie or "", "Content-Type": "application/x-www-form-urlencoded"},
+        auth=(LOGIN, PASSWORD),
+    )
+    assert len(etree.fromstring(response.content).findall("Документ")) == 1
