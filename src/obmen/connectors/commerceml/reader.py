@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from lxml import etree
 
+from obmen.connectors.commerceml import documents as D
 from obmen.connectors.commerceml import elements as E
 from obmen.connectors.commerceml.context import RunContext
 from obmen.connectors.commerceml.items import DocumentKind, FileInfo, Item, Section, SectionKind
@@ -266,7 +267,7 @@ def _end(walk: _Walk, tag: str, el: Any) -> Iterator[Item]:
             yield E.offer(el)
         _free(el)
     elif tag == "Документ" and parent in _DOC_PARENTS:
-        yield E.document(el)
+        yield D.document(el)
         _free(el)
     elif tag in _SECTIONS and parent in _TOP:
         yield from walk.emit(walk.header())
