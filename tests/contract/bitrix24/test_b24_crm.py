@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from conftest import build_client, make_sandbox, rows
-from obmen.connectors.base import Create, Update
+from obmen.connectors.base import ChangePage, Create, Update
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
 from obmen.connectors.bitrix24.mapping import Pipeline
 
@@ -158,8 +158,9 @@ async def test_leads_users_and_matching() -> None:
 
 async def test_paging_past_50_in_fetch_scan_and_changes() -> None:
     sandbox = make_sandbox()
+    now = [0.0]
     async with build_client(sandbox) as client:
-        b24 = Bitrix24Connector(client)
+        b24 = Bitrix24Connector(client, poll_every=30.0, clock=lambda: now[0])
         ops = [Create("order", _cid(100 + n), {"status": "N", "comment": f"#{n}"}) for n in range(120)]
         made = await b24.write(ops)
         assert all(r.ok for r in made)
@@ -184,5 +185,10 @@ async def test_paging_past_50_in_fetch_scan_and_changes() -> None:
                 break
         # Created within one frozen second: the feed walks that second by id, nothing twice.
         assert seen == ids
+        before = client.requests
+        assert (await b24.changes(cursor, 500)) == ChangePage([], cursor, more=False)
+        assert client.requests == before  # read 30 s ago: the feed does not spend a request
+        now[0] += 30
         assert (await b24.changes(cursor, 500)).changes == []
+        assert client.requests == before + 1
         assert len(rows(sandbox, "crm.deal")) == 120

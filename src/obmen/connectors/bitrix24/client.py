@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 import httpx
 
 from obmen.connectors.bitrix24.auth import OAuth, Webhook
-from obmen.connectors.bitrix24.limits import PLANS, LeakyBucket, OperatingBudget
+from obmen.connectors.bitrix24.limits import PLANS, LeakyBucket, OperatingBudget, Plan
 from obmen.connectors.bitrix24.wire import Reply, TokenExpired, classify, encode_query, parse_reply
 from obmen.errors import ObmenError, ProtocolError, RateLimited, TransientError
 
@@ -65,7 +65,7 @@ class Bitrix24Client:
         self,
         auth: Webhook | OAuth,
         *,
-        limits: str = "cloud",
+        limits: str | Plan | None = "cloud",
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
         retry: Retry = Retry(),
@@ -83,7 +83,8 @@ class Bitrix24Client:
         # The clock and sleep are injectable so tests can run the limits against a sandbox's clock.
         # The portal counts per portal and IP (bitrix24.md §3): every client of one portal in a process
         # must share one bucket, so a second client is given the first one's `bucket`.
-        self.bucket = bucket or LeakyBucket(PLANS[limits], clock=clock, sleep=sleep)
+        plan = PLANS[limits] if isinstance(limits, str) else limits
+        self.bucket = bucket or LeakyBucket(plan, clock=clock, sleep=sleep)
         self._budget = OperatingBudget(operating_limit, clock=clock)
         self._retry = retry
         self._sleep = sleep

@@ -8,7 +8,8 @@ that object, and the rest are sent again after the wait the portal asked for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 from obmen.connectors.base import (
     Capabilities,
@@ -25,6 +26,7 @@ from obmen.connectors.bitrix24.catalog import CATALOG_CARRIED, Catalog
 from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client
 from obmen.connectors.bitrix24.crm import CARRIED as CRM_CARRIED
 from obmen.connectors.bitrix24.crm import Crm
+from obmen.connectors.bitrix24.events import OfflineQueue
 from obmen.connectors.bitrix24.mapping import Pipeline
 from obmen.connectors.bitrix24.people import PEOPLE_CARRIED, People
 from obmen.errors import TransientError
@@ -49,8 +51,17 @@ class Bitrix24Connector:
         variations: bool = False,
         currency: str = "RUB",
         write_rounds: int = 4,
+        offline: OfflineQueue | None = None,
+        poll_every: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        #: Application mode reads the offline queue; webhook mode polls modification times (§6.5).
+        self.offline = offline
+        self.poll_every = poll_every
+        self._clock = clock
+        self._last_poll: float | None = None
+        self._woken = False
         self.crm = Crm(client, pipeline=pipeline, invoice_category=invoice_category)
         self.catalog = Catalog(client, variations=variations, currency=currency)
         self.people = People(client)
@@ -58,7 +69,8 @@ class Bitrix24Connector:
         self.capabilities = Capabilities(
             fields=CARRIED,
             creates=frozenset(CARRIED) - _READ_ONLY,
-            batch_size=BATCH_LIMIT // 2,
+            # fetch and write chunk to batches of 50 themselves: a bigger call only saves requests.
+            batch_size=BATCH_LIMIT * 10,
             push=True,
             poll=True,
             notes={
@@ -92,9 +104,29 @@ class Bitrix24Connector:
         """Every object id of an entity, a page at a time."""
         return await self._part(entity).scan(entity, cursor, limit)
 
+    def wake(self) -> None:
+        """The portal rang (`ONOFFLINEEVENT`): the next `changes` reads at once."""
+        self._woken = True
+
     async def changes(self, cursor: str | None, limit: int) -> ChangePage:
-        """CRM objects modified since the cursor (the safety net beside events, bitrix24.md §6.4)."""
-        return await self.crm.changes(cursor, limit)
+        """Changed objects: the offline queue (application) or modification times (webhook).
+
+        Every read costs a request of the portal's 2 per second, so between reads at least `poll_every`
+        seconds pass unless the portal rang; a skipped read returns the cursor unchanged.
+        """
+        now = self._clock()
+        due = self._last_poll is None or now - self._last_poll >= self.poll_every
+        if not (due or self._woken):
+            return ChangePage([], cursor, more=False)
+        self._woken = False
+        self._last_poll = now
+        if self.offline is not None:
+            page = await self.offline.changes(cursor, limit)
+        else:
+            page = await self.crm.changes(cursor, limit)
+        if page.more:
+            self._woken = True  # the caller reads on at once while pages are full
+        return page
 
     # -- writing -------------------------------------------------------------------------------------
 

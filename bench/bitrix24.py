@@ -1,0 +1,295 @@
+"""Bitrix24 bulk writes: our connector beside fast-bitrix24's own batching, same workload, same limits.
+
+Each runner gets a fresh sandbox portal with cloud limits (a leaky bucket of 50 draining 2 per second,
+operating time reported) in real time on a real loopback socket, and runs the same phases: 2,000
+product cards created, their offers (price and quantity) written, the cards updated; 1,000 orders
+created (the buyer deduplicated by phone with `crm.duplicate.findbycomm` against 30 % existing contacts,
+missing contacts created, the deal with its rows, a smart invoice with its rows linked by `parentId2`)
+and updated (stage and rows, invoice stage). Requests are counted by the server, 503s included.
+
+The ceiling is 100 commands/s (2 requests/s × 50 commands). The first phase rides on the empty bucket's
+burst, so read the later phases for the steady state.
+
+    python -m bench bitrix24 [--scale 0.1] [--no-peer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from obmen.connectors.base import Create, Update
+from obmen.connectors.bitrix24.auth import Webhook
+from obmen.connectors.bitrix24.client import Bitrix24Client
+from obmen.connectors.bitrix24.connector import Bitrix24Connector
+from obmen.connectors.bitrix24.mapping import Pipeline
+from obmen_sandbox.bitrix24 import Bitrix24Sandbox
+from obmen_sandbox.serving import serve_in_thread
+
+HOOK = "1/benchtoken"
+PIPELINE = Pipeline(to_stage={"N": "NEW", "P": "PREPARATION"})
+
+
+@dataclass
+class Row:
+    runner: str
+    phase: str
+    entities: int
+    seconds: float
+    requests: int
+    refused: int
+
+    @property
+    def rate(self) -> float:
+        return self.entities / self.seconds if self.seconds else float("inf")
+
+    @property
+    def per_entity(self) -> float:
+        return self.requests / self.entities if self.entities else 0.0
+
+
+class Counting:
+    """ASGI wrapper that counts REST requests and 503 refusals as the portal sees them."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.requests = 0
+        self.refused = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/rest/"):
+            await self.app(scope, receive, send)
+            return
+        self.requests += 1
+
+        async def spy(message: Any) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                self.refused += 1
+            await send(message)
+
+        await self.app(scope, receive, spy)
+
+
+def _guid(n: int) -> str:
+    return str(uuid.UUID(int=n + 1))
+
+
+def _money(amount: float) -> dict[str, str]:
+    return {"amount": f"{amount:.2f}".rstrip("0").rstrip("."), "currency": "RUB"}
+
+
+def _phone(customer: int) -> str:
+    return f"+7901{customer:07d}"
+
+
+def _line(order: int, k: int) -> dict[str, Any]:
+    return {
+        "offer": None,
+        "name": f"Товар {order}-{k}",
+        "quantity": "2",
+        "price": _money(100 + k),
+        "discount": _money(10) if k == 0 else None,
+        "vat_rate": "20",
+    }
+
+
+@dataclass
+class Workload:
+    products: int
+    orders: int
+
+    @property
+    def customers(self) -> int:
+        return max(1, self.orders * 7 // 10)
+
+    @property
+    def existing(self) -> int:
+        return self.customers * 3 // 10
+
+    def seed(self, sandbox: Bitrix24Sandbox) -> None:
+        """Contacts that exist before the run: 30 % of the buyers are found, not created."""
+        contacts = [
+            {"NAME": f"Покупатель {c}", "PHONE": [{"VALUE": _phone(c), "VALUE_TYPE": "WORK"}]}
+            for c in range(self.existing)
+        ]
+        sandbox.seed({"crm.contact": contacts})
+
+
+Phase = Callable[[], Awaitable[int]]
+
+
+async def _measure(runner: str, name: str, counter: Counting, phase: Phase) -> Row:
+    requests, refused = counter.requests, counter.refused
+    start = time.perf_counter()
+    entities = await phase()
+    return Row(
+        runner,
+        name,
+        entities,
+        time.perf_counter() - start,
+        counter.requests - requests,
+        counter.refused - refused,
+    )
+
+
+async def _ours(url: str, work: Workload, counter: Counting) -> list[Row]:
+    async with Bitrix24Client(Webhook(f"{url}/rest/{HOOK}/"), limits="cloud") as client:
+        b24 = Bitrix24Connector(client, pipeline=PIPELINE)
+        products: list[str] = []
+        orders: list[tuple[str, str]] = []
+
+        async def create_products() -> int:
+            ops = [
+                Create(
+                    "product", uuid.uuid4().hex, {"name": f"Товар {i}", "xml_id": _guid(i), "active": True}
+                )
+                for i in range(work.products)
+            ]
+            products.extend(_ok(await b24.write(ops)))
+            return len(ops)
+
+        async def write_offers() -> int:
+            ops = [
+                Create(
+                    "offer",
+                    uuid.uuid4().hex,
+                    {
+                        "product": {"$ref": "product", "id": p},
+                        "prices": [
+                            {"price_type": {"$ref": "price_type", "id": "1"}, "value": _money(100 + i)}
+                        ],
+                        "stock": [
+                            {"warehouse": {"$ref": "warehouse", "id": "1"}, "quantity": str(i % 7 + 1)}
+                        ],
+                    },
+                )
+                for i, p in enumerate(products)
+            ]
+            _ok(await b24.write(ops))
+            return len(ops)
+
+        async def update_products() -> int:
+            ops = [Update("product", p, {"name": f"Товар {i} (новый)"}) for i, p in enumerate(products)]
+            _ok(await b24.write(ops))
+            return len(ops)
+
+        async def create_orders() -> int:
+            buyers = sorted({i % work.customers for i in range(work.orders)})
+            found = await b24.match("counterparty", [("phones", _phone(c)) for c in buyers])
+            missing = [c for c in buyers if ("phones", _phone(c)) not in found]
+            made = _ok(
+                await b24.write(
+                    [
+                        Create(
+                            "counterparty",
+                            uuid.uuid4().hex,
+                            {"kind": "person", "name": f"Покупатель {c}", "phones": [_phone(c)]},
+                        )
+                        for c in missing
+                    ]
+                )
+            )
+            party = {**{c: found[("phones", _phone(c))] for c in buyers if ("phones", _phone(c)) in found}}
+            party.update(zip(missing, made, strict=True))
+            deals = _ok(
+                await b24.write(
+                    [Create("order", uuid.uuid4().hex, _order(i, party)) for i in range(work.orders)]
+                )
+            )
+            invoices = _ok(
+                await b24.write(
+                    [Create("invoice", uuid.uuid4().hex, _invoice(i, d)) for i, d in enumerate(deals)]
+                )
+            )
+            orders.extend(zip(deals, invoices, strict=True))
+            return work.orders
+
+        async def update_orders() -> int:
+            lines = {"status": "P", "lines": [_line(0, 0)]}
+            _ok(await b24.write([Update("order", d, lines) for d, _ in orders]))
+            _ok(await b24.write([Update("invoice", inv, {"stage": "P"}) for _, inv in orders]))
+            return len(orders)
+
+        return await _phases(
+            "obmen", counter, create_products, write_offers, update_products, create_orders, update_orders
+        )
+
+
+def _ok(results: Any) -> list[str]:
+    failed = [r.error for r in results if not r.ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} writes failed, first: {failed[0]!r}")
+    return [str(r.external_id) for r in results]
+
+
+def _order(i: int, party: dict[int, str]) -> dict[str, Any]:
+    lines = [_line(i, k) for k in range(3)]
+    return {
+        "number": str(i),
+        "status": "N",
+        "customer": {"$ref": "counterparty", "id": party[i % len(party)]},
+        "total": _money(700),
+        "lines": lines,
+        "delivery": {"service": "Курьер", "price": _money(300), "address": None},
+    }
+
+
+def _invoice(i: int, deal: str) -> dict[str, Any]:
+    return {
+        "order": {"$ref": "order", "id": deal},
+        "stage": "N",
+        "lines": [_line(i, 0)],
+        "total": _money(180),
+    }
+
+
+async def _phases(runner: str, counter: Counting, *phases: Phase) -> list[Row]:
+    names = (
+        "products: create",
+        "offers: price + qty",
+        "products: update",
+        "orders: create",
+        "orders: update",
+    )
+    return [await _measure(runner, name, counter, phase) for name, phase in zip(names, phases, strict=True)]
+
+
+async def _peer(url: str, work: Workload, counter: Counting) -> list[Row]:
+    from bench._bitrix24_peer import peer_phases
+
+    return await _phases("fast-bitrix24", counter, *peer_phases(f"{url}/rest/{HOOK}/", work))
+
+
+def _run(runner: Callable[[str, Workload, Counting], Awaitable[list[Row]]], work: Workload) -> list[Row]:
+    sandbox = Bitrix24Sandbox(webhook=HOOK, limits="cloud")
+    work.seed(sandbox)
+    counter = Counting(sandbox.app)
+    with serve_in_thread(counter) as url:
+        return asyncio.run(runner(url, work, counter))
+
+
+def _print(rows: list[Row]) -> None:
+    heads = ("runner", "phase", "entities", "seconds", "entities/s", "requests", "req/entity", "503s")
+    print(f"{heads[0]:<14} {heads[1]:<20} " + " ".join(f"{h:>10}" for h in heads[2:]))
+    for r in rows:
+        cells = f"{r.entities:>10} {r.seconds:>10.1f} {r.rate:>10.1f} {r.requests:>10} {r.per_entity:>10.3f}"
+        print(f"{r.runner:<14} {r.phase:<20} {cells} {r.refused:>10}")
+
+
+def main(argv: list[str]) -> None:
+    """Run both runners on the workload and print the table."""
+    parser = argparse.ArgumentParser(prog="bench bitrix24")
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of 2,000 products / 1,000 orders")
+    parser.add_argument("--no-peer", action="store_true", help="skip fast-bitrix24")
+    args = parser.parse_args(argv)
+    work = Workload(products=max(1, int(2000 * args.scale)), orders=max(2, int(1000 * args.scale)))
+    print(f"{work.products} products, {work.orders} orders, {work.customers} buyers ({work.existing} exist)")
+    rows = _run(_ours, work)
+    if not args.no_peer:
+        rows += _run(_peer, work)
+    _print(rows)
