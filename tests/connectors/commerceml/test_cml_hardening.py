@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from obmen.connectors.commerceml import Document, DocumentKind, Item, Product, read, sniff
+from obmen.connectors.commerceml import Document, DocumentKind, Item, Offer, Product, Section, read, sniff
 from obmen.errors import ProtocolError
 
 SECRET = "obmen-secret-4f1c9e"
@@ -158,3 +159,40 @@ def test_a_document_in_a_bitrix_container_is_read() -> None:
     )
     items = list(read(io.BytesIO((doc + "</КоммерческаяИнформация>").encode())))
     assert [i.id for i in items if isinstance(i, Document)] == ["7"]
+
+
+def test_offers_changes_209_link_the_characteristic_and_read_warehouse_attributes() -> None:
+    doc = (
+        f"{ROOT}<ИзмененияПакетаПредложений><Ид>cat#</Ид><ИдКаталога>cat</ИдКаталога><Предложения>"
+        "<Предложение><Ид>p1</Ид><ИдХарактеристики>c7</ИдХарактеристики>"
+        '<Склады ИдСклада="w1" КоличествоНаСкладе="4"/><Склады ИдСклада="w2" КоличествоНаСкладе="1.5"/>'
+        "<Количество>5.5</Количество></Предложение>"
+        "</Предложения></ИзмененияПакетаПредложений></КоммерческаяИнформация>"
+    )
+    data = doc.encode()
+    assert sniff(io.BytesIO(data)) is DocumentKind.OFFERS_CHANGES
+    offer = next(i for i in read(io.BytesIO(data)) if isinstance(i, Offer))
+    assert (offer.id, offer.product_id, offer.characteristic_id) == ("p1#c7", "p1", "c7")
+    assert [(s.warehouse_id, s.quantity) for s in offer.stock] == [("w1", Decimal(4)), ("w2", Decimal("1.5"))]
+    assert offer.quantity == Decimal("5.5")
+
+
+def test_rests_208_per_warehouse_and_a_prices_only_file() -> None:
+    rests = (
+        f'{ROOT}<ПакетПредложений СодержитТолькоИзменения="true"><Ид>cat#</Ид>'
+        "<Предложения><Предложение><Ид>p2</Ид>"
+        "<Остатки><Остаток><Склад><Ид>w1</Ид><Количество>10</Количество></Склад></Остаток>"
+        "<Остаток><Склад><Ид>w2</Ид><Количество>2</Количество></Склад></Остаток></Остатки>"
+        "</Предложение></Предложения></ПакетПредложений></КоммерческаяИнформация>"
+    )
+    items = list(read(io.BytesIO(rests.encode())))
+    section = next(i for i in items if isinstance(i, Section))
+    assert section.changes_only
+    offer = next(i for i in items if isinstance(i, Offer))
+    assert [(s.warehouse_id, s.quantity) for s in offer.stock] == [("w1", Decimal(10)), ("w2", Decimal(2))]
+    assert (offer.prices, offer.quantity) == ((), None)
+    total = rests.replace(
+        "<Склад><Ид>w1</Ид><Количество>10</Количество></Склад>", "<Количество>10</Количество>"
+    )
+    offer = next(i for i in read(io.BytesIO(total.encode())) if isinstance(i, Offer))
+    assert offer.quantity == Decimal(10)

@@ -338,7 +338,7 @@ def offer(el: El) -> Offer:
     stock: list[StockEntry] = []
     total: Decimal | None = None
     for tag, child in kids(el):
-        if tag == "Склад":
+        if tag in ("Склад", "Склады"):  # `Склады` repeats per warehouse in ИзмененияПакетаПредложений (2.09)
             warehouse_id = child.get("ИдСклада")
             amount = child.get("КоличествоНаСкладе")
             if warehouse_id:
@@ -350,7 +350,9 @@ def offer(el: El) -> Offer:
             fields.setdefault(tag, child)
     offer_id = _req(fields, "Ид", el)
     product_id, _, characteristic = offer_id.partition("#")
-    characteristic = characteristic or opt(fields, "ИдХарактеристики") or ""
+    separate = opt(fields, "ИдХарактеристики")  # 2.09 changes name the characteristic apart (XSD 2.09)
+    if not characteristic and separate:
+        characteristic, offer_id = separate, f"{product_id}#{separate}"
     quantity = opt_decimal(fields.get("Количество"))
     chars, props, prices = (
         fields.get("ХарактеристикиТовара"),
