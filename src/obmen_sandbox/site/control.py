@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -23,10 +24,16 @@ def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+# Characters XML 1.0 cannot carry at all; everything else reaches 1C (as `&#N;` outside windows-1251).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _str(obj: dict[str, Any], key: str, required: bool = True) -> str:
     value = obj.get(key, None if required else "")
     if not isinstance(value, str) or (required and not value.strip()):
         raise BadRequest(f"{key!r} must be a non-empty string")
+    if _NOT_XML.search(value):
+        raise BadRequest(f"{key!r} holds characters XML cannot carry")
     return value.strip()
 
 
@@ -99,6 +106,7 @@ def _order_json(order: Order) -> dict[str, Any]:
         "shipped": order.shipped,
         "cancelled": order.cancelled,
         "comment": order.comment,
+        "customer_comment": order.customer_comment,
         "external": order.external,
         "version": order.version,
         "updated_at": order.updated_at.isoformat() if order.updated_at else None,
@@ -130,12 +138,14 @@ async def create_order(state: SiteState, request: Request) -> Response:
     paid = payment.get("paid", False)
     if not isinstance(paid, bool):
         raise BadRequest("'payment.paid' must be a boolean")
+    note = _str(body, "comment", required=False)
     order = state.book.create(
         customer,
         items,
         (_str(delivery, "service"), _dec(delivery.get("price", 0), "delivery.price")),
         _str(payment, "system"),
     )
+    order.customer_comment = note
     if paid:
         state.book.patch(order, {"paid": True})
     return JSONResponse({"id": order.id, "number": order.number}, status_code=201)
@@ -156,9 +166,7 @@ def _patch_changes(body: dict[str, Any]) -> dict[str, Any]:
                 raise BadRequest(f"{key!r} must be a boolean")
             changes[key] = body[key]
     if "comment" in body:
-        if not isinstance(body["comment"], str):
-            raise BadRequest("'comment' must be a string")
-        changes["comment"] = body["comment"]
+        changes["comment"] = _str(body, "comment", required=False)
     return changes
 
 

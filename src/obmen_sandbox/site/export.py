@@ -148,8 +148,10 @@ def _order_requisites(doc: etree._Element, order: Order, book: OrderBook) -> Non
         ("Статус заказа", f"[{order.status}] {STATUSES.get(order.status, order.status)}"),
         ("Статуса заказа ИД", order.status),  # sic: the real Bitrix key (§2.6)
         ("Дата изменения статуса", _stamp(order.status_at)),
-        ("Сайт", _SITE),
     ]
+    if order.customer_comment:
+        pairs.append(("Комментарии покупателя", order.customer_comment))
+    pairs.append(("Сайт", _SITE))
     _requisites(doc, pairs)
 
 
@@ -184,7 +186,11 @@ def orders_xml(orders: Iterable[Order], book: OrderBook, catalog_id: str, now: d
 
 
 def cp1251_document(root: etree._Element) -> bytes:
-    """Serialize with the declaration Bitrix prints (double quotes), no BOM."""
-    body = etree.tostring(root, encoding="windows-1251", xml_declaration=False, pretty_print=True)
-    assert isinstance(body, bytes)
-    return b'<?xml version="1.0" encoding="windows-1251"?>\n' + body
+    """Serialize with the declaration Bitrix prints (double quotes), no BOM.
+
+    Characters outside windows-1251 become `&#N;` references; libxml2's own converter silently
+    drops some of them (U+E0000 and friends), so the encoding is done here.
+    """
+    body = etree.tostring(root, encoding="unicode", pretty_print=True)
+    text = '<?xml version="1.0" encoding="windows-1251"?>\n' + body
+    return text.encode("cp1251", errors="xmlcharrefreplace")

@@ -75,6 +75,7 @@ class Order:
     shipped: bool = False
     cancelled: bool = False
     comment: str = ""
+    customer_comment: str = ""
     external: bool = False
     version: int = 0
     updated_at: datetime | None = None

@@ -228,3 +228,11 @@ async def test_query_may_come_as_a_post_form(stocked: OneC, client: httpx.AsyncC
         auth=(LOGIN, PASSWORD),
     )
     assert len(etree.fromstring(response.content).findall("Документ")) == 1
+
+
+async def test_control_api_refuses_text_xml_cannot_carry(stocked: OneC, client: httpx.AsyncClient) -> None:
+    bad = dict(ORDER, customer={"name": "Bell\x07", "email": "a@b.ru", "phone": "1"})
+    response = await client.post("/_sandbox/orders", json=bad)
+    assert response.status_code == 400
+    assert "'name' holds characters XML cannot carry" in response.json()["error"]
+    assert (await client.get("/_sandbox/orders")).json() == []
