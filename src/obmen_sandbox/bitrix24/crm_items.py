@@ -11,13 +11,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from obmen_sandbox.bitrix24 import crm_store, query
-from obmen_sandbox.bitrix24.crm_schema import Entity, by_type_id, camel, upper_from_camel
+from obmen_sandbox.bitrix24.crm_schema import Entity, by_type_id
 from obmen_sandbox.bitrix24.crm_values import item_value, to_int
 from obmen_sandbox.bitrix24.registry import Call, Listed, PortalLike, RestError, method
 
 __all__ = ["entity_of", "item_row"]
 
 _ALWAYS = ("ID",)
+# crm.item writes "no company" as 0 and empty texts as "" where legacy methods write null (item-update).
+_ITEM_EMPTY: dict[str, Any] = {"COMPANY_ID": 0, "CONTACT_ID": 0, "COMMENTS": "", "SOURCE_ID": ""}
+_ITEM_EMPTY["SOURCE_DESCRIPTION"] = ""
 
 
 def entity_of(call: Call) -> Entity:
@@ -45,8 +48,14 @@ def item_row(
     for name, value in row.items():
         if select is not None and name not in select and name not in _ALWAYS:
             continue
-        out[camel(name, original_uf)] = item_value(value)
-    out["entityTypeId"] = entity.type_id
+        if name.startswith("ADDRESS_"):
+            continue  # crm.item has one `address`; the parts are legacy members (crm-item-get.md)
+        if value is None and name in _ITEM_EMPTY:
+            value = _ITEM_EMPTY[name]
+        out[entity.item_name(name, original_uf)] = item_value(value)
+    if select is None:
+        out.update({k: v for k, v in item_extras(portal, entity, row).items() if k not in out})
+        out["entityTypeId"] = entity.type_id
     if entity.has_multifields and (select is None or "FM" in select):
         out["fm"] = [
             {"id": i["ID"], "typeId": i["TYPE_ID"], "valueType": i["VALUE_TYPE"], "value": i["VALUE"]}
@@ -55,11 +64,53 @@ def item_row(
     return out
 
 
+def _first(items: list[dict[str, Any]], type_id: str, value_type: str | None = None) -> str:
+    return next(
+        (i["VALUE"] for i in items if i["TYPE_ID"] == type_id and value_type in (None, i["VALUE_TYPE"])), ""
+    )
+
+
+def item_extras(portal: PortalLike, entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Computed members crm.item answers besides the stored fields (D:…/crm/universal/crm-item-get.md)."""
+    extras: dict[str, Any] = {"dateCreateShort": None, "dateModifyShort": None, "productId": None}
+    extras |= {
+        "webformId": 0,
+        "observers": [],
+        "searchContent": f"{row['ID']} {row.get('TITLE') or ''}".strip(),
+    }
+    semantic = row.get(f"{(entity.stage_field or '').removesuffix('_ID')}_SEMANTIC_ID")
+    if entity.type_id in (2, 31):
+        for name in ("begindateShort", "closedateShort", "eventDate", "eventDateShort", "eventDescription"):
+            extras[name] = None
+        extras |= {"eventId": None, "lostAmount": None, "orderStage": None, "receivedAmount": None}
+        extras["isWon"] = "Y" if semantic == "S" else "N"
+        extras["isLose"] = "Y" if semantic == "F" else "N"
+        extras["isWork"] = "Y" if semantic == "P" else "N"
+        owned = portal.table("crm.productrow").rows.values()
+        has = any(r["ownerType"] == entity.owner_type and r["ownerId"] == row["ID"] for r in owned)
+        extras["hasProducts"] = "Y" if has else "N"
+    if entity.type_id == 1:
+        extras |= {"isConvert": "Y" if semantic == "S" else "N", "dateClosed": None}
+    if entity.has_multifields:
+        items = crm_store.multifields(portal, entity, int(row["ID"]))
+        extras |= {"shortName": None, "login": None, "skype": None, "icq": None, "imol": ""}
+        extras |= {"phone": _first(items, "PHONE"), "email": _first(items, "EMAIL")}
+        for kind in ("MOBILE", "WORK", "MAILING"):
+            extras["phone" + kind.capitalize()] = _first(items, "PHONE", kind)
+        for kind in ("HOME", "WORK", "MAILING"):
+            extras["email" + kind.capitalize()] = _first(items, "EMAIL", kind)
+        extras["hasPhone"] = "Y" if extras["phone"] else "N"
+        extras["hasEmail"] = "Y" if extras["email"] else "N"
+        extras["hasImol"] = "N"
+    return extras
+
+
 def _fields(call: Call) -> dict[str, Any]:
     fields = call.param("fields")
     if not isinstance(fields, Mapping):
         raise RestError("INVALID_ARG_VALUE", "Required parameter 'fields' is not set or is not an array")
-    return {upper_from_camel(str(k)): v for k, v in fields.items() if str(k) != "fm"}
+    entity = entity_of(call)
+    return {entity.upper_name(str(k)): v for k, v in fields.items() if str(k) != "fm"}
 
 
 def _fm_add(call: Call) -> list[dict[str, Any]]:
@@ -134,7 +185,7 @@ def _select(entity: Entity, wanted: Any) -> set[str] | None:
     names = [str(n) for n in (wanted.values() if isinstance(wanted, Mapping) else wanted or [])]
     if not names or "*" in names:
         return None
-    return {"FM" if n == "fm" else upper_from_camel(n) for n in names}
+    return {"FM" if n == "fm" else entity.upper_name(n) for n in names}
 
 
 @method("crm.item.list", scope="crm")
@@ -143,7 +194,7 @@ def item_list(portal: PortalLike, call: Call) -> Listed:
     entity = entity_of(call)
 
     def resolve(name: str) -> str | None:
-        upper = upper_from_camel(name)
+        upper = entity.upper_name(name)
         return upper if upper in entity.spec or upper.startswith("UF_") else None
 
     where = call.param("filter") or {}
@@ -169,7 +220,7 @@ def item_fields(portal: PortalLike, call: Call) -> dict[str, Any]:
     for spec in entity.fields:
         if spec.type == "crm_multifield":
             continue
-        out[camel(spec.name, original)] = {
+        out[entity.item_name(spec.name, original)] = {
             "type": spec.type,
             "isRequired": spec.required,
             "isReadOnly": spec.read_only,

@@ -9,6 +9,7 @@ D:…/crm/deals/crm-deal-fields.md, …/contacts/crm-contact-add.md, …/compani
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,8 +46,15 @@ _COMMON_HEAD = (
     _f("SOURCE_DESCRIPTION", "string"),
     _f("ORIGINATOR_ID", "string"),
     _f("ORIGIN_ID", "string"),
+    _f("LAST_ACTIVITY_BY", "user", read_only=True),
+    _f("LAST_ACTIVITY_TIME", "datetime", read_only=True),
 )
 _UTM = tuple(_f(f"UTM_{n}") for n in ("SOURCE", "MEDIUM", "CAMPAIGN", "CONTENT", "TERM"))
+_ADDRESS = (
+    *(_f(n) for n in ("ADDRESS", "ADDRESS_2", "ADDRESS_CITY", "ADDRESS_POSTAL_CODE", "ADDRESS_REGION")),
+    *(_f(n) for n in ("ADDRESS_PROVINCE", "ADDRESS_COUNTRY")),
+    _f("ADDRESS_LOC_ADDR_ID", "integer"),
+)
 _MULTI = tuple(_f(n, "crm_multifield", multiple=True) for n in ("PHONE", "EMAIL", "WEB", "IM", "LINK"))
 
 _DEAL = (
@@ -93,6 +101,9 @@ _CONTACT = (
     _f("COMPANY_IDS", "crm_company", multiple=True),
     _f("LEAD_ID", "crm_lead", read_only=True),
     _f("ORIGIN_VERSION"),
+    _f("PHOTO", "file"),
+    _f("FACE_ID", "integer", read_only=True),
+    *_ADDRESS,
     *_MULTI,
     *_UTM,
 )
@@ -107,6 +118,7 @@ _COMPANY = (
     _f("IS_MY_COMPANY", "char"),
     _f("LEAD_ID", "crm_lead", read_only=True),
     _f("ORIGIN_VERSION"),
+    *_ADDRESS,
     *_MULTI,
     *_UTM,
 )
@@ -129,6 +141,8 @@ _LEAD = (
     _f("CONTACT_IDS", "crm_contact", multiple=True),
     _f("IS_RETURN_CUSTOMER", "char", read_only=True),
     _f("POST"),
+    _f("BIRTHDATE", "date"),
+    *_ADDRESS,
     *_MULTI,
     *_UTM,
 )
@@ -176,10 +190,23 @@ class Entity:
     fields: tuple[FieldSpec, ...]
     title_field: str | None = "TITLE"
     stage_field: str | None = None
+    #: crm.item names that differ from the mechanical camelCase (leads call their status a stage).
+    item_names: Mapping[str, str] = field(default_factory=dict)
     spec: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "spec", {f.name: f for f in self.fields})
+
+    def item_name(self, upper: str, original_uf: bool = False) -> str:
+        """The crm.item name of a stored field."""
+        return self.item_names.get(upper) or camel(upper, original_uf)
+
+    def upper_name(self, name: str) -> str:
+        """The stored name of a crm.item field name."""
+        for upper, item in self.item_names.items():
+            if item == name:
+                return upper
+        return upper_from_camel(name)
 
     @property
     def has_multifields(self) -> bool:
@@ -188,7 +215,17 @@ class Entity:
 
 
 ENTITIES: dict[str, Entity] = {
-    "LEAD": Entity(1, "LEAD", "crm.lead", "crm.lead", "ONCRMLEAD", "L", _LEAD, stage_field="STATUS_ID"),
+    "LEAD": Entity(
+        1,
+        "LEAD",
+        "crm.lead",
+        "crm.lead",
+        "ONCRMLEAD",
+        "L",
+        _LEAD,
+        stage_field="STATUS_ID",
+        item_names={"STATUS_ID": "stageId", "STATUS_SEMANTIC_ID": "stageSemanticId"},
+    ),
     "DEAL": Entity(2, "DEAL", "crm.deal", "crm.deal", "ONCRMDEAL", "D", _DEAL, stage_field="STAGE_ID"),
     "CONTACT": Entity(3, "CONTACT", "crm.contact", "crm.contact", "ONCRMCONTACT", "C", _CONTACT, None),
     "COMPANY": Entity(4, "COMPANY", "crm.company", "crm.company", "ONCRMCOMPANY", "CO", _COMPANY),

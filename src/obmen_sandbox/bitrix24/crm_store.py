@@ -90,6 +90,8 @@ def _defaults(portal: PortalLike, entity: Entity, call: Call) -> dict[str, Any]:
         DATE_CREATE=iso(now),
         DATE_MODIFY=iso(now),
         OPENED="Y",
+        LAST_ACTIVITY_BY=call.user_id,
+        LAST_ACTIVITY_TIME=iso(now),
     )
     if "OPPORTUNITY" in entity.spec:
         row.update(OPPORTUNITY=0.0, IS_MANUAL_OPPORTUNITY="N", CURRENCY_ID="RUB")
@@ -105,6 +107,8 @@ def _defaults(portal: PortalLike, entity: Entity, call: Call) -> dict[str, Any]:
         row["IS_REPEATED_APPROACH"] = "N"
     if entity.name == "SMART_INVOICE":
         row["CATEGORY_ID"] = stages.default_category(portal, 31)
+    if entity.name == "LEAD":
+        row["IS_RETURN_CUSTOMER"] = "N"
     if entity.name == "CONTACT":
         row["EXPORT"] = "Y"
     if entity.name == "COMPANY":

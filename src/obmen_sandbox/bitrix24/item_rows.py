@@ -29,7 +29,8 @@ _DERIVED |= {"customized", "xmlId", "type", "storeId"}
 
 
 def _typed(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: item_value(v) for k, v in row.items()}
+    # taxName and storeId are kept for the legacy view but are not members of crm.item rows (pinned docs).
+    return {k: item_value(v) for k, v in row.items() if k not in ("taxName", "storeId")}
 
 
 def _check(entries: list[Mapping[str, Any]]) -> None:

@@ -136,21 +136,12 @@ class Portal:
     def add_user(self, fields: Mapping[str, Any]) -> int:
         """Add an employee (control API `/seed`)."""
         table = self.table("user")
-        row: dict[str, Any] = {
-            "ACTIVE": True,
-            "NAME": "",
-            "LAST_NAME": "",
-            "SECOND_NAME": "",
-            "EMAIL": "",
-            "IS_ADMIN": False,
-        }
+        # The members of user.current / user.get in the docs' examples (D:…/user/user-current.md).
+        row: dict[str, Any] = {"ACTIVE": True, "NAME": "", "LAST_NAME": "", "EMAIL": ""}
+        row |= {"LAST_LOGIN": "", "DATE_REGISTER": "2024-01-01T00:00:00+03:00", "IS_ONLINE": "N"}
+        row |= {"LAST_ACTIVITY_DATE": "", "PERSONAL_GENDER": "", "PERSONAL_BIRTHDAY": "", "WORK_POSITION": ""}
+        row |= {"UF_EMPLOYMENT_DATE": "", "UF_DEPARTMENT": [1], "TIMESTAMP_X": "", "IS_ADMIN": False}
         row.update({str(k).upper(): v for k, v in fields.items()})
-        row.setdefault("USER_TYPE", "employee")
-        row.setdefault("UF_DEPARTMENT", [1])
-        row.setdefault("TIME_ZONE", "")
-        row["PERSONAL_PHONE"] = row.get("PERSONAL_PHONE", "")
-        row["WORK_POSITION"] = row.get("WORK_POSITION", "")
-        row["DATE_REGISTER"] = row.get("DATE_REGISTER") or "2024-01-01T00:00:00+03:00"
         if "ID" in row:
             user_id = int(row["ID"])
             table.rows[user_id] = row

@@ -146,6 +146,9 @@ def _legacy(row: Mapping[str, Any]) -> dict[str, Any]:
     out["PRODUCT_DESCRIPTION"] = None
     out["PRICE_ACCOUNT"] = f"{float(row['priceAccount']):.2f}"
     out["QUANTITY"] = _number(row["quantity"])
+    out.pop("STORE_ID", None)
+    # No reservations in the sandbox: the reservation members are there, empty (crm-deal-productrows-get.md).
+    out.update(STORE_ID=0, RESERVE_ID=0, RESERVE_QUANTITY=0, DATE_RESERVE_END="")
     return out
 
 

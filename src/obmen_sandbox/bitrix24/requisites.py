@@ -129,9 +129,12 @@ def requisite_delete(portal: PortalLike, call: Call) -> bool:
     return True
 
 
+_PRESET_FIELDS = {"COUNTRY_ID", "ACTIVE", "XML_ID", "SORT", "ENTITY_TYPE_ID", "NAME", "ID"}
+
+
 def _resolve(name: str) -> str | None:
     upper = name.upper()
-    return upper if upper in FIELDS or upper.startswith("UF_") else None
+    return upper if upper in FIELDS or upper in _PRESET_FIELDS or upper.startswith("UF_") else None
 
 
 def _listing(portal: PortalLike, call: Call, table: str) -> Listed:
@@ -173,7 +176,4 @@ def requisite_fields(portal: PortalLike, call: Call) -> dict[str, Any]:
 @method("crm.requisite.preset.list", scope="crm")
 def preset_list(portal: PortalLike, call: Call) -> Listed:
     """Requisite templates (Организация, ИП, Физ. лицо)."""
-    rows = [
-        {k: legacy_value(None, v) for k, v in row.items()} for _, row in portal.table("crm.requisite.preset")
-    ]
-    return Listed(rows, len(rows), None)
+    return _listing(portal, call, "crm.requisite.preset")

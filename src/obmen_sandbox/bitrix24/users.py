@@ -26,7 +26,6 @@ def _user(row: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = None if value is None else str(value)
     out.pop("IS_ADMIN", None)
-    out.setdefault("IS_ONLINE", "N")
     return out
 
 
@@ -51,7 +50,10 @@ def user_get(portal: Portal, call: Call) -> Listed:
     if sort:
         rows = query.sort_rows(rows, {str(sort): str(call.param("order") or "ASC")}, _resolve)
     got = query.page(rows, query.parse_start(call.param("start")))
-    return Listed([_user(r) for r in got.rows], got.total, got.next)
+    # user.get also names the account type, user.current does not (D:…/user/user-get.md, user-current.md).
+    return Listed(
+        [_user(r) | {"USER_TYPE": r.get("USER_TYPE", "employee")} for r in got.rows], got.total, got.next
+    )
 
 
 @method("user.current", scope="basic")
