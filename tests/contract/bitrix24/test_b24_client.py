@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import BASE, HOOK, make_sandbox, rows
-from obmen.connectors.bitrix24.auth import OAuth, Tokens, Webhook
+from conftest import BASE, HOOK, build_client, make_sandbox, rows
+from obmen.connectors.bitrix24.auth import OAuth, TokenFile, Tokens, Webhook
 from obmen.connectors.bitrix24.client import Bitrix24Client, Retry
 from obmen.connectors.bitrix24.wire import MethodNotFound
 from obmen.errors import AuthError, NotFound, TransientError
@@ -189,3 +190,29 @@ async def test_timeouts_on_a_create_are_not_repeated(sandbox: Bitrix24Sandbox, c
         with pytest.raises(TransientError):
             await client.call("crm.deal.list")
         assert client.requests == 1 + 5  # reads are safe to repeat
+
+
+async def test_two_processes_sharing_a_token_file_refresh_once(tmp_path: Path) -> None:
+    sandbox = make_sandbox()
+    app = sandbox.install_app()
+    store = TokenFile(tmp_path / "tokens.json")
+    await store.save(Tokens(app["access_token"], app["refresh_token"], f"{BASE}/rest/"))
+
+    async def oauth() -> OAuth:
+        tokens = await store.load()
+        assert tokens is not None
+        return OAuth(
+            tokens,
+            client_id=app["client_id"],
+            client_secret=app["client_secret"],
+            save=store.save,
+            load=store.load,
+            auth_url=f"{BASE}/oauth/token/",
+        )
+
+    first, second = await oauth(), await oauth()
+    sandbox.clock.advance(3601)
+    async with build_client(sandbox, auth=first) as a, build_client(sandbox, auth=second) as b:
+        await asyncio.gather(*(c.call("crm.deal.list") for c in (a, b) for _ in range(5)))
+    assert first.refreshes + second.refreshes == 1
+    assert first.tokens == second.tokens == await store.load()

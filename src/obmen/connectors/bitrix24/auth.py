@@ -25,6 +25,8 @@ from obmen.errors import AuthError, ProtocolError, TransientError
 __all__ = ["DEFAULT_AUTH_URL", "OAuth", "TokenFile", "Tokens", "Webhook"]
 
 DEFAULT_AUTH_URL = "https://oauth.bitrix.info/oauth/token/"
+#: How long a process that lost a refresh race waits for the winner's tokens to be stored.
+_RACE_POLLS, _RACE_PAUSE = 20, 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +154,11 @@ class OAuth:
             try:
                 data = await _token_request(http, self._auth_url, params)
             except AuthError:
-                if await self._adopt_stored(stale):
-                    return self._tokens
+                # Another process may have won the race and be storing its tokens right now.
+                for _ in range(_RACE_POLLS):
+                    if await self._adopt_stored(stale):
+                        return self._tokens
+                    await asyncio.sleep(_RACE_PAUSE)
                 raise
             fresh = _tokens_from(data, self._tokens, self._clock())
             # Persist before use: the old refresh token is dead from now on (bitrix24.md §1.2).
