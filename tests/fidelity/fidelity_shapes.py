@@ -37,17 +37,24 @@ def json_type(value: Any) -> str:
 
 
 def shape_diff(
-    expected: Any, actual: Any, *, ignore: Iterable[str] = (), nullable: Iterable[str] = ()
+    expected: Any,
+    actual: Any,
+    *,
+    ignore: Iterable[str] = (),
+    nullable: Iterable[str] = (),
+    optional: Iterable[str] = (),
 ) -> list[str]:
     """List every shape difference between `expected` (from the docs) and `actual`, one line each.
 
     Paths are dotted (`result.item.parentId1220`, `[]` for any list element). `ignore` paths are left
     out on both sides (custom fields of the docs' own portal). `nullable` paths may be `null` in
     `actual` where the docs show a value (a field the docs' portal happened to fill); when not null,
-    their type is still checked.
+    their type is still checked. `optional` keys may be absent on either side (the docs' own examples
+    disagree on them); when present on both sides their type is still checked.
     """
     problems: list[str] = []
-    _compare(expected, actual, "$", _Paths(frozenset(ignore), frozenset(nullable)), problems)
+    paths = _Paths(frozenset(ignore), frozenset(nullable), frozenset(optional))
+    _compare(expected, actual, "$", paths, problems)
     return problems
 
 
@@ -55,6 +62,7 @@ def shape_diff(
 class _Paths:
     ignore: frozenset[str]
     nullable: frozenset[str]
+    optional: frozenset[str]
 
 
 def _compare(expected: Any, actual: Any, path: str, paths: _Paths, out: list[str]) -> None:
@@ -86,6 +94,7 @@ def _compare_objects(
     skipped = {
         key for key in expected.keys() | actual.keys() if _dotted(path, key) in paths.ignore
     } | variable
+    skipped |= {key for key in expected.keys() ^ actual.keys() if _dotted(path, key) in paths.optional}
     for key in sorted(expected.keys() - actual.keys() - skipped):
         out.append(f"{path}.{key}: missing (docs have {json_type(expected[key])})")
     for key in sorted(actual.keys() - expected.keys() - skipped):

@@ -61,6 +61,21 @@ def test_nullable_paths_accept_null_but_still_check_the_type() -> None:
     ]
 
 
+def test_optional_keys_may_be_absent_on_either_side_but_keep_their_type() -> None:
+    doc = {"result": {"ID": "1", "SECOND_NAME": "Ivanovich"}}
+    optional = ["result.SECOND_NAME", "result.TIME_ZONE"]
+    assert shape_diff(doc, {"result": {"ID": "2"}}, optional=optional) == []
+    assert (
+        shape_diff(doc, {"result": {"ID": "2", "SECOND_NAME": "", "TIME_ZONE": ""}}, optional=optional) == []
+    )
+    assert shape_diff(doc, {"result": {"ID": "2", "SECOND_NAME": 5}}, optional=optional) == [
+        "$.result.SECOND_NAME: expected string ('Ivanovich'), got number (5)"
+    ]
+    assert shape_diff(doc, {"result": {"SECOND_NAME": "x"}}, optional=optional) == [
+        "$.result.ID: missing (docs have string)"
+    ]
+
+
 def test_list_elements_match_any_documented_element_and_report_the_closest() -> None:
     doc = {"result": [{"ID": "1", "EXTRA": {"SEMANTICS": "process"}}, {"ID": "2"}]}
     assert shape_diff(doc, {"result": [{"ID": "5"}, {"ID": "6", "EXTRA": {"SEMANTICS": "x"}}]}) == []
