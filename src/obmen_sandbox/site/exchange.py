@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from obmen_sandbox.site.cml import read_catalog_file
+from obmen_sandbox.site.cml import OfferRec, ProductRec, read_catalog_file
 from obmen_sandbox.site.files import UnsafeInput
 from obmen_sandbox.site.protocol import (
     COOKIE,
@@ -51,14 +51,14 @@ def catalog_steps(state: SiteState, session: Session, filename: str) -> Steps:
         for group in data.groups:
             catalog.apply_group(group, state.clock())
         yield f"Группы импортированы: {len(data.groups)}."
-    items = [*data.products, *data.offers]
+    items: list[ProductRec | OfferRec] = [*data.products, *data.offers]
     portion = max(state.options.portion, 1)
     for start in range(0, len(items), portion):
         for item in items[start : start + portion]:
-            if hasattr(item, "groups"):
-                catalog.apply_product(item, state.clock())  # type: ignore[arg-type]
+            if isinstance(item, ProductRec):
+                catalog.apply_product(item, state.clock())
             else:
-                catalog.apply_offer(item, state.clock())  # type: ignore[arg-type]
+                catalog.apply_offer(item, state.clock())
         yield f"Обработано {min(start + portion, len(items))} из {len(items)} элементов."
     if not data.only_changes:
         session.full_kinds |= data.kinds & {"catalog", "offers"}

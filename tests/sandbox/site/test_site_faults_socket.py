@@ -74,3 +74,14 @@ async def test_a_whole_exchange_over_a_real_socket() -> None:
             second = await sale.call("sale", "query")
             assert b"<\xc4\xee\xea\xf3\xec\xe5\xed\xf2>" not in second.content  # no <Документ> in cp1251
             assert (await http.get("/_sandbox/log")).json()[-1]["mode"] == "query"
+
+
+async def test_slow_reply_still_answers_and_is_spent(onec: OneC, client: httpx.AsyncClient) -> None:
+    await client.post(
+        "/_sandbox/faults", json={"kind": "delay", "seconds": 0.05, "type": "catalog", "times": 2}
+    )
+    assert (await onec.checkauth("catalog"))[0] == "success"
+    assert await onec.init("catalog") == ["zip=yes", "file_limit=4096"]
+    assert (await client.get("/_sandbox/faults")).json() == []
+    bad = await client.post("/_sandbox/faults", json={"kind": "explode"})
+    assert bad.status_code == 400
