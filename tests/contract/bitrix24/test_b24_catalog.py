@@ -141,3 +141,31 @@ async def test_variations_with_prices_and_stock(inventory: bool) -> None:
             assert got["stock"] == ([_stock(quantity)] if quantity != "0" else [])
         documents = rows(sandbox, "catalog.document")
         assert [d["docType"] for d in documents] == (["A", "A", "A", "D", "A"] if inventory else [])
+
+
+async def _walk(b24: Bitrix24Connector, entity: str) -> list[str]:
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await b24.scan(entity, cursor, 500)
+        ids += page.external_ids
+        cursor = page.cursor
+        if cursor is None:
+            return ids
+
+
+async def test_scans_walk_past_50_and_read_the_dictionaries() -> None:
+    sandbox = make_sandbox()
+    async with build_client(sandbox) as client:
+        b24 = Bitrix24Connector(client)
+        ops = [
+            Create("product", _cid(100 + n), {"name": f"p{n}", "xml_id": None, "active": True})
+            for n in range(120)
+        ]
+        made = await b24.write(ops)
+        assert [r.error for r in made if not r.ok] == []
+        assert await _walk(b24, "product") == [str(r.external_id) for r in made]
+        assert await _walk(b24, "offer") == [str(r.external_id) for r in made]  # simple: offer = product
+        assert await _walk(b24, "price_type") == ["1"]
+        assert (await b24.fetch("warehouse", ["1"]))["1"].fields == {"name": "Основной склад", "xml_id": None}
+        assert await _walk(b24, "user") == ["1"]
