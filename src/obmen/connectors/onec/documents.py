@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from obmen.connectors.commerceml import Document
 from obmen.connectors.commerceml.outbound import order_document
 from obmen.connectors.commerceml.writer import write_documents
 from obmen.connectors.onec.records import Record
@@ -35,11 +37,11 @@ def customer_id(fields: Mapping[str, Any]) -> str | None:
 
 def _documents(
     orders: Sequence[Record], customers: Mapping[str, Mapping[str, Any]], to: str
-) -> Iterator[Any]:
+) -> Iterator[Document]:
     for order in orders:
         party = customer_id(order.fields)
         try:
-            yield order_document(
+            document = order_document(
                 order.external_id, order.fields, customer_id=party, customer=customers.get(party or ""), to=to
             )
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
@@ -47,6 +49,12 @@ def _documents(
             raise PermanentError(
                 f"order {order.external_id} cannot be written as CommerceML: {exc!r}"
             ) from exc
+        status = document.requisite("Статус заказа")
+        if to == "site" and status and document.requisite("Статуса заказа ИД") is None:
+            # The site's loader takes the status *id* from `Статуса заказа ИД` (sic, §2.6/§2.7);
+            # `Статус заказа` alone is read as a name, and a bare id there would be ignored.
+            document = replace(document, requisites=(*document.requisites, ("Статуса заказа ИД", status)))
+        yield document
 
 
 def documents_xml(

@@ -143,7 +143,8 @@ class SiteExchange:
         """Upload 1C-style documents (statuses, payments, shipments) and import them (§1.7 steps 5-6)."""
         session = await self.open("sale")
         name = filename or f"documents___{uuid.uuid4()}.xml"
-        await self._upload_all(session, {name: data})
+        # Documents go unzipped: they are small, and not every site's sale import unpacks archives.
+        await self.upload(session, name, data)
         summary = await self.import_file(session, name)
         await self._complete(session)
         return summary

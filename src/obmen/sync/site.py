@@ -1,0 +1,168 @@
+"""The site exchange driver: obmen runs a 1C-Bitrix site's exchange as 1C would, on a schedule.
+
+One round (`tick`):
+
+1. *pull*: `mode=query` → the orders are read to the end, absorbed into the site mirror and their
+   changed keys enqueued in one transaction, and only then `success` is sent, so the site's watermark
+   never moves past orders obmen has not stored (docs/commerceml.md §1.7). A round that dies before
+   `success` gets the same orders again; their fingerprints are unchanged, so nothing is enqueued twice.
+2. *push*: the site outbox is collected under a fresh run id, catalog changes go as 1C's catalog files
+   and orders as 1C's documents; the run is acknowledged only when the site accepted all of it. A
+   failed push is sent again next round: the site imports by `Ид` and `Номер`, so a repeat duplicates
+   nothing (and every attempt is a new exchange run, so no half-uploaded file is appended to).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from obmen.connectors.commerceml import RunContext, read
+from obmen.connectors.onec.documents import customer_id, documents_xml
+from obmen.connectors.onec.records import FileReport, Record, records
+from obmen.connectors.site.catalog import CatalogChanges, write_files
+from obmen.connectors.site.client import SiteExchange
+from obmen.errors import ObmenError, ProtocolError
+from obmen.store.mirror import OutboxItem
+from obmen.sync.mirrors import Absorbed, MirrorIngest
+
+__all__ = ["SiteDriver", "SiteRound"]
+
+log = logging.getLogger(__name__)
+
+_CATALOG = ("category", "product", "offer", "price_type", "warehouse")
+
+
+@dataclass(slots=True)
+class SiteRound:
+    """What one round did."""
+
+    pulled: Absorbed = field(default_factory=Absorbed)
+    pushed: dict[str, int] = field(default_factory=dict)
+    acknowledged: int = 0
+
+
+class SiteDriver:
+    """Pulls the site's orders into its mirror and pushes its outbox to it."""
+
+    def __init__(
+        self,
+        client: SiteExchange,
+        ingest: MirrorIngest,
+        *,
+        catalog_id: str,
+        batch: int = 1000,
+        documents_version: str = "2.09",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.ingest = ingest
+        self.catalog_id = catalog_id
+        self.batch = batch
+        self.documents_version = documents_version
+        self.clock = clock
+
+    async def tick(self) -> SiteRound:
+        """One round: pull, then push."""
+        result = SiteRound()
+        result.pulled = await self.pull()
+        pushed, result.acknowledged = await self.push()
+        result.pushed = pushed
+        return result
+
+    async def run(self, stop: asyncio.Event, *, interval: float) -> None:
+        """Tick until `stop` is set; a failed round is logged and retried next interval."""
+        while not stop.is_set():
+            try:
+                done = await self.tick()
+                if done.pulled.seen or done.pushed:
+                    log.info("site exchange: pulled %s; pushed %s", done.pulled.summary(), done.pushed)
+            except ObmenError as exc:
+                log.warning("site exchange round failed (%s): %s", type(exc).__name__, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    # -- pull -------------------------------------------------------------------------------------------
+
+    async def pull(self) -> Absorbed:
+        """New and changed orders from the site, stored before the site is told `success`."""
+        answer = await self.client.query_orders()
+        found = await asyncio.to_thread(_parse, answer.body)
+        absorbed = await self.ingest.absorb(found, trigger="site:query") if found else Absorbed()
+        await self.client.confirm(answer)
+        return absorbed
+
+    # -- push -------------------------------------------------------------------------------------------
+
+    async def push(self) -> tuple[dict[str, int], int]:
+        """Send the outbox in batches; returns documents pushed by entity and rows acknowledged."""
+        pushed: dict[str, int] = {}
+        acknowledged = 0
+        while True:
+            run = f"site-{uuid.uuid4().hex}"
+            items = await self.ingest.collect(run, limit=self.batch)
+            if not items:
+                return pushed, acknowledged
+            await self._send(items)
+            acknowledged += await self.ingest.acknowledge(run)
+            for item in items:
+                pushed[item.entity] = pushed.get(item.entity, 0) + 1
+            if len(items) < self.batch:
+                return pushed, acknowledged
+
+    async def _send(self, items: Sequence[OutboxItem]) -> None:
+        changes = CatalogChanges()
+        for item in items:
+            if item.entity in _CATALOG:
+                changes.add(item.entity, item.external_id, item.fields)
+        if changes:
+            await self._with_references(changes)
+            with tempfile.TemporaryDirectory(prefix="obmen-site-") as scratch:
+                files = await asyncio.to_thread(
+                    write_files, Path(scratch), changes, catalog_id=self.catalog_id
+                )
+                await self.client.push_catalog(dict(files.items()))
+        orders = [Record("order", i.external_id, i.fields) for i in items if i.entity == "order"]
+        if orders:
+            customers: dict[str, Any] = {i.external_id: i.fields for i in items if i.entity == "counterparty"}
+            wanted = [c for c in (customer_id(o.fields) for o in orders) if c and c not in customers]
+            customers |= await self.ingest.snapshots("counterparty", wanted) if wanted else {}
+            body = documents_xml(
+                orders, customers, to="site", schema_version=self.documents_version, encoding="utf-8"
+            )
+            await self.client.push_documents(body)
+
+    async def _with_references(self, changes: CatalogChanges) -> None:
+        """Add the price types and warehouses that changed offers name, so the package header has them."""
+        for entity, key, inner in (
+            ("price_type", "prices", "price_type"),
+            ("warehouse", "stock", "warehouse"),
+        ):
+            have = {x for x, _ in changes.get(entity)}
+            wanted: set[str] = set()
+            for _, fields in changes.get("offer"):
+                for entry in fields.get(key) or ():
+                    ref = entry.get(inner) if isinstance(entry, dict) else None
+                    if isinstance(ref, dict) and ref.get("id") and ref["id"] not in have:
+                        wanted.add(str(ref["id"]))
+            found = await self.ingest.snapshots(entity, sorted(wanted)) if wanted else {}
+            for external_id, fields in found.items():
+                changes.add(entity, external_id, fields)
+
+
+def _parse(body: bytes) -> list[Record]:
+    """The site's `query` answer, read to its end before anything is stored."""
+    context = RunContext()
+    try:
+        return list(records(read(io.BytesIO(body), context), context, FileReport()))
+    except (ValueError, ArithmeticError, KeyError) as exc:
+        raise ProtocolError(f"site's orders: {exc}") from exc
