@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -252,3 +253,23 @@ def test_a_written_bitrix_answer_keeps_the_bitrix_byte_shape() -> None:
     )
     assert "<Сумма>231.7400</Сумма>" in text
     assert "<Комментарий></Комментарий>" in text
+
+
+@settings_
+@given(
+    name=st.text(st.characters(blacklist_categories=("Cc", "Cs", "Cn", "Zl", "Zp")), min_size=1)
+    .map(str.strip)
+    .filter(bool)
+)
+def test_any_text_survives_windows_1251_as_character_references(name: str) -> None:
+    doc = Document(id="1", number=name, date="2024-01-01", comment=name)
+    out = io.BytesIO()
+    write_documents(out, [doc], encoding="windows-1251")
+    back = next(i for i in read(io.BytesIO(out.getvalue())) if isinstance(i, Document))
+    assert (back.number, back.comment) == (name, name)
+
+
+def test_control_characters_are_refused_with_the_item_named() -> None:
+    doc = Document(id="42", number="a\x01b", date="2024-01-01")
+    with pytest.raises(ValueError, match="Document '42'"):
+        write_documents(io.BytesIO(), [doc])

@@ -8,7 +8,7 @@ declaration is written byte for byte as Bitrix and 1C write it (double quotes).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -95,7 +95,15 @@ def write_documents(
     new_units = _version(schema_version) >= Decimal("2.10")
     with _root(target, encoding, attrib, bom=False) as xf:
         for document in documents:
-            xf.write(document_element(document, new_units=new_units), pretty_print=True)
+            xf.write(_built(document_element, document, new_units=new_units), pretty_print=True)
+
+
+def _built(build: Callable[..., Any], item: Any, **options: Any) -> Any:
+    """The element of one item; text XML cannot carry (control characters) is named, not passed on raw."""
+    try:
+        return build(item, **options)
+    except ValueError as exc:
+        raise ValueError(f"{type(item).__name__} {item.id!r} cannot be written as XML: {exc}") from exc
 
 
 def _version(text: str) -> Decimal:
@@ -168,7 +176,7 @@ def write_catalog(
             _header(xf, catalog_id, name, (("ИдКлассификатора", classifier_id),))
             with xf.element("Товары"):
                 for product in products:
-                    xf.write(product_element(product), pretty_print=True)
+                    xf.write(_built(product_element, product), pretty_print=True)
 
 
 def write_offers(
@@ -211,4 +219,4 @@ def write_offers(
                         xf.write(el, pretty_print=True)
         with xf.element("Предложения"):
             for offer in offers:
-                xf.write(offer_element(offer, rests=stock_shape == "rests"), pretty_print=True)
+                xf.write(_built(offer_element, offer, rests=stock_shape == "rests"), pretty_print=True)
