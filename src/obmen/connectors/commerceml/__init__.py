@@ -14,6 +14,16 @@ Writing: `write_documents` (orders as a 1C-Bitrix site answers `mode=query`, and
 a site), `write_catalog` (import.xml: classifier + catalog) and `write_offers` (offers.xml: price types,
 warehouses, offers with prices and stock); each takes a path or binary stream and streams its input.
 
+Recipes:
+
+    # obmen as a site answering 1C's `type=sale&mode=query` (docs/commerceml.md §2.6)
+    docs = (outbound.order_document(id, fields, customer_id=cid, customer=cfields, to="onec") for ...)
+    write_documents(stream, docs, schema_version="2.05" or "2.10", encoding="windows-1251")
+    # obmen as 1C uploading status, payment and shipment to a site (§2.7)
+    docs = (outbound.order_document(guid, fields, customer_id=cid, to="site") for ...)
+    write_documents(stream, docs, schema_version="2.07", encoding="utf-8", bitrix_formats=False)
+    # obmen as 1C pushing the catalog: write_catalog(import.xml, products, …), write_offers(offers.xml, …)
+
 Mapping: `mapping` turns codec items into canonical field maps (`category_fields`, `product_fields`,
 `offer_fields`, `order_fields`, …; references `{"$ref": entity, "id": <1C Ид>}`, fields a file does not
 carry left out); `outbound` turns field maps back into codec items for the writers
