@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -54,13 +55,32 @@ def _scalar_equal(actual: Any, wanted: Any) -> bool:
     return str(actual).casefold() == str(wanted).casefold()
 
 
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# Dates without an offset are in portal time (docs/bitrix24.md §2.4: API dates are stored in server time).
+_PORTAL_TZ = timezone(timedelta(hours=3))
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 date or datetime as an aware datetime, or None for anything else."""
+    if not isinstance(value, str) or not _DATE.match(value):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_PORTAL_TZ)
+
+
 def _compare(actual: Any, wanted: Any) -> int | None:
-    """-1, 0, 1 like cmp, numbers as numbers and everything else (ISO dates) as text; None if unset."""
+    """-1, 0, 1 like cmp: numbers as numbers, ISO dates as instants (any offset), else text; None if unset."""
     if actual is None or actual == "":
         return None
     left, right = _number(actual), _number(wanted)
     if left is not None and right is not None:
         return (left > right) - (left < right)
+    when, then = _moment(actual), _moment(wanted)
+    if when is not None and then is not None:
+        return (when > then) - (when < then)
     a, b = str(actual), str(wanted)
     return (a > b) - (a < b)
 

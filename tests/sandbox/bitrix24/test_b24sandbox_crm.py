@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 from b24sandbox_support import HOOK, Rest
 
+from obmen_sandbox.bitrix24 import Bitrix24Sandbox
+
 
 async def test_legacy_get_answers_strings_and_item_get_typed_camel_case(rest: Rest) -> None:
     deal_id = await rest.result(
@@ -187,10 +189,7 @@ async def test_contact_ids_are_replaced_on_update(rest: Rest) -> None:
     assert (item["contactId"], item["contactIds"]) == (3, [3])
 
 
-async def test_stage_semantics_and_other_pipelines(rest: Rest, sandbox: object) -> None:
-    from obmen_sandbox.bitrix24 import Bitrix24Sandbox
-
-    assert isinstance(sandbox, Bitrix24Sandbox)
+async def test_stage_semantics_and_other_pipelines(rest: Rest, sandbox: Bitrix24Sandbox) -> None:
     sandbox.seed({"pipelines": [{"entityTypeId": 2, "id": 3, "name": "Опт"}]})
     deal = await rest.result("crm.deal.add", {"fields": {"CATEGORY_ID": 3, "STAGE_ID": "C3:NEW"}})
     await rest.call("crm.deal.update", {"id": deal, "fields": {"STAGE_ID": "C3:WON"}})
@@ -289,10 +288,7 @@ async def test_requisites(rest: Rest) -> None:
     assert await rest.result("crm.requisite.delete", {"id": req}) is True
 
 
-async def test_users(rest: Rest, sandbox: object) -> None:
-    from obmen_sandbox.bitrix24 import Bitrix24Sandbox
-
-    assert isinstance(sandbox, Bitrix24Sandbox)
+async def test_users(rest: Rest, sandbox: Bitrix24Sandbox) -> None:
     sandbox.seed(
         {"users": [{"NAME": "Мария", "EMAIL": "m@portal.test"}, {"NAME": "Уволен", "ACTIVE": False}]}
     )
@@ -302,3 +298,33 @@ async def test_users(rest: Rest, sandbox: object) -> None:
     assert [u["NAME"] for u in active] == ["Админ", "Мария"]
     by_mail = await rest.result("user.get", {"FILTER": {"EMAIL": "m@portal.test"}})
     assert by_mail[0]["ID"] == "2"
+
+
+async def test_date_filters_compare_instants_across_offsets(rest: Rest, sandbox: Bitrix24Sandbox) -> None:
+    await rest.call("crm.deal.add", {"fields": {"TITLE": "old"}})  # 2026-05-28T23:26:40+03:00
+    sandbox.clock.advance(3600)
+    await rest.call("crm.deal.add", {"fields": {"TITLE": "new"}})
+    since = {">DATE_MODIFY": "2026-05-28T21:00:00+00:00", "<=DATE_MODIFY": "2026-05-29T01:00:00"}
+    assert [
+        d["TITLE"] for d in await rest.result("crm.deal.list", {"filter": since, "select": ["TITLE"]})
+    ] == ["new"]
+    items = await rest.result("crm.item.list", {"entityTypeId": 2, "filter": {">=updatedTime": "2026-05-28"}})
+    assert len(items["items"]) == 2
+
+
+async def test_keyset_scan_with_start_minus_one(rest: Rest) -> None:
+    await rest.call("batch", {"cmd": {f"c{n}": f"crm.contact.add?fields[NAME]=n{n}" for n in range(50)}})
+    await rest.call("batch", {"cmd": {f"c{n}": f"crm.contact.add?fields[NAME]=m{n}" for n in range(30)}})
+    seen: list[str] = []
+    last = 0
+    while True:
+        body = await rest.call(
+            "crm.contact.list",
+            {"order": {"ID": "ASC"}, "filter": {">ID": last}, "select": ["ID"], "start": -1},
+        )
+        assert (body["total"], "next" in body) == (0, False)
+        seen += [row["ID"] for row in body["result"]]
+        if len(body["result"]) < 50:
+            break
+        last = int(body["result"][-1]["ID"])
+    assert seen == [str(n) for n in range(1, 81)]
