@@ -3,6 +3,15 @@
 Written from docs/commerceml.md (Bitrix's own `1c_exchange.php`), never from obmen's connector code.
 `SiteSandbox(login, password).app` is an ASGI app serving `/bitrix/admin/1c_exchange.php` and the
 JSON control API under `/_sandbox`; `serve()` runs it for `obmen sandbox site`.
+
+Control API (JSON): `POST /orders` → `{"id", "number"}`, `GET /orders`, `GET|PATCH /orders/{id}`
+(status, paid, cancelled, allow_delivery, shipped, comment), `GET /products?xml_id=` or
+`?offset=&limit=`, `GET /offers/{xml_id}`, `POST /reset`, `POST|GET|DELETE /faults` (kinds: status,
+html, delay, drop_session, fail_import_step; filters type, mode; counts step, times), `GET /log`.
+
+Known limits: orders are answered in the 2.05 form only (no 2.10 document schema); the per-file
+ELEMENT_ACTION of Bitrix is not modelled (use `deactivate`); absolute `filename`s from 1C on Linux
+are refused rather than stripped; 1C documents other than `Заказ товара` are skipped and counted.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ __all__ = ["Fault", "Options", "Session", "SiteState", "Steps"]
 # An import in progress: each `next()` is one `progress` step; the return value is the success text.
 Steps = Generator[str, None, str]
 
+MAX_SESSIONS = 32
 FAULT_KINDS = {"status", "html", "delay", "drop_session", "fail_import_step"}
 
 
@@ -90,7 +91,9 @@ class SiteState:
         self.reset()
 
     def reset(self) -> None:
-        """Forget everything: catalog, orders, sessions, faults and the log."""
+        """Forget everything: catalog, orders, sessions (with their files), faults and the log."""
+        for session in getattr(self, "sessions", {}).values():
+            shutil.rmtree(session.run.root, ignore_errors=True)
         self.catalog = Catalog()
         self.book = OrderBook(self.now, self.options.import_new_orders)
         self.sessions: dict[str, Session] = {}
@@ -108,6 +111,10 @@ class SiteState:
         run.reset()
         session = Session(cookie, secrets.token_hex(16), self.clock(), run)
         self.sessions[cookie] = session
+        # A long-running sandbox sees a checkauth per exchange: keep the newest sessions only.
+        while len(self.sessions) > MAX_SESSIONS:
+            oldest = next(iter(self.sessions))
+            shutil.rmtree(self.sessions.pop(oldest).run.root, ignore_errors=True)
         return session
 
     def take_fault(self, type_: str, mode: str) -> Fault | None:

@@ -85,3 +85,14 @@ async def test_slow_reply_still_answers_and_is_spent(onec: OneC, client: httpx.A
     assert (await client.get("/_sandbox/faults")).json() == []
     bad = await client.post("/_sandbox/faults", json={"kind": "explode"})
     assert bad.status_code == 400
+
+
+async def test_old_sessions_and_their_files_are_evicted(
+    client: httpx.AsyncClient, sandbox: SiteSandbox
+) -> None:
+    first = OneC(client)
+    await first.checkauth("catalog")
+    for _ in range(40):
+        await OneC(client).checkauth("catalog")
+    assert len(list(sandbox.state.work_dir.iterdir())) == 32
+    assert text(await first.call("catalog", "init")).startswith("failure\nСессия обмена не найдена")
