@@ -8,6 +8,7 @@ object (`{"product": {...}}`, `{"products": [...]}` with `total`), and numeric e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,8 @@ __all__ = [
 
 #: Field kinds: how a value is typed on input and answered on output.
 INT, FLOAT, STR, FLAG, DATE = "int", "float", "str", "flag", "date"
+
+_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
 
 #: "Other errors" in every catalog error table (D:…/catalog/**: `0` — "Other errors").
 OTHER = "0"
@@ -164,6 +167,57 @@ def _resolver(names: Iterable[str], dynamic: Any = None) -> Any:
     return resolve
 
 
+def _list_params(call: Call) -> tuple[list[Any], Mapping[str, Any], Mapping[str, Any]]:
+    select = call.param("select") or []
+    where = call.param("filter") or {}
+    order = call.param("order") or {}
+    if isinstance(select, Mapping):
+        select = list(select.values())
+    if not isinstance(where, Mapping) or not isinstance(order, Mapping) or not isinstance(select, list):
+        raise catalog_error(OTHER, "Parameters 'filter' and 'order' must be objects, 'select' an array")
+    return select, where, order
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """A number as the filters compare numbers (query.py: Decimal of the text), else None."""
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return None if number.is_nan() else number
+
+
+def _narrow(rows: list[dict[str, Any]], where: Mapping[str, Any], plain: Any) -> list[dict[str, Any]]:
+    """A cheap superset of the rows `where` admits, from its `=` keys and `id` bounds on plain fields.
+
+    `query.matches` still decides every row; this only spares it most rows of a lookup by `xmlId` or
+    of a keyset page (`>id`), which is what clients send most (docs/bitrix24.md §2.4).
+    """
+    for key, wanted in where.items():
+        name = key.lstrip("=!<>@%")
+        op = key[: len(key) - len(name)]
+        if not plain(name) or wanted is None or isinstance(wanted, bool | Mapping | list | tuple):
+            continue
+        if isinstance(wanted, str) and _DATE.match(wanted):
+            continue  # dates compare as moments in `matches` ("…T00:00:00+03:00" = "…T21:00:00+00:00")
+        number = _decimal(wanted)
+        if op in ("", "="):
+            text = str(wanted).casefold()
+
+            def keep(actual: Any, text: str = text, number: Decimal | None = number) -> bool:
+                if actual is None or isinstance(actual, list) or str(actual).casefold() == text:
+                    return True
+                return number is not None and _decimal(actual) == number
+
+            rows = [row for row in rows if keep(row.get(name))]
+        elif name == "id" and number is not None and op in (">", ">=", "<", "<="):
+            bound = {">": number.__lt__, ">=": number.__le__, "<": number.__gt__, "<=": number.__ge__}[op]
+            rows = [row for row in rows if not isinstance(row.get("id"), int) or bound(row["id"])]
+    return rows
+
+
 def list_answer(
     call: Call,
     rows: Sequence[dict[str, Any]],
@@ -174,24 +228,19 @@ def list_answer(
     must_filter: Sequence[str] = (),
     dynamic: Any = None,
     flat: Any = None,
+    flat_fields: Iterable[str] = (),
 ) -> Listed:
     """One page of a catalog list: filter, order (`asc`/`desc`), select, `start` (docs/bitrix24.md §2.4).
 
     `must_select` / `must_filter` are the fields the product lists insist on (`id`, `iblockId`):
     without them the portal refuses the call (D:…/catalog/product/catalog-product-list.md).
-    `flat(row)` gives the values filters and order compare (`{"value": "7"}` property values as "7").
+    `flat(row)` gives the values filters and order compare for `flat_fields` and dynamic fields
+    (`{"value": "7"}` property values as "7").
     """
     names = list(fields)
     resolve = _resolver(names, dynamic)
-    select = call.param("select") or []
-    where = call.param("filter") or {}
-    order = call.param("order") or {}
-    if isinstance(select, Mapping):
-        select = list(select.values())
-    if not isinstance(where, Mapping) or not isinstance(order, Mapping) or not isinstance(select, list):
-        raise catalog_error(OTHER, "Parameters 'filter' and 'order' must be objects, 'select' an array")
-    unselected = [name for name in must_select if name not in select]
-    if unselected:
+    select, where, order = _list_params(call)
+    if any(name not in select for name in must_select):
         raise catalog_error(OTHER, f"Required select fields: {', '.join(must_select)}")
     bare = {key.lstrip("=!<>@%") for key in where}
     if any(name not in bare for name in must_filter):
@@ -199,10 +248,25 @@ def list_answer(
     for name in select:
         if resolve(str(name)) is None:
             raise catalog_error(OTHER, f"Unknown field definition `{name}`")
-    views = [flat(row) if flat else row for row in rows]
+    special = set(flat_fields)
+
+    def plain(name: str) -> bool:
+        return name in names and name not in special and not (dynamic and dynamic(name))
+
+    referenced = bare | {str(name) for name in order}
+    nested = any(isinstance(value, Mapping) for value in where.values())
+    views = list(rows)
+    if flat is not None and (
+        nested or not all(plain(name) or name.lower() == "logic" for name in referenced)
+    ):
+        views = [flat(row) for row in rows]
     original = {id(view): row for view, row in zip(views, rows, strict=True)}
-    chosen = [view for view in views if matches(view, where, resolve)]
-    ordered = sort_rows(chosen, order or {"id": "asc"}, resolve)
+    try:
+        chosen = [view for view in _narrow(views, where, plain) if matches(view, where, resolve)]
+        ordered = sort_rows(chosen, order or {"id": "asc"}, resolve)
+    except InvalidOperation:
+        # A comparison with NaN ("filter[>id]=NaN") has no answer; the portal refuses such a filter.
+        raise RestError("INVALID_ARG_VALUE", "Invalid filter: a value is not a number") from None
     cut = page(ordered, parse_start(call.param("start")))
     shown = [project(original[id(view)], select, names, dynamic) for view in cut.rows]
     return Listed({key: shown}, cut.total, cut.next)

@@ -208,9 +208,11 @@ def _validate(portal: PortalLike, row: Mapping[str, Any], own_id: int | None) ->
     if currency and currency not in CURRENCIES:
         raise catalog_error(OTHER, f"Currency {currency} does not exist")
     code = row.get("code")
-    for other_id, other in products(portal):
-        if code and other_id != own_id and other["iblockId"] == row["iblockId"] and other.get("code") == code:
-            raise catalog_error(OTHER, f"Product with symbolic code '{code}' already exists")
+    if code and any(
+        other_id != own_id and other.get("code") == code and other["iblockId"] == row["iblockId"]
+        for other_id, other in products(portal).rows.items()
+    ):
+        raise catalog_error(OTHER, f"Product with symbolic code '{code}' already exists")
 
 
 def _apply(portal: PortalLike, row: dict[str, Any], fields: Mapping[str, Any]) -> None:

@@ -218,6 +218,7 @@ def _list(portal: PortalLike, call: Call, family: Family) -> Listed:
         must_filter=("iblockId",),
         dynamic=is_property,
         flat=flat,
+        flat_fields=("parentId",),
     )
 
 
