@@ -55,3 +55,30 @@ def test_call_batches_and_as_list_fast_walk_every_deal(client: Client) -> None:
 
     newest_first = list(client.crm.deal.list(select=["ID"]).as_list_fast(descending=True, limit=70).result)
     assert [int(deal["ID"]) for deal in newest_first] == sorted(ids, reverse=True)[:70]
+
+
+def test_catalog_product_and_its_prices_through_the_typed_wrappers(client: Client) -> None:
+    """A product in the product catalog, its price replaced by `catalog.price.modify`, read back."""
+    catalogs = client.catalog.catalog.list(select=["id", "iblockId", "productIblockId"]).result["catalogs"]
+    products_iblock = next(item["iblockId"] for item in catalogs if not item["productIblockId"])
+    price_type = client.catalog.price_type.list(select=["id", "base"]).result["priceTypes"][0]["id"]
+
+    fields = {"iblockId": products_iblock, "name": "Чайник", "xmlId": "1c-guid-0001", "code": "chainik"}
+    product = client.catalog.product.add(fields=fields).result[
+        "element"
+    ]  # sic: `element` (catalog-product-add.md)
+    assert (product["name"], product["xmlId"], product["iblockId"]) == (
+        "Чайник",
+        "1c-guid-0001",
+        products_iblock,
+    )
+
+    prices = [{"catalogGroupId": price_type, "price": 1990.5, "currency": "RUB"}]
+    modified = client.catalog.price.modify(fields={"product": {"id": product["id"], "prices": prices}}).result
+    assert [(row["productId"], row["price"]) for row in modified["prices"]] == [(product["id"], 1990.5)]
+    listed = client.catalog.price.list(
+        select=["id", "productId", "catalogGroupId", "price", "currency"], filter={"productId": product["id"]}
+    ).result["prices"]
+    assert [(row["catalogGroupId"], row["price"], row["currency"]) for row in listed] == [
+        (price_type, 1990.5, "RUB")
+    ]
