@@ -43,6 +43,8 @@ class Row:
     seconds: float
     requests: int
     refused: int
+    #: Why the phase did not finish (the runner gave up), or None.
+    failed: str | None = None
 
     @property
     def rate(self) -> float:
@@ -126,14 +128,14 @@ Phase = Callable[[], Awaitable[int]]
 async def _measure(runner: str, name: str, counter: Counting, phase: Phase) -> Row:
     requests, refused = counter.requests, counter.refused
     start = time.perf_counter()
-    entities = await phase()
+    failed: str | None = None
+    try:
+        entities = await phase()
+    except Exception as exc:  # the peer may give up; the table says so instead of the run dying
+        entities, failed = 0, f"{type(exc).__name__}: {exc}"[:120]
+    seconds = time.perf_counter() - start
     return Row(
-        runner,
-        name,
-        entities,
-        time.perf_counter() - start,
-        counter.requests - requests,
-        counter.refused - refused,
+        runner, name, entities, seconds, counter.requests - requests, counter.refused - refused, failed
     )
 
 
@@ -256,7 +258,13 @@ async def _phases(runner: str, counter: Counting, *phases: Phase) -> list[Row]:
         "orders: create",
         "orders: update",
     )
-    return [await _measure(runner, name, counter, phase) for name, phase in zip(names, phases, strict=True)]
+    rows: list[Row] = []
+    for name, phase in zip(names, phases, strict=True):
+        rows.append(await _measure(runner, name, counter, phase))
+        _print(rows[-1:], head=len(rows) == 1)
+        if rows[-1].failed:
+            break  # later phases build on this one
+    return rows
 
 
 async def _peer(url: str, work: Workload, counter: Counting) -> list[Row]:
@@ -273,12 +281,17 @@ def _run(runner: Callable[[str, Workload, Counting], Awaitable[list[Row]]], work
         return asyncio.run(runner(url, work, counter))
 
 
-def _print(rows: list[Row]) -> None:
+def _print(rows: list[Row], *, head: bool = True) -> None:
     heads = ("runner", "phase", "entities", "seconds", "entities/s", "requests", "req/entity", "503s")
-    print(f"{heads[0]:<14} {heads[1]:<20} " + " ".join(f"{h:>10}" for h in heads[2:]))
+    if head:
+        print(f"{heads[0]:<14} {heads[1]:<20} " + " ".join(f"{h:>10}" for h in heads[2:]))
     for r in rows:
+        if r.failed:
+            note = f"gave up after {r.seconds:.1f} s, {r.requests} requests, {r.refused} 503s: {r.failed}"
+            print(f"{r.runner:<14} {r.phase:<20} {note}", flush=True)
+            continue
         cells = f"{r.entities:>10} {r.seconds:>10.1f} {r.rate:>10.1f} {r.requests:>10} {r.per_entity:>10.3f}"
-        print(f"{r.runner:<14} {r.phase:<20} {cells} {r.refused:>10}")
+        print(f"{r.runner:<14} {r.phase:<20} {cells} {r.refused:>10}", flush=True)
 
 
 def main(argv: list[str]) -> None:
@@ -292,4 +305,5 @@ def main(argv: list[str]) -> None:
     rows = _run(_ours, work)
     if not args.no_peer:
         rows += _run(_peer, work)
+    print("\nside by side")
     _print(rows)
