@@ -8,7 +8,10 @@ update the orders obmen handed to it, and bad files import nothing.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from lxml import etree
 from onec_client import OneC
 
@@ -37,6 +41,8 @@ from obmen.web.app import create_app
 from obmen.web.exchange import ExchangeEndpoint
 from obmen.web.onec import OneCBackend
 from obmen.web.uploads import Limits
+from obmen_sandbox.onec import OnecSandbox
+from obmen_sandbox.serving import free_port
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "commerceml"
 SMALL = FIXTURES / "ut11-small-2.07"
@@ -309,3 +315,82 @@ async def test_bad_documents_fail_and_import_nothing(stack: Stack, onec: OneC) -
     assert reply.startswith("failure"), reply
     assert await stack.mirrored("order") == {}
     assert await stack.queued() == []
+
+
+# -- the 1C sandbox as the client, over a real socket -------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def served(app: Any) -> AsyncIterator[str]:
+    """obmen on a real loopback socket in this test's own loop (its store is bound to this loop)."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "obmen did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def onec_sandbox(stack: Stack) -> AsyncIterator[OnecSandbox]:
+    async with served(create_app(stack.db, onec=stack.endpoint)) as url:
+        # The endpoint's own clock runs in real time here: the sandbox's runs happen now.
+        stack.endpoint.clock = stack.clock = stack.ingest.clock = stack.backend.clock = time.time
+        yield OnecSandbox(f"{url}/exchange/1c", AUTH[0], AUTH[1], SMALL, timeout=30)
+
+
+async def test_the_1c_sandbox_runs_full_and_change_only_exchanges(
+    stack: Stack, onec_sandbox: OnecSandbox
+) -> None:
+    full = await onec_sandbox.run_catalog()
+    assert full["ok"], full.get("error")
+    counts = onec_sandbox.infobase.counts()
+    assert len(await stack.mirrored("product")) == counts["products"] > 36
+    assert len(await stack.mirrored("offer")) == counts["offers"] >= 44
+    assert len(await stack.mirrored("category")) == counts["groups"]
+    first = await stack.queued()
+    assert sum(k.startswith("offer@onec:") for k in first) == counts["offers"]
+    await stack.drain()
+    offer = sorted(await stack.mirrored("offer"))[0]
+    price_type = next(iter((await stack.mirrored("price_type")).values())).fields["name"]
+    sandbox_http = httpx.AsyncClient(transport=httpx.ASGITransport(onec_sandbox.app), base_url="http://1c")
+    async with sandbox_http:
+        reply = await sandbox_http.patch(f"/_sandbox/products/{offer}", json={"prices": {price_type: 4321}})
+        assert reply.status_code == 200, reply.text
+        delta = (await sandbox_http.post("/_sandbox/exchange/catalog", json={"changes_only": True})).json()
+    assert delta["ok"], delta.get("error")
+    assert await stack.queued() == [f"offer@onec:{offer}"]
+    prices = (await stack.mirrored("offer"))[offer].fields["prices"]
+    assert [p["value"]["amount"] for p in prices] == ["4321"]
+
+
+async def test_the_1c_sandbox_collects_orders_and_sends_its_documents(
+    stack: Stack, onec_sandbox: OnecSandbox
+) -> None:
+    assert (await onec_sandbox.run_catalog())["ok"]
+    await stack.drain()
+    await queue_orders(stack, "1001")
+    sale = await onec_sandbox.run_sale()
+    assert sale["ok"], sale.get("error")
+    [order] = list(onec_sandbox.infobase.orders.values())
+    assert order.number == "1001"
+    async with stack.db.begin() as conn:
+        assert await mirror.collect(conn, T, S, "probe") == []
+    sandbox_http = httpx.AsyncClient(transport=httpx.ASGITransport(onec_sandbox.app), base_url="http://1c")
+    async with sandbox_http:
+        reply = await sandbox_http.patch(
+            f"/_sandbox/orders/{order.site_id}", json={"posted": True, "paid": True}
+        )
+        assert reply.status_code == 200, reply.text
+    assert (await onec_sandbox.run_sale())["ok"]
+    assert "order@onec:cid-1001" in await stack.queued()
+    mirrored = (await stack.mirrored("order"))["cid-1001"].fields
+    assert mirrored["payments"][0]["paid"] is True
+    assert any(system == "onec" for system, _ in mirrored["external_numbers"])
