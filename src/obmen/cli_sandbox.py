@@ -41,11 +41,24 @@ def site(
     password: Password,
     host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+    file_limit: Annotated[int, typer.Option(help="The largest chunk the site accepts (init).")] = 204800,
+    zip_allowed: Annotated[bool, typer.Option("--zip/--no-zip", help="Whether the site takes zip.")] = True,
+    import_new_orders: Annotated[
+        bool, typer.Option(help="Create orders from 1C documents the site does not know.")
+    ] = False,
 ) -> None:
     """A 1C-Bitrix site's exchange server at /bitrix/admin/1c_exchange.php, with a storefront model."""
     from obmen_sandbox import site as sandbox
 
-    sandbox.serve(host, port, login, password)
+    sandbox.serve(
+        host,
+        port,
+        login,
+        password,
+        file_limit=file_limit,
+        zip=zip_allowed,
+        import_new_orders=import_new_orders,
+    )
 
 
 @sandbox_app.command("onec")

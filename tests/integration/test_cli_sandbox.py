@@ -49,11 +49,14 @@ def test_bitrix24_sandbox_answers_on_its_webhook_only() -> None:
 
 def test_site_sandbox_checks_the_exchange_password() -> None:
     url = "/bitrix/admin/1c_exchange.php?type=catalog&mode=checkauth"
-    with running("site", "--login", "shop", "--password", "pw") as base:
+    with running("site", "--login", "shop", "--password", "pw", "--file-limit", "4096", "--no-zip") as base:
         good = httpx.get(base + url, auth=("shop", "pw"))
         bad = httpx.get(base + url, auth=("shop", "nope"))
+        cookie = dict(good.cookies)
+        init = httpx.get(base + "/bitrix/admin/1c_exchange.php?type=catalog&mode=init", cookies=cookie)
     assert good.text.splitlines()[0] == "success"
     assert bad.text.splitlines()[0] == "failure"
+    assert init.text.splitlines()[:2] == ["zip=no", "file_limit=4096"]
 
 
 def test_onec_sandbox_serves_its_infobase() -> None:
