@@ -6,6 +6,7 @@ Deprecated upstream but still served: upper-case names, every value a string, `a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from obmen_sandbox.bitrix24.registry import Call, Listed, PortalLike, RestError,
 __all__ = ["fields_description", "legacy_row", "multi_items", "require_id"]
 
 _MULTI = ("PHONE", "EMAIL", "WEB", "IM", "LINK")
+_MULTI_KEY = re.compile(r"(PHONE|EMAIL|WEB|IM|LINK)$", re.IGNORECASE)
 # Linked-id lists are read through `crm.deal.contact.items.get` & co., not `get` (§2.4).
 _HIDDEN = {"CONTACT_IDS", "COMPANY_IDS"}
 
@@ -115,13 +117,15 @@ def _select(entity: Entity, wanted: Any) -> set[str]:
     return chosen
 
 
-def _filter_view(portal: PortalLike, entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
-    if not entity.has_multifields:
-        return row
-    view = dict(row)
-    for item in crm_store.multifields(portal, entity, int(row["ID"])):
-        view.setdefault(item["TYPE_ID"], []).append(item["VALUE"])
-    return view
+def _views(portal: PortalLike, entity: Entity, where: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows to filter; with PHONE/EMAIL… in the filter, each row also carries its values of those types."""
+    rows = [row for _, row in portal.table(entity.table)]
+    if not entity.has_multifields or not any(_MULTI_KEY.search(str(key)) for key in where):
+        return rows
+    values: dict[int, dict[str, list[str]]] = {}
+    for item in crm_store.all_multifields(portal, entity):
+        values.setdefault(item["ELEMENT_ID"], {}).setdefault(item["TYPE_ID"], []).append(item["VALUE"])
+    return [{**row, **values.get(int(row["ID"]), {})} for row in rows]
 
 
 def _list(portal: PortalLike, entity: Entity, call: Call) -> Listed:
@@ -134,12 +138,10 @@ def _list(portal: PortalLike, entity: Entity, call: Call) -> Listed:
     if not isinstance(where, Mapping) or not isinstance(order, Mapping):
         raise legacy_error("Parameter 'filter' must be array.")
     try:
-        rows = [
-            row
-            for _, row in portal.table(entity.table)
-            if query.matches(_filter_view(portal, entity, row), where, resolve)
-        ]
-        rows = query.sort_rows(rows, order, resolve)
+        query.matches({}, where, resolve)  # an unknown field is refused even when no row is there
+        views = [view for view in _views(portal, entity, where) if query.matches(view, where, resolve)]
+        table = portal.table(entity.table).rows
+        rows = query.sort_rows([table[int(view["ID"])] for view in views], order, resolve)
     except RestError as exc:
         raise legacy_error(exc.description) from exc
     chosen = _select(entity, call.param("select"))

@@ -208,13 +208,18 @@ def _emit(portal: PortalLike, entity: Entity, action: str, row_id: int, call: Ca
         portal.emit(entity.event + action, row_id, call)
 
 
+def all_multifields(portal: PortalLike, entity: Entity) -> list[dict[str, Any]]:
+    """Every multi-field item of an entity type in id order."""
+    return [item for _, item in portal.table("crm.multifield") if item["ENTITY_ID"] == entity.name]
+
+
 def multifields(portal: PortalLike, entity: Entity, row_id: int) -> list[dict[str, Any]]:
     """The object's multi-field items in id order."""
-    return [
-        item
-        for _, item in portal.table("crm.multifield")
-        if item["ENTITY_ID"] == entity.name and item["ELEMENT_ID"] == row_id
+    rows = portal.table("crm.multifield").rows
+    found = [
+        item for item in rows.values() if item["ELEMENT_ID"] == row_id and item["ENTITY_ID"] == entity.name
     ]
+    return sorted(found, key=lambda item: int(item["ID"]))
 
 
 def _add_multifield(portal: PortalLike, entity: Entity, row_id: int, item: Mapping[str, Any]) -> None:
