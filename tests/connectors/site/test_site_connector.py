@@ -1,0 +1,63 @@
+"""The site connector: catalog creates keyed by the 1C `Ид`, everything else as any mirrored partner."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from obmen.connectors.base import Create, Update
+from obmen.connectors.site.connector import SITE_CREATES, site_connector
+
+
+@dataclass
+class Snap:
+    fields: Mapping[str, Any]
+    origin: str | None
+    modified_at: float
+
+
+class Port:
+    """An in-memory outbox: what the connector queued, by entity and id."""
+
+    def __init__(self) -> None:
+        self.queued: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def snapshots(self, entity: str, external_ids: Sequence[str]) -> Mapping[str, Snap]:
+        return {x: Snap(self.queued[(entity, x)], x, 0.0) for x in external_ids if (entity, x) in self.queued}
+
+    async def origins(self, entity: str, canonical_ids: Sequence[str]) -> Mapping[str, tuple[str, Snap]]:
+        return {cid: (cid, snap) for cid, snap in (await self.snapshots(entity, canonical_ids)).items()}
+
+    async def ids(self, entity: str, after: str | None, limit: int) -> Sequence[str]:
+        return sorted(x for e, x in self.queued if e == entity)[:limit]
+
+    async def queue(self, entity: str, documents: Mapping[str, Mapping[str, Any]]) -> None:
+        self.queued.update({(entity, x): dict(fields) for x, fields in documents.items()})
+
+
+async def test_catalog_creates_carry_the_1c_id_and_repeat_onto_the_same_row() -> None:
+    port = Port()
+    site = site_connector(port)
+    ops = [
+        Create("offer", "cid-1", {"xml_id": "p1#c1", "name": "A"}),
+        Create("product", "cid-2", {"xml_id": None, "name": "B"}),
+        Create("order", "cid-3", {"number": "5", "xml_id": "ignored"}),
+    ]
+    results = await site.write(ops)
+    assert [r.op for r in results] == ops
+    assert [r.external_id for r in results] == ["p1#c1", "cid-2", "cid-3"]
+    # A retried create (after a crash) lands on the same outbox row, and matching finds it by `Ид`.
+    await site.write([Create("offer", "cid-1", {"xml_id": "p1#c1", "name": "A2"})])
+    assert sorted(x for e, x in port.queued if e == "offer") == ["p1#c1"]
+    assert await site.match("offer", [("xml_id", "p1#c1")]) == {("xml_id", "p1#c1"): "p1#c1"}
+
+
+async def test_updates_are_whole_documents_over_what_the_site_holds() -> None:
+    port = Port()
+    site = site_connector(port)
+    await site.write([Create("order", "cid-3", {"number": "5", "status": "N"})])
+    [result] = await site.write([Update("order", "cid-3", {"status": "P"})])
+    assert result.ok
+    assert port.queued[("order", "cid-3")] == {"number": "5", "status": "P"}
+    assert {"order", "counterparty", "product", "offer"} <= SITE_CREATES
