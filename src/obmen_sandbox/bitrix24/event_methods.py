@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
-_RECORD_FIELDS = ("ID", "TIMESTAMP_X", "EVENT_NAME", "MESSAGE_ID")
+_RECORD_FIELDS = ("ID", "TIMESTAMP_X", "EVENT_NAME", "MESSAGE_ID", "PROCESS_ID", "ERROR")
 
 
 def _app(call: Call) -> str:
@@ -112,7 +112,7 @@ def _render(record: Mapping[str, Any], with_state: bool = False) -> dict[str, An
         "MESSAGE_ID": record["MESSAGE_ID"],
     }
     if with_state:
-        out["PROCESS_ID"] = record["PROCESS_ID"] or None
+        out["PROCESS_ID"] = record["PROCESS_ID"]
         out["ERROR"] = str(record["ERROR"])
     return out
 
@@ -122,9 +122,12 @@ def _resolve(name: str) -> str | None:
     return upper if upper in _RECORD_FIELDS else None
 
 
-def _selected(portal: Portal, call: Call, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _selected(
+    portal: Portal, call: Call, records: list[dict[str, Any]], default_order: str = "TIMESTAMP_X"
+) -> list[dict[str, Any]]:
+    """Filter and order queue records (get: TIMESTAMP_X ASC by default, list: ID ASC)."""
     where = call.param("filter") or {}
-    order = call.param("order") or {"TIMESTAMP_X": "ASC"}
+    order = call.param("order") or {default_order: "ASC"}
     if not isinstance(where, Mapping) or not isinstance(order, Mapping):
         raise RestError("INVALID_ARG_VALUE", "Invalid filter")
     rows = [r for r in records if query.matches(r, where, _resolve)]
@@ -208,6 +211,6 @@ def offline_list(portal: Portal, call: Call) -> Listed:
     """Read the queue without changing it, with PROCESS_ID and ERROR columns."""
     client_id = _app(call)
     mine = [r for r in portal.events.offline.values() if r["_app"] == client_id]
-    rows = _selected(portal, call, mine)
+    rows = _selected(portal, call, mine, "ID")
     got = query.page(rows, query.parse_start(call.param("start")))
     return Listed([_render(r, with_state=True) for r in got.rows], got.total, got.next)

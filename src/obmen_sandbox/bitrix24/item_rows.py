@@ -52,7 +52,7 @@ def row_set(portal: PortalLike, call: Call) -> dict[str, Any]:
 def _row(portal: PortalLike, call: Call) -> dict[str, Any]:
     row = portal.table("crm.productrow").get(call.param("id"))
     if row is None:
-        raise RestError("NOT_FOUND", "Product row not found")
+        raise RestError("NOT_FOUND", "Item not found")
     return row
 
 

@@ -185,7 +185,9 @@ def owner_of(portal: PortalLike, owner_type: Any, owner_id: Any) -> tuple[Entity
     """The owner named by `ownerType`/`ownerId`, checked to exist."""
     owner = _BY_OWNER.get(str(owner_type or "").upper())
     if owner is None:
-        raise RestError("INVALID_ARG_VALUE", f"Owner type '{owner_type}' is not supported")
+        raise RestError(
+            "ENTITY_TYPE_NOT_SUPPORTED", f"Owner type '{owner_type}' does not support product rows"
+        )
     number = to_int(owner_id)
     if not number or crm_store.find(portal, owner, number) is None:
         raise RestError("NOT_FOUND", "Owner not found")

@@ -178,7 +178,7 @@ async def test_offline_queue_coalesces_per_object(
     updates = [r for r in rows if r["EVENT_NAME"] == "ONCRMDEALUPDATE"]
     assert [r["EVENT_DATA"]["FIELDS"]["ID"] for r in updates] == [1, 2]
     assert updates[0]["TIMESTAMP_X"] == "2026-05-28T23:26:45+03:00"
-    assert all(r["PROCESS_ID"] is None and r["ERROR"] == "0" for r in rows)
+    assert all(r["PROCESS_ID"] == "" and r["ERROR"] == "0" for r in rows)
 
 
 async def test_offline_get_reserves_under_a_process_id(
