@@ -39,7 +39,7 @@ from obmen.sync.mirrors import MirrorIngest
 from obmen.testing import ManualClock
 from obmen.web.app import create_app
 from obmen.web.exchange import ExchangeEndpoint
-from obmen.web.onec import OneCBackend
+from obmen.web.onec import OneCBackend, onec_endpoint
 from obmen.web.uploads import Limits
 from obmen_sandbox.onec import OnecSandbox
 from obmen_sandbox.serving import free_port
@@ -394,3 +394,13 @@ async def test_the_1c_sandbox_collects_orders_and_sends_its_documents(
     mirrored = (await stack.mirrored("order"))["cid-1001"].fields
     assert mirrored["payments"][0]["paid"] is True
     assert any(system == "onec" for system, _ in mirrored["external_numbers"])
+
+
+async def test_the_endpoint_factory_serves_a_run_into_the_mirror(db: Database, tmp_path: Path) -> None:
+    endpoint = onec_endpoint(db, login=AUTH[0], password=AUTH[1], workdir=tmp_path / "runs")
+    transport = httpx.ASGITransport(create_app(db, onec=endpoint))
+    async with httpx.AsyncClient(transport=transport, base_url="http://obmen", auth=AUTH) as http:
+        replies = await OneC(http).catalog(catalog(), zipped=True)
+    assert all(r.startswith("success") for r in replies), replies
+    async with db.begin() as conn:
+        assert len(await mirror.scan(conn, T, S, "product", None, 1000)) == 36

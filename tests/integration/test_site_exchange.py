@@ -8,6 +8,7 @@ duplicating anything.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -31,7 +32,7 @@ from obmen.store.database import Database
 from obmen.store.mirror import MirrorStore
 from obmen.store.tables import outbox, work_items
 from obmen.sync.mirrors import Absorbed, MirrorIngest
-from obmen.sync.site import SiteDriver
+from obmen.sync.site import SiteDriver, site_driver
 from obmen.testing import ManualClock
 from obmen_sandbox.serving import serve_in_thread
 from obmen_sandbox.site import EXCHANGE_PATH, SiteSandbox
@@ -312,3 +313,17 @@ async def test_an_order_placed_elsewhere_appears_on_the_site_once(db: Database) 
             orders = (await control.get("/orders")).json()
         await client.aclose()
     assert [(o["number"], o["external"]) for o in orders] == [("CRM-5", True)]
+
+
+async def test_a_round_pulls_then_pushes(db: Database, url: str, control: httpx.AsyncClient) -> None:
+    driver = site_driver(db, url=url + EXCHANGE_PATH, login="obmen", password="pw", catalog_id=CATALOG_ID)
+    await driver.client.push_catalog(fixture_files())
+    placed = await place_order(control, await an_offer(control))
+    first = await driver.tick()
+    assert (first.pulled.seen, first.pushed) == ({"counterparty": 1, "order": 1}, {})
+    connector = site_connector(MirrorStore(db, T, S, clock=time.time))
+    await connector.write([Update("order", str(placed["id"]), {"status": "F"})])
+    second = await driver.tick()
+    await driver.client.aclose()
+    assert (second.pulled.seen, second.pushed, second.acknowledged) == ({}, {"order": 1}, 1)
+    assert (await control.get(f"/orders/{placed['id']}")).json()["status"] == "F"

@@ -31,11 +31,13 @@ from obmen.connectors.onec.documents import customer_id, documents_xml
 from obmen.connectors.onec.records import FileReport, Record, records
 from obmen.connectors.site.catalog import CatalogChanges, write_files
 from obmen.connectors.site.client import SiteExchange
+from obmen.connectors.site.connector import SYSTEM
 from obmen.errors import ObmenError, ProtocolError
+from obmen.store.database import Database
 from obmen.store.mirror import OutboxItem
 from obmen.sync.mirrors import Absorbed, MirrorIngest
 
-__all__ = ["SiteDriver", "SiteRound"]
+__all__ = ["SiteDriver", "SiteRound", "site_driver"]
 
 log = logging.getLogger(__name__)
 
@@ -166,3 +168,24 @@ def _parse(body: bytes) -> list[Record]:
         return list(records(read(io.BytesIO(body), context), context, FileReport()))
     except (ValueError, ArithmeticError, KeyError) as exc:
         raise ProtocolError(f"site's orders: {exc}") from exc
+
+
+def site_driver(
+    db: Database,
+    *,
+    url: str,
+    login: str,
+    password: str,
+    catalog_id: str,
+    tenant: str = "default",
+    transport: Any = None,
+    clock: Callable[[], float] = time.time,
+) -> SiteDriver:
+    """The driver of one site's exchange (`url` ends with `/bitrix/admin/1c_exchange.php`).
+
+    `transport` is an httpx transport for tests (the sync layer itself does not speak HTTP).
+    """
+    client = SiteExchange(url, login, password, transport=transport)
+    return SiteDriver(
+        client, MirrorIngest(db, tenant, SYSTEM, clock=clock), catalog_id=catalog_id, clock=clock
+    )

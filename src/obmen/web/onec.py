@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from obmen.connectors.commerceml import RunContext, read
+from obmen.connectors.onec.connector import SYSTEM
 from obmen.connectors.onec.documents import customer_id, document_number, documents_xml
 from obmen.connectors.onec.records import CATALOG_ENTITIES, FileReport, Record, records
 from obmen.errors import ObmenError, ProtocolError
+from obmen.store.database import Database
 from obmen.sync.mirrors import Absorbed, MirrorIngest
-from obmen.web.exchange import Run
+from obmen.web.exchange import ExchangeEndpoint, Run
+from obmen.web.uploads import Limits
 
-__all__ = ["ORDER_NUMBERS", "OneCBackend"]
+__all__ = ["ORDER_NUMBERS", "OneCBackend", "onec_endpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -201,3 +204,20 @@ class _Spool:
         if self._lines is not None:
             self._lines.close()
         self.path.unlink(missing_ok=True)
+
+
+def onec_endpoint(
+    db: Database,
+    *,
+    login: str,
+    password: str,
+    workdir: Path,
+    tenant: str = "default",
+    limits: Limits | None = None,
+    clock: Callable[[], float] = time.time,
+) -> ExchangeEndpoint:
+    """The 1C exchange endpoint over the 1C mirror; mount it with `create_app(db, onec=...)`."""
+    backend = OneCBackend(MirrorIngest(db, tenant, SYSTEM, clock=clock), clock=clock)
+    return ExchangeEndpoint(
+        backend, login=login, password=password, workdir=workdir, limits=limits, clock=clock
+    )
