@@ -23,7 +23,7 @@ from obmen_sandbox.onec.client import ExchangeError, ExchangeSession, ProtocolCl
 from obmen_sandbox.onec.demo import demo_infobase
 from obmen_sandbox.onec.edits import EditError, edit_order, edit_product
 from obmen_sandbox.onec.exchange import run_catalog, run_sale
-from obmen_sandbox.onec.infobase import Infobase, order_json, product_json
+from obmen_sandbox.onec.infobase import Infobase, order_json, product_json, products_json
 from obmen_sandbox.onec.loader import load_directory
 
 __all__ = ["ExchangeError", "Infobase", "OnecSandbox", "serve"]
@@ -145,8 +145,7 @@ class OnecSandbox:
         return JSONResponse(result, 200 if result["ok"] else 502)
 
     async def _products(self, request: Request) -> JSONResponse:
-        base = self.infobase
-        return JSONResponse([product_json(base, product) for product in base.products.values()])
+        return JSONResponse(products_json(self.infobase))
 
     async def _patch_product(self, request: Request) -> JSONResponse:
         key = request.path_params["key"]

@@ -176,7 +176,9 @@ def apply_incoming(base: Infobase, incoming: IncomingOrder, today: str) -> tuple
     order.paid = order.paid or incoming.paid
     order.shipped = order.shipped or incoming.shipped
     order.cancelled = _flag(incoming.values, "Отменен") or order.cancelled
-    order.status = incoming.values.get("Статуса заказа ИД", "").strip() or order.status
+    if order.rev <= order.uploaded_rev:
+        # A status set in 1C and not uploaded yet wins over the site's; otherwise the site's is news.
+        order.status = incoming.values.get("Статуса заказа ИД", "").strip() or order.status
     if incoming.from_onec:
         order.posted = _flag(incoming.values, "Проведен")
         order.deleted = _flag(incoming.values, "ПометкаУдаления")

@@ -233,8 +233,17 @@ class Infobase:
         }
 
 
-def product_json(base: Infobase, product: Product) -> dict[str, Any]:
+def products_json(base: Infobase) -> list[dict[str, Any]]:
+    """Every product card with its offers (offers grouped once, not scanned per product)."""
+    grouped: dict[str, list[Offer]] = {}
+    for offer in base.offers.values():
+        grouped.setdefault(offer.product_id, []).append(offer)
+    return [product_json(base, product, grouped.get(product.id, [])) for product in base.products.values()]
+
+
+def product_json(base: Infobase, product: Product, offers: list[Offer] | None = None) -> dict[str, Any]:
     """A product card with its offers for the control API."""
+    offers = base.offers_of(product.id) if offers is None else offers
     return {
         "id": product.id,
         "name": product.name,
@@ -243,7 +252,7 @@ def product_json(base: Infobase, product: Product) -> dict[str, Any]:
         "groups": product.groups,
         "properties": product.properties,
         "deleted": product.deleted,
-        "offers": [offer_json(offer) for offer in base.offers_of(product.id)],
+        "offers": [offer_json(offer) for offer in offers],
     }
 
 

@@ -46,6 +46,7 @@ class Site:
     """State and knobs of the recording exchange server."""
 
     zip: bool = False
+    checkauth_lines: int = 5
     file_limit: int = 1_000_000
     progress_steps: int = 0
     endless_progress: bool = False
@@ -89,7 +90,7 @@ def recording_server(site: Site) -> Starlette:
             params,
             request.headers.get("authorization") == expected,
             bool(site.cookie) and request.cookies.get("EXCH") == site.cookie,
-            bool(site.sessid) and params.get("sessid") == site.sessid,
+            params.get("sessid") == site.sessid if site.sessid else "sessid" not in params,
             body,
         )
         site.calls.append(call)
@@ -102,6 +103,9 @@ def recording_server(site: Site) -> Starlette:
             lines = ["success", "EXCH", site.cookie, f"sessid={site.sessid}"]
             if kind == "catalog":
                 lines.append(f"timestamp={site.timestamp}")
+            if site.checkauth_lines == 3:
+                # §1.2: older/simple servers answer only `success`, cookie name and value.
+                site.sessid, lines = "", lines[:3]
             return _text("\n".join(lines) + "\n")
         if not (call.basic_ok and call.cookie_ok and call.sessid_ok):
             return _text("failure\nОшибка проверки источника запроса.")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from pathlib import Path
 
 import httpx
+import pytest
 from onec_recording_site import (
     LOGIN,
     TARGET,
@@ -181,3 +183,39 @@ async def test_deleted_product_travels_with_its_deletion_mark() -> None:
     assert result["products"] == 1
     assert result["offers"] == 0
     assert "<Статус>Удален</Статус>".encode() in site.files["import0_1.xml"]
+
+
+async def test_a_three_line_checkauth_works_without_sessid_and_without_deactivate() -> None:
+    site = Site(checkauth_lines=3)
+    result = await sandbox_for(site).run_catalog()
+    assert result["ok"] is True, result
+    assert_every_call_authenticated(site)
+    assert all("sessid" not in call.params for call in site.calls)
+    # Without checkauth's timestamp there is nothing to deactivate against (§1.6); the run still completes.
+    assert site.modes()[-2:] == ["import", "complete"]
+    assert result["deactivated"] is False
+
+
+CATALOG_WITH_IMAGE = """<?xml version="1.0" encoding="UTF-8"?>
+<КоммерческаяИнформация xmlns="urn:1C.ru:commerceml_2" ВерсияСхемы="2.07">
+  <Каталог СодержитТолькоИзменения="false"><Ид>c1</Ид><ИдКлассификатора>c1</ИдКлассификатора>
+    <Наименование>Каталог</Наименование><Товары><Товар><Ид>p1</Ид><Наименование>Ваза</Наименование>
+    <Картинка>import_files/ab/p1_f1.jpg</Картинка></Товар></Товары></Каталог>
+</КоммерческаяИнформация>"""
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+async def test_product_images_travel_with_the_catalog(tmp_path: Path, zipped: bool) -> None:
+    (tmp_path / "import_files" / "ab").mkdir(parents=True)
+    image = bytes(range(256)) * 20
+    (tmp_path / "import_files" / "ab" / "p1_f1.jpg").write_bytes(image)
+    (tmp_path / "import.xml").write_text(CATALOG_WITH_IMAGE, "utf-8")
+    site = Site(zip=zipped, file_limit=1000)
+    result = await sandbox_for(site, tmp_path).run_catalog()
+    assert result["ok"] is True, result
+    assert result["images"] == 1
+    assert bytes(site.files["import_files/ab/p1_f1.jpg"]) == image
+    if not zipped:
+        uploaded = [call.params["filename"] for call in site.calls if call.mode == "file"]
+        assert uploaded[0] == "import_files/ab/p1_f1.jpg"  # pictures first, then the XML naming them
+        assert uploaded.count("import_files/ab/p1_f1.jpg") == -(-len(image) // 1000)

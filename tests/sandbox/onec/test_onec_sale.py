@@ -177,3 +177,19 @@ async def test_reset_restores_the_infobase_and_forgets_runs() -> None:
     assert next(p for p in products if p["id"] == key)["name"] != "Другое имя"
     result = await sandbox.run_catalog(changes_only=True)
     assert result["products"] == 12  # no successful run since the reset: everything is a change
+
+
+async def test_a_status_set_in_1c_survives_the_site_sending_the_order_again() -> None:
+    site = Site(query_answer=BITRIX_ANSWER)
+    sandbox = sandbox_for(site)
+    await sandbox.run_sale()
+    async with control(sandbox) as api:
+        assert (await api.patch("/_sandbox/orders/132", json={"status": "F"})).status_code == 200
+    site.fail["success"] = "сбой"  # the run stops before uploading, the change stays pending
+    await sandbox.run_sale()
+    assert sandbox.infobase.orders["132"].status == "F"
+    site.fail.clear()
+    result = await sandbox.run_sale()
+    assert result["uploaded"]["orders"] == ["132"]
+    (doc,) = documents(site)
+    assert requisites(doc)["Статуса заказа ИД"] == "F"
