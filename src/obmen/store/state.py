@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from obmen.errors import TransientError
-from obmen.store.tables import bases, conflicts, cursors, intents, journal, leases, links
+from obmen.store.tables import bases, conflicts, cursors, intents, journal, leases, links, work_items
 
 __all__ = [
     "JournalEntry",
@@ -257,10 +257,12 @@ async def plan_writes(
     """Journal writes ahead of the remote call (status `planned`); returns their ids in order."""
     if not entries:
         return []
+    enqueued = await _enqueued_at(conn, tenant, entries)
     rows = [
         {
             "tenant": tenant,
             "at": now,
+            "enqueued_at": enqueued.get((entry.entity, entry.canonical_id)),
             "entity": entry.entity,
             "canonical_id": entry.canonical_id,
             "action": entry.action,
@@ -277,10 +279,51 @@ async def plan_writes(
     return [row.id for row in await conn.execute(stmt, rows)]
 
 
+async def _enqueued_at(
+    conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry]
+) -> dict[tuple[str, str], float]:
+    """(entity, canonical id) → when the running work item for that object was enqueued.
+
+    The item is the linked key itself, or an unlinked key (`order@site:132`) whose object is linked
+    by now; either way it is the item whose reconcile planned these writes (one running item per lock).
+    """
+    out: dict[tuple[str, str], float] = {}
+    w = work_items.c
+    for entity in {e.entity for e in entries}:
+        cids = list({e.canonical_id for e in entries if e.entity == entity})
+        running = sa.and_(w.tenant == tenant, w.entity == entity, w.state == "running")
+        linked = sa.select(w.canonical_id.label("cid"), w.enqueued_at).where(
+            running, w.canonical_id.in_(cids)
+        )
+        adopted = (
+            sa.select(links.c.canonical_id.label("cid"), w.enqueued_at)
+            .join(
+                links,
+                sa.and_(
+                    links.c.tenant == w.tenant,
+                    links.c.entity == w.entity,
+                    links.c.system == w.system,
+                    links.c.external_id == w.external_id,
+                ),
+            )
+            .where(running, links.c.canonical_id.in_(cids))
+        )
+        for row in await conn.execute(sa.union_all(linked, adopted)):
+            key = (entity, row.cid)
+            out[key] = min(out.get(key, row.enqueued_at), row.enqueued_at)
+    return out
+
+
 async def settle_writes(
-    conn: AsyncConnection, outcomes: Iterable[tuple[int, str, str | None, str | None]]
+    conn: AsyncConnection,
+    outcomes: Iterable[tuple[int, str, str | None, str | None]],
+    *,
+    now: float | None = None,
 ) -> None:
-    """Mark journalled writes `applied` or `failed`: (journal id, status, external id, error)."""
+    """Mark journalled writes `applied` or `failed`: (journal id, status, external id, error).
+
+    `now` is when the remote system confirmed them; without it the row has no latency to show.
+    """
     rows = [{"jid": j, "st": status, "xid": x, "err": error} for j, status, x, error in outcomes]
     if rows:
         stmt = (
@@ -289,6 +332,7 @@ async def settle_writes(
             .values(
                 status=sa.bindparam("st"),
                 error=sa.bindparam("err"),
+                settled_at=now,
                 external_id=sa.func.coalesce(sa.bindparam("xid", type_=sa.String), journal.c.external_id),
             )
         )
@@ -299,10 +343,13 @@ async def record_links_in_journal(
     conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry], *, now: float
 ) -> None:
     """Journal actions that changed no remote object (links found by matching or recovery)."""
+    enqueued = await _enqueued_at(conn, tenant, entries) if entries else {}
     rows = [
         {
             "tenant": tenant,
             "at": now,
+            "enqueued_at": enqueued.get((e.entity, e.canonical_id)),
+            "settled_at": now,
             "entity": e.entity,
             "canonical_id": e.canonical_id,
             "action": e.action,

@@ -116,6 +116,9 @@ journal = Table(
     Column("trigger", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("error", Text),
+    #: When the key that caused the write was enqueued, and when the write was confirmed (latency).
+    Column("enqueued_at", Float),
+    Column("settled_at", Float),
     Index("ix_journal_object", "tenant", "entity", "canonical_id"),
     Index("ix_journal_at", "tenant", "at"),
 )
