@@ -41,10 +41,16 @@ class Bitrix24Sandbox:
         domain: str = "portal.test",
         *,
         event_transport: httpx.AsyncBaseTransport | None = None,
+        base_url: str | None = None,
     ) -> None:
         self.clock = SandboxClock()
         self.portal = Portal(
-            domain=domain, webhook=webhook, limits=limits, clock=self.clock, event_transport=event_transport
+            domain=domain,
+            webhook=webhook,
+            limits=limits,
+            clock=self.clock,
+            event_transport=event_transport,
+            base_url=base_url,
         )
         self.app = build_app(self.portal)
 
@@ -65,5 +71,6 @@ def serve(
     host: str = "127.0.0.1", port: int = 8024, webhook: str = "1/sandboxtoken", limits: str = "off"
 ) -> None:
     """Run a sandbox with uvicorn until interrupted (blocking)."""
-    sandbox = Bitrix24Sandbox(webhook=webhook, limits=limits, domain=f"{host}:{port}")
+    base = f"http://{host}:{port}"
+    sandbox = Bitrix24Sandbox(webhook=webhook, limits=limits, domain=f"{host}:{port}", base_url=base)
     uvicorn.run(sandbox.app, host=host, port=port, log_level="info")

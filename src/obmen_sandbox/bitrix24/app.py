@@ -167,6 +167,7 @@ def build_app(portal: Portal) -> Starlette:
     routes = [
         Route("/rest/{path:path}", rest, methods=["GET", "POST"]),
         Route("/oauth/token/", oauth_token, methods=["GET", "POST"]),
+        Route("/oauth/token", oauth_token, methods=["GET", "POST"]),
         Route("/oauth/authorize/", oauth_authorize, methods=["GET"]),
         *control.routes(),
     ]

@@ -88,6 +88,8 @@ class EventHub:
     domain: str
     member_id: str
     transport: httpx.AsyncBaseTransport | None = None
+    #: Where the portal's REST lives, for `auth[client_endpoint]` (https://{domain} unless served locally).
+    base_url: str = ""
     faults: EventFaults = field(default_factory=EventFaults)
     bindings: list[Binding] = field(default_factory=list)
     offline: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -162,7 +164,7 @@ class EventHub:
             "domain": self.domain,
             "server_endpoint": "https://oauth.bitrix.info/rest/",
             "status": "L",
-            "client_endpoint": f"https://{self.domain}/rest/",
+            "client_endpoint": f"{self.base_url or 'https://' + self.domain}/rest/",
             "member_id": self.member_id,
             "user_id": app.user_id,
         }

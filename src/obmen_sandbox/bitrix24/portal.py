@@ -82,6 +82,7 @@ class Portal:
         limits: str,
         clock: SandboxClock,
         event_transport: httpx.AsyncBaseTransport | None = None,
+        base_url: str | None = None,
     ) -> None:
         user, _, token = webhook.partition("/")
         if not user.isdigit() or not token:
@@ -92,7 +93,7 @@ class Portal:
         self.auth = Auth(clock, int(user), token)
         self.limits = Limits(clock, limits)
         self.faults = Faults()
-        self.events = EventHub(clock, self.auth, domain, self.member_id, event_transport)
+        self.events = EventHub(clock, self.auth, domain, self.member_id, event_transport, base_url or "")
         self._tables: dict[str, Table] = {}
         self.reset()
 

@@ -93,3 +93,7 @@ def test_serve_hands_a_configured_sandbox_to_uvicorn(monkeypatch: pytest.MonkeyP
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 8099)
     portal = seen["app"].state.portal
     assert (portal.auth.webhook_user, portal.auth.webhook_token, portal.limits.plan) == (3, "abc", "cloud")
+    assert (
+        portal.events.auth_block(portal.auth.install(None, None))["client_endpoint"]
+        == "http://127.0.0.1:8099/rest/"
+    )
