@@ -327,3 +327,20 @@ async def test_a_round_pulls_then_pushes(db: Database, url: str, control: httpx.
     await driver.client.aclose()
     assert (second.pulled.seen, second.pushed, second.acknowledged) == ({}, {"order": 1}, 1)
     assert (await control.get(f"/orders/{placed['id']}")).json()["status"] == "F"
+
+
+async def test_a_lost_success_brings_the_same_orders_again_and_nothing_twice(
+    stack: Stack, client: SiteExchange, control: httpx.AsyncClient
+) -> None:
+    await client.push_catalog(fixture_files())
+    await place_order(control, await an_offer(control))
+    await control.post("/faults", json={"kind": "status", "status": 503, "type": "sale", "mode": "success"})
+    with pytest.raises(TransientError, match="503"):
+        await stack.driver.pull()
+    # Stored, but the site never heard `success`: it offers the order again, and nothing is new.
+    assert len(await stack.mirrored("order")) == 1
+    keys = await stack.queued()
+    again = await stack.driver.pull()
+    assert (again.seen["order"], again.enqueued) == (1, {})
+    assert await stack.queued() == keys
+    assert (await stack.driver.pull()).seen == {}
