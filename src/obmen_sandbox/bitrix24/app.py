@@ -82,6 +82,10 @@ async def _faults(portal: Portal, request: Request) -> Response | None:
         return Response(_HTML_504, 504, media_type="text/html")
     if faults.error_rate and faults.rng.random() < faults.error_rate:
         return Response(_HTML_500, 500, media_type="text/html")
+    if faults.overload:
+        return _error(RestError("OVERLOAD_LIMIT", "REST API is blocked due to overload", 503))
+    if faults.free_plan:
+        return _error(RestError("ACCESS_DENIED", "REST API is available only on commercial plans", 403))
     return None
 
 

@@ -130,6 +130,9 @@ def _faults(portal: Portal, data: Mapping[str, Any]) -> dict[str, Any]:
             setattr(faults, name, float(data[name]))
     if "moved_to" in data:
         faults.moved_to = data["moved_to"] or None
+    for flag in ("overload", "free_plan"):
+        if flag in data:
+            setattr(faults, flag, bool(data[flag]))
     events = data.get("events", {})
     for name in ("drop", "duplicate", "delay"):
         if name in events:

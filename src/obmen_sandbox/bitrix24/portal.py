@@ -34,6 +34,10 @@ class Faults:
     timeout_seconds: float = 30.0
     #: The portal moved: requests for another host get 302 to this one (§1.3).
     moved_to: str | None = None
+    #: REST blocked by support: 503 OVERLOAD_LIMIT (docs/bitrix24.md §2.3).
+    overload: bool = False
+    #: A free plan: 403 ACCESS_DENIED "REST API is available only on commercial plans" (§1.3).
+    free_plan: bool = False
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
 

@@ -56,6 +56,17 @@ async def test_faults_html_errors_and_a_moved_portal(http: httpx.AsyncClient, re
     assert repeated.json()["result"] == 1
 
 
+async def test_overload_and_free_plan(http: httpx.AsyncClient, rest: Rest) -> None:
+    await http.post("/_sandbox/faults", json={"overload": True})
+    blocked = await rest.raw("user.current")
+    assert (blocked.status_code, blocked.json()["error"]) == (503, "OVERLOAD_LIMIT")
+    await http.post("/_sandbox/faults", json={"overload": False, "free_plan": True})
+    denied = await rest.raw("user.current")
+    assert (denied.status_code, denied.json()["error"]) == (403, "ACCESS_DENIED")
+    await http.post("/_sandbox/faults", json={"free_plan": False})
+    assert (await rest.raw("user.current")).status_code == 200
+
+
 async def test_timeouts_answer_504_html_after_the_delay(http: httpx.AsyncClient, rest: Rest) -> None:
     await http.post("/_sandbox/faults", json={"timeout_rate": 1.0, "timeout_seconds": 0.01})
     response = await rest.raw("user.current")
