@@ -70,7 +70,9 @@ async def test_catalog_and_sale_runs_complete_against_obmen(served: tuple[OnecSa
     assert full["ok"] is True, full
     assert [name for name, _ in backend.imported] == ["import0_1.xml", "offers0_1.xml"]
     assert backend.deactivated == 1
-    assert all(upload["chunks"] >= 1 for upload in full["uploads"])
+    assert full["file_limit"] == 4096
+    assert [u["chunks"] for u in full["uploads"]] == [-(-u["bytes"] // 4096) for u in full["uploads"]]
+    assert sum(u["chunks"] for u in full["uploads"]) > len(full["uploads"])  # really chunked
     key = next(iter(sandbox.infobase.products))
     sandbox.infobase.products[key].name = "Новое имя"
     sandbox.infobase.products[key].rev = sandbox.infobase.stamp()
