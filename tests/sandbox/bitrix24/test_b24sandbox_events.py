@@ -246,3 +246,21 @@ async def test_offline_doorbell_respects_min_timeout(
     await _hook(web, "crm.deal.add", fields={})
     await portal.drain_events()
     assert [form["event"] for _, form, _ in recorder.calls] == ["ONOFFLINEEVENT", "ONOFFLINEEVENT"]
+
+
+async def test_invoice_and_pipeline_move_events_carry_their_fields(
+    portal: Bitrix24Sandbox, recorder: Recorder, app: AppClient, web: httpx.AsyncClient
+) -> None:
+    for event in ("ONCRMDYNAMICITEMADD", "ONCRMDEALMOVETOCATEGORY"):
+        await app.result("event.bind", event=event, handler="http://app.test/b24")
+    portal.seed({"pipelines": [{"entityTypeId": 2, "id": 4, "name": "Опт"}]})
+    await portal.drain_events()
+    recorder.calls.clear()
+    await _hook(web, "crm.item.add", entityTypeId=31, fields={"title": "s"})
+    deal = await _hook(web, "crm.deal.add", fields={})
+    await _hook(web, "crm.item.update", entityTypeId=2, id=deal, fields={"categoryId": 4})
+    await portal.drain_events()
+    forms = {form["event"]: form for _, form, _ in recorder.calls}
+    assert forms["ONCRMDYNAMICITEMADD"]["data[FIELDS][ENTITY_TYPE_ID]"] == "31"
+    moved = forms["ONCRMDEALMOVETOCATEGORY"]
+    assert (moved["data[FIELDS][CATEGORY_ID]"], moved["data[FIELDS][STAGE_ID]"]) == ("4", "C4:NEW")
