@@ -105,6 +105,9 @@ class ProtocolClient:
         if session.cookie[0]:
             headers["Cookie"] = f"{session.cookie[0]}={session.cookie[1]}"
         method = "GET" if body is None else "POST"
+        if body is not None:
+            # §1.4: the body is the raw file bytes, never a form.
+            headers["Content-Type"] = "application/octet-stream"
         try:
             response = await self.http.request(
                 method, f"{self.target}?{query}", headers=headers, content=body
