@@ -32,7 +32,7 @@ from obmen_sandbox.bitrix24.catalog_common import (
     require_fields,
     store_control,
 )
-from obmen_sandbox.bitrix24.catalog_items import PARENT, PARENT_EMPTY, products, touch
+from obmen_sandbox.bitrix24.catalog_items import PARENT, PARENT_EMPTY, get_product, touch
 from obmen_sandbox.bitrix24.registry import Call, PortalLike, Table, method
 
 __all__ = ["DOCUMENT_FIELDS", "ELEMENT_FIELDS"]
@@ -188,7 +188,7 @@ def _move(portal: PortalLike, call: Call, deltas: Mapping[tuple[int, int], float
             row["id"] = new_id
         row["amount"] = number(row["amount"] + delta)
     for product_id in {product_id for product_id, _ in deltas}:
-        product = products(portal).get(product_id)
+        product = get_product(portal, product_id)
         if product is None:
             continue
         product["quantity"] = number(sum(r["amount"] for _, r in stock if r["productId"] == product_id))
@@ -269,7 +269,7 @@ def _editable(portal: PortalLike, doc_id: Any) -> dict[str, Any]:
 
 
 def _check_element(portal: PortalLike, row: Mapping[str, Any]) -> None:
-    product = products(portal).get(row["elementId"])
+    product = get_product(portal, row["elementId"])
     if product is None or product["type"] in (PARENT, PARENT_EMPTY):
         raise catalog_error(OTHER, f"Product {row['elementId']} does not exist or has no stock of its own")
     for store in ("storeFrom", "storeTo"):

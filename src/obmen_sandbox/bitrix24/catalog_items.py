@@ -32,11 +32,14 @@ __all__ = [
     "PARENT",
     "PARENT_EMPTY",
     "SIMPLE",
+    "all_products",
     "available",
+    "complete",
     "defaults",
     "delete_product",
     "delete_products_in",
     "flat",
+    "get_product",
     "is_property",
     "link_parent",
     "new_row",
@@ -89,6 +92,7 @@ KINDS: dict[str, str] = {
     "detailPicture": "raw",
 }
 # "Not editable when inventory management is enabled" (D:…/catalog/product/catalog-product-add.md).
+_SEEDER = Call(name="seed", params={})
 STOCK_FIELDS = ("quantity", "quantityReserved", "purchasingPrice", "purchasingCurrency")
 CURRENCIES = frozenset({"RUB", "USD", "EUR", "UAH", "BYN", "KZT"})
 
@@ -96,6 +100,36 @@ CURRENCIES = frozenset({"RUB", "USD", "EUR", "UAH", "BYN", "KZT"})
 def products(portal: PortalLike) -> Table:
     """The table of every catalog element."""
     return portal.table("catalog.product")
+
+
+def get_product(portal: PortalLike, product_id: Any) -> dict[str, Any] | None:
+    """The product with this id, completed first if it was seeded as a bare row."""
+    row = products(portal).get(product_id)
+    if row is not None and ("available" not in row or "id" not in row):
+        complete(portal, int(product_id), row)
+    return row
+
+
+def all_products(portal: PortalLike) -> list[dict[str, Any]]:
+    """Every product, by id, each complete (a created row always has `available`, a bare one not)."""
+    table = products(portal)
+    for key, row in table.rows.items():
+        if "available" not in row or "id" not in row:
+            complete(portal, key, row)
+    return [row for _, row in table]
+
+
+def complete(portal: PortalLike, key: int, row: dict[str, Any]) -> None:
+    """Give a bare row (`{"iblockId": 23, "name": "x"}`, from seeding) what a created product has."""
+    full = defaults(portal, _SEEDER, int(row.get("type") or SIMPLE)) | row
+    full["id"] = key
+    link = full.get("parentId")
+    if link is not None and not isinstance(link, Mapping):
+        full["parentId"] = {"value": str(link), "valueId": str(portal.table("catalog.propertyValue").add({}))}
+    full["xmlId"] = full.get("xmlId") or str(key)
+    full["available"] = available(full)
+    row.clear()
+    row.update(full)
 
 
 def is_property(name: str) -> str | None:
@@ -209,7 +243,7 @@ def _validate(portal: PortalLike, row: Mapping[str, Any], own_id: int | None) ->
         raise catalog_error(OTHER, f"Currency {currency} does not exist")
     code = row.get("code")
     if code and any(
-        other_id != own_id and other.get("code") == code and other["iblockId"] == row["iblockId"]
+        other_id != own_id and other.get("code") == code and other.get("iblockId") == row["iblockId"]
         for other_id, other in products(portal).rows.items()
     ):
         raise catalog_error(OTHER, f"Product with symbolic code '{code}' already exists")
@@ -307,10 +341,10 @@ def flat(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _refresh_parent_type(portal: PortalLike, call: Call, parent: int | None) -> None:
     """A parent is type 3 while it has variations and 6 once it has none (D:…/catalog/data-types.md)."""
-    row = products(portal).get(parent) if parent else None
+    row = get_product(portal, parent) if parent else None
     if row is None or row["type"] not in (SIMPLE, PARENT, PARENT_EMPTY):
         return
-    has_offers = any(parent_id(other) == row["id"] for _, other in products(portal))
+    has_offers = any(parent_id(other) == row["id"] for other in products(portal).rows.values())
     kind = PARENT if has_offers else PARENT_EMPTY
     if row["type"] != kind:
         row["type"] = kind
@@ -325,7 +359,7 @@ def link_parent(portal: PortalLike, call: Call, row: dict[str, Any], parent: Any
     if parent in (None, "", 0, "0"):
         row["parentId"], row["type"] = None, OFFER_NO_PARENT
     else:
-        target = products(portal).get(parent)
+        target = get_product(portal, parent)
         catalogs = portal.table("catalog.catalog")
         offers_catalog = catalogs.get(row["iblockId"]) or {}
         if target is None or target["iblockId"] != offers_catalog.get("productIblockId"):
@@ -341,12 +375,12 @@ def link_parent(portal: PortalLike, call: Call, row: dict[str, Any], parent: Any
 
 def delete_product(portal: PortalLike, call: Call, product_id: int) -> None:
     """Delete a product with its prices and stock rows; a parent takes its variations along."""
-    row = products(portal).get(product_id)
+    row = get_product(portal, product_id)
     if row is None:
         return
-    for offer_id, offer in list(products(portal)):
+    for offer in all_products(portal):
         if parent_id(offer) == product_id:
-            delete_product(portal, call, offer_id)
+            delete_product(portal, call, offer["id"])
     products(portal).delete(product_id)
     for table in ("catalog.price", "catalog.storeproduct"):
         rows = portal.table(table)
@@ -359,5 +393,5 @@ def delete_product(portal: PortalLike, call: Call, product_id: int) -> None:
 def delete_products_in(portal: PortalLike, call: Call, section_ids: Iterable[int]) -> None:
     """Delete the products filed in any of `section_ids` (a section delete takes its elements along)."""
     doomed = set(section_ids)
-    for product_id in [pid for pid, row in products(portal) if row.get("iblockSectionId") in doomed]:
+    for product_id in [row["id"] for row in all_products(portal) if row.get("iblockSectionId") in doomed]:
         delete_product(portal, call, product_id)

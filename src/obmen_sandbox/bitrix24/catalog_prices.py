@@ -26,7 +26,7 @@ from obmen_sandbox.bitrix24.catalog_common import (
     require,
     require_fields,
 )
-from obmen_sandbox.bitrix24.catalog_items import CURRENCIES, products
+from obmen_sandbox.bitrix24.catalog_items import CURRENCIES, get_product
 from obmen_sandbox.bitrix24.registry import Call, PortalLike, Table, method
 
 __all__ = ["PRICE_FIELDS", "PRICE_TYPE_FIELDS"]
@@ -73,7 +73,7 @@ def _price(portal: PortalLike, price_id: Any) -> dict[str, Any]:
 
 def _check(portal: PortalLike, row: Mapping[str, Any]) -> None:
     """The product and price type exist, the currency is known, the price is not negative."""
-    if products(portal).get(row["productId"]) is None:
+    if get_product(portal, row["productId"]) is None:
         raise catalog_error(OTHER, f"Product {row['productId']} does not exist")
     if portal.table("catalog.priceType").get(row["catalogGroupId"]) is None:
         raise catalog_error(OTHER, "Validate price error. Catalog price group is wrong")
@@ -194,7 +194,7 @@ def price_modify(portal: PortalLike, call: Call) -> dict[str, Any]:
     if not isinstance(product, Mapping) or product.get("id") in (None, ""):
         raise catalog_error(OTHER, "Required fields: product")
     product_id = coerce_fields(product, {"id": INT})["id"]
-    if products(portal).get(product_id) is None:
+    if get_product(portal, product_id) is None:
         raise catalog_error(OTHER, f"Product {product_id} does not exist")
     entries = product.get("prices") or []
     if isinstance(entries, Mapping):

@@ -31,8 +31,10 @@ from obmen_sandbox.bitrix24.catalog_items import (
     PARENT,
     PARENT_EMPTY,
     SIMPLE,
+    all_products,
     delete_product,
     flat,
+    get_product,
     is_property,
     link_parent,
     new_row,
@@ -150,7 +152,7 @@ FAMILIES = (
 
 
 def _row(portal: PortalLike, family: Family, product_id: Any) -> dict[str, Any]:
-    row = products(portal).get(product_id)
+    row = get_product(portal, product_id)
     if row is None or row["type"] not in family.types:
         raise catalog_error(OTHER, f"{family.noun} {product_id} does not exist")
     return row
@@ -206,7 +208,7 @@ def _get(portal: PortalLike, call: Call, family: Family) -> dict[str, Any]:
 
 
 def _list(portal: PortalLike, call: Call, family: Family) -> Listed:
-    rows = [row for _, row in products(portal) if row["type"] in family.types]
+    rows = [row for row in all_products(portal) if row["type"] in family.types]
     # Lists always name their fields (`select` is required), and the on-premise ones may be named too.
     selectable = family.fields if family.fields is SKU_FIELDS else (*family.fields, *sorted(_ON_PREMISE))
     return list_answer(

@@ -13,14 +13,12 @@ from typing import Any
 from obmen_sandbox.bitrix24.catalog_common import number
 from obmen_sandbox.bitrix24.catalog_dictionaries import PROPERTY_FIELDS, STORE_FIELDS, STORE_PRODUCT_FIELDS
 from obmen_sandbox.bitrix24.catalog_documents import DOCUMENT_FIELDS, ELEMENT_FIELDS
-from obmen_sandbox.bitrix24.catalog_items import SIMPLE, available, defaults, products
+from obmen_sandbox.bitrix24.catalog_items import available, complete, get_product
 from obmen_sandbox.bitrix24.catalog_prices import PRICE_FIELDS, PRICE_TYPE_FIELDS
 from obmen_sandbox.bitrix24.catalog_sections import SECTION_FIELDS
-from obmen_sandbox.bitrix24.registry import Call, PortalLike
+from obmen_sandbox.bitrix24.registry import PortalLike
 
 __all__ = ["seed_row"]
-
-_SEED_CALL = Call(name="seed", params={})
 
 
 def _insert(portal: PortalLike, table: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -37,19 +35,14 @@ def _insert(portal: PortalLike, table: str, row: dict[str, Any]) -> dict[str, An
 
 
 def _product(portal: PortalLike, given: Mapping[str, Any]) -> dict[str, Any]:
-    row = defaults(portal, _SEED_CALL, int(given.get("type") or SIMPLE)) | dict(given)
-    link = row.get("parentId")
-    if link is not None and not isinstance(link, Mapping):
-        row["parentId"] = {"value": str(link), "valueId": str(portal.table("catalog.propertyValue").add({}))}
-    stored = _insert(portal, "catalog.product", row)
-    stored["xmlId"] = stored.get("xmlId") or str(stored["id"])
-    stored["available"] = available(stored)
+    stored = _insert(portal, "catalog.product", dict(given))
+    complete(portal, stored["id"], stored)
     return stored
 
 
 def _stock(portal: PortalLike, given: Mapping[str, Any]) -> dict[str, Any]:
     stored = _insert(portal, "catalog.storeproduct", dict.fromkeys(STORE_PRODUCT_FIELDS, 0) | dict(given))
-    product = products(portal).get(stored["productId"])
+    product = get_product(portal, stored["productId"])
     if product is not None:
         rows = portal.table("catalog.storeproduct")
         product["quantity"] = number(sum(r["amount"] for _, r in rows if r["productId"] == product["id"]))

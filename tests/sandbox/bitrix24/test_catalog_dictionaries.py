@@ -94,3 +94,29 @@ async def test_seeded_short_rows_answer_like_created_ones(api: Api) -> None:
     )
     created = await api("catalog.product.offer.add", fields={"iblockId": OFFERS_IBLOCK, "name": "O2"})
     assert set(created.result["offer"]) == set(offer)
+
+
+async def test_bare_rows_seeded_through_the_control_api_work(api: Api) -> None:
+    seeded = api.sandbox.seed(
+        {
+            "tables": {
+                "catalog.product": [
+                    {"id": 500, "iblockId": PRODUCT_IBLOCK, "name": "Родитель", "type": 3},
+                    {"iblockId": OFFERS_IBLOCK, "name": "Вариант", "type": 4, "parentId": 500},
+                ]
+            }
+        }
+    )
+    offer_id = seeded["catalog.product"][1]
+    listed = await api(
+        "catalog.product.offer.list",
+        select=["id", "iblockId", "parentId", "xmlId"],
+        filter={"iblockId": OFFERS_IBLOCK, "parentId": 500},
+    )
+    assert [row["id"] for row in listed.result["offers"]] == [offer_id]
+    assert listed.result["offers"][0]["xmlId"] == str(offer_id)
+    await api("catalog.product.offer.update", id=offer_id, fields={"name": "Вариант 2"})
+    await api("catalog.product.sku.delete", id=500)
+    assert (
+        await api("catalog.product.list", select=["id", "iblockId"], filter={"iblockId": OFFERS_IBLOCK})
+    ).total == 0
