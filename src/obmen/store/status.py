@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from obmen.store.database import Database
 from obmen.store.tables import conflicts, cursors, journal, links, parked, work_items
+from obmen.store.timeline import propagations
 
 __all__ = ["Status", "read_status"]
 
@@ -26,6 +27,8 @@ class Status:
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     linked: dict[tuple[str, str], int] = field(default_factory=dict)
     recent: list[dict[str, Any]] = field(default_factory=list)
+    #: The last applied writes with the object's ids per system and their latency (store.timeline).
+    propagations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def depth(self) -> int:
@@ -70,4 +73,5 @@ async def read_status(db: Database, tenant: str, *, now: float, limit: int = 20)
             sa.select(journal).where(journal.c.tenant == tenant).order_by(journal.c.id.desc()).limit(limit)
         )
         status.recent = [r._asdict() for r in await conn.execute(recent)]
+        status.propagations = await propagations(conn, tenant, limit=limit)
     return status

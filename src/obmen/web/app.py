@@ -1,4 +1,4 @@
-"""The web app: liveness, readiness, Prometheus metrics, a JSON status and a live status page.
+"""The web app: liveness, readiness, Prometheus metrics, and the operator's routes (web.status_page).
 
 Webhooks and the 1C exchange endpoint mount here as their connectors land; the app only ever
 enqueues keys and answers at once (ARCHITECTURE §2.1).
@@ -6,16 +6,14 @@ enqueues keys and answers at once (ARCHITECTURE §2.1).
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Callable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from obmen.store.database import Database, head_revision
@@ -24,6 +22,8 @@ from obmen.store.status import Status, read_status
 from obmen.web.exchange import ExchangeEndpoint
 from obmen.web.hooks import Bitrix24Hooks
 from obmen.web.hooks import routes as hook_routes
+from obmen.web.status_page import routes as status_routes
+from obmen.web.status_page import status_json
 
 __all__ = ["Metrics", "create_app", "status_json"]
 
@@ -69,71 +69,6 @@ class Metrics:
         self.conflicts.set(status.conflicts_total)
 
 
-def status_json(status: Status) -> dict[str, Any]:
-    """The status as JSON-safe data (the API, and `obmen status --json`)."""
-    return {
-        "queue": [{"entity": e, "state": s, "count": c} for (e, s), c in sorted(status.queue.items())],
-        "depth": status.depth,
-        "parked": {"total": status.parked_total, "items": status.parked},
-        "conflicts": {"total": status.conflicts_total, "items": status.conflicts},
-        "checkpoints": status.checkpoints,
-        "linked": [{"entity": e, "system": s, "count": c} for (e, s), c in sorted(status.linked.items())],
-        "recent": status.recent,
-    }
-
-
-def _page(status: Status) -> str:
-    def table(title: str, heads: list[str], rows: list[list[Any]]) -> str:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows
-        )
-        return f"<h2>{html.escape(title)}</h2><table><tr>{head}</tr>{body or '<tr><td>—</td></tr>'}</table>"
-
-    parts = [
-        table(
-            "Очередь / Queue",
-            ["entity", "state", "items"],
-            [[e, s, c] for (e, s), c in sorted(status.queue.items())],
-        ),
-        table(
-            "Последние изменения / Recent propagations",
-            ["time", "entity", "object", "action", "from", "to", "status", "trigger"],
-            [
-                [
-                    time.strftime("%H:%M:%S", time.localtime(r["at"])),
-                    r["entity"],
-                    r["canonical_id"][:8],
-                    r["action"],
-                    r["source_system"] or "",
-                    r["target_system"],
-                    r["status"],
-                    r["trigger"],
-                ]
-                for r in status.recent
-            ],
-        ),
-        table(
-            f"Отложено / Parked ({status.parked_total})",
-            ["key", "attempts", "reason"],
-            [[p["key"], p["attempts"], p["reason"]] for p in status.parked],
-        ),
-        table(
-            f"Конфликты / Conflicts ({status.conflicts_total})",
-            ["entity", "object", "field", "candidates"],
-            [[c["entity"], c["canonical_id"][:8], c["field"], c["candidates"]] for c in status.conflicts],
-        ),
-    ]
-    style = (
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px}"
-    )
-    return (
-        "<!doctype html><html lang='ru'><head><meta charset='utf-8'><meta http-equiv='refresh' content='2'>"
-        f"<title>obmen</title><style>{style}</style></head><body><h1>obmen</h1>{''.join(parts)}</body></html>"
-    )
-
-
 def create_app(
     db: Database,
     *,
@@ -142,8 +77,9 @@ def create_app(
     clock: Callable[[], float] = time.time,
     bitrix24: Bitrix24Hooks | None = None,
     onec: ExchangeEndpoint | None = None,
+    token: str | None = None,
 ) -> Starlette:
-    """Build the app around an open store."""
+    """Build the app around an open store; with `token`, the operator's routes want it as a Bearer."""
     metrics = metrics or Metrics()
 
     async def status_now() -> Status:
@@ -168,19 +104,12 @@ def create_app(
         metrics.update(await status_now())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def api_status(_: Request) -> Response:
-        return JSONResponse(status_json(await status_now()))
-
-    async def home(_: Request) -> Response:
-        return HTMLResponse(_page(await status_now()))
-
     return Starlette(
         routes=[
-            Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", prometheus),
-            Route("/api/status", api_status),
+            *status_routes(db, tenant=tenant, clock=clock, status_now=status_now, token=token),
             *(hook_routes(bitrix24) if bitrix24 else []),
             *(onec.routes() if onec else []),
         ]
