@@ -14,7 +14,7 @@ from typing import Any
 from lxml import etree
 
 from obmen_sandbox.onec.cml import serialize
-from obmen_sandbox.onec.infobase import Group, Infobase, Offer, Product
+from obmen_sandbox.onec.infobase import Counterparty, Group, Infobase, Offer, Product
 
 __all__ = ["CatalogFiles", "write_catalog"]
 
@@ -59,10 +59,7 @@ def _classifier(doc: _Doc, root: etree._Element, base: Infobase) -> None:
     block = doc.add(root, "Классификатор")
     doc.add(block, "Ид", base.classifier_id)
     doc.add(block, "Наименование", f"Классификатор ({base.catalog_name})")
-    if base.owner is not None:
-        owner = doc.add(block, "Владелец")
-        doc.add(owner, "Ид", base.owner.id)
-        doc.add(owner, "Наименование", base.owner.name)
+    _owner(doc, block, base)
     _groups(doc, doc.add(block, "Группы"), base, None)
     props = doc.add(block, "Свойства")
     for prop in base.properties.values():
@@ -78,6 +75,17 @@ def _classifier(doc: _Doc, root: etree._Element, base: Infobase) -> None:
                 doc.add(ref, "Значение", value)
         if prop.for_offers:
             doc.add(item, "ДляПредложений", "true")
+
+
+def _owner(doc: _Doc, parent: etree._Element, base: Infobase) -> None:
+    """`Владелец`, which the 2.09 XSD requires in the classifier, the catalog and the offers package."""
+    owner = base.owner or Counterparty("", "Организация")
+    block = doc.add(parent, "Владелец")
+    doc.add(block, "Ид", owner.id)
+    doc.add(block, "Наименование", owner.name)
+    doc.add(block, "ОфициальноеНаименование", owner.full_name or owner.name)
+    if owner.inn:
+        doc.add(block, "ИНН", owner.inn)
 
 
 def _groups(doc: _Doc, block: etree._Element, base: Infobase, parent: str | None) -> None:
@@ -118,6 +126,9 @@ def _product(doc: _Doc, block: etree._Element, product: Product) -> None:
             doc.add(entry, "Наименование", name)
             doc.add(entry, "Значение", value)
     if product.deleted:
+        # Real ERP files carry the element (§2.3, erp-2.07 fixture); the 2.09 XSD defines the attribute.
+        # Both are written so a reader of either form sees the mark.
+        item.set("Статус", "Удален")
         doc.add(item, "Статус", "Удален")
 
 
@@ -143,8 +154,7 @@ def _offer(doc: _Doc, block: etree._Element, base: Infobase, offer: Offer) -> No
         doc.add(price, "ИдТипаЦены", kind_id)
         doc.add(price, "ЦенаЗаЕдиницу", _number(amount))
         doc.add(price, "Валюта", currency)
-        doc.add(price, "Единица", "шт")
-        doc.add(price, "Коэффициент", "1")
+        doc.add(price, "Коэффициент", "1")  # no `Единица`: the UT 11 file of §2.4 has none
     doc.add(item, "Количество", _number(offer.total()))
     for store, quantity in offer.stock.items():
         entry = doc.add(item, "Склад")
@@ -157,12 +167,14 @@ def _offers_file(doc: _Doc, base: Infobase, offers: list[Offer], changes_only: b
     header = doc.add(root, "Классификатор")  # 2.07 repeats the classifier header in offers (§1.11)
     doc.add(header, "Ид", base.classifier_id)
     doc.add(header, "Наименование", f"Классификатор ({base.catalog_name})")
+    _owner(doc, header, base)
     package = doc.add(root, "ПакетПредложений")
     package.set("СодержитТолькоИзменения", "true" if changes_only else "false")
     doc.add(package, "Ид", f"{base.catalog_id}#")
     doc.add(package, "Наименование", f"Пакет предложений ({base.catalog_name})")
     doc.add(package, "ИдКаталога", base.catalog_id)
     doc.add(package, "ИдКлассификатора", base.classifier_id)
+    _owner(doc, package, base)
     kinds = doc.add(package, "ТипыЦен")
     for kind in base.price_types.values():
         entry = doc.add(kinds, "ТипЦены")
@@ -197,6 +209,7 @@ def write_catalog(base: Infobase, changes_only: bool, since: int, now: datetime)
     doc.add(catalog, "Ид", base.catalog_id)
     doc.add(catalog, "ИдКлассификатора", base.classifier_id)
     doc.add(catalog, "Наименование", base.catalog_name)
+    _owner(doc, catalog, base)
     goods = doc.add(catalog, "Товары")
     for product in products:
         _product(doc, goods, product)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 from onec_recording_site import FIXTURES
 
 from obmen_sandbox.onec.cml import CmlError
@@ -209,3 +210,32 @@ def test_edited_demo_round_trips(tmp_path_factory: pytest.TempPathFactory, data:
         base.products[key].deleted = data.draw(st.booleans())
     again = write_and_reload(base, tmp_path_factory.mktemp("rt"))
     assert snapshot(again) == snapshot(base)
+
+
+XSD_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+@pytest.fixture(scope="module")
+def schema() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(FIXTURES / "xsd" / "CML209.xsd"), XSD_PARSER))
+
+
+@pytest.mark.parametrize("name", ["demo", "ut11-outlet-2.07", "ut11-small-2.07", "ut11-demo-carono"])
+def test_written_catalog_is_valid_against_the_published_schema(name: str, schema: etree.XMLSchema) -> None:
+    """Files in namespace `commerceml_2` validate against the 2.09 XSD (the fixtures' own namespace)."""
+    base = demo_infobase() if name == "demo" else load_directory(FIXTURES / name)
+    files = write_catalog(base, changes_only=False, since=0, now=datetime(2026, 1, 1))
+    for file_name, data in files.files:
+        assert schema.validate(etree.fromstring(data, XSD_PARSER)), (file_name, str(schema.error_log)[:500])
+
+
+def test_deleted_product_carries_the_mark_as_attribute_and_element(schema: etree.XMLSchema) -> None:
+    base = demo_infobase()
+    next(iter(base.products.values())).deleted = True
+    data = write_catalog(base, changes_only=False, since=0, now=datetime(2026, 1, 1)).files[0][1]
+    root = etree.fromstring(data, XSD_PARSER)
+    (marked,) = [item for item in root.iter("{*}Товар") if item.get("Статус") == "Удален"]
+    assert marked.findtext("{*}Статус") == "Удален"
+    # The element form (real ERP files, §2.3) is the one deviation from the 2.09 XSD.
+    assert not schema.validate(root)
+    assert "Статус" in str(schema.error_log)
