@@ -23,6 +23,7 @@ __all__ = [
     "Listed",
     "catalog_error",
     "coerce_fields",
+    "fill",
     "iso_date",
     "list_answer",
     "missing",
@@ -85,6 +86,14 @@ def number(value: float | None) -> int | float | None:
     if value is None:
         return None
     return int(value) if float(value).is_integer() else float(value)
+
+
+def fill(row_id: int, row: dict[str, Any], fields: Iterable[str], **preset: Any) -> dict[str, Any]:
+    """Give a row seeded bare every field of its object (`preset` values, else None); the row itself."""
+    row["id"] = row_id
+    for name in fields:
+        row.setdefault(name, preset.get(name))
+    return row
 
 
 def store_control(portal: PortalLike) -> bool:

@@ -24,6 +24,7 @@ from obmen_sandbox.bitrix24.catalog_common import (
     Listed,
     catalog_error,
     coerce_fields,
+    fill,
     list_answer,
     now_iso,
     number,
@@ -88,7 +89,14 @@ def _document(portal: PortalLike, doc_id: Any) -> dict[str, Any]:
     row = _documents(portal).get(doc_id)
     if row is None:
         raise catalog_error(OTHER, "Document not found")
-    return row
+    return fill(int(doc_id), row, DOCUMENT_FIELDS, status="N", siteId="s1")
+
+
+def _element(portal: PortalLike, element_id: Any) -> dict[str, Any]:
+    row = _elements(portal).get(element_id)
+    if row is None:
+        raise catalog_error("ERROR_DOCUMENT_STATUS", "Document element not found")
+    return fill(int(element_id), row, ELEMENT_FIELDS, amount=0)
 
 
 def _doc_answer(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,7 +147,7 @@ def document_delete(portal: PortalLike, call: Call) -> bool:
     row = _document(portal, require(call, "id"))
     if row["status"] == "Y":
         raise catalog_error(OTHER, "Conducted document cannot be deleted")
-    for element_id in [eid for eid, el in _elements(portal) if el["docId"] == row["id"]]:
+    for element_id in [eid for eid, el in _elements(portal) if el.get("docId") == row["id"]]:
         _elements(portal).delete(element_id)
     _documents(portal).delete(row["id"])
     return True
@@ -148,11 +156,15 @@ def document_delete(portal: PortalLike, call: Call) -> bool:
 def _movements(portal: PortalLike, doc: Mapping[str, Any]) -> dict[tuple[int, int], float]:
     """Stock change per (product, warehouse) that conducting `doc` makes."""
     deltas: dict[tuple[int, int], float] = defaultdict(float)
-    rows = [el for _, el in _elements(portal) if el["docId"] == doc["id"]]
+    rows = [_element(portal, eid) for eid, el in _elements(portal) if el.get("docId") == doc["id"]]
     if not rows:
         raise catalog_error(OTHER, "Document conducting error: the document has no products")
     kind = doc["docType"]
+    if kind not in INCOMING | OUTGOING | MOVING:
+        raise catalog_error(OTHER, "DOC_TYPE isn't available")
     for el in rows:
+        if get_product(portal, el["elementId"]) is None:
+            raise catalog_error(OTHER, f"Document conducting error: product {el['elementId']} does not exist")
         amount = float(el.get("amount") or 0)
         if amount <= 0:
             raise catalog_error(OTHER, f"Document conducting error: product {el['elementId']} has no amount")
@@ -171,9 +183,9 @@ def _movements(portal: PortalLike, doc: Mapping[str, Any]) -> dict[tuple[int, in
 def _move(portal: PortalLike, call: Call, deltas: Mapping[tuple[int, int], float], failure: str) -> None:
     """Apply stock changes all or nothing, then refresh each product's `quantity`."""
     stock = portal.table("catalog.storeproduct")
-    existing = {(row["productId"], row["storeId"]): row for _, row in stock}
+    existing = {(row.get("productId"), row.get("storeId")): row for _, row in stock}
     for (product_id, store_id), delta in deltas.items():
-        held = existing[(product_id, store_id)]["amount"] if (product_id, store_id) in existing else 0
+        held = (existing.get((product_id, store_id)) or {}).get("amount") or 0
         if held + delta < 0:
             raise catalog_error(
                 OTHER, f"{failure}: not enough of product {product_id} in warehouse {store_id}"
@@ -186,12 +198,14 @@ def _move(portal: PortalLike, call: Call, deltas: Mapping[tuple[int, int], float
             )
             row = stock.rows[new_id]
             row["id"] = new_id
-        row["amount"] = number(row["amount"] + delta)
+        row["amount"] = number((row.get("amount") or 0) + delta)
     for product_id in {product_id for product_id, _ in deltas}:
         product = get_product(portal, product_id)
         if product is None:
             continue
-        product["quantity"] = number(sum(r["amount"] for _, r in stock if r["productId"] == product_id))
+        product["quantity"] = number(
+            sum(r.get("amount") or 0 for _, r in stock if r.get("productId") == product_id)
+        )
         touch(portal, product)
         portal.emit("CATALOG.PRODUCT.ON.UPDATE", product_id, call, TYPE=product["type"])
 
@@ -211,8 +225,10 @@ def document_conduct(portal: PortalLike, call: Call) -> bool:
         raise catalog_error(OTHER, "Document conducting error: Document has already been conducted")
     _move(portal, call, _movements(portal, doc), "Document conducting error")
     if doc.get("total") is None:
-        rows = [el for _, el in _elements(portal) if el["docId"] == doc["id"]]
-        doc["total"] = number(sum(float(el["amount"]) * float(el.get("purchasingPrice") or 0) for el in rows))
+        rows = [el for _, el in _elements(portal) if el.get("docId") == doc["id"]]
+        doc["total"] = number(
+            sum(float(el.get("amount") or 0) * float(el.get("purchasingPrice") or 0) for el in rows)
+        )
     _set_status(portal, call, doc, "Y")
     return True
 
@@ -263,7 +279,7 @@ def document_delete_list(portal: PortalLike, call: Call) -> bool:
 
 def _editable(portal: PortalLike, doc_id: Any) -> dict[str, Any]:
     doc = _documents(portal).get(doc_id)
-    if doc is None or doc["status"] == "Y":
+    if doc is None or doc.get("status") == "Y":
         raise catalog_error("ERROR_DOCUMENT_STATUS", "Document not found or conducted")
     return doc
 
@@ -299,9 +315,7 @@ def element_add(portal: PortalLike, call: Call) -> dict[str, Any]:
 @method("catalog.document.element.update", scope="catalog")
 def element_update(portal: PortalLike, call: Call) -> dict[str, Any]:
     """Change warehouses, amount or price of a row of a document that is not conducted."""
-    row = _elements(portal).get(require(call, "id"))
-    if row is None:
-        raise catalog_error("ERROR_DOCUMENT_STATUS", "Document element not found")
+    row = _element(portal, require(call, "id"))
     _editable(portal, row["docId"])
     kinds = {name: _ELEMENT_KINDS[name] for name in ("storeFrom", "storeTo", "amount", "purchasingPrice")}
     changed = {**row, **coerce_fields(require(call, "fields"), kinds)}
@@ -320,9 +334,7 @@ def element_list(portal: PortalLike, call: Call) -> Listed:
 @method("catalog.document.element.delete", scope="catalog")
 def element_delete(portal: PortalLike, call: Call) -> bool:
     """Remove a row from a document that is not conducted."""
-    row = _elements(portal).get(require(call, "id"))
-    if row is None:
-        raise catalog_error("ERROR_DOCUMENT_STATUS", "Document element not found")
+    row = _element(portal, require(call, "id"))
     _editable(portal, row["docId"])
     _elements(portal).delete(row["id"])
     return True

@@ -20,6 +20,7 @@ from obmen_sandbox.bitrix24.catalog_common import (
     Listed,
     catalog_error,
     coerce_fields,
+    fill,
     list_answer,
     now_iso,
     project,
@@ -68,7 +69,7 @@ def _price(portal: PortalLike, price_id: Any) -> dict[str, Any]:
     row = _prices(portal).get(price_id)
     if row is None:
         raise catalog_error(OTHER, "Price does not exist")
-    return row
+    return fill(int(price_id), row, PRICE_FIELDS)
 
 
 def _check(portal: PortalLike, row: Mapping[str, Any]) -> None:
@@ -86,8 +87,8 @@ def _check(portal: PortalLike, row: Mapping[str, Any]) -> None:
 def _clash(portal: PortalLike, row: Mapping[str, Any], own_id: int | None) -> bool:
     return any(
         other_id != own_id
-        and other["productId"] == row["productId"]
-        and other["catalogGroupId"] == row["catalogGroupId"]
+        and other.get("productId") == row["productId"]
+        and other.get("catalogGroupId") == row["catalogGroupId"]
         for other_id, other in _prices(portal)
     )
 
@@ -202,7 +203,7 @@ def price_modify(portal: PortalLike, call: Call) -> dict[str, Any]:
     plan = _planned(portal, product_id, entries)
     kept = {own["id"] for _, own in plan if own is not None}
     for price_id, row in list(_prices(portal)):
-        if row["productId"] == product_id and price_id not in kept:
+        if row.get("productId") == product_id and price_id not in kept:
             _prices(portal).delete(price_id)
             portal.emit("CATALOG.PRICE.ON.DELETE", price_id, call)
     stored = [_store(portal, call, entry, own) for entry, own in plan]

@@ -19,6 +19,7 @@ from obmen_sandbox.bitrix24.catalog_common import (
     Listed,
     catalog_error,
     coerce_fields,
+    fill,
     list_answer,
     project,
     require,
@@ -63,7 +64,7 @@ def _section(portal: PortalLike, section_id: Any) -> dict[str, Any]:
     row = _sections(portal).get(section_id)
     if row is None:
         raise catalog_error(NOT_FOUND, "Section is not exists")
-    return row
+    return fill(int(section_id), row, SECTION_FIELDS, active="Y", sort=500, descriptionType="text")
 
 
 def _check(portal: PortalLike, row: Mapping[str, Any], own_id: int | None, failure: str) -> None:
@@ -79,7 +80,12 @@ def _check(portal: PortalLike, row: Mapping[str, Any], own_id: int | None, failu
             raise catalog_error(failure, "A section cannot be moved inside itself")
     code = row.get("code")
     for other_id, other in _sections(portal):
-        if code and other_id != own_id and other["iblockId"] == row["iblockId"] and other.get("code") == code:
+        if (
+            code
+            and other_id != own_id
+            and other.get("iblockId") == row["iblockId"]
+            and other.get("code") == code
+        ):
             raise catalog_error("200700300040", f"Section code '{code}' is already used")
 
 

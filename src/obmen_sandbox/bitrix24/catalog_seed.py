@@ -45,7 +45,9 @@ def _stock(portal: PortalLike, given: Mapping[str, Any]) -> dict[str, Any]:
     product = get_product(portal, stored["productId"])
     if product is not None:
         rows = portal.table("catalog.storeproduct")
-        product["quantity"] = number(sum(r["amount"] for _, r in rows if r["productId"] == product["id"]))
+        product["quantity"] = number(
+            sum(r.get("amount") or 0 for _, r in rows if r.get("productId") == product["id"])
+        )
         product["available"] = available(product)
     return stored
 

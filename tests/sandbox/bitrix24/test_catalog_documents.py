@@ -216,3 +216,13 @@ async def test_list_variants_stop_at_the_first_failure(api: Api) -> None:
     with pytest.raises(ApiError) as error:
         await api("catalog.document.conductList")
     assert error.value.code == "100"
+
+
+async def test_a_product_deleted_after_it_was_listed_stops_the_conduct(api: Api) -> None:
+    product = await add_product(api, "x")
+    doc_id = await document(api, "A", {"elementId": product["id"], "storeTo": 1, "amount": 2})
+    await api("catalog.product.delete", id=product["id"])
+    with pytest.raises(ApiError) as error:
+        await api("catalog.document.conduct", id=doc_id)
+    assert "does not exist" in error.value.description
+    assert (await api("catalog.storeproduct.list")).total == 0

@@ -113,3 +113,31 @@ async def test_random_call_sequences_never_crash(calls: list[tuple[str, dict[str
             assert response.status_code in (200, 400), (name, body, response.text)
             answer = response.json()
             assert ("result" in answer) == (response.status_code == 200), answer
+
+
+async def test_sparse_seeded_rows_never_crash_a_method() -> None:
+    tables = [
+        "catalog.section",
+        "catalog.price",
+        "catalog.storeproduct",
+        "catalog.document",
+        "catalog.document.element",
+    ]
+    async with open_api() as api:
+        api.store_control(True)
+        api.sandbox.seed(
+            {"tables": {"catalog.product": [{"id": 1}], **{name: [{"id": 1}] for name in tables}}}
+        )
+        for name in CATALOG_METHODS:
+            verb = name.rsplit(".", 1)[1]
+            body: dict[str, Any] = {
+                "id": 1,
+                "filter": {"iblockId": PRODUCT_IBLOCK},
+                "select": ["id", "iblockId"],
+            }
+            if verb in ("add", "update", "modify"):
+                body["fields"] = dict(VALID_FIELDS.get(name, {"name": "x"}))
+            if verb.endswith("List"):
+                body["documentIds"] = [1]
+            response = await api.raw(name, json=body)
+            assert response.status_code in (200, 400), (name, response.text)
