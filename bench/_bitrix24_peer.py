@@ -22,11 +22,11 @@ from obmen.connectors.bitrix24.mapping import (
 Phase = Callable[[], Awaitable[int]]
 
 
-def peer_phases(webhook: str, work: Any) -> tuple[Phase, ...]:
-    """The five phases of the workload, driven by fast-bitrix24."""
+def peer_phases(webhook: str, work: Any, **options: Any) -> tuple[Phase, ...]:
+    """The five phases of the workload, driven by fast-bitrix24 (`options` go to `BitrixAsync`)."""
     from bench.bitrix24 import PIPELINE, _guid, _invoice, _line, _order, _phone
 
-    bx = BitrixAsync(webhook, verbose=False)
+    bx = BitrixAsync(webhook, verbose=False, **options)
     products: list[int] = []
     orders: list[tuple[int, int]] = []
 
