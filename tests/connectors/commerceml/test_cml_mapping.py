@@ -25,14 +25,16 @@ from obmen.connectors.commerceml.mapping import (
     TOTAL_STOCK,
     counterparty_fields,
     currency_code,
+    offer_entity,
     offer_fields,
     order_fields,
     parse_datetime,
+    product_entity,
     product_fields,
 )
 from obmen.connectors.commerceml.outbound import offer_from_fields, order_document, product_from_fields
 from obmen.errors import ProtocolError
-from obmen.model.fields import fingerprint
+from obmen.model.fields import fingerprint, to_fields
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "commerceml"
 
@@ -207,3 +209,24 @@ def test_currencies_and_dates_are_read_leniently_but_not_blindly() -> None:
         parse_datetime("вчера")
     with pytest.raises(ProtocolError, match="impossible"):
         parse_datetime("2021-02-30")
+
+
+CARRIED = ("name", "article", "barcode", "characteristics", "prices", "stock")
+
+
+@pytest.mark.parametrize(
+    "folder", sorted(p.name for p in FIXTURES.iterdir() if p.is_dir() and p.name != "xsd")
+)
+def test_the_fast_field_maps_equal_the_canonical_encoding(folder: str) -> None:
+    """`product_fields`/`offer_fields` build dicts directly; they must equal `to_fields` of the entity."""
+    context = RunContext()
+    for path in sorted((FIXTURES / folder).glob("*.xml")):
+        for item in read(path, context):
+            if isinstance(item, Product):
+                reference = to_fields(product_entity(item, context.classifier))
+                assert product_fields(item, context.classifier) == reference
+            elif isinstance(item, Offer):
+                fast = offer_fields(item, context.classifier)
+                reference = to_fields(offer_entity(item, context.classifier))
+                assert fast == {k: v for k, v in reference.items() if k in fast}
+                assert set(reference) - set(fast) <= set(CARRIED)

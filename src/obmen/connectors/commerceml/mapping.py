@@ -25,7 +25,7 @@ from obmen.connectors.commerceml.items import Warehouse as CmlWarehouse
 from obmen.errors import ProtocolError
 from obmen.model import entities as canon
 from obmen.model.base import EntityType, Money, Ref
-from obmen.model.fields import FieldValue, to_fields
+from obmen.model.fields import FieldValue, decimal_text, to_fields
 from obmen.model.normalize import normalize_email, normalize_name, normalize_phone
 
 __all__ = [
@@ -34,10 +34,12 @@ __all__ = [
     "category_fields",
     "counterparty_fields",
     "currency_code",
+    "offer_entity",
     "offer_fields",
     "order_fields",
     "parse_datetime",
     "price_type_fields",
+    "product_entity",
     "product_fields",
     "warehouse_fields",
 ]
@@ -121,10 +123,9 @@ def _vat(taxes: tuple[Tax, ...]) -> Decimal | None:
     return None
 
 
-def product_fields(product: Product, classifier: Classifier) -> Fields:
+def product_entity(product: Product, classifier: Classifier) -> canon.Product:
     """`Товар` → `Product`; `Справочник` values are resolved through the run's classifier."""
-    props = tuple(classifier.property_value(pid, raw) for pid, raw in product.properties)
-    entity = canon.Product(
+    return canon.Product(
         name=product.name,
         xml_id=product.id,
         article=product.article,
@@ -133,11 +134,31 @@ def product_fields(product: Product, classifier: Classifier) -> Fields:
         categories=tuple(_ref(EntityType.CATEGORY, g) for g in product.group_ids),
         unit=product.unit or "шт",
         vat_rate=_vat(product.taxes),
-        properties=props,
+        properties=tuple(classifier.property_value(pid, raw) for pid, raw in product.properties),
         images=product.images,
         active=not product.deleted,
     )
-    return to_fields(entity)
+
+
+def product_fields(product: Product, classifier: Classifier) -> Fields:
+    """The field map of `product_entity`, built directly: this is the hot path of a catalog import.
+
+    Equal to `to_fields(product_entity(...))` (tests hold it to that on every fixture).
+    """
+    vat = _vat(product.taxes)
+    return {
+        "name": product.name,
+        "xml_id": product.id,
+        "article": product.article,
+        "barcode": product.barcode,
+        "description": product.description,
+        "categories": [{"$ref": "category", "id": g} for g in product.group_ids],
+        "unit": product.unit or "шт",
+        "vat_rate": decimal_text(vat) if vat is not None else None,
+        "properties": [list(classifier.property_value(pid, raw)) for pid, raw in product.properties],
+        "images": list(product.images),
+        "active": not product.deleted,
+    }
 
 
 def _prices(offer: Offer, classifier: Classifier) -> tuple[canon.Price, ...]:
@@ -165,9 +186,9 @@ def _stock(offer: Offer) -> tuple[canon.StockLevel, ...]:
     return ()
 
 
-def offer_fields(offer: Offer, classifier: Classifier) -> Fields:
-    """`Предложение` → `Offer`, without the fields this file does not carry (prices, stock, name…)."""
-    entity = canon.Offer(
+def offer_entity(offer: Offer, classifier: Classifier) -> canon.Offer:
+    """`Предложение` → `Offer` (every field, carried by the file or not)."""
+    return canon.Offer(
         product=_ref(EntityType.PRODUCT, offer.product_id),
         name=offer.name,
         xml_id=offer.id,
@@ -178,16 +199,40 @@ def offer_fields(offer: Offer, classifier: Classifier) -> Fields:
         stock=_stock(offer),
         active=not offer.deleted,
     )
-    fields = to_fields(entity)
-    carried = {
-        "name": bool(offer.name),
-        "article": offer.article is not None,
-        "barcode": offer.barcode is not None,
-        "characteristics": bool(offer.characteristics) or bool(offer.name),
-        "prices": bool(offer.prices),
-        "stock": bool(offer.stock) or offer.quantity is not None,
+
+
+def _price_map(price: canon.Price) -> FieldValue:
+    ref = {"$ref": "price_type", "id": price.price_type.id}
+    return {
+        "price_type": ref,
+        "value": {"amount": decimal_text(price.value.amount), "currency": price.value.currency},
     }
-    return {key: value for key, value in fields.items() if carried.get(key, True)}
+
+
+def offer_fields(offer: Offer, classifier: Classifier) -> Fields:
+    """`Предложение` → `Offer` field map, without the fields this file does not carry (prices, stock, name…).
+
+    Built directly (the hot path); equal to the carried part of `to_fields(offer_entity(...))`.
+    """
+    fields: Fields = {"product": {"$ref": "product", "id": offer.product_id}}
+    if offer.name:
+        fields["name"] = offer.name
+    fields["xml_id"] = offer.id
+    if offer.article is not None:
+        fields["article"] = offer.article
+    if offer.barcode is not None:
+        fields["barcode"] = offer.barcode
+    if offer.characteristics or offer.name:
+        fields["characteristics"] = [[k, v] for k, v in offer.characteristics]
+    if offer.prices:
+        fields["prices"] = [_price_map(p) for p in _prices(offer, classifier)]
+    if offer.stock or offer.quantity is not None:
+        fields["stock"] = [
+            {"warehouse": {"$ref": "warehouse", "id": s.warehouse.id}, "quantity": decimal_text(s.quantity)}
+            for s in _stock(offer)
+        ]
+    fields["active"] = not offer.deleted
+    return fields
 
 
 def _contacts(party: CmlCounterparty) -> tuple[tuple[str, ...], tuple[str, ...]]:
