@@ -30,10 +30,17 @@ class Obmen:
         self.application_token = ""
         self.sandbox: Bitrix24Sandbox | None = None
         self.installer: AppInstaller | None = None
+        self.rings = 0
         hooks = Bitrix24Hooks(
-            application_token=lambda: self.application_token, enqueue=self.enqueue, install=self.install
+            application_token=lambda: self.application_token,
+            enqueue=self.enqueue,
+            install=self.install,
+            wake=self.ring,
         )
         self.app = Starlette(routes=routes(hooks))
+
+    def ring(self) -> None:
+        self.rings += 1
 
     async def enqueue(self, changes: Sequence[Change]) -> int:
         self.queued.extend(changes)
@@ -92,6 +99,7 @@ async def test_install_stores_tokens_and_binds_online_and_offline_events(tmp_pat
     bindings = sandbox.portal.events.bindings
     assert {b.event for b in bindings if b.offline} >= {"ONCRMDEALUPDATE", "CATALOG.PRODUCT.ON.UPDATE"}
     assert {b.handler for b in bindings if not b.offline} == {f"{OBMEN}/hooks/bitrix24"}
+    assert "ONOFFLINEEVENT" in {b.event for b in bindings if not b.offline}
 
 
 async def test_a_forged_install_and_a_forged_event_are_refused(tmp_path: Path) -> None:
@@ -124,6 +132,7 @@ async def test_events_lost_online_come_back_from_the_offline_queue(tmp_path: Pat
         made = await someone.call("crm.deal.add", {"fields": {"TITLE": "from the portal"}})
         await sandbox.drain_events()
         assert Change("order", str(made.result)) in obmen.queued  # delivered online
+        assert obmen.rings == 1  # and the offline queue's doorbell rang
         sandbox.portal.events.faults.drop = 1.0
         lost = await someone.call("crm.deal.update", {"id": made.result, "fields": {"TITLE": "changed"}})
         assert lost.result is True

@@ -115,6 +115,11 @@ async def bind_events(client: Bitrix24Client, handler: str | None, *, connector:
         if handler:
             calls.append(("event.bind", {"event": event, "handler": handler}))
         calls.append(("event.bind", {"event": event, "event_type": "offline", "auth_connector": connector}))
+    if handler:
+        # The doorbell: "the offline queue is not empty", at most every minTimeout seconds (§6.5).
+        calls.append(
+            ("event.bind", {"event": "ONOFFLINEEVENT", "handler": handler, "options": {"minTimeout": 5}})
+        )
     for result in await client.call_many(calls):
         if isinstance(result, Exception) and "ALREADY" not in str(result).upper():
             raise result
