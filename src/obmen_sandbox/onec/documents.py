@@ -223,6 +223,7 @@ def _document(root: etree._Element, base: Infobase, order: Order) -> None:
         agent = _el(_el(doc, "Контрагенты"), "Контрагент")
         _el(agent, "Ид", party.id)
         _el(agent, "Наименование", party.name)
+        _el(agent, "ПолноеНаименование", party.full_name or party.name)
         _el(agent, "Роль", "Покупатель")
     _el(doc, "Комментарий", order.comment)
     goods = _el(doc, "Товары")
@@ -230,6 +231,17 @@ def _document(root: etree._Element, base: Infobase, order: Order) -> None:
         item = _el(goods, "Товар")
         _el(item, "Ид", line.offer)
         _el(item, "Наименование", line.name)
+        unit = _el(item, "БазоваяЕдиница", "шт")
+        for key, value in (
+            ("Код", "796"),
+            ("НаименованиеПолное", "Штука"),
+            ("МеждународноеСокращение", "PCE"),
+        ):
+            unit.set(key, value)
+        kind = "Услуга" if line.service else "Товар"  # the delivery line is a service (§2.6)
+        values = _el(item, "ЗначенияРеквизитов")
+        _requisite(values, "ВидНоменклатуры", kind)
+        _requisite(values, "ТипНоменклатуры", kind)
         _el(item, "ЦенаЗаЕдиницу", f"{line.price:.2f}")
         _el(item, "Количество", f"{line.quantity:.2f}")
         _el(item, "Сумма", f"{line.amount:.2f}")

@@ -193,3 +193,33 @@ async def test_a_status_set_in_1c_survives_the_site_sending_the_order_again() ->
     assert result["uploaded"]["orders"] == ["132"]
     (doc,) = documents(site)
     assert requisites(doc)["Статуса заказа ИД"] == "F"
+
+
+async def test_uploaded_documents_follow_the_published_schema() -> None:
+    """1C writes order files without a namespace (erp-2.07 orders.xml); in the schema's they validate."""
+    site = Site(query_answer=BITRIX_ANSWER)
+    sandbox = sandbox_for(site)
+    await sandbox.run_sale()
+    async with control(sandbox) as api:
+        await api.patch("/_sandbox/orders/132", json={"paid": True, "shipped": True, "posted": True})
+    site.query_answer = EMPTY_ANSWER
+    await sandbox.run_sale()
+    (doc,) = documents(site)
+    root = doc.getparent()
+    for element in root.iter():
+        if isinstance(element.tag, str):
+            element.tag = "{urn:1C.ru:commerceml_2}" + element.tag
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    schema = etree.XMLSchema(etree.parse(str(FIXTURES / "xsd" / "CML209.xsd"), parser))
+    assert schema.validate(root), str(schema.error_log)[:500]
+
+
+async def test_delivery_line_goes_back_as_a_service() -> None:
+    site = Site(query_answer=EMPTY_ANSWER)
+    sandbox = sandbox_for(site, FIXTURES / "official-samples-2.03")
+    result = await sandbox.run_sale()
+    assert result["ok"] is True, result
+    doc = next(doc for doc in documents(site) if doc.findtext("Номер") == "36")
+    (line,) = [item for item in doc.iterfind("Товары/Товар") if item.findtext("Ид") == "ORDER_DELIVERY"]
+    assert requisites(line)["ТипНоменклатуры"] == "Услуга"
+    assert line.findtext("ЦенаЗаЕдиницу") == "340.00"
