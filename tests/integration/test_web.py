@@ -57,3 +57,20 @@ async def test_metrics_and_status_show_queue_parked_and_writes(db: Database) -> 
     assert status["parked"]["total"] == 1
     assert status["parked"]["items"][0]["reason"] == "PermanentError: ИНН неверен"
     assert "ИНН неверен" in page
+
+
+async def test_page_escapes_what_remote_systems_said(db: Database) -> None:
+    """Parked reasons and keys come from remote systems and ids: the page shows them as text."""
+    async with db.begin() as conn:
+        await queue.enqueue(
+            db, conn, "default", [NewItem("order", system="site", external_id="<b>1")], now=1000
+        )
+    (item,) = await queue.claim(db, "default", "w", limit=1, lease=30, now=1000)
+    async with db.begin() as conn:
+        await queue.park(db, conn, "default", item, reason="<script>alert(1)</script>", now=1001)
+    async with client(db) as http:
+        page = (await http.get("/")).text
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "order@site:&lt;b&gt;1" in page
+    assert "api/parked/order%40site%3A%3Cb%3E1/retry" in page

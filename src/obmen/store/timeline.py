@@ -10,7 +10,9 @@ timeline for a terminal.
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,8 +154,29 @@ async def timeline(db: Database, tenant: str, entity: str, key: str) -> Timeline
             if not out.links and out.base is None and not out.events:
                 out.canonical_id = None  # a bare id nobody has heard of
         await _work_state(conn, tenant, out, pairs)
-    out.events.sort(key=lambda e: (e["at"], e.get("id") or 0))
+    out.events.sort(key=_order(out.events))
     return out
+
+
+def _order(events: list[dict[str, Any]]) -> Callable[[dict[str, Any]], tuple[float, float]]:
+    """Time order; within one instant the journal's own order, with a created object's link right
+    after its create (the link is the confirmation), other links before the writes they caused, and
+    parking and conflicts after the writes whose outcome they are."""
+    creates = {
+        (e["target_system"], e["external_id"]): e["id"]
+        for e in events
+        if e["kind"] == "write" and e["action"] == "create" and e["external_id"]
+    }
+
+    def key(e: dict[str, Any]) -> tuple[float, float]:
+        if e["kind"] == "write":
+            return e["at"], e["id"]
+        if e["kind"] == "linked":
+            created = creates.get((e["system"], e["external_id"]))
+            return e["at"], -1.0 if created is None else created + 0.5
+        return e["at"], math.inf
+
+    return key
 
 
 async def _linked_history(conn: Connection, tenant: str, out: Timeline) -> None:
