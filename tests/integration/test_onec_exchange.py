@@ -404,3 +404,22 @@ async def test_the_endpoint_factory_serves_a_run_into_the_mirror(db: Database, t
     assert all(r.startswith("success") for r in replies), replies
     async with db.begin() as conn:
         assert len(await mirror.scan(conn, T, S, "product", None, 1000)) == 36
+
+
+async def test_an_order_the_outbox_cannot_express_stays_pending_and_holds_nothing_back(
+    stack: Stack, onec: OneC
+) -> None:
+    await queue_orders(stack, "1001")
+    port = MirrorStore(stack.db, T, S, clock=stack.clock)
+    bad = {**order_fields("1002", None), "date": "not a date"}
+    assert all(
+        r.ok
+        for r in await Mirrored(S, port, fields={}, creates=frozenset()).write(
+            [Create("order", "cid-bad", bad)]
+        )
+    )
+    docs = documents_of(await onec.query())
+    assert [d.id for d in docs] == ["cid-1001"]
+    await onec.success()
+    async with stack.db.begin() as conn:
+        assert [i.external_id for i in await mirror.collect(conn, T, S, "probe")] == ["cid-bad"]

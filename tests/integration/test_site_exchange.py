@@ -344,3 +344,15 @@ async def test_a_lost_success_brings_the_same_orders_again_and_nothing_twice(
     assert (again.seen["order"], again.enqueued) == (1, {})
     assert await stack.queued() == keys
     assert (await stack.driver.pull()).seen == {}
+
+
+async def test_a_document_that_cannot_be_written_stays_pending_alone(
+    stack: Stack, client: SiteExchange, control: httpx.AsyncClient
+) -> None:
+    placed = await pulled_order(stack, client, control)
+    await stack.site.write([Update("order", str(placed["id"]), {"status": "F"})])
+    await stack.site.write([Create("order", "cid-bad", {"number": "X", "date": "never", "status": "N"})])
+    pushed, acknowledged = await stack.driver.push()
+    assert (pushed, acknowledged) == ({"order": 1}, 1)
+    assert (await control.get(f"/orders/{placed['id']}")).json()["status"] == "F"
+    assert await stack.pending() == 1

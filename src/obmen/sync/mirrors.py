@@ -139,6 +139,10 @@ class MirrorIngest:
         found = await self._store.snapshots(entity, list(dict.fromkeys(external_ids)))
         return {x: snap.fields for x, snap in found.items()}
 
+    async def requeue(self, entity: str, documents: Mapping[str, Mapping[str, Any]]) -> None:
+        """Put documents back in the outbox as a new version, which a run's acknowledgement leaves pending."""
+        await self._store.queue(entity, documents)
+
     async def remember(self, entity: str, entries: Mapping[str, Mapping[str, Any]]) -> None:
         """Keep bookkeeping rows in the mirror (an index, say) without enqueueing anything."""
         records = [MirrorRecord(entity, x, dict(fields)) for x, fields in entries.items()]

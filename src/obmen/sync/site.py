@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from obmen.connectors.commerceml import RunContext, read
-from obmen.connectors.onec.documents import customer_id, documents_xml
+from obmen.connectors.onec.documents import build_documents, customer_id, documents_xml
 from obmen.connectors.onec.records import FileReport, Record, records
 from obmen.connectors.site.catalog import CatalogChanges, write_files
 from obmen.connectors.site.client import SiteExchange
@@ -106,7 +106,7 @@ class SiteDriver:
     # -- push -------------------------------------------------------------------------------------------
 
     async def push(self) -> tuple[dict[str, int], int]:
-        """Send the outbox in batches; returns documents pushed by entity and rows acknowledged."""
+        """Send the outbox in batches; returns documents delivered by entity, and their total."""
         pushed: dict[str, int] = {}
         acknowledged = 0
         while True:
@@ -114,14 +114,21 @@ class SiteDriver:
             items = await self.ingest.collect(run, limit=self.batch)
             if not items:
                 return pushed, acknowledged
-            await self._send(items)
-            acknowledged += await self.ingest.acknowledge(run)
+            refused = await self._send(items)
+            if refused:
+                await self._keep(items, refused)
+            await self.ingest.acknowledge(run)
             for item in items:
-                pushed[item.entity] = pushed.get(item.entity, 0) + 1
-            if len(items) < self.batch:
+                if item.external_id not in refused.get(item.entity, {}):
+                    pushed[item.entity] = pushed.get(item.entity, 0) + 1
+                    acknowledged += 1
+            if len(items) < self.batch or refused:
+                # Refused documents stay pending: the next round (not this loop) tries them again.
                 return pushed, acknowledged
 
-    async def _send(self, items: Sequence[OutboxItem]) -> None:
+    async def _send(self, items: Sequence[OutboxItem]) -> dict[str, dict[str, str]]:
+        """Push one batch; returns what could not be written (entity → id → why)."""
+        refused: dict[str, dict[str, str]] = {}
         changes = CatalogChanges()
         for item in items:
             if item.entity in _CATALOG:
@@ -129,19 +136,38 @@ class SiteDriver:
         if changes:
             await self._with_references(changes)
             with tempfile.TemporaryDirectory(prefix="obmen-site-") as scratch:
-                files = await asyncio.to_thread(
+                files, bad = await asyncio.to_thread(
                     write_files, Path(scratch), changes, catalog_id=self.catalog_id
                 )
-                await self.client.push_catalog(dict(files.items()))
+                if files:
+                    await self.client.push_catalog(dict(files.items()))
+            for item in items:
+                if item.entity in _CATALOG and item.external_id in bad:
+                    refused.setdefault(item.entity, {})[item.external_id] = bad[item.external_id]
         orders = [Record("order", i.external_id, i.fields) for i in items if i.entity == "order"]
         if orders:
             customers: dict[str, Any] = {i.external_id: i.fields for i in items if i.entity == "counterparty"}
             wanted = [c for c in (customer_id(o.fields) for o in orders) if c and c not in customers]
             customers |= await self.ingest.snapshots("counterparty", wanted) if wanted else {}
-            body = documents_xml(
-                orders, customers, to="site", schema_version=self.documents_version, encoding="utf-8"
-            )
-            await self.client.push_documents(body)
+            built = build_documents(orders, customers, to="site")
+            if built.refused:
+                refused["order"] = built.refused
+            if built.documents:
+                body = documents_xml(
+                    built.documents, to="site", schema_version=self.documents_version, encoding="utf-8"
+                )
+                await self.client.push_documents(body)
+        return refused
+
+    async def _keep(self, items: Sequence[OutboxItem], refused: dict[str, dict[str, str]]) -> None:
+        """Keep refused documents pending (a new version survives this run's acknowledgement), loudly."""
+        for entity, reasons in refused.items():
+            for external_id, reason in reasons.items():
+                log.error("site exchange: %s %s is kept back: %s", entity, external_id, reason)
+            documents = {
+                i.external_id: i.fields for i in items if i.entity == entity and i.external_id in reasons
+            }
+            await self.ingest.requeue(entity, documents)
 
     async def _with_references(self, changes: CatalogChanges) -> None:
         """Add the price types and warehouses that changed offers name, so the package header has them."""

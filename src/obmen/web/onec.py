@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from obmen.connectors.commerceml import RunContext, read
 from obmen.connectors.onec.connector import SYSTEM
-from obmen.connectors.onec.documents import customer_id, document_number, documents_xml
+from obmen.connectors.onec.documents import build_documents, customer_id, document_number, documents_xml
 from obmen.connectors.onec.records import CATALOG_ENTITIES, FileReport, Record, records
 from obmen.errors import ObmenError, ProtocolError
 from obmen.store.database import Database
@@ -118,8 +118,16 @@ class OneCBackend:
             customers |= await self.ingest.snapshots("counterparty", missing)
         numbers = {n: {"order": o.external_id} for o in orders if (n := document_number(o.fields))}
         await self.ingest.remember(ORDER_NUMBERS, numbers)
+        built = build_documents(orders, customers, to="onec")
+        for external_id, reason in built.refused.items():
+            log.error("1C query: order %s is kept back: %s", external_id, reason)
+        if built.refused:
+            # Not in this answer, so `success` must not acknowledge it: a new version stays pending.
+            await self.ingest.requeue(
+                "order", {o.external_id: o.fields for o in orders if o.external_id in built.refused}
+            )
         body = documents_xml(
-            orders, customers, to="onec", schema_version=self.schema_version, encoding=self.encoding
+            built.documents, to="onec", schema_version=self.schema_version, encoding=self.encoding
         )
         log.info("1C query: %d orders, %d counterparties under run %s", len(orders), len(customers), run.id)
         return body

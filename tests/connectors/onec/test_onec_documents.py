@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from obmen.connectors.commerceml import Document, RunContext, read
-from obmen.connectors.onec.documents import document_number, documents_xml
+from obmen.connectors.onec.documents import build_documents, document_number, documents_xml
 from obmen.connectors.onec.records import Record, document_records
 from obmen.model import entities as canon
 from obmen.model.base import EntityType, Money, Ref
@@ -58,7 +58,8 @@ def read_back(body: bytes) -> list[Record]:
 @given(orders())
 def test_what_1c_collects_reads_back_as_the_same_order(drawn: tuple[dict[str, Any], dict[str, Any]]) -> None:
     order, person = drawn
-    body = documents_xml([Record("order", "cid-1", order)], {"cp-1": person}, to="onec")
+    built = build_documents([Record("order", "cid-1", order)], {"cp-1": person}, to="onec")
+    body = documents_xml(built.documents, to="onec")
     assert body.startswith(b'<?xml version="1.0" encoding="windows-1251"?>')
     [party, back] = read_back(body)
     assert (back.entity, back.external_id) == ("order", "cid-1")
@@ -77,10 +78,22 @@ def test_documents_for_a_site_carry_the_status_id_and_1c_numbers() -> None:
         total=Money(Decimal(10)),
         external_numbers=(("site", "132"), ("onec", "УТ-1"), ("onec_payment", "ПО-1")),
     )
-    body = documents_xml([Record("order", "132", dict(to_fields(order)))], {}, to="site", encoding="utf-8")
+    built = build_documents([Record("order", "132", dict(to_fields(order)))], {}, to="site")
+    body = documents_xml(built.documents, to="site", encoding="utf-8")
     [document] = [i for i in read(io.BytesIO(body), RunContext()) if isinstance(i, Document)]
     assert (document.id, document.number) == ("132", "132")
     assert document.requisite("Статуса заказа ИД") == "P"
     assert document.requisite("Номер по 1С") == "УТ-1"
     assert document.requisite("Номер оплаты по 1С") == "ПО-1"
     assert document_number(to_fields(order)) == "132"
+
+
+def test_an_order_that_cannot_be_written_is_refused_alone() -> None:
+    good = canon.Order(number="1", date=datetime(2024, 5, 1), status="N", total=Money(Decimal(1)))
+    bad = {**to_fields(good), "date": "the day after tomorrow"}
+    built = build_documents(
+        [Record("order", "a", bad), Record("order", "b", dict(to_fields(good)))], {}, to="onec"
+    )
+    assert [d.id for d in built.documents] == ["b"]
+    assert list(built.refused) == ["a"]
+    assert "cannot be written" in built.refused["a"]

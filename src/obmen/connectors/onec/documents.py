@@ -2,23 +2,23 @@
 1C-style documents carrying status, payment and shipment for a site (§2.7).
 
 CommerceML has no document of its own for a counterparty: it travels inside the orders that name it, so
-the writer needs each order's customer fields beside the order.
+the writer needs each order's customer fields beside the order. An order that cannot be expressed is
+refused on its own (the caller keeps it pending and says why) instead of failing the whole answer.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from obmen.connectors.commerceml import Document
 from obmen.connectors.commerceml.outbound import order_document
 from obmen.connectors.commerceml.writer import write_documents
 from obmen.connectors.onec.records import Record
-from obmen.errors import PermanentError
 
-__all__ = ["customer_id", "document_number", "documents_xml"]
+__all__ = ["Documents", "build_documents", "customer_id", "document_number", "documents_xml"]
 
 
 def document_number(fields: Mapping[str, Any]) -> str:
@@ -35,9 +35,19 @@ def customer_id(fields: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _documents(
-    orders: Sequence[Record], customers: Mapping[str, Mapping[str, Any]], to: str
-) -> Iterator[Document]:
+@dataclass(slots=True)
+class Documents:
+    """Orders ready to write, and those the outbox cannot express (id → why), kept out of the file."""
+
+    documents: list[Document] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def build_documents(
+    orders: Sequence[Record], customers: Mapping[str, Mapping[str, Any]], *, to: str
+) -> Documents:
+    """Each order as a `Документ`; one order that cannot be expressed never holds back the others."""
+    out = Documents()
     for order in orders:
         party = customer_id(order.fields)
         try:
@@ -45,33 +55,23 @@ def _documents(
                 order.external_id, order.fields, customer_id=party, customer=customers.get(party or ""), to=to
             )
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-            # A document the outbox cannot express is a bug upstream, not a reason to send half an answer.
-            raise PermanentError(
-                f"order {order.external_id} cannot be written as CommerceML: {exc!r}"
-            ) from exc
+            out.refused[order.external_id] = f"cannot be written as CommerceML: {exc!r}"
+            continue
         status = document.requisite("Статус заказа")
         if to == "site" and status and document.requisite("Статуса заказа ИД") is None:
             # The site's loader takes the status *id* from `Статуса заказа ИД` (sic, §2.6/§2.7);
             # `Статус заказа` alone is read as a name, and a bare id there would be ignored.
             document = replace(document, requisites=(*document.requisites, ("Статуса заказа ИД", status)))
-        yield document
+        out.documents.append(document)
+    return out
 
 
 def documents_xml(
-    orders: Sequence[Record],
-    customers: Mapping[str, Mapping[str, Any]],
-    *,
-    to: str,
-    schema_version: str = "2.05",
-    encoding: str = "windows-1251",
+    documents: Sequence[Document], *, to: str, schema_version: str = "2.05", encoding: str = "windows-1251"
 ) -> bytes:
-    """The orders as one CommerceML file (`to="onec"`: as a site answers `query`; `"site"`: as 1C uploads)."""
+    """One CommerceML file (`to="onec"`: as a site answers `query`; `"site"`: as 1C uploads documents)."""
     buffer = io.BytesIO()
     write_documents(
-        buffer,
-        _documents(orders, customers, to),
-        schema_version=schema_version,
-        encoding=encoding,
-        bitrix_formats=to == "onec",
+        buffer, documents, schema_version=schema_version, encoding=encoding, bitrix_formats=to == "onec"
     )
     return buffer.getvalue()

@@ -7,9 +7,9 @@ by its type's *name* from the package header (§2.4), so a header without them w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from obmen.connectors.commerceml.outbound import (
     group_from_fields,
@@ -19,12 +19,12 @@ from obmen.connectors.commerceml.outbound import (
     warehouse_from_fields,
 )
 from obmen.connectors.commerceml.writer import write_catalog, write_offers
-from obmen.errors import PermanentError
 
 __all__ = ["CatalogChanges", "write_files"]
 
 #: (external id, canonical fields) of one object.
 Entry = tuple[str, Mapping[str, Any]]
+T = TypeVar("T")
 
 
 class CatalogChanges:
@@ -45,36 +45,55 @@ class CatalogChanges:
         return any(self.by_entity.values())
 
 
+def _each(
+    entries: Sequence[Entry], build: Callable[[str, Mapping[str, Any]], T], refused: dict[str, str]
+) -> list[T]:
+    out: list[T] = []
+    for external_id, fields in entries:
+        try:
+            out.append(build(external_id, fields))
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            refused[external_id] = f"cannot be written as CommerceML: {exc!r}"
+    return out
+
+
 def write_files(
     directory: Path, changes: CatalogChanges, *, catalog_id: str, encoding: str = "utf-8"
-) -> dict[str, Path]:
-    """`import.xml` (groups, products) and `offers.xml` (price types, warehouses, offers), as needed."""
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """`import.xml` (groups, products) and `offers.xml` (price types, warehouses, offers), as needed.
+
+    Returns the files and the objects refused (external id → why): one object the canonical fields
+    cannot express stays out of the files instead of holding back the rest.
+    """
+    refused: dict[str, str] = {}
+    groups = _each(changes.get("category"), group_from_fields, refused)
+    products = _each(changes.get("product"), product_from_fields, refused)
+    offers = _each(changes.get("offer"), offer_from_fields, refused)
+    price_types = _each(changes.get("price_type"), price_type_from_fields, refused)
+    warehouses = _each(changes.get("warehouse"), warehouse_from_fields, refused)
     files: dict[str, Path] = {}
-    try:
-        if changes.get("category") or changes.get("product"):
-            files["import.xml"] = directory / "import.xml"
-            write_catalog(
-                files["import.xml"],
-                (product_from_fields(x, f) for x, f in changes.get("product")),
-                classifier_id=catalog_id,
-                catalog_id=catalog_id,
-                groups=[group_from_fields(x, f) for x, f in changes.get("category")],
-                changes_only=True,
-                encoding=encoding,
-            )
-        if changes.get("offer") or changes.get("price_type") or changes.get("warehouse"):
-            files["offers.xml"] = directory / "offers.xml"
-            write_offers(
-                files["offers.xml"],
-                (offer_from_fields(x, f) for x, f in changes.get("offer")),
-                package_id=f"{catalog_id}#",
-                catalog_id=catalog_id,
-                classifier_id=catalog_id,
-                price_types=[price_type_from_fields(x, f) for x, f in changes.get("price_type")],
-                warehouses=[warehouse_from_fields(x, f) for x, f in changes.get("warehouse")],
-                changes_only=True,
-                encoding=encoding,
-            )
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-        raise PermanentError(f"catalog changes cannot be written as CommerceML: {exc!r}") from exc
-    return files
+    if groups or products:
+        files["import.xml"] = directory / "import.xml"
+        write_catalog(
+            files["import.xml"],
+            products,
+            classifier_id=catalog_id,
+            catalog_id=catalog_id,
+            groups=groups,
+            changes_only=True,
+            encoding=encoding,
+        )
+    if offers or price_types or warehouses:
+        files["offers.xml"] = directory / "offers.xml"
+        write_offers(
+            files["offers.xml"],
+            offers,
+            package_id=f"{catalog_id}#",
+            catalog_id=catalog_id,
+            classifier_id=catalog_id,
+            price_types=price_types,
+            warehouses=warehouses,
+            changes_only=True,
+            encoding=encoding,
+        )
+    return files, refused
