@@ -9,7 +9,7 @@ properties), a variation's `parentId` the same way, `purchasingPrice` as "1000.0
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from obmen_sandbox.bitrix24.catalog_common import (
@@ -36,12 +36,9 @@ __all__ = [
     "available",
     "complete",
     "defaults",
-    "delete_product",
-    "delete_products_in",
     "flat",
     "get_product",
     "is_property",
-    "link_parent",
     "new_row",
     "parent_id",
     "products",
@@ -121,7 +118,11 @@ def all_products(portal: PortalLike) -> list[dict[str, Any]]:
 
 def complete(portal: PortalLike, key: int, row: dict[str, Any]) -> None:
     """Give a bare row (`{"iblockId": 23, "name": "x"}`, from seeding) what a created product has."""
-    full = defaults(portal, _SEEDER, int(row.get("type") or SIMPLE)) | row
+    kind = row.get("type")
+    full = defaults(
+        portal, _SEEDER, kind if kind in (SIMPLE, PARENT, OFFER, OFFER_NO_PARENT, PARENT_EMPTY) else SIMPLE
+    )
+    full |= row
     full["id"] = key
     link = full.get("parentId")
     if link is not None and not isinstance(link, Mapping):
@@ -232,7 +233,7 @@ def _validate(portal: PortalLike, row: Mapping[str, Any], own_id: int | None) ->
     section_id = row.get("iblockSectionId")
     if section_id:
         section = portal.table("catalog.section").get(section_id)
-        if section is None or section["iblockId"] != row["iblockId"]:
+        if section is None or section.get("iblockId") != row["iblockId"]:
             raise catalog_error(OTHER, f"Section {section_id} does not exist")
     if row.get("vatId") and portal.table("catalog.vat").get(row["vatId"]) is None:
         raise catalog_error(OTHER, f"VAT rate {row['vatId']} does not exist")
@@ -305,7 +306,6 @@ def update_row(portal: PortalLike, call: Call, row: dict[str, Any], fields: Mapp
     typed = _typed_fields(portal, fields)
     if "iblockId" in typed and typed["iblockId"] != row["iblockId"]:
         raise catalog_error(OTHER, f"Product {row['id']} does not exist in iblock {typed['iblockId']}")
-    typed.pop("type", None)
     _validate(portal, {**row, **typed}, row["id"])
     candidate = dict(row)
     _apply(portal, candidate, typed)
@@ -323,7 +323,8 @@ def touch(portal: PortalLike, row: dict[str, Any]) -> None:
 def parent_id(row: Mapping[str, Any]) -> int | None:
     """The parent product id of a variation, else None."""
     link = row.get("parentId")
-    return int(link["value"]) if isinstance(link, Mapping) and link.get("value") else None
+    value = str(link.get("value") or "") if isinstance(link, Mapping) else ""
+    return int(value) if value.isdigit() else None
 
 
 def flat(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -337,61 +338,3 @@ def flat(row: Mapping[str, Any]) -> dict[str, Any]:
     if "parentId" in row:
         view["parentId"] = parent_id(row)
     return view
-
-
-def _refresh_parent_type(portal: PortalLike, call: Call, parent: int | None) -> None:
-    """A parent is type 3 while it has variations and 6 once it has none (D:…/catalog/data-types.md)."""
-    row = get_product(portal, parent) if parent else None
-    if row is None or row["type"] not in (SIMPLE, PARENT, PARENT_EMPTY):
-        return
-    has_offers = any(parent_id(other) == row["id"] for other in products(portal).rows.values())
-    kind = PARENT if has_offers else PARENT_EMPTY
-    if row["type"] != kind:
-        row["type"] = kind
-        row["quantity"] = row["quantityReserved"] = row["measure"] = None
-        touch(portal, row)
-        portal.emit("CATALOG.PRODUCT.ON.UPDATE", row["id"], call, TYPE=kind)
-
-
-def link_parent(portal: PortalLike, call: Call, row: dict[str, Any], parent: Any) -> None:
-    """Point a variation at its parent (type 4), or leave it parentless (type 5)."""
-    old = parent_id(row)
-    if parent in (None, "", 0, "0"):
-        row["parentId"], row["type"] = None, OFFER_NO_PARENT
-    else:
-        target = get_product(portal, parent)
-        catalogs = portal.table("catalog.catalog")
-        offers_catalog = catalogs.get(row["iblockId"]) or {}
-        if target is None or target["iblockId"] != offers_catalog.get("productIblockId"):
-            raise catalog_error(OTHER, f"Parent product {parent} does not exist")
-        if target["type"] not in (SIMPLE, PARENT, PARENT_EMPTY):
-            raise catalog_error(OTHER, f"Product {parent} cannot have variations")
-        value_id = portal.table("catalog.propertyValue").add({"productId": row["id"], "propertyId": "parent"})
-        row["parentId"] = {"value": str(target["id"]), "valueId": str(value_id)}
-        row["type"] = OFFER
-    for affected in {old, parent_id(row)}:
-        _refresh_parent_type(portal, call, affected)
-
-
-def delete_product(portal: PortalLike, call: Call, product_id: int) -> None:
-    """Delete a product with its prices and stock rows; a parent takes its variations along."""
-    row = get_product(portal, product_id)
-    if row is None:
-        return
-    for offer in all_products(portal):
-        if parent_id(offer) == product_id:
-            delete_product(portal, call, offer["id"])
-    products(portal).delete(product_id)
-    for table in ("catalog.price", "catalog.storeproduct"):
-        rows = portal.table(table)
-        for doomed in [rid for rid, other in rows if other.get("productId") == product_id]:
-            rows.delete(doomed)
-    portal.emit("CATALOG.PRODUCT.ON.DELETE", product_id, call, TYPE=row["type"])
-    _refresh_parent_type(portal, call, parent_id(row))
-
-
-def delete_products_in(portal: PortalLike, call: Call, section_ids: Iterable[int]) -> None:
-    """Delete the products filed in any of `section_ids` (a section delete takes its elements along)."""
-    doomed = set(section_ids)
-    for product_id in [row["id"] for row in all_products(portal) if row.get("iblockSectionId") in doomed]:
-        delete_product(portal, call, product_id)

@@ -32,15 +32,14 @@ from obmen_sandbox.bitrix24.catalog_items import (
     PARENT_EMPTY,
     SIMPLE,
     all_products,
-    delete_product,
     flat,
     get_product,
     is_property,
-    link_parent,
     new_row,
     products,
     update_row,
 )
+from obmen_sandbox.bitrix24.catalog_variations import delete_product, link_parent, parent_target
 from obmen_sandbox.bitrix24.registry import Call, PortalLike, method
 
 __all__ = ["FAMILIES", "Family"]
@@ -196,6 +195,8 @@ def _add(portal: PortalLike, call: Call, family: Family) -> dict[str, Any]:
 def _update(portal: PortalLike, call: Call, family: Family) -> dict[str, Any]:
     row = _row(portal, family, require(call, "id"))
     fields = _writable(family, require(call, "fields"))
+    if family.in_offers and fields.get("parentId") not in (None, "", 0, "0"):
+        parent_target(portal, row["iblockId"], fields["parentId"])  # refused before anything changes
     update_row(portal, call, row, fields)
     if family.in_offers and "parentId" in fields:
         link_parent(portal, call, row, fields["parentId"])

@@ -25,7 +25,7 @@ from obmen_sandbox.bitrix24.catalog_common import (
     require,
     require_fields,
 )
-from obmen_sandbox.bitrix24.catalog_items import delete_products_in
+from obmen_sandbox.bitrix24.catalog_variations import delete_products_in
 from obmen_sandbox.bitrix24.registry import Call, PortalLike, Table, method
 
 __all__ = ["SECTION_FIELDS", "section_ids_under"]

@@ -299,3 +299,14 @@ async def test_fields_by_filter_describe_the_iblock_and_its_properties(api: Api)
     with pytest.raises(ApiError) as error:
         await api("catalog.product.getFieldsByFilter")
     assert error.value.code == "100"
+
+
+async def test_a_refused_parent_change_changes_nothing(api: Api) -> None:
+    parent = await add_parent(api, "parent")
+    offer = await add_offer(api, "offer", parent["id"])
+    with pytest.raises(ApiError):
+        await api(
+            "catalog.product.offer.update", id=offer["id"], fields={"name": "renamed", "parentId": 99999}
+        )
+    kept = (await api("catalog.product.offer.get", id=offer["id"])).result["offer"]
+    assert (kept["name"], kept["parentId"]["value"]) == ("offer", str(parent["id"]))
