@@ -6,6 +6,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from lxml import etree
+
 from obmen_sandbox.onec.documents import today_text
 from obmen_sandbox.onec.infobase import Infobase, Offer, Order
 
@@ -30,6 +32,14 @@ def _amount(value: Any, what: str) -> Decimal:
     if not amount.is_finite() or amount < 0:
         raise EditError(f"{what}: {value!r} must be a finite number ≥ 0")
     return amount
+
+
+def _xml_text(value: str, what: str) -> None:
+    """Refuse text an XML file cannot carry (control characters), before it breaks a later run."""
+    try:
+        etree.Element("probe").text = value
+    except ValueError as exc:
+        raise EditError(f"{what}: {exc}") from exc
 
 
 def _mapping(body: dict[str, Any], key: str) -> dict[str, Any]:
@@ -65,6 +75,8 @@ def edit_product(base: Infobase, key: str, body: dict[str, Any]) -> None:
     stock_updates = {_warehouse(base, name): _amount(value, f"stock.{name}") for name, value in stock.items()}
     if "name" in body and (not isinstance(body["name"], str) or not body["name"].strip()):
         raise EditError("name: a non-empty string is expected")
+    if "name" in body:
+        _xml_text(body["name"], "name")
     if "deleted" in body and not isinstance(body["deleted"], bool):
         raise EditError("deleted: true or false is expected")
     if product is not None and ("name" in body or "deleted" in body):
@@ -107,6 +119,8 @@ def edit_order(base: Infobase, key: str, body: dict[str, Any], today: date) -> O
             raise EditError(f"{name}: true or false is expected")
     if "status" in body and (not isinstance(body["status"], str) or not body["status"].strip()):
         raise EditError("status: a status code such as N, P or F is expected")
+    if "status" in body:
+        _xml_text(body["status"], "status")
     stamp = today_text(today)
     if body.get("paid") and not order.paid:
         order.payment_number, order.payment_date = f"ПО-{order.onec_number[-6:]}", stamp

@@ -149,6 +149,7 @@ async def test_control_api_refuses_bad_edits_clearly() -> None:
             (await api.patch("/_sandbox/products/nope", json={"name": "x"}), 404),
             (await api.patch(f"/_sandbox/products/{key}", json={"prices": {"Розничная": 1}}), 400),
             (await api.patch(f"/_sandbox/products/{key}", json={"colour": "red"}), 400),
+            (await api.patch(f"/_sandbox/products/{key}", json={"name": "bad\x01name"}), 400),
             (await api.patch(f"/_sandbox/products/{key}", content=b"{not json"), 400),
             (await api.patch("/_sandbox/orders/404", json={"paid": True}), 404),
             (await api.post("/_sandbox/exchange/catalog", json={"changes_only": "yes"}), 400),
