@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from conftest import BASE, build_client, make_sandbox
@@ -15,6 +16,7 @@ from obmen.connectors.bitrix24.client import Bitrix24Client
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
 from obmen.connectors.bitrix24.events import OfflineQueue
 from obmen.connectors.bitrix24.install import AppInstaller
+from obmen.errors import TransientError
 from obmen.web.hooks import Bitrix24Hooks, routes
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 
@@ -163,3 +165,38 @@ async def test_our_own_writes_do_not_come_back(tmp_path: Path) -> None:
         assert made.ok, made.error
         page = await OfflineQueue(ours, connector="obmen").changes(None, 500)
         assert page.changes == []
+
+
+class _LostAnswer(httpx.AsyncBaseTransport):
+    """The first offline read reaches the portal, but its answer never comes back."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.lost = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith("event.offline.get") and not self.lost:
+            self.lost = True
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response
+
+
+async def test_a_batch_reserved_by_a_lost_answer_is_found_again(tmp_path: Path) -> None:
+    sandbox, obmen, app = await _installed(tmp_path)
+    stored = await obmen.tokens.load()
+    assert stored is not None
+    transport = _LostAnswer(httpx.ASGITransport(sandbox.app))
+    async with (
+        build_client(sandbox) as someone,
+        build_client(sandbox, auth=_oauth(obmen, stored, app), transport=transport) as ours,
+    ):
+        made = await someone.call("crm.deal.add", {"fields": {"TITLE": "x"}})
+        feed = OfflineQueue(ours, connector="obmen")
+        with pytest.raises(TransientError):
+            await feed.changes(None, 500)  # reserved under a process_id we never saw
+        page = await feed.changes(None, 500)
+        assert page.changes == [Change("order", str(made.result))]
+        assert page.more
+        rest = await feed.changes(page.cursor, 500)
+        assert (rest.changes, rest.cursor) == ([], None)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from obmen.connectors.base import Change, ChangePage
-from obmen.connectors.bitrix24.client import Bitrix24Client
+from obmen.connectors.bitrix24.client import Ambiguous, Bitrix24Client
 from obmen.connectors.bitrix24.mapping import counterparty_id
 from obmen.errors import ProtocolError
 
@@ -130,11 +130,15 @@ class OfflineQueue:
 
     `poll_changes` commits the keys together with the cursor, so a batch is cleared only on the
     call after the one that returned it: after its keys are safely in the queue (bitrix24.md §6.5).
+    A reading `get` whose answer was lost may have reserved a batch under a `process_id` nobody
+    knows; the next read finds such batches with `event.offline.list` and re-selects them by their
+    `process_id` (the parameter exists for exactly that, D:…/events/event-offline-get.md).
     """
 
     def __init__(self, client: Bitrix24Client, *, connector: str) -> None:
         self.client = client
         self.connector = connector
+        self._suspect = False
 
     async def changes(self, cursor: str | None, limit: int) -> ChangePage:
         """Acknowledge the batch the caller committed (`cursor`), then reserve and return the next."""
@@ -143,15 +147,33 @@ class OfflineQueue:
                 "event.offline.clear", {"process_id": cursor, "auth_connector": self.connector}
             )
         size = max(1, min(limit, 50))
-        params = {"clear": 0, "limit": size, "auth_connector": self.connector}
+        if self._suspect:
+            orphan = await self._orphan()
+            if orphan is not None:
+                return await self._read({"process_id": orphan}, size, more=True)
+            self._suspect = False
+        try:
+            return await self._read({}, size)
+        except Ambiguous:
+            self._suspect = True
+            raise
+
+    async def _read(self, extra: Mapping[str, Any], size: int, *, more: bool = False) -> ChangePage:
+        params = {"clear": 0, "limit": size, "auth_connector": self.connector, **extra}
         reply = await self.client.call("event.offline.get", params)
         result = reply.result if isinstance(reply.result, Mapping) else {}
         events = result.get("events") or []
         changes: list[Change] = []
         for event in events:
-            data = event.get("EVENT_DATA")
-            changes.extend(changes_of(str(event.get("EVENT_NAME") or ""), data))
-        process_id = result.get("process_id") if events else None
-        return ChangePage(
-            list(dict.fromkeys(changes)), str(process_id) if process_id else None, more=len(events) >= size
+            changes.extend(changes_of(str(event.get("EVENT_NAME") or ""), event.get("EVENT_DATA")))
+        process_id = result.get("process_id") or extra.get("process_id") if events else None
+        full = more or len(events) >= size
+        return ChangePage(list(dict.fromkeys(changes)), str(process_id) if process_id else None, more=full)
+
+    async def _orphan(self) -> str | None:
+        """The `process_id` of a reserved batch left behind by a lost answer, if there is one."""
+        listed = await self.client.call(
+            "event.offline.list", {"filter": {"!PROCESS_ID": "", "ERROR": 0}, "order": {"ID": "ASC"}}
         )
+        rows = listed.result if isinstance(listed.result, list) else []
+        return next((str(r["PROCESS_ID"]) for r in rows if r.get("PROCESS_ID")), None)
