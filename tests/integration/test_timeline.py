@@ -14,7 +14,14 @@ from obmen.store import queue, state, tables
 from obmen.store.database import Database
 from obmen.store.queue import NewItem
 from obmen.store.state import JournalEntry
-from obmen.store.timeline import parse_key, read_propagations, timeline, timeline_json, timeline_lines
+from obmen.store.timeline import (
+    parse_key,
+    parse_target,
+    read_propagations,
+    timeline,
+    timeline_json,
+    timeline_lines,
+)
 from obmen.sync.context import Engine, EngineSettings
 from obmen.sync.policy import Policy
 from obmen.sync.scheduler import enqueue_changes
@@ -117,6 +124,10 @@ async def test_timeline_of_one_order_by_canonical_id_and_by_site_id(db: Database
     assert update["at"] == moved_at
     assert by_site.parked == []
     assert by_site.queued == []
+    trimmed = await timeline(db, "default", "order", by_site.canonical_id, limit=2)
+    assert [e["action"] for e in trimmed.events if e["kind"] == "write"] == ["update", "update"]
+    assert trimmed.omitted == 2  # the two creates
+    assert "2 older writes not shown" in "\n".join(timeline_lines(trimmed))
     text = "\n".join(timeline_lines(by_site))
     assert f"bitrix24:{ids['bitrix24']}" in text
     assert "update bitrix24 → site" in text
@@ -264,6 +275,14 @@ async def test_engine_records_propagation_latency(db: Database) -> None:
     (newest, *_) = await read_propagations(db, "default")
     assert newest["latency"] is not None
     assert newest["settled_at"] >= moved_at
+
+
+def test_cli_targets_name_the_entity_first() -> None:
+    assert parse_target("order:site:132") == ("order", "site:132")
+    assert parse_target("order:3f2a") == ("order", "3f2a")
+    for bad in ("order", "order:", ":site:1", "order:site:"):
+        with pytest.raises(ValueError, match="expected"):
+            parse_target(bad)
 
 
 def test_keys_are_a_canonical_id_or_system_and_external_id() -> None:

@@ -24,6 +24,7 @@ from obmen.store.tables import bases, conflicts, journal, links, outbox, parked,
 __all__ = [
     "Timeline",
     "parse_key",
+    "parse_target",
     "propagations",
     "read_propagations",
     "timeline",
@@ -109,6 +110,15 @@ def parse_key(key: str) -> tuple[str | None, str]:
     return system, ident
 
 
+def parse_target(target: str) -> tuple[str, str]:
+    """`order:site:132` or `order:<canonical id>` (the CLI's form) → (entity, key)."""
+    entity, sep, key = target.partition(":")
+    if not sep or not entity or not key:
+        raise ValueError(f"expected entity:canonical_id or entity:system:external_id, got {target!r}")
+    parse_key(key)
+    return entity, key
+
+
 @dataclass(slots=True)
 class Timeline:
     """Everything the store knows about one object."""
@@ -123,6 +133,8 @@ class Timeline:
     queued: list[dict[str, Any]] = field(default_factory=list)
     parked: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    #: Journal rows left out: only the newest `limit` are read (a product's stock changes every run).
+    omitted: int = 0
 
     @property
     def found(self) -> bool:
@@ -130,8 +142,11 @@ class Timeline:
         return bool(self.canonical_id or self.events or self.queued or self.parked)
 
 
-async def timeline(db: Database, tenant: str, entity: str, key: str) -> Timeline:
-    """The history of one object given by its canonical id or `system:external_id`."""
+async def timeline(db: Database, tenant: str, entity: str, key: str, *, limit: int = 500) -> Timeline:
+    """The history of one object given by its canonical id or `system:external_id`.
+
+    At most the newest `limit` journal rows are included; `omitted` counts the older ones.
+    """
     system, ident = parse_key(key)
     out = Timeline(entity=entity, key=key)
     async with db.begin() as conn:
@@ -149,7 +164,7 @@ async def timeline(db: Database, tenant: str, entity: str, key: str) -> Timeline
             out.canonical_id = found.scalar_one_or_none()
         pairs = {(system, ident)} if system is not None else set()
         if out.canonical_id is not None:
-            await _linked_history(conn, tenant, out)
+            await _linked_history(conn, tenant, out, limit)
             pairs |= set(out.links.items())
             if not out.links and out.base is None and not out.events:
                 out.canonical_id = None  # a bare id nobody has heard of
@@ -179,7 +194,7 @@ def _order(events: list[dict[str, Any]]) -> Callable[[dict[str, Any]], tuple[flo
     return key
 
 
-async def _linked_history(conn: Connection, tenant: str, out: Timeline) -> None:
+async def _linked_history(conn: Connection, tenant: str, out: Timeline, limit: int) -> None:
     """Links, base, journal and conflicts of a linked object."""
     cid, entity = out.canonical_id, out.entity
     rows = await conn.execute(
@@ -202,8 +217,12 @@ async def _linked_history(conn: Connection, tenant: str, out: Timeline) -> None:
     if base is not None:
         out.base, out.base_updated_at = json.loads(base.fields), base.updated_at
     where = sa.and_(journal.c.tenant == tenant, journal.c.entity == entity, journal.c.canonical_id == cid)
-    for row in await conn.execute(sa.select(journal).where(where).order_by(journal.c.id)):
-        out.events.append({"kind": "write", **_journal_event(row)})
+    query = sa.select(journal).where(where).order_by(journal.c.id.desc()).limit(limit)
+    newest = (await conn.execute(query)).all()
+    out.events += [{"kind": "write", **_journal_event(row)} for row in reversed(newest)]
+    if len(newest) == limit:
+        total = await conn.execute(sa.select(sa.func.count()).select_from(journal).where(where))
+        out.omitted = total.scalar_one() - limit
     where = sa.and_(
         conflicts.c.tenant == tenant, conflicts.c.entity == entity, conflicts.c.canonical_id == cid
     )
@@ -290,6 +309,7 @@ def timeline_json(t: Timeline) -> dict[str, Any]:
         "queued": t.queued,
         "parked": t.parked,
         "outbox": t.outbox,
+        "omitted": t.omitted,
     }
 
 
@@ -321,6 +341,8 @@ def timeline_lines(t: Timeline) -> list[str]:
         return [f"{t.entity} {t.key}: nothing known / ничего не известно"]
     ids = ", ".join(f"{s}:{x}" for s, x in sorted(t.links.items())) or "not linked / не связан"
     lines = [f"{t.entity} {t.canonical_id or t.key}: {ids}"]
+    if t.omitted:
+        lines.append(f"… {t.omitted} older writes not shown / более ранние записи не показаны")
     lines += [f"{_when(e['at'])}  {_event_line(e)}" for e in t.events]
     lines += [f"queued / в очереди: {q['key']} {q['state']} (attempts {q['attempts']})" for q in t.queued]
     for box in t.outbox:
