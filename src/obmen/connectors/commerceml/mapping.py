@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from obmen.connectors.commerceml.context import Classifier
 from obmen.connectors.commerceml.items import Counterparty as CmlCounterparty
-from obmen.connectors.commerceml.items import Document, DocumentLine, Group, Offer, Product, Tax
+from obmen.connectors.commerceml.items import Document, DocumentLine, Group, Offer, OfferPrice, Product, Tax
 from obmen.connectors.commerceml.items import PriceType as CmlPriceType
 from obmen.connectors.commerceml.items import Warehouse as CmlWarehouse
 from obmen.errors import ProtocolError
@@ -161,18 +161,17 @@ def product_fields(product: Product, classifier: Classifier) -> Fields:
     }
 
 
+def _money(price: OfferPrice, classifier: Classifier) -> Money:
+    """A price in its own currency, else its price type's (ТипЦены/Валюта), else roubles."""
+    known = classifier.price_types.get(price.price_type_id)
+    return Money(price.value, currency_code(price.currency or (known.currency if known else None)))
+
+
 def _prices(offer: Offer, classifier: Classifier) -> tuple[canon.Price, ...]:
-    out = []
-    for price in offer.prices:
-        known = classifier.price_types.get(price.price_type_id)
-        currency = currency_code(price.currency or (known.currency if known else None))
-        out.append(
-            canon.Price(
-                price_type=_ref(EntityType.PRICE_TYPE, price.price_type_id),
-                value=Money(price.value, currency),
-            )
-        )
-    return tuple(out)
+    return tuple(
+        canon.Price(price_type=_ref(EntityType.PRICE_TYPE, p.price_type_id), value=_money(p, classifier))
+        for p in offer.prices
+    )
 
 
 def _stock(offer: Offer) -> tuple[canon.StockLevel, ...]:
@@ -201,12 +200,17 @@ def offer_entity(offer: Offer, classifier: Classifier) -> canon.Offer:
     )
 
 
-def _price_map(price: canon.Price) -> FieldValue:
-    ref = {"$ref": "price_type", "id": price.price_type.id}
-    return {
-        "price_type": ref,
-        "value": {"amount": decimal_text(price.value.amount), "currency": price.value.currency},
-    }
+def _price_map(price: OfferPrice, classifier: Classifier) -> FieldValue:
+    money = _money(price, classifier)
+    value = {"amount": decimal_text(money.amount), "currency": money.currency}
+    return {"price_type": {"$ref": "price_type", "id": price.price_type_id}, "value": value}
+
+
+def _stock_maps(offer: Offer) -> list[FieldValue]:
+    entries = [(s.warehouse_id, s.quantity) for s in offer.stock]
+    if not entries and offer.quantity is not None:
+        entries = [(TOTAL_STOCK, offer.quantity)]
+    return [{"warehouse": {"$ref": "warehouse", "id": w}, "quantity": decimal_text(q)} for w, q in entries]
 
 
 def offer_fields(offer: Offer, classifier: Classifier) -> Fields:
@@ -225,12 +229,9 @@ def offer_fields(offer: Offer, classifier: Classifier) -> Fields:
     if offer.characteristics or offer.name:
         fields["characteristics"] = [[k, v] for k, v in offer.characteristics]
     if offer.prices:
-        fields["prices"] = [_price_map(p) for p in _prices(offer, classifier)]
+        fields["prices"] = [_price_map(p, classifier) for p in offer.prices]
     if offer.stock or offer.quantity is not None:
-        fields["stock"] = [
-            {"warehouse": {"$ref": "warehouse", "id": s.warehouse.id}, "quantity": decimal_text(s.quantity)}
-            for s in _stock(offer)
-        ]
+        fields["stock"] = _stock_maps(offer)
     fields["active"] = not offer.deleted
     return fields
 
