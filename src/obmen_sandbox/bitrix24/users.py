@@ -36,7 +36,10 @@ def _resolve(name: str) -> str | None:
 @method("user.get", scope="user")
 def user_get(portal: Portal, call: Call) -> Listed:
     """Employees by FILTER (all prefix operators), sorted by ID unless `sort`/`order` say otherwise."""
-    where = dict(call.param("filter") or {})
+    given = call.param("filter") or {}
+    if not isinstance(given, Mapping):
+        raise RestError("INVALID_ARG_VALUE", "Parameter 'FILTER' must be an array")
+    where = dict(given)
     # Top-level user fields are a filter too (`user.get {ID: 5}`), as in the docs' examples.
     for key, value in call.params.items():
         if key.upper() not in ("FILTER", "SORT", "ORDER", "START", "ADMIN_MODE", "SELECT"):
