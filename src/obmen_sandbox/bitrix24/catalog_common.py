@@ -198,13 +198,14 @@ def _decimal(value: Any) -> Decimal | None:
     return None if number.is_nan() else number
 
 
-def _narrow(rows: list[dict[str, Any]], where: Mapping[str, Any], plain: Any) -> list[dict[str, Any]]:
+def _narrow(rows: Sequence[dict[str, Any]], where: Mapping[str, Any], plain: Any) -> Sequence[dict[str, Any]]:
     """A cheap superset of the rows `where` admits, from its `=` keys and `id` bounds on plain fields.
 
     `query.matches` still decides every row; this only spares it most rows of a lookup by `xmlId` or
     of a keyset page (`>id`), which is what clients send most (docs/bitrix24.md §2.4).
     """
-    for key, wanted in where.items():
+    # The catalog key every product list carries (`iblockId`) selects least: it goes last.
+    for key, wanted in sorted(where.items(), key=lambda item: item[0].lstrip("=!<>@%") == "iblockId"):
         name = key.lstrip("=!<>@%")
         op = key[: len(key) - len(name)]
         if not plain(name) or wanted is None or isinstance(wanted, bool | Mapping | list | tuple):
@@ -264,12 +265,12 @@ def list_answer(
 
     referenced = bare | {str(name) for name in order}
     nested = any(isinstance(value, Mapping) for value in where.values())
-    views = list(rows)
+    views = rows
     if flat is not None and (
         nested or not all(plain(name) or name.lower() == "logic" for name in referenced)
     ):
         views = [flat(row) for row in rows]
-    original = {id(view): row for view, row in zip(views, rows, strict=True)}
+    original = {id(view): row for view, row in zip(views, rows, strict=True)} if views is not rows else {}
     try:
         chosen = [view for view in _narrow(views, where, plain) if matches(view, where, resolve)]
         ordered = sort_rows(chosen, order or {"id": "asc"}, resolve)
@@ -277,7 +278,7 @@ def list_answer(
         # A comparison with NaN ("filter[>id]=NaN") has no answer; the portal refuses such a filter.
         raise RestError("INVALID_ARG_VALUE", "Invalid filter: a value is not a number") from None
     cut = page(ordered, parse_start(call.param("start")))
-    shown = [project(original[id(view)], select, names, dynamic) for view in cut.rows]
+    shown = [project(original.get(id(view), view), select, names, dynamic) for view in cut.rows]
     return Listed({key: shown}, cut.total, cut.next)
 
 
