@@ -23,6 +23,7 @@ __all__ = [
     "time_block",
 ]
 
+MAX_NESTING = 64
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 
 #: The sandbox portal's time zone (a Moscow portal: dates are written with +03:00, §2.2 examples use offsets).
@@ -81,6 +82,8 @@ def parse_brackets(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for key, value in pairs:
         parts = _split_key(key)
+        if parts is not None and len(parts) > MAX_NESTING:
+            continue  # PHP drops variables nested deeper than max_input_nesting_level (64)
         if parts is None or len(parts) == 1:
             # PHP turns an unclosed `a[b` into the plain name `a_b`.
             root[key.replace("[", "_", 1) if parts else key] = value

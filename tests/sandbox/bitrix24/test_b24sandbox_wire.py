@@ -128,3 +128,8 @@ async def test_invalid_json_body_is_a_clear_error(http: httpx.AsyncClient) -> No
     )
     assert response.status_code == 400
     assert response.json()["error"] == "INVALID_REQUEST"
+
+
+def test_nesting_deeper_than_php_allows_is_dropped() -> None:
+    deep = "a" + "[x]" * 100
+    assert parse_query(f"{deep}=1&b[c]=2") == {"b": {"c": "2"}}
