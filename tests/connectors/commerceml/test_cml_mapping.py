@@ -31,6 +31,7 @@ from obmen.connectors.commerceml.mapping import (
     parse_datetime,
     product_entity,
     product_fields,
+    total_warehouse_fields,
 )
 from obmen.connectors.commerceml.outbound import offer_from_fields, order_document, product_from_fields
 from obmen.errors import ProtocolError
@@ -86,6 +87,7 @@ def test_a_total_only_stock_is_a_level_of_the_total_pseudo_warehouse() -> None:
     assert fields["stock"] == [{"warehouse": {"$ref": "warehouse", "id": TOTAL_STOCK}, "quantity": "7"}]
     back = offer_from_fields("p", fields)
     assert (back.quantity, back.stock) == (Decimal(7), ())
+    assert total_warehouse_fields()["xml_id"] == TOTAL_STOCK
 
 
 def test_fingerprints_are_stable_across_reads_and_see_a_price_change() -> None:

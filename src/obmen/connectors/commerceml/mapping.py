@@ -7,7 +7,8 @@ price type, warehouse or counterparty `Ид` as 1C wrote it. Decisions (docs/com
   `Ид` is the product's own `Ид` (1C writes it so in offers.xml); order lines always refer to offers.
 - A field a file does not carry is left out of the map: a prices-only or rests-only file (2.08+,
   §2.5) and a document without `Статус заказа` update only what they say.
-- Stock given only as a total `<Количество>` is a level of the pseudo-warehouse `TOTAL_STOCK`.
+- Stock given only as a total `<Количество>` is a level of the pseudo-warehouse `TOTAL_STOCK`
+  (`total_warehouse_fields()`), since a canonical stock level always names its warehouse.
 - Deletion marks (`<Статус>Удален</Статус>`, `ПометкаУдаления`) become `active: False`.
 """
 
@@ -41,6 +42,7 @@ __all__ = [
     "price_type_fields",
     "product_entity",
     "product_fields",
+    "total_warehouse_fields",
     "warehouse_fields",
 ]
 
@@ -109,6 +111,11 @@ def price_type_fields(price_type: CmlPriceType) -> Fields:
     """`ТипЦены` → `PriceType`."""
     currency = currency_code(price_type.currency)
     return to_fields(canon.PriceType(name=price_type.name, currency=currency, xml_id=price_type.id))
+
+
+def total_warehouse_fields() -> Fields:
+    """The pseudo-warehouse `TOTAL_STOCK`: register it like any warehouse, or references to it stay open."""
+    return to_fields(canon.Warehouse(name="Все склады (остаток без разбивки)", xml_id=TOTAL_STOCK))
 
 
 def warehouse_fields(warehouse: CmlWarehouse) -> Fields:
