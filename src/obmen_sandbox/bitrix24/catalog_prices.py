@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from obmen_sandbox.bitrix24.catalog_common import (
+    FLAG,
     FLOAT,
     INT,
     OTHER,
@@ -120,6 +121,32 @@ def price_type_list(portal: PortalLike, call: Call) -> Listed:
     """Price types (a fresh portal has BASE)."""
     rows = [row for _, row in portal.table("catalog.priceType")]
     return list_answer(call, rows, "priceTypes", PRICE_TYPE_FIELDS)
+
+
+@method("catalog.priceType.add", scope="catalog")
+def price_type_add(portal: PortalLike, call: Call) -> dict[str, Any]:
+    """Add a price type; a new base type takes `base` from the old one (D:…/catalog-price-type-add.md)."""
+    fields = coerce_fields(require(call, "fields"), {"name": STR, "base": FLAG, "sort": INT, "xmlId": STR})
+    require_fields(fields, ("name",))
+    table = portal.table("catalog.priceType")
+    if fields.get("base") == "Y":
+        for _, other in table:
+            other["base"] = "N"
+    stamp = now_iso(portal)
+    row = {"base": "N", "sort": 100, "xmlId": None, "createdBy": call.user_id, "modifiedBy": call.user_id}
+    new_id = table.add(row | {"dateCreate": stamp, "timestampX": stamp} | fields)
+    table.rows[new_id]["id"] = new_id
+    portal.emit("CATALOG.PRICE.TYPE.ON.ADD", new_id, call)
+    return {"priceType": project(table.rows[new_id], (), PRICE_TYPE_FIELDS)}
+
+
+@method("catalog.priceType.get", scope="catalog")
+def price_type_get(portal: PortalLike, call: Call) -> dict[str, Any]:
+    """One price type by id."""
+    row = portal.table("catalog.priceType").get(require(call, "id"))
+    if row is None:
+        raise catalog_error(OTHER, "Price type does not exist")
+    return {"priceType": project(row, (), PRICE_TYPE_FIELDS)}
 
 
 @method("catalog.price.add", scope="catalog")

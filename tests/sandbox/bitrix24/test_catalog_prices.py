@@ -18,10 +18,9 @@ async def api() -> AsyncIterator[Api]:
 
 
 async def add_price_type(api: Api, name: str) -> int:
-    table = api.portal.table("catalog.priceType")
-    new_id = table.add({"name": name, "base": "N", "sort": 200, "xmlId": name})
-    table.rows[new_id]["id"] = new_id
-    return new_id
+    answer = await api("catalog.priceType.add", fields={"name": name, "xmlId": name, "sort": 200})
+    price_type_id: int = answer.result["priceType"]["id"]
+    return price_type_id
 
 
 async def prices_of(api: Api, product_id: int) -> list[dict[str, Any]]:
@@ -170,3 +169,16 @@ async def test_modify_leaves_exactly_the_requested_collection(
                 assert all(
                     p["id"] == current[p["catalogGroupId"]] for p in rows if p["catalogGroupId"] in current
                 )
+
+
+async def test_price_types_have_one_base(api: Api) -> None:
+    wholesale = await api("catalog.priceType.add", fields={"name": "OPT", "xmlId": "1c-opt"})
+    assert (wholesale.result["priceType"]["base"], wholesale.result["priceType"]["sort"]) == ("N", 100)
+    retail = await add_price_type(api, "RETAIL")
+    await api("catalog.priceType.add", fields={"name": "NEWBASE", "base": "Y"})
+    types = (await api("catalog.priceType.list", order={"id": "asc"})).result["priceTypes"]
+    assert [t["name"] for t in types if t["base"] == "Y"] == ["NEWBASE"]
+    assert (await api("catalog.priceType.get", id=retail)).result["priceType"]["name"] == "RETAIL"
+    with pytest.raises(ApiError) as error:
+        await api("catalog.priceType.add", fields={"sort": 1})
+    assert error.value.description == "Required fields: name"
