@@ -62,7 +62,7 @@ async def read_params(request: Request) -> dict[str, Any]:
     if raw.strip():
         try:
             body = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise RestError("INVALID_REQUEST", "Wrong request body: JSON expected") from exc
         if isinstance(body, Mapping):
             params.update(body)
