@@ -8,6 +8,8 @@ duplicating anything.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -18,9 +20,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from lxml import etree
 
 from obmen.connectors.base import Create, Update
+from obmen.connectors.onec.connector import onec_connector
 from obmen.connectors.site.client import ExchangeRefused, SiteExchange
 from obmen.connectors.site.connector import SiteMirrored, site_connector
 from obmen.errors import TransientError
@@ -31,10 +35,16 @@ from obmen.store import mirror
 from obmen.store.database import Database
 from obmen.store.mirror import MirrorStore
 from obmen.store.tables import outbox, work_items
+from obmen.sync.context import Engine
 from obmen.sync.mirrors import Absorbed, MirrorIngest
+from obmen.sync.policy import Policy
 from obmen.sync.site import SiteDriver, site_driver
+from obmen.sync.worker import Worker, WorkerOptions
 from obmen.testing import ManualClock
-from obmen_sandbox.serving import serve_in_thread
+from obmen.web.app import create_app
+from obmen.web.onec import onec_endpoint
+from obmen_sandbox.onec import OnecSandbox
+from obmen_sandbox.serving import free_port, serve_in_thread
 from obmen_sandbox.site import EXCHANGE_PATH, SiteSandbox
 
 SMALL = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "commerceml" / "ut11-small-2.07"
@@ -356,3 +366,66 @@ async def test_a_document_that_cannot_be_written_stays_pending_alone(
     assert (pushed, acknowledged) == ({"order": 1}, 1)
     assert (await control.get(f"/orders/{placed['id']}")).json()["status"] == "F"
     assert await stack.pending() == 1
+
+
+# -- 1C → obmen → site and back, through the engine ---------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def obmen_served(app: Any) -> AsyncIterator[str]:
+    """obmen's app on a real socket in this test's loop (the store is bound to this loop)."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "obmen did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_1c_to_the_site_and_back_through_the_engine(
+    db: Database, tmp_path: Path, url: str, control: httpx.AsyncClient
+) -> None:
+    connectors = {
+        "onec": onec_connector(MirrorStore(db, T, "onec", clock=time.time)),
+        "site": site_connector(MirrorStore(db, T, S, clock=time.time)),
+    }
+    worker = Worker(
+        Engine(db, connectors, Policy.build()), options=WorkerOptions(tenant_lease=False, listen_notify=False)
+    )
+    endpoint = onec_endpoint(db, login="1c", password="pw1", workdir=tmp_path / "runs")
+    driver = site_driver(db, url=url + EXCHANGE_PATH, login="obmen", password="pw", catalog_id=CATALOG_ID)
+    async with obmen_served(create_app(db, onec=endpoint)) as obmen:
+        onec = OnecSandbox(f"{obmen}/exchange/1c", "1c", "pw1", SMALL, timeout=30)
+        # 1. The catalog: 1C → obmen → the site.
+        assert (await onec.run_catalog())["ok"]
+        await worker.drain()
+        await driver.tick()
+        products = await site_products(control)
+        assert len(products) == onec.infobase.counts()["products"]
+        # An unchanged 1C run costs nothing anywhere.
+        assert (await onec.run_catalog())["ok"]
+        assert await worker.drain() == 0
+        assert (await driver.tick()).pushed == {}
+        # 2. An order placed on the site reaches 1C.
+        placed = await place_order(control, await an_offer(control))
+        await driver.tick()
+        await worker.drain()
+        assert (await onec.run_sale())["ok"]
+        [order] = onec.infobase.orders.values()
+        assert order.number == placed["number"]
+        # 3. 1C posts it and takes the payment: the site's order follows.
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(onec.app), base_url="http://1c") as http:
+            edit = {"posted": True, "paid": True, "status": "P"}
+            assert (await http.patch(f"/_sandbox/orders/{order.site_id}", json=edit)).status_code == 200
+        assert (await onec.run_sale())["ok"]
+        await worker.drain()
+        assert (await driver.tick()).pushed == {"order": 1}
+    await driver.client.aclose()
+    seen = (await control.get(f"/orders/{placed['id']}")).json()
+    assert (seen["status"], seen["payment"]["paid"], seen["onec"]["number"]) == ("P", True, order.onec_number)

@@ -90,6 +90,9 @@ class SiteDriver:
                     log.info("site exchange: pulled %s; pushed %s", done.pulled.summary(), done.pushed)
             except ObmenError as exc:
                 log.warning("site exchange round failed (%s): %s", type(exc).__name__, exc)
+            except Exception:
+                # A bug must not stop the exchange for good: log it whole and try again next interval.
+                log.exception("site exchange round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 

@@ -25,7 +25,7 @@ from obmen.connectors.commerceml import RunContext, read
 from obmen.connectors.onec.connector import SYSTEM
 from obmen.connectors.onec.documents import build_documents, customer_id, document_number, documents_xml
 from obmen.connectors.onec.records import CATALOG_ENTITIES, FileReport, Record, records
-from obmen.errors import ObmenError, ProtocolError
+from obmen.errors import ObmenError, PermanentError, ProtocolError
 from obmen.store.database import Database
 from obmen.sync.mirrors import Absorbed, MirrorIngest
 from obmen.web.exchange import ExchangeEndpoint, Run
@@ -186,6 +186,11 @@ def _spool(path: Path, context: RunContext, report: FileReport) -> Path:
     except (ValueError, ArithmeticError, KeyError) as exc:
         spool.unlink(missing_ok=True)
         raise ProtocolError(f"{path.name}: {exc}") from exc
+    except Exception as exc:
+        # A bug of ours must still reach 1C as a `failure` line (not a 500 it cannot read), loudly here.
+        spool.unlink(missing_ok=True)
+        log.exception("1C exchange: reading %s failed", path.name)
+        raise PermanentError(f"{path.name}: obmen could not read the file ({type(exc).__name__})") from exc
     return spool
 
 
