@@ -69,9 +69,9 @@ async def read_status(db: Database, tenant: str, *, now: float, limit: int = 20)
             .group_by(links.c.entity, links.c.system)
         )
         status.linked = {(r[0], r[1]): r[2] for r in counted}
-        recent = (
-            sa.select(journal).where(journal.c.tenant == tenant).order_by(journal.c.id.desc()).limit(limit)
-        )
+        # Newest first along ix_journal_at (tenant, at), so the page stays cheap on a long journal.
+        newest = sa.select(journal).where(journal.c.tenant == tenant)
+        recent = newest.order_by(journal.c.at.desc(), journal.c.id.desc()).limit(limit)
         status.recent = [r._asdict() for r in await conn.execute(recent)]
         status.propagations = await propagations(conn, tenant, limit=limit)
     return status

@@ -82,7 +82,8 @@ async def propagations(conn: Connection, tenant: str, *, limit: int = 20) -> lis
     query = (
         sa.select(journal)
         .where(journal.c.tenant == tenant, journal.c.status == "applied")
-        .order_by(journal.c.id.desc())
+        # (at, id) walks ix_journal_at backwards; by id alone both databases sort the whole journal.
+        .order_by(journal.c.at.desc(), journal.c.id.desc())
         .limit(limit)
     )
     events = [_journal_event(row) for row in await conn.execute(query)]
