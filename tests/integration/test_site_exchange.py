@@ -429,3 +429,21 @@ async def test_1c_to_the_site_and_back_through_the_engine(
     await driver.client.aclose()
     seen = (await control.get(f"/orders/{placed['id']}")).json()
     assert (seen["status"], seen["payment"]["paid"], seen["onec"]["number"]) == ("P", True, order.onec_number)
+
+
+async def test_only_the_lease_holder_runs_the_exchange(db: Database, url: str) -> None:
+    drivers = [
+        site_driver(db, url=url + EXCHANGE_PATH, login="obmen", password="pw", catalog_id=CATALOG_ID)
+        for _ in range(2)
+    ]
+    stop = asyncio.Event()
+    first = asyncio.create_task(drivers[0].run(stop, interval=0.05, owner="worker-a"))
+    await asyncio.sleep(0.3)
+    second = asyncio.create_task(drivers[1].run(stop, interval=0.05, owner="worker-b"))
+    await asyncio.sleep(0.5)
+    stop.set()
+    await asyncio.gather(first, second)
+    for driver in drivers:
+        await driver.client.aclose()
+    assert drivers[0].client.stats.requests > 0
+    assert drivers[1].client.stats.requests == 0

@@ -33,6 +33,7 @@ from obmen.connectors.site.catalog import CatalogChanges, write_files
 from obmen.connectors.site.client import SiteExchange
 from obmen.connectors.site.connector import SYSTEM
 from obmen.errors import ObmenError, ProtocolError
+from obmen.store import state
 from obmen.store.database import Database
 from obmen.store.mirror import OutboxItem
 from obmen.sync.mirrors import Absorbed, MirrorIngest
@@ -81,13 +82,20 @@ class SiteDriver:
         result.pushed = pushed
         return result
 
-    async def run(self, stop: asyncio.Event, *, interval: float) -> None:
-        """Tick until `stop` is set; a failed round is logged and retried next interval."""
+    async def run(
+        self, stop: asyncio.Event, *, interval: float, owner: str | None = None, lease: float = 600.0
+    ) -> None:
+        """Tick until `stop` is set; a failed round is logged and retried next interval.
+
+        With `owner` (a worker name), a round runs only while that worker holds the lease
+        `site-exchange:<tenant>`, so many workers on one PostgreSQL never run the exchange twice.
+        """
         while not stop.is_set():
             try:
-                done = await self.tick()
-                if done.pulled.seen or done.pushed:
-                    log.info("site exchange: pulled %s; pushed %s", done.pulled.summary(), done.pushed)
+                if owner is None or await self._hold(owner, lease):
+                    done = await self.tick()
+                    if done.pulled.seen or done.pushed:
+                        log.info("site exchange: pulled %s; pushed %s", done.pulled.summary(), done.pushed)
             except ObmenError as exc:
                 log.warning("site exchange round failed (%s): %s", type(exc).__name__, exc)
             except Exception:
@@ -95,6 +103,11 @@ class SiteDriver:
                 log.exception("site exchange round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def _hold(self, owner: str, ttl: float) -> bool:
+        async with self.ingest.db.begin() as conn:
+            name = f"site-exchange:{self.ingest.tenant}"
+            return await state.acquire_lease(conn, name, owner, ttl=ttl, now=self.clock())
 
     # -- pull -------------------------------------------------------------------------------------------
 
