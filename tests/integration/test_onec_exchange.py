@@ -186,6 +186,13 @@ async def test_a_full_run_retires_what_it_did_not_mention(stack: Stack, onec: On
     assert all(row.fields["active"] for row in (await stack.mirrored("offer")).values())
 
 
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+    b"<l>&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;</l>"
+)
+
+
 def order_fields(number: str, customer: str | None) -> dict[str, Any]:
     order = canon.Order(
         number=number,
@@ -300,10 +307,19 @@ async def test_orders_born_in_1c_land_under_their_own_id(stack: Stack, onec: One
             id="xxe",
         ),
         pytest.param(b"not xml at all", id="garbage"),
+        pytest.param(LAUGHS, id="billion-laughs"),
+        pytest.param(
+            # Declared windows-1251, but the bytes are UTF-8: read as declared, every name would be garbled.
+            '<?xml version="1.0" encoding="windows-1251"?><КоммерческаяИнформация ВерсияСхемы="2.07">'
+            "<Каталог><Ид>c</Ид><Товары><Товар><Ид>1</Ид><Наименование>Коврик</Наименование></Товар>"
+            "</Товары></Каталог></КоммерческаяИнформация>".encode(),
+            id="wrong-encoding",
+        ),
     ],
 )
-async def test_bad_files_fail_and_import_nothing(stack: Stack, onec: OneC, body: bytes) -> None:
-    replies = await onec.catalog({"import0_1.xml": body}, zipped=False)
+@pytest.mark.parametrize("zipped", [False, True])
+async def test_bad_files_fail_and_import_nothing(stack: Stack, onec: OneC, body: bytes, zipped: bool) -> None:
+    replies = await onec.catalog({"import0_1.xml": body}, zipped=zipped)
     assert replies[0].startswith("failure"), replies
     assert await stack.mirrored("product") == {}
     assert await stack.queued() == []
