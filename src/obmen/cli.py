@@ -183,19 +183,37 @@ def serve(config: ConfigOption = None) -> None:
     from obmen.web.app import create_app
 
     settings = _settings(config)
+    token = settings.web.admin_token.get_secret_value() if settings.web.admin_token else None
+    if token is None and settings.web.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger("obmen").warning(
+            "web.host is %s and web.admin_token is not set: the operator's page and API are open to anyone "
+            "who reaches this address / страница оператора открыта всем",
+            settings.web.host,
+        )
     db = Database.connect(settings.database.url)
-    uvicorn.run(create_app(db), host=settings.web.host, port=settings.web.port, log_level="info")
+    uvicorn.run(create_app(db, token=token), host=settings.web.host, port=settings.web.port, log_level="info")
 
 
 @app.command()
 def status(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    timeline_of: Annotated[
+        str | None,
+        typer.Option(
+            "--timeline",
+            help="What happened to one object: entity:canonical_id or entity:system:external_id "
+            "(order:site:132).",
+        ),
+    ] = None,
 ) -> None:
-    """Queue depth, parked items, open conflicts and per-source checkpoints."""
+    """Queue depth, parked items, open conflicts and per-source checkpoints; or one object's timeline."""
     import time
 
     settings = _settings(config)
+    if timeline_of is not None:
+        _timeline(settings, timeline_of, as_json=as_json)
+        return
 
     async def read() -> Any:
         db = Database.connect(settings.database.url)
@@ -232,6 +250,32 @@ def status(
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(cp["updated_at"])),
         )
     console.print(checkpoints)
+
+
+def _timeline(settings: Settings, target: str, *, as_json: bool) -> None:
+    """Print what happened to one object; exit code 1 when obmen knows nothing of it."""
+    from obmen.store.timeline import parse_target, timeline, timeline_json, timeline_lines
+
+    try:
+        entity, key = parse_target(target)
+    except ValueError as exc:
+        _fail(str(exc))
+
+    async def story() -> Any:
+        db = Database.connect(settings.database.url)
+        try:
+            return await timeline(db, "default", entity, key)
+        finally:
+            await db.close()
+
+    found = _run(story())
+    if as_json:
+        sys.stdout.write(json.dumps(timeline_json(found), ensure_ascii=False, default=str, indent=2) + "\n")
+    else:
+        for line in timeline_lines(found):
+            console.print(line, markup=False, highlight=False)
+    if not found.found:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ __all__ = ["SECRET_KEYS", "Settings", "load_settings"]
 
 #: Dotted keys that hold secrets: allowed only from the environment or the secrets file.
 SECRET_KEYS = frozenset(
-    {"bitrix24.webhook_token", "bitrix24.client_secret", "site.password", "onec.password"}
+    {"bitrix24.webhook_token", "bitrix24.client_secret", "site.password", "onec.password", "web.admin_token"}
 )
 
 
@@ -61,6 +61,8 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     public_url: str | None = None
+    #: Guards the operator's page and API (`Authorization: Bearer …`); /healthz, /readyz, /metrics stay open.
+    admin_token: SecretStr | None = None
 
 
 class Bitrix24Settings(_Section):

@@ -267,9 +267,6 @@ async def test_latency_runs_from_enqueue_to_confirmation(db: Database) -> None:
     assert p["latency"] is None  # no confirmation time, no made-up latency
 
 
-@pytest.mark.xfail(
-    strict=True, reason="sync.outcome.settle does not pass now= to state.settle_writes yet (lead: one line)"
-)
 async def test_engine_records_propagation_latency(db: Database) -> None:
     _, _, moved_at = await placed_and_moved(db)
     (newest, *_) = await read_propagations(db, "default")

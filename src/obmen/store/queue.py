@@ -353,5 +353,7 @@ async def unpark(db: Database, tenant: str, keys: Sequence[str] | None, *, now: 
             for r in rows
         ]
         await enqueue(db, conn, tenant, items, now=now)
-        await conn.execute(sa.delete(parked).where(parked.c.key.in_([r.key for r in rows])))
+        await conn.execute(
+            sa.delete(parked).where(parked.c.tenant == tenant, parked.c.key.in_([r.key for r in rows]))
+        )
     return len(rows)

@@ -74,7 +74,7 @@ async def settle(
                     confirmed.append((cid, system))
         await state.add_links(conn, tenant, entity, created, now=now)
         await state.drop_intents(conn, tenant, entity, confirmed)
-        await state.settle_writes(conn, outcomes)
+        await state.settle_writes(conn, outcomes, now=now)
         await _save_agreement(conn, engine, batch, by_op, held_cids, now)
         await _verdicts(conn, engine, batch, by_op, held, now)
         if batch.follow_ups:

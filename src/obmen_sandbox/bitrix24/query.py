@@ -39,9 +39,11 @@ def _number(value: Any) -> Decimal | None:
     if isinstance(value, bool) or value is None or value == "":
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return None
+    # `NaN` and `Infinity` parse but cannot be compared: they are text to a filter, as to the portal's SQL.
+    return number if number.is_finite() else None
 
 
 def _scalar_equal(actual: Any, wanted: Any) -> bool:
