@@ -28,6 +28,7 @@ from obmen_sandbox.bitrix24 import catalog as _catalog  # noqa: F401
 from obmen_sandbox.bitrix24 import crm as _crm  # noqa: F401
 from obmen_sandbox.bitrix24 import crm_dicts as _crm_dicts  # noqa: F401
 from obmen_sandbox.bitrix24 import crm_items as _crm_items  # noqa: F401
+from obmen_sandbox.bitrix24 import crm_links as _crm_links  # noqa: F401
 from obmen_sandbox.bitrix24 import event_methods as _event_methods  # noqa: F401
 from obmen_sandbox.bitrix24 import item_rows as _item_rows  # noqa: F401
 from obmen_sandbox.bitrix24 import productrows as _productrows  # noqa: F401

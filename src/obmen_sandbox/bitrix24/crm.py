@@ -12,7 +12,7 @@ from typing import Any
 
 from obmen_sandbox.bitrix24 import crm_store, query
 from obmen_sandbox.bitrix24.crm_schema import ENTITIES, Entity
-from obmen_sandbox.bitrix24.crm_values import legacy_value, to_int
+from obmen_sandbox.bitrix24.crm_values import legacy_value, names_of, to_int
 from obmen_sandbox.bitrix24.registry import Call, Listed, PortalLike, RestError, legacy_error, method
 
 __all__ = ["fields_description", "legacy_row", "multi_items", "require_id"]
@@ -105,7 +105,7 @@ def fields_description(entity: Entity) -> dict[str, Any]:
 
 
 def _select(entity: Entity, wanted: Any) -> set[str]:
-    names = [str(n).upper() for n in (wanted.values() if isinstance(wanted, Mapping) else wanted or [])]
+    names = [str(n).upper() for n in names_of(wanted)]
     if not names:
         names = ["*", "UF_*"]
     chosen = {n for n in names if n not in ("*", "UF_*")}

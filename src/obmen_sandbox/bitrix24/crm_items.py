@@ -12,7 +12,7 @@ from typing import Any
 
 from obmen_sandbox.bitrix24 import crm_store, query
 from obmen_sandbox.bitrix24.crm_schema import Entity, by_type_id
-from obmen_sandbox.bitrix24.crm_values import item_value, to_int
+from obmen_sandbox.bitrix24.crm_values import item_value, names_of, to_int
 from obmen_sandbox.bitrix24.registry import Call, Listed, PortalLike, RestError, method
 
 __all__ = ["entity_of", "item_row"]
@@ -182,7 +182,7 @@ def item_delete(portal: PortalLike, call: Call) -> list[Any]:
 
 
 def _select(entity: Entity, wanted: Any) -> set[str] | None:
-    names = [str(n) for n in (wanted.values() if isinstance(wanted, Mapping) else wanted or [])]
+    names = [str(n) for n in names_of(wanted)]
     if not names or "*" in names:
         return None
     return {"FM" if n == "fm" else entity.upper_name(n) for n in names}

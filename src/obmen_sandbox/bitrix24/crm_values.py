@@ -14,7 +14,17 @@ from obmen_sandbox.bitrix24.crm_schema import FieldSpec
 from obmen_sandbox.bitrix24.registry import RestError
 from obmen_sandbox.bitrix24.wire import PORTAL_TZ
 
-__all__ = ["coerce", "item_value", "legacy_value", "to_float", "to_int"]
+__all__ = ["coerce", "item_value", "legacy_value", "names_of", "to_float", "to_int"]
+
+
+def names_of(value: Any) -> list[str]:
+    """A `select`-like parameter as a list of names: a list, a map of them (bracket bodies) or one name."""
+    if isinstance(value, dict):
+        return [str(v) for v in value.values()]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)] if isinstance(value, str) and value else []
+
 
 _INT_TYPES = {
     "integer",

@@ -12,7 +12,7 @@ from typing import Any
 from obmen_sandbox.bitrix24 import crm_store, query
 from obmen_sandbox.bitrix24.crm import require_id
 from obmen_sandbox.bitrix24.crm_schema import ENTITIES, FieldSpec
-from obmen_sandbox.bitrix24.crm_values import coerce, legacy_value, to_int
+from obmen_sandbox.bitrix24.crm_values import coerce, legacy_value, names_of, to_int
 from obmen_sandbox.bitrix24.registry import Call, Listed, PortalLike, RestError, legacy_error, method
 from obmen_sandbox.bitrix24.wire import iso
 
@@ -149,7 +149,7 @@ def _listing(portal: PortalLike, call: Call, table: str) -> Listed:
         raise legacy_error(exc.description) from exc
     got = query.page(rows, query.parse_start(call.param("start")))
     wanted = call.param("select") or []
-    names = {str(n).upper() for n in (wanted.values() if isinstance(wanted, Mapping) else wanted)}
+    names = {str(n).upper() for n in names_of(wanted)}
     shown = [
         {k: v for k, v in _out(r).items() if not names or "*" in names or k in names or k == "ID"}
         for r in got.rows

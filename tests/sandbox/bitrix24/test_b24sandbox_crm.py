@@ -328,3 +328,20 @@ async def test_keyset_scan_with_start_minus_one(rest: Rest) -> None:
             break
         last = int(body["result"][-1]["ID"])
     assert seen == [str(n) for n in range(1, 81)]
+
+
+async def test_deal_contact_items(rest: Rest) -> None:
+    for name in ("a", "b", "c"):
+        await rest.call("crm.contact.add", {"fields": {"NAME": name}})
+    deal = await rest.result("crm.deal.add", {"fields": {"CONTACT_ID": 1}})
+    items = [{"CONTACT_ID": 2, "SORT": 20}, {"CONTACT_ID": 3, "SORT": 10, "IS_PRIMARY": "Y"}]
+    assert await rest.result("crm.deal.contact.items.set", {"id": deal, "items": items}) is True
+    got = await rest.result("crm.deal.contact.items.get", {"id": deal})
+    assert [(i["CONTACT_ID"], i["IS_PRIMARY"]) for i in got] == [(3, "Y"), (2, "N")]
+    assert (await rest.result("crm.deal.get", {"id": deal}))["CONTACT_ID"] == "3"
+    await rest.call("crm.deal.contact.add", {"id": deal, "fields": {"CONTACT_ID": 1}})
+    await rest.call("crm.deal.contact.delete", {"id": deal, "fields": {"CONTACT_ID": 3}})
+    got = await rest.result("crm.deal.contact.items.get", {"id": deal})
+    assert [i["CONTACT_ID"] for i in got] == [2, 1]
+    bad = await rest.raw("crm.deal.contact.add", {"id": deal, "fields": {"CONTACT_ID": 99}})
+    assert bad.status_code == 400
