@@ -22,8 +22,12 @@ from obmen.connectors.bitrix24.mapping import (
 Phase = Callable[[], Awaitable[int]]
 
 
-def peer_phases(webhook: str, work: Any, **options: Any) -> tuple[Phase, ...]:
-    """The five phases of the workload, driven by fast-bitrix24 (`options` go to `BitrixAsync`)."""
+def peer_phases(webhook: str, work: Any, *, slow: bool = False, **options: Any) -> tuple[Phase, ...]:
+    """The five phases of the workload, driven by fast-bitrix24 (`options` go to `BitrixAsync`).
+
+    `slow`: every request goes through `BitrixAsync.slow()`, fast-bitrix24's own remedy for 503s
+    (one request in flight at a time).
+    """
     from bench.bitrix24 import PIPELINE, _guid, _invoice, _line, _order, _phone
 
     bx = BitrixAsync(webhook, verbose=False, **options)
@@ -33,7 +37,11 @@ def peer_phases(webhook: str, work: Any, **options: Any) -> tuple[Phase, ...]:
     async def call(method: str, items: list[dict[str, Any]]) -> list[Any]:
         if not items:
             return []
-        result = await bx.call(method, items)
+        if slow:
+            with bx.slow(1):
+                result = await bx.call(method, items)
+        else:
+            result = await bx.call(method, items)
         # fast-bitrix24 answers a list per item, but a bare result when the list held one item.
         return list(result) if len(items) > 1 else [result]
 
@@ -77,7 +85,11 @@ def peer_phases(webhook: str, work: Any, **options: Any) -> tuple[Phase, ...]:
         for start in range(0, len(buyers), 50):
             chunk = buyers[start : start + 50]
             cmd = {f"c{c}": f"crm.duplicate.findbycomm?type=PHONE&values[0]={_phone(c)}" for c in chunk}
-            answer = await bx.call_batch({"halt": 0, "cmd": cmd})
+            if slow:
+                with bx.slow(1):
+                    answer = await bx.call_batch({"halt": 0, "cmd": cmd})
+            else:
+                answer = await bx.call_batch({"halt": 0, "cmd": cmd})
             found.update(answer if isinstance(answer, dict) else {})
         party: dict[int, str] = {}
         missing: list[int] = []

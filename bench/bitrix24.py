@@ -6,7 +6,7 @@ product cards created, their offers (price and quantity) written, the cards upda
 created (the buyer deduplicated by phone with `crm.duplicate.findbycomm` against 30 % existing contacts,
 missing contacts created, the deal with its rows, a smart invoice with its rows linked by `parentId2`)
 and updated (stage and rows, invoice stage). Requests are counted by the server, 503s included.
-fast-bitrix24 runs twice: as shipped, and with a request pool of 25 (half the portal's burst); a runner
+fast-bitrix24 runs twice: as shipped, and inside its own `slow()` (one request in flight); a runner
 that gives up (fast-bitrix24 stops after 10 successive failures) is reported as such.
 
 The ceiling is 100 commands/s (2 requests/s × 50 commands). The first phase rides on the empty bucket's
@@ -309,8 +309,8 @@ def main(argv: list[str]) -> None:
     print(f"{work.products} products, {work.orders} orders, {work.customers} buyers ({work.existing} exist)")
     rows = _run(_ours, work)
     if not args.no_peer:
-        # fast-bitrix24 as shipped (pool 50, 2/s: the portal's own numbers), and with half the pool.
+        # fast-bitrix24 as shipped (pool 50, 2/s: the portal's own numbers), and in its slow() mode.
         rows += _run(_peer("fast-bitrix24"), work)
-        rows += _run(_peer("fb pool=25", request_pool_size=25), work)
+        rows += _run(_peer("fb slow()", slow=True), work)
     print("\nside by side")
     _print(rows)
