@@ -133,3 +133,10 @@ async def test_invalid_json_body_is_a_clear_error(http: httpx.AsyncClient) -> No
 def test_nesting_deeper_than_php_allows_is_dropped() -> None:
     deep = "a" + "[x]" * 100
     assert parse_query(f"{deep}=1&b[c]=2") == {"b": {"c": "2"}}
+
+
+@given(st.text(alphabet="ab[]=&%5BD0x", max_size=40))
+def test_any_query_string_parses_without_error(query: str) -> None:
+    parsed = parse_query(query)
+    assert isinstance(parsed, dict)
+    dumps(parsed)
