@@ -34,6 +34,7 @@ from obmen.model.fields import to_fields
 from obmen.store import mirror
 from obmen.store.database import Database
 from obmen.store.mirror import MirrorStore
+from obmen.store.status import read_status
 from obmen.store.tables import work_items
 from obmen.sync.mirrors import MirrorIngest
 from obmen.testing import ManualClock
@@ -324,6 +325,9 @@ async def test_bad_files_fail_and_import_nothing(stack: Stack, onec: OneC, body:
     assert await stack.mirrored("product") == {}
     assert await stack.queued() == []
     assert not list((stack.endpoint.workdir).rglob("*.records"))
+    # The operator sees why: `obmen status` shows the last catalog upload as failed.
+    checkpoints = {c["source"]: c["value"] for c in (await read_status(stack.db, T, now=0)).checkpoints}
+    assert checkpoints["onec:catalog"].startswith("failed: import0_1.xml")
 
 
 async def test_bad_documents_fail_and_import_nothing(stack: Stack, onec: OneC) -> None:

@@ -34,6 +34,7 @@ from obmen.model.fields import to_fields
 from obmen.store import mirror
 from obmen.store.database import Database
 from obmen.store.mirror import MirrorStore
+from obmen.store.status import read_status
 from obmen.store.tables import outbox, work_items
 from obmen.sync.context import Engine
 from obmen.sync.mirrors import Absorbed, MirrorIngest
@@ -447,3 +448,5 @@ async def test_only_the_lease_holder_runs_the_exchange(db: Database, url: str) -
         await driver.client.aclose()
     assert drivers[0].client.stats.requests > 0
     assert drivers[1].client.stats.requests == 0
+    checkpoints = {c["source"]: c["value"] for c in (await read_status(db, T, now=0)).checkpoints}
+    assert checkpoints["site:exchange"] == "ok: pulled nothing; pushed nothing"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obmen.connectors.onec.records import Record
-from obmen.store import mirror, queue
+from obmen.store import mirror, queue, state
 from obmen.store.database import Database
 from obmen.store.mirror import MirrorRecord, MirrorStore, OutboxItem
 from obmen.store.queue import NewItem
@@ -138,6 +138,11 @@ class MirrorIngest:
         """Fields of objects as the partner holds them or will once it collects its outbox."""
         found = await self._store.snapshots(entity, list(dict.fromkeys(external_ids)))
         return {x: snap.fields for x, snap in found.items()}
+
+    async def note(self, what: str, text: str) -> None:
+        """Record how the last exchange went (`<system>:<what>`), shown as a checkpoint by `obmen status`."""
+        async with self.db.begin() as conn:
+            await state.set_cursor(conn, self.tenant, f"{self.system}:{what}", text[:500], now=self.clock())
 
     async def requeue(self, entity: str, documents: Mapping[str, Mapping[str, Any]]) -> None:
         """Put documents back in the outbox as a new version, which a run's acknowledgement leaves pending."""

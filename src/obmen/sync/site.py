@@ -93,16 +93,24 @@ class SiteDriver:
         while not stop.is_set():
             try:
                 if owner is None or await self._hold(owner, lease):
-                    done = await self.tick()
-                    if done.pulled.seen or done.pushed:
-                        log.info("site exchange: pulled %s; pushed %s", done.pulled.summary(), done.pushed)
-            except ObmenError as exc:
-                log.warning("site exchange round failed (%s): %s", type(exc).__name__, exc)
+                    await self._round()
             except Exception:
                 # A bug must not stop the exchange for good: log it whole and try again next interval.
                 log.exception("site exchange round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def _round(self) -> None:
+        try:
+            done = await self.tick()
+        except ObmenError as exc:
+            log.warning("site exchange round failed (%s): %s", type(exc).__name__, exc)
+            await self.ingest.note("exchange", f"failed: {type(exc).__name__}: {exc}")
+            return
+        if done.pulled.seen or done.pushed:
+            log.info("site exchange: pulled %s; pushed %s", done.pulled.summary(), done.pushed)
+        pulled = done.pulled.summary() or "nothing"
+        await self.ingest.note("exchange", f"ok: pulled {pulled}; pushed {done.pushed or 'nothing'}")
 
     async def _hold(self, owner: str, ttl: float) -> bool:
         async with self.ingest.db.begin() as conn:

@@ -13,10 +13,11 @@ whose fingerprint changed (`obmen.sync.mirrors`). `deactivate` retires what a fu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -79,10 +80,22 @@ class OneCBackend:
         """Read one catalog file to its end, then absorb it into the mirror."""
         state = self._state(run)
         report = FileReport()
-        spool = await asyncio.to_thread(_spool, path, state.context, report)
-        absorbed = await self._absorb(spool, trigger="onec:exchange")
+        async with self._noted("catalog", path):
+            spool = await asyncio.to_thread(_spool, path, state.context, report)
+            absorbed = await self._absorb(spool, trigger="onec:exchange")
         state.full |= report.full
-        return f"{path.name}: {absorbed.summary() or 'nothing to import'}"
+        summary = f"{path.name}: {absorbed.summary() or 'nothing to import'}"
+        await self.ingest.note("catalog", f"ok: {summary}")
+        return summary
+
+    @contextlib.asynccontextmanager
+    async def _noted(self, what: str, path: Path) -> AsyncIterator[None]:
+        """A failed upload is recorded for the operator (`obmen status`) before 1C hears `failure`."""
+        try:
+            yield
+        except ObmenError as exc:
+            await self.ingest.note(what, f"failed: {path.name}: {exc}")
+            raise
 
     async def deactivate(self, run: Run) -> str:
         """Retire the catalog objects a full run did not mention (docs/commerceml.md §1.6)."""
@@ -130,19 +143,26 @@ class OneCBackend:
             built.documents, to="onec", schema_version=self.schema_version, encoding=self.encoding
         )
         log.info("1C query: %d orders, %d counterparties under run %s", len(orders), len(customers), run.id)
+        await self.ingest.note(
+            "query", f"sent {len(built.documents)} orders, waiting for success (run {run.id})"
+        )
         return body
 
     async def acknowledge(self, run: Run) -> None:
         """1C confirmed the orders it collected under this run."""
-        await self.ingest.acknowledge(run.id)
+        count = await self.ingest.acknowledge(run.id)
+        await self.ingest.note("query", f"ok: 1C confirmed {count} documents (run {run.id})")
 
     async def import_documents(self, run: Run, path: Path) -> str:
         """1C's orders back: statuses, postings, payments, shipments, and orders born in 1C."""
         report = FileReport()
-        spool = await asyncio.to_thread(_spool, path, RunContext(), report)
-        total = await self._absorb(spool, trigger="onec:documents", rekey=True)
+        async with self._noted("documents", path):
+            spool = await asyncio.to_thread(_spool, path, RunContext(), report)
+            total = await self._absorb(spool, trigger="onec:documents", rekey=True)
         skipped = f"; skipped {len(report.skipped)} non-order documents" if report.skipped else ""
-        return f"{path.name}: {total.summary() or 'no documents'}{skipped}"
+        summary = f"{path.name}: {total.summary() or 'no documents'}{skipped}"
+        await self.ingest.note("documents", f"ok: {summary}")
+        return summary
 
     async def _rekey(self, chunk: list[Record]) -> list[Record]:
         """Put 1C's orders under the id 1C got them by; index orders born in 1C by their number.
