@@ -216,3 +216,26 @@ async def test_two_processes_sharing_a_token_file_refresh_once(tmp_path: Path) -
         await asyncio.gather(*(c.call("crm.deal.list") for c in (a, b) for _ in range(5)))
     assert first.refreshes + second.refreshes == 1
     assert first.tokens == second.tokens == await store.load()
+
+
+async def test_an_application_follows_a_renamed_portal_and_stores_the_new_address() -> None:
+    sandbox = make_sandbox()
+    app = sandbox.install_app()
+    saved: list[Tokens] = []
+
+    async def save(tokens: Tokens) -> None:
+        saved.append(tokens)
+
+    oauth = OAuth(
+        Tokens(app["access_token"], app["refresh_token"], f"{BASE}/rest/"),
+        client_id=app["client_id"],
+        client_secret=app["client_secret"],
+        save=save,
+    )
+    sandbox.portal.faults.moved_to = "renamed.test"  # the old address answers 302 (bitrix24.md §1.3)
+    async with build_client(sandbox, auth=oauth) as client:
+        made = await client.call("crm.contact.add", {"fields": {"NAME": "после переезда"}})
+        assert client.endpoint == "http://renamed.test/rest/"
+    assert [t.client_endpoint for t in saved] == ["http://renamed.test/rest/"]
+    assert [c["NAME"] for c in rows(sandbox, "crm.contact")] == ["после переезда"]
+    assert made.result == rows(sandbox, "crm.contact")[0]["ID"]

@@ -129,9 +129,11 @@ class OAuth:
         """The current tokens."""
         return self._tokens
 
-    def moved(self, client_endpoint: str) -> None:
+    async def moved(self, client_endpoint: str) -> None:
         """The portal answered from a new address (302 after a rename): call it there from now on."""
         self._tokens = replace(self._tokens, client_endpoint=client_endpoint)
+        # Stored too, or every restart would start at the old address again (bitrix24.md §1.3).
+        await self._save(self._tokens)
 
     async def refresh(self, http: httpx.AsyncClient, stale: str) -> Tokens:
         """Refresh once for everyone who saw `stale` expire; later callers get the new tokens.

@@ -183,13 +183,13 @@ class Bitrix24Client:
                 return response
             # A renamed portal answers 302; repeat the POST at the new address (bitrix24.md §1.3).
             url = urljoin(url, location)
-            self._moved(url, method)
+            await self._moved(url, method)
         raise ProtocolError(f"Bitrix24 {method}: too many redirects")
 
-    def _moved(self, url: str, method: str) -> None:
+    async def _moved(self, url: str, method: str) -> None:
         base = url[: -len(method)] if url.endswith(method) else url.rsplit("/", 1)[0] + "/"
         if isinstance(self._auth, OAuth):
-            self._auth.moved(base)
+            await self._auth.moved(base)
         else:
             self._auth = Webhook(base)
 
