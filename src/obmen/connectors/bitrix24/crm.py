@@ -1,8 +1,9 @@
-"""Bitrix24 CRM as the sync engine sees it: counterparties, orders (deals), smart invoices, leads.
+"""Bitrix24 CRM as the sync engine sees it: counterparties, orders (deals) and smart invoices.
 
-Every read and write is one or a few `batch` requests (ARCHITECTURE §2.5): a page of 25 deals is read
-with one request (the deals plus each deal's product rows); creates chain the product rows to the new
-item with `$result[...]` (bitrix24.md §4), so an order with its rows costs one request.
+Every read and write goes out in `batch` requests of up to 50 commands (ARCHITECTURE §2.5): deals are
+listed 50 to a command and their rows read one command per deal; creates chain the product rows to the
+new item with `$result[...]` (bitrix24.md §4), so an order with its rows is two commands of one request.
+Deals use `crm.item.*`, or the legacy `crm.deal.*` on a portal without them (probed once, `legacy.py`).
 """
 
 from __future__ import annotations
