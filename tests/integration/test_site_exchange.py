@@ -450,3 +450,15 @@ async def test_only_the_lease_holder_runs_the_exchange(db: Database, url: str) -
     assert drivers[1].client.stats.requests == 0
     checkpoints = {c["source"]: c["value"] for c in (await read_status(db, T, now=0)).checkpoints}
     assert checkpoints["site:exchange"] == "ok: pulled nothing; pushed nothing"
+
+
+async def test_a_failing_pull_does_not_hold_the_push_back(
+    stack: Stack, client: SiteExchange, control: httpx.AsyncClient
+) -> None:
+    placed = await pulled_order(stack, client, control)
+    await stack.site.write([Update("order", str(placed["id"]), {"status": "F"})])
+    await control.post("/faults", json={"kind": "html", "type": "sale", "mode": "query"})
+    with pytest.raises(TransientError, match="HTML"):
+        await stack.driver.tick()
+    assert (await control.get(f"/orders/{placed['id']}")).json()["status"] == "F"
+    assert await stack.pending() == 0

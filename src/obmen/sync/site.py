@@ -75,11 +75,16 @@ class SiteDriver:
         self.clock = clock
 
     async def tick(self) -> SiteRound:
-        """One round: pull, then push."""
+        """One round: pull, then push; a failed pull does not hold the push back (it is raised after)."""
         result = SiteRound()
-        result.pulled = await self.pull()
-        pushed, result.acknowledged = await self.push()
-        result.pushed = pushed
+        failed: ObmenError | None = None
+        try:
+            result.pulled = await self.pull()
+        except ObmenError as exc:
+            failed = exc
+        result.pushed, result.acknowledged = await self.push()
+        if failed is not None:
+            raise failed
         return result
 
     async def run(
