@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from b24_support import build_client, make_sandbox, rows
 
-from conftest import build_client, make_sandbox, rows
 from obmen.connectors.base import Create, Update
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
 from obmen_sandbox.bitrix24.catalog import set_store_control

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from b24_support import BASE, HOOK, build_client, make_sandbox, rows
 
-from conftest import BASE, HOOK, build_client, make_sandbox, rows
 from obmen.connectors.bitrix24.auth import OAuth, TokenFile, Tokens, Webhook
 from obmen.connectors.bitrix24.client import Bitrix24Client, Retry
 from obmen.connectors.bitrix24.wire import MethodNotFound

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from b24_support import BASE, build_client, make_sandbox
 from starlette.applications import Starlette
 
-from conftest import BASE, build_client, make_sandbox
 from obmen.connectors.base import Change, Create
 from obmen.connectors.bitrix24.auth import OAuth, TokenFile, Tokens
 from obmen.connectors.bitrix24.client import Bitrix24Client

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import build_client, make_sandbox, rows
+from b24_support import build_client, make_sandbox, rows
+
 from obmen.connectors.base import Create, Update
 from obmen.connectors.bitrix24.client import Retry
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
