@@ -183,3 +183,36 @@ async def test_a_run_that_failed_midway_is_retried_whole_without_duplicates(
     assert len(site.products) == 36
     assert {entry["writes"] for entry in site.products.values()} == {1}
     assert site.imported == ["import0_1.xml", "offers0_1.xml"]
+
+
+def sale_site(answer: bytes) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        mode = request.url.params["mode"]
+        if mode == "checkauth":
+            return httpx.Response(200, text="success\nPHPSESSID\nabc\nsessid=1")
+        if mode == "init":
+            return httpx.Response(200, text="zip=no\nfile_limit=100\nsessid=1\nversion=2.09")
+        return httpx.Response(200, content=answer)
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        ("\ufeff<КоммерческаяИнформация ВерсияСхемы='2.05'/>".encode(), None),
+        (b'<?xml version="1.0" encoding="windows-1251"?><x/>', None),
+        (b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>", TransientError),
+        (b"Warning: mysql_connect() failed", ProtocolError),
+    ],
+)
+async def test_the_orders_answer_is_checked_before_it_is_parsed(
+    answer: bytes, error: type[Exception] | None
+) -> None:
+    exchange = SiteExchange(URL, "obmen", "pw", transport=sale_site(answer))
+    if error is None:
+        assert (await exchange.query_orders()).body == answer
+    else:
+        with pytest.raises(error):
+            await exchange.query_orders()
+    await exchange.aclose()

@@ -129,10 +129,12 @@ class SiteExchange:
         head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:200].lower()
         if head.startswith(b"failure"):
             raise ExchangeRefused(f"site refused the order query: {_decode(response)[7:].strip()}")
-        if not head.startswith(b"<?xml") and not head.startswith("<коммерческаяинформация".encode("cp1251")):
-            if head.startswith(b"<"):
-                raise TransientError("site answered HTML instead of the orders XML")
+        if b"<html" in head or b"<!doctype html" in head:
+            # An error page of the web server or of PHP: the site is not itself right now.
+            raise TransientError("site answered HTML instead of the orders XML")
+        if not head.startswith(b"<"):
             raise ProtocolError(f"site answered {head[:40]!r} instead of the orders XML")
+        # Anything else that looks like XML goes to the hardened reader, which judges it in full.
         return OrdersAnswer(session, body)
 
     async def confirm(self, answer: OrdersAnswer) -> None:
