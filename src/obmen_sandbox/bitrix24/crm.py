@@ -20,7 +20,7 @@ __all__ = ["fields_description", "legacy_row", "multi_items", "require_id"]
 _MULTI = ("PHONE", "EMAIL", "WEB", "IM", "LINK")
 _MULTI_KEY = re.compile(r"(PHONE|EMAIL|WEB|IM|LINK)$", re.IGNORECASE)
 # Linked-id lists are read through `crm.deal.contact.items.get` & co., not `get` (§2.4).
-_HIDDEN = {"CONTACT_IDS", "COMPANY_IDS"}
+_HIDDEN = {"CONTACT_IDS", "COMPANY_IDS", "OBSERVERS"}
 
 
 def require_id(call: Call) -> int:
@@ -89,6 +89,8 @@ def fields_description(entity: Entity) -> dict[str, Any]:
     """`*.fields`: every field with type, flags and title (D:…/crm/deals/crm-deal-fields.md)."""
     out: dict[str, Any] = {}
     for spec in entity.fields:
+        if spec.name == "OBSERVERS":
+            continue  # a crm.item member only
         entry: dict[str, Any] = {
             "type": spec.type,
             "isRequired": spec.required,

@@ -48,6 +48,8 @@ _COMMON_HEAD = (
     _f("ORIGIN_ID", "string"),
     _f("LAST_ACTIVITY_BY", "user", read_only=True),
     _f("LAST_ACTIVITY_TIME", "datetime", read_only=True),
+    # crm.item only (D:…/crm/universal/crm-item-add.md); legacy methods do not show it.
+    _f("OBSERVERS", "user", multiple=True),
 )
 _UTM = tuple(_f(f"UTM_{n}") for n in ("SOURCE", "MEDIUM", "CAMPAIGN", "CONTENT", "TERM"))
 _ADDRESS = (
@@ -82,7 +84,7 @@ _DEAL = (
     _f("CLOSED", "char"),
     _f("MOVED_BY_ID", "user", read_only=True),
     _f("MOVED_TIME", "datetime", read_only=True),
-    _f("LEAD_ID", "crm_lead", read_only=True),
+    _f("LEAD_ID", "crm_lead"),
     _f("ADDITIONAL_INFO"),
     _f("LOCATION_ID", "location"),
     *_UTM,

@@ -6,6 +6,7 @@ see one object and one set of events (docs/bitrix24.md §5.2–§5.5, §6.2). Ro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ _DEFAULT_TITLES = {
     "SMART_INVOICE": "Счёт #{}",
 }
 _MULTI_TYPES = ("PHONE", "EMAIL", "WEB", "IM", "LINK")
+_PARENT = re.compile(r"^PARENT_ID_\d+$")
 
 
 def find(portal: PortalLike, entity: Entity, row_id: Any) -> dict[str, Any] | None:
@@ -40,6 +42,8 @@ def _writable(entity: Entity, fields: Mapping[str, Any]) -> dict[str, Any]:
         spec = entity.spec.get(key)
         if key.startswith("UF_"):
             out[key] = value
+        elif _PARENT.match(key):
+            out[key] = to_int(value)  # a link to a smart-process item (PARENT_ID_{entityTypeId}, §5.2)
         elif spec is not None and not spec.read_only and spec.type != "crm_multifield" and key != "ID":
             out[key] = coerce(spec, value)
     return out
