@@ -390,7 +390,7 @@ async def obmen_served(app: Any) -> AsyncIterator[str]:
 
 
 async def test_1c_to_the_site_and_back_through_the_engine(
-    db: Database, tmp_path: Path, url: str, control: httpx.AsyncClient
+    db: Database, tmp_path: Path, sandbox: SiteSandbox, url: str, control: httpx.AsyncClient
 ) -> None:
     connectors = {
         "onec": onec_connector(MirrorStore(db, T, "onec", clock=time.time)),
@@ -400,7 +400,8 @@ async def test_1c_to_the_site_and_back_through_the_engine(
         Engine(db, connectors, Policy.build()), options=WorkerOptions(tenant_lease=False, listen_notify=False)
     )
     endpoint = onec_endpoint(db, login="1c", password="pw1", workdir=tmp_path / "runs")
-    driver = site_driver(db, url=url + EXCHANGE_PATH, login="obmen", password="pw", catalog_id=CATALOG_ID)
+    # No catalog id configured: the driver takes the one 1C uploaded, as the site must see the same.
+    driver = site_driver(db, url=url + EXCHANGE_PATH, login="obmen", password="pw")
     async with obmen_served(create_app(db, onec=endpoint)) as obmen:
         onec = OnecSandbox(f"{obmen}/exchange/1c", "1c", "pw1", SMALL, timeout=30)
         # 1. The catalog: 1C → obmen → the site.
@@ -409,6 +410,7 @@ async def test_1c_to_the_site_and_back_through_the_engine(
         await driver.tick()
         products = await site_products(control)
         assert len(products) == onec.infobase.counts()["products"]
+        assert sandbox.state.catalog.catalog_id == CATALOG_ID
         # An unchanged 1C run costs nothing anywhere.
         assert (await onec.run_catalog())["ok"]
         assert await worker.drain() == 0

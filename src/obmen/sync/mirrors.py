@@ -19,7 +19,11 @@ from obmen.store.database import Database
 from obmen.store.mirror import MirrorRecord, MirrorStore, OutboxItem
 from obmen.store.queue import NewItem
 
-__all__ = ["Absorbed", "MirrorIngest"]
+__all__ = ["CATALOG_ID", "Absorbed", "MirrorIngest"]
+
+#: Mirror bookkeeping (entity `catalog#id`, id `catalog`): the `Ид` of 1C's catalog, `{"id": …}`. A site
+#: finds its catalog (infoblock) by this `Ид`, so obmen's pushes to a site must carry the same one.
+CATALOG_ID = "catalog#id"
 
 _PAGE = 500
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from obmen.connectors.commerceml import RunContext, read
+from obmen.connectors.onec.connector import SYSTEM as ONEC
 from obmen.connectors.onec.documents import build_documents, customer_id, documents_xml
 from obmen.connectors.onec.records import FileReport, Record, records
 from obmen.connectors.site.catalog import CatalogChanges, write_files
@@ -36,7 +37,7 @@ from obmen.errors import ObmenError, ProtocolError
 from obmen.store import state
 from obmen.store.database import Database
 from obmen.store.mirror import OutboxItem
-from obmen.sync.mirrors import Absorbed, MirrorIngest
+from obmen.sync.mirrors import CATALOG_ID, Absorbed, MirrorIngest
 
 __all__ = ["SiteDriver", "SiteRound", "site_driver"]
 
@@ -62,7 +63,8 @@ class SiteDriver:
         client: SiteExchange,
         ingest: MirrorIngest,
         *,
-        catalog_id: str,
+        catalog_id: str | None = None,
+        onec: MirrorIngest | None = None,
         batch: int = 1000,
         documents_version: str = "2.09",
         clock: Callable[[], float] = time.time,
@@ -70,6 +72,7 @@ class SiteDriver:
         self.client = client
         self.ingest = ingest
         self.catalog_id = catalog_id
+        self.onec = onec
         self.batch = batch
         self.documents_version = documents_version
         self.clock = clock
@@ -165,8 +168,9 @@ class SiteDriver:
         if changes:
             await self._with_references(changes)
             with tempfile.TemporaryDirectory(prefix="obmen-site-") as scratch:
+                catalog_id = await self._catalog_id()
                 files, bad = await asyncio.to_thread(
-                    write_files, Path(scratch), changes, catalog_id=self.catalog_id
+                    write_files, Path(scratch), changes, catalog_id=catalog_id
                 )
                 if files:
                     await self.client.push_catalog(dict(files.items()))
@@ -197,6 +201,16 @@ class SiteDriver:
                 i.external_id: i.fields for i in items if i.entity == entity and i.external_id in reasons
             }
             await self.ingest.requeue(entity, documents)
+
+    async def _catalog_id(self) -> str:
+        """The configured catalog `Ид`, else the one 1C last uploaded, else a stable one of this tenant."""
+        if self.catalog_id:
+            return self.catalog_id
+        if self.onec is not None:
+            known = (await self.onec.recall(CATALOG_ID, ["catalog"])).get("catalog")
+            if known and known.get("id"):
+                return str(known["id"])
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"obmen:{self.ingest.tenant}:catalog"))
 
     async def _with_references(self, changes: CatalogChanges) -> None:
         """Add the price types and warehouses that changed offers name, so the package header has them."""
@@ -231,16 +245,17 @@ def site_driver(
     url: str,
     login: str,
     password: str,
-    catalog_id: str,
+    catalog_id: str | None = None,
     tenant: str = "default",
     transport: Any = None,
     clock: Callable[[], float] = time.time,
 ) -> SiteDriver:
     """The driver of one site's exchange (`url` ends with `/bitrix/admin/1c_exchange.php`).
 
-    `transport` is an httpx transport for tests (the sync layer itself does not speak HTTP).
+    Without `catalog_id` the catalog `Ид` is the one 1C last uploaded to obmen. `transport` is an httpx
+    transport for tests (the sync layer itself does not speak HTTP).
     """
     client = SiteExchange(url, login, password, transport=transport)
-    return SiteDriver(
-        client, MirrorIngest(db, tenant, SYSTEM, clock=clock), catalog_id=catalog_id, clock=clock
-    )
+    ingest = MirrorIngest(db, tenant, SYSTEM, clock=clock)
+    onec = MirrorIngest(db, tenant, ONEC, clock=clock)
+    return SiteDriver(client, ingest, catalog_id=catalog_id, onec=onec, clock=clock)

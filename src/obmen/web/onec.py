@@ -28,7 +28,7 @@ from obmen.connectors.onec.documents import build_documents, customer_id, docume
 from obmen.connectors.onec.records import CATALOG_ENTITIES, FileReport, Record, records
 from obmen.errors import ObmenError, PermanentError, ProtocolError
 from obmen.store.database import Database
-from obmen.sync.mirrors import Absorbed, MirrorIngest
+from obmen.sync.mirrors import CATALOG_ID, Absorbed, MirrorIngest
 from obmen.web.exchange import ExchangeEndpoint, Run
 from obmen.web.uploads import Limits
 
@@ -84,6 +84,8 @@ class OneCBackend:
             spool = await asyncio.to_thread(_spool, path, state.context, report)
             absorbed = await self._absorb(spool, trigger="onec:exchange")
         state.full |= report.full
+        if report.catalog_id:
+            await self.ingest.remember(CATALOG_ID, {"catalog": {"id": report.catalog_id}})
         summary = f"{path.name}: {absorbed.summary() or 'nothing to import'}"
         await self.ingest.note("catalog", f"ok: {summary}")
         return summary

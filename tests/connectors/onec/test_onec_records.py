@@ -32,6 +32,7 @@ def test_a_full_ut11_run_maps_every_object_and_covers_its_kinds() -> None:
     kinds = Counter(r.entity for r in found)
     assert (kinds["product"], kinds["offer"]) == (1197, 2641)
     assert catalog.full == {"category", "product"}
+    assert catalog.catalog_id == offers.catalog_id is not None
     # The offers file repeats the classifier header without groups: it says nothing about them.
     assert offers.full == {"offer"}
     offer = next(r for r in found if r.entity == "offer" and "#" in r.external_id)

@@ -65,6 +65,8 @@ class FileReport:
     full: set[str] = field(default_factory=set)
     #: Documents skipped because they are not orders (payments, shipments: `ХозОперация`).
     skipped: list[str] = field(default_factory=list)
+    #: The catalog's `Ид`: a Bitrix site finds its catalog (infoblock) by it (docs/commerceml.md §2.3).
+    catalog_id: str | None = None
 
 
 def records(items: Iterable[Item], context: RunContext, report: FileReport) -> Iterator[Record]:
@@ -81,6 +83,10 @@ def records(items: Iterable[Item], context: RunContext, report: FileReport) -> I
             report.kind = item.kind
         elif isinstance(item, Section):
             full = () if item.changes_only else _FULL_BY_SECTION.get(item.kind, ())
+            if item.kind is SectionKind.CATALOG and item.id:
+                report.catalog_id = item.id
+            elif item.kind is SectionKind.OFFERS and item.catalog_id:
+                report.catalog_id = report.catalog_id or item.catalog_id
         elif isinstance(item, Group):
             yield Record("category", item.id, cml.category_fields(item))
         elif isinstance(item, PriceType):
