@@ -25,7 +25,7 @@ import uvicorn
 from lxml import etree
 from onec_client import OneC
 
-from obmen.connectors.base import Create
+from obmen.connectors.base import Create, Update
 from obmen.connectors.commerceml import Document, RunContext, read
 from obmen.connectors.mirrored import Mirrored
 from obmen.model import entities as canon
@@ -443,3 +443,18 @@ async def test_an_order_the_outbox_cannot_express_stays_pending_and_holds_nothin
     await onec.success()
     async with stack.db.begin() as conn:
         assert [i.external_id for i in await mirror.collect(conn, T, S, "probe")] == ["cid-bad"]
+
+
+async def test_a_customer_changed_alone_reaches_1c_inside_its_last_order(stack: Stack, onec: OneC) -> None:
+    await queue_orders(stack, "1001")
+    await onec.query()
+    await onec.success()
+    stack.clock.advance(60)
+    port = MirrorStore(stack.db, T, S, clock=stack.clock)
+    connector = Mirrored(S, port, fields={}, creates=frozenset())
+    [result] = await connector.write([Update("counterparty", "cp-1", {"name": "Иван Сергеевич Петров"})])
+    assert result.ok
+    [doc] = documents_of(await onec.query())
+    assert (doc.id, doc.counterparties[0].name) == ("cid-1001", "Иван Сергеевич Петров")
+    await onec.success()
+    assert documents_of(await onec.query()) == []

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: Mirror bookkeeping: order number → the external id of the order 1C knows under that number.
 ORDER_NUMBERS = "order#number"
+#: Mirror bookkeeping: counterparty → the last order that carried it to 1C (or came from 1C with it).
+LAST_ORDER = "counterparty#order"
 _CHUNK = 500
 _STATE_TTL = 6 * 3600.0
 
@@ -128,11 +130,15 @@ class OneCBackend:
         items = await self.ingest.collect(run.id, limit=self.query_limit)
         orders = [Record(i.entity, i.external_id, i.fields) for i in items if i.entity == "order"]
         customers: dict[str, Any] = {i.external_id: i.fields for i in items if i.entity == "counterparty"}
+        orders += await self._carriers(customers, orders)
         missing = [c for c in (customer_id(o.fields) for o in orders) if c and c not in customers]
         if missing:
             customers |= await self.ingest.snapshots("counterparty", missing)
         numbers = {n: {"order": o.external_id} for o in orders if (n := document_number(o.fields))}
         await self.ingest.remember(ORDER_NUMBERS, numbers)
+        await self.ingest.remember(
+            LAST_ORDER, {c: {"order": o.external_id} for o in orders if (c := customer_id(o.fields))}
+        )
         built = build_documents(orders, customers, to="onec")
         for external_id, reason in built.refused.items():
             log.error("1C query: order %s is kept back: %s", external_id, reason)
@@ -149,6 +155,19 @@ class OneCBackend:
             "query", f"sent {len(built.documents)} orders, waiting for success (run {run.id})"
         )
         return body
+
+    async def _carriers(self, customers: dict[str, Any], orders: list[Record]) -> list[Record]:
+        """The last order of each changed customer no order of this answer names, to carry the change.
+
+        CommerceML has no document for a counterparty alone (§2.6): a change of one reaches 1C inside
+        an order. A customer without an order known to 1C travels with its first order anyway.
+        """
+        named = {customer_id(o.fields) for o in orders}
+        alone = [c for c in customers if c not in named]
+        last = await self.ingest.recall(LAST_ORDER, alone) if alone else {}
+        ids = sorted({str(entry["order"]) for entry in last.values()} - {o.external_id for o in orders})
+        found = await self.ingest.snapshots("order", ids) if ids else {}
+        return [Record("order", x, dict(fields)) for x, fields in found.items()]
 
     async def acknowledge(self, run: Run) -> None:
         """1C confirmed the orders it collected under this run."""
@@ -177,6 +196,7 @@ class OneCBackend:
         ours: dict[int, Record] = {}
         theirs: set[str] = set()
         fresh: dict[str, dict[str, str]] = {}
+        born: dict[str, dict[str, str]] = {}
         for index, record in enumerate(chunk):
             number = str(record.fields.get("number") or "") if record.entity == "order" else ""
             if number in known:
@@ -185,8 +205,11 @@ class OneCBackend:
                 theirs.add(customer_id(record.fields) or "")
             elif number:
                 fresh[number] = {"order": record.external_id}
+                if party := customer_id(record.fields):
+                    born[party] = {"order": record.external_id}
         if fresh:
             await self.ingest.remember(ORDER_NUMBERS, fresh)
+            await self.ingest.remember(LAST_ORDER, born)
         return [
             ours.get(i, record)
             for i, record in enumerate(chunk)
