@@ -181,6 +181,9 @@ async def test_orders_are_stored_before_the_site_hears_success(
     assert order["number"] == first["number"]
     assert order["lines"][0]["offer"] == {"$ref": "offer", "id": offer}
     assert order["delivery"]["service"] == "Курьер"
+    # Bitrix's buyer `Ид` is `USER_ID#LOGIN#NAME`; only the user id survives a rename.
+    assert order["customer"]["id"].isdigit()
+    assert sorted(await stack.mirrored("counterparty")) == [order["customer"]["id"]]
     assert sum(k.startswith("order@site:") for k in await stack.queued()) == 2
     assert (await control.get(f"/orders/{first['id']}")).json()["exported"] is True
     assert (await stack.driver.pull()).seen == {}

@@ -234,9 +234,26 @@ def _parse(body: bytes) -> list[Record]:
     """The site's `query` answer, read to its end before anything is stored."""
     context = RunContext()
     try:
-        return list(records(read(io.BytesIO(body), context), context, FileReport()))
+        return [_stable(r) for r in records(read(io.BytesIO(body), context), context, FileReport())]
     except (ValueError, ArithmeticError, KeyError) as exc:
         raise ProtocolError(f"site's orders: {exc}") from exc
+
+
+def _buyer(ident: str) -> str:
+    # Bitrix names a buyer `USER_ID#LOGIN#NAME` (docs/commerceml.md §2.6): the name part changes when the
+    # person renames themselves, the user id never does.
+    head, sep, _ = ident.partition("#")
+    return head if sep and head.isdigit() else ident
+
+
+def _stable(record: Record) -> Record:
+    if record.entity == "counterparty":
+        return Record("counterparty", _buyer(record.external_id), record.fields)
+    party = customer_id(record.fields)
+    if record.entity == "order" and party is not None:
+        fields = {**record.fields, "customer": {"$ref": "counterparty", "id": _buyer(party)}}
+        return Record("order", record.external_id, fields)
+    return record
 
 
 def site_driver(
