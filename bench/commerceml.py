@@ -218,11 +218,20 @@ def pipeline(files: tuple[Path, ...], previous: dict[tuple[str, str], str] | Non
     return {"seen": seen, "changed": changed, "prints": current if previous is not None else None}
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not `ru_maxrss`: Linux keeps that across execve, so a spawned child
+    would report its parent's peak; `VmHWM` belongs to the address space and starts afresh with exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: the best there is
+
+
 def _child(target: Callable[..., dict[str, Any]], args: tuple[Any, ...], queue: Any) -> None:
     started = time.perf_counter()
     result = target(*args)
     result["seconds"] = time.perf_counter() - started
-    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["rss_mb"] = peak_rss_mb()
     queue.put(result)
 
 
