@@ -19,11 +19,15 @@ from obmen.store.database import Database
 from obmen.store.mirror import MirrorRecord, MirrorStore, OutboxItem
 from obmen.store.queue import NewItem
 
-__all__ = ["CATALOG_ID", "Absorbed", "MirrorIngest"]
+__all__ = ["CATALOG_ID", "LAST_ORDER", "ORDER_NUMBERS", "Absorbed", "MirrorIngest"]
 
 #: Mirror bookkeeping (entity `catalog#id`, id `catalog`): the `Ид` of 1C's catalog, `{"id": …}`. A site
 #: finds its catalog (infoblock) by this `Ид`, so obmen's pushes to a site must carry the same one.
 CATALOG_ID = "catalog#id"
+#: Mirror bookkeeping: order number → `{"order": external id}` of the order the partner got under it.
+ORDER_NUMBERS = "order#number"
+#: Mirror bookkeeping: counterparty → `{"order": external id}` of the last order that carried it.
+LAST_ORDER = "counterparty#order"
 
 _PAGE = 500
 
@@ -165,3 +169,41 @@ class MirrorIngest:
                 conn, self.tenant, self.system, entity, list(dict.fromkeys(external_ids))
             )
         return {x: row.fields for x, row in rows.items()}
+
+    async def rekey_orders(self, chunk: Sequence[Record]) -> list[Record]:
+        """Put orders under the id obmen gave them, found by number; index new orders by number.
+
+        1C sends an order obmen handed to it back under its own `Ид` but with the same `Номер` (§2.7).
+        Such an order keeps the customer it was sent with: 1C's own counterparty id would look like a
+        new customer to every other system.
+        """
+        numbers = [str(r.fields["number"]) for r in chunk if r.entity == "order" and r.fields.get("number")]
+        known = await self.recall(ORDER_NUMBERS, numbers)
+        ours: dict[int, Record] = {}
+        theirs: set[str] = set()
+        fresh: dict[str, dict[str, str]] = {}
+        born: dict[str, dict[str, str]] = {}
+        for index, record in enumerate(chunk):
+            number = str(record.fields.get("number") or "") if record.entity == "order" else ""
+            mine = str(known[number]["order"]) if number in known else None
+            if mine is not None:
+                fields = {k: v for k, v in record.fields.items() if k != "customer"}
+                ours[index] = Record("order", mine, fields)
+                theirs.add(_customer(record.fields) or "")
+            elif number and mine is None:
+                fresh[number] = {"order": record.external_id}
+                if party := _customer(record.fields):
+                    born[party] = {"order": record.external_id}
+        if fresh:
+            await self.remember(ORDER_NUMBERS, fresh)
+            await self.remember(LAST_ORDER, born)
+        return [
+            ours.get(i, record)
+            for i, record in enumerate(chunk)
+            if not (record.entity == "counterparty" and record.external_id in theirs)
+        ]
+
+
+def _customer(fields: Mapping[str, Any]) -> str | None:
+    ref = fields.get("customer")
+    return str(ref["id"]) if isinstance(ref, Mapping) and ref.get("id") else None

@@ -28,18 +28,14 @@ from obmen.connectors.onec.documents import build_documents, customer_id, docume
 from obmen.connectors.onec.records import CATALOG_ENTITIES, FileReport, Record, records
 from obmen.errors import ObmenError, PermanentError, ProtocolError
 from obmen.store.database import Database
-from obmen.sync.mirrors import CATALOG_ID, Absorbed, MirrorIngest
+from obmen.sync.mirrors import CATALOG_ID, LAST_ORDER, ORDER_NUMBERS, Absorbed, MirrorIngest
 from obmen.web.exchange import ExchangeEndpoint, Run
 from obmen.web.uploads import Limits
 
-__all__ = ["ORDER_NUMBERS", "OneCBackend", "onec_endpoint"]
+__all__ = ["OneCBackend", "onec_endpoint"]
 
 log = logging.getLogger(__name__)
 
-#: Mirror bookkeeping: order number → the external id of the order 1C knows under that number.
-ORDER_NUMBERS = "order#number"
-#: Mirror bookkeeping: counterparty → the last order that carried it to 1C (or came from 1C with it).
-LAST_ORDER = "counterparty#order"
 _CHUNK = 500
 _STATE_TTL = 6 * 3600.0
 
@@ -117,7 +113,7 @@ class OneCBackend:
         try:
             while chunk := await asyncio.to_thread(reader.next_chunk):
                 if rekey:
-                    chunk = await self._rekey(chunk)
+                    chunk = await self.ingest.rekey_orders(chunk)
                 total.add(await self.ingest.absorb(chunk, trigger=trigger))
         finally:
             await asyncio.to_thread(reader.close)
@@ -184,37 +180,6 @@ class OneCBackend:
         summary = f"{path.name}: {total.summary() or 'no documents'}{skipped}"
         await self.ingest.note("documents", f"ok: {summary}")
         return summary
-
-    async def _rekey(self, chunk: list[Record]) -> list[Record]:
-        """Put 1C's orders under the id 1C got them by; index orders born in 1C by their number.
-
-        An order obmen handed to 1C keeps the customer it was sent with: 1C answers with its own
-        counterparty `Ид`, and taking that would look like a new customer to every other system.
-        """
-        numbers = [str(r.fields["number"]) for r in chunk if r.entity == "order" and r.fields.get("number")]
-        known = await self.ingest.recall(ORDER_NUMBERS, numbers)
-        ours: dict[int, Record] = {}
-        theirs: set[str] = set()
-        fresh: dict[str, dict[str, str]] = {}
-        born: dict[str, dict[str, str]] = {}
-        for index, record in enumerate(chunk):
-            number = str(record.fields.get("number") or "") if record.entity == "order" else ""
-            if number in known:
-                fields = {k: v for k, v in record.fields.items() if k != "customer"}
-                ours[index] = Record("order", str(known[number]["order"]), fields)
-                theirs.add(customer_id(record.fields) or "")
-            elif number:
-                fresh[number] = {"order": record.external_id}
-                if party := customer_id(record.fields):
-                    born[party] = {"order": record.external_id}
-        if fresh:
-            await self.ingest.remember(ORDER_NUMBERS, fresh)
-            await self.ingest.remember(LAST_ORDER, born)
-        return [
-            ours.get(i, record)
-            for i, record in enumerate(chunk)
-            if not (record.entity == "counterparty" and record.external_id in theirs)
-        ]
 
 
 def _spool(path: Path, context: RunContext, report: FileReport) -> Path:
