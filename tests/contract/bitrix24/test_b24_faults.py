@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+import pytest
 from b24_support import build_client, make_sandbox, rows
 
 from obmen.connectors.base import Create, Update
@@ -50,3 +52,42 @@ async def test_no_write_is_lost_or_doubled_under_5xx_503_and_429() -> None:
     assert sorted(r.get("PRODUCT_NAME", r.get("productName")) for r in product_rows) == sorted(
         f"Товар {n}" for n in range(150)
     )
+
+
+class _AnswerLost(httpx.AsyncBaseTransport):
+    """The batches numbered in `lose` reach the portal and are applied, but no answer comes back."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, lose: set[int]) -> None:
+        self.inner = inner
+        self.lose = lose
+        self.batches = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith("/batch"):
+            self.batches += 1
+            if self.batches in self.lose:
+                raise httpx.ReadTimeout("answer lost", request=request)
+        return response
+
+
+@pytest.mark.parametrize("entity", ["order", "counterparty", "product"])
+async def test_creates_whose_answer_was_lost_are_found_not_repeated(entity: str) -> None:
+    sandbox = make_sandbox()
+    # The first write batch (the first 50 creates) and a later one (a lookup or a resend) are lost.
+    transport = _AnswerLost(httpx.ASGITransport(sandbox.app), lose={2, 4})
+    async with build_client(sandbox, transport=transport) as client:
+        b24 = Bitrix24Connector(client)
+        fields: dict[str, dict[str, Any]] = {
+            "order": _order(0),
+            "counterparty": {"kind": "person", "name": "Ольга", "phones": ["+79001112233"]},
+            "product": {"name": "Мяч", "xml_id": None, "active": True},
+        }
+        made = await b24.write([Create(entity, f"{n:032x}", fields[entity]) for n in range(60)])
+        assert [r.error for r in made if not r.ok] == []
+        assert len({r.external_id for r in made}) == 60
+        assert transport.batches >= 4
+    table = {"order": "crm.deal", "counterparty": "crm.contact", "product": "catalog.product"}[entity]
+    assert len(rows(sandbox, table)) == 60  # each create landed exactly once
+    if entity == "order":
+        assert len(rows(sandbox, "crm.productrow")) == 60
