@@ -458,3 +458,18 @@ async def test_a_customer_changed_alone_reaches_1c_inside_its_last_order(stack: 
     assert (doc.id, doc.counterparties[0].name) == ("cid-1001", "Иван Сергеевич Петров")
     await onec.success()
     assert documents_of(await onec.query()) == []
+
+
+async def test_stock_known_only_as_a_total_has_a_warehouse_to_refer_to(stack: Stack, onec: OneC) -> None:
+    outlet = FIXTURES / "ut11-outlet-2.07"
+    files = {name: (outlet / name).read_bytes() for name in ("import0_1.xml", "offers0_1.xml")}
+    assert all(r.startswith("success") for r in await onec.catalog(files, zipped=True))
+    warehouses = await stack.mirrored("warehouse")
+    referred = {
+        level["warehouse"]["id"]
+        for row in (await stack.mirrored("offer")).values()
+        for level in row.fields["stock"]
+    }
+    # Every warehouse an offer refers to exists, the pseudo-warehouse of totals included.
+    assert "#total" in referred
+    assert referred <= set(warehouses)

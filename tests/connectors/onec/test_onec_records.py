@@ -35,6 +35,8 @@ def test_a_full_ut11_run_maps_every_object_and_covers_its_kinds() -> None:
     assert catalog.catalog_id == offers.catalog_id is not None
     # The offers file repeats the classifier header without groups: it says nothing about them.
     assert offers.full == {"offer"}
+    # Offers with only a total `<Количество>` refer to the pseudo-warehouse, registered once per file.
+    assert [r.external_id for r in found if r.entity == "warehouse"].count("#total") == 1
     offer = next(r for r in found if r.entity == "offer" and "#" in r.external_id)
     assert offer.fields["product"] == {"$ref": "product", "id": offer.external_id.partition("#")[0]}
 

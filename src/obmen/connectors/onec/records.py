@@ -8,7 +8,7 @@ not mention (docs/commerceml.md §2.3); a delta never retires anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +73,7 @@ def records(items: Iterable[Item], context: RunContext, report: FileReport) -> I
     """Map a file's items to records, noting in `report` what the file covered."""
     classifier = context.classifier
     full: tuple[str, ...] = ()
+    total = False
     for item in items:
         entity = _ENTITY_OF.get(type(item))
         if entity in full:
@@ -96,12 +97,24 @@ def records(items: Iterable[Item], context: RunContext, report: FileReport) -> I
         elif isinstance(item, Product):
             yield Record("product", item.id, cml.product_fields(item, classifier))
         elif isinstance(item, Offer):
-            yield Record("offer", item.id, cml.offer_fields(item, classifier))
+            fields = cml.offer_fields(item, classifier)
+            if not total and _totals(fields):
+                # Stock known only as a total refers to a pseudo-warehouse: it must exist like any other.
+                total = True
+                yield Record("warehouse", cml.TOTAL_STOCK, cml.total_warehouse_fields())
+            yield Record("offer", item.id, fields)
         elif isinstance(item, Document):
             if item.operation.strip() and item.operation.strip() != ORDER_OPERATION:
                 report.skipped.append(f"{item.operation} {item.number or item.id}")
                 continue
             yield from document_records(item)
+
+
+def _totals(fields: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(level, Mapping) and (level.get("warehouse") or {}).get("id") == cml.TOTAL_STOCK
+        for level in fields.get("stock") or ()
+    )
 
 
 def document_records(document: Document) -> Iterator[Record]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from obmen.connectors.commerceml.mapping import TOTAL_STOCK
 from obmen.connectors.commerceml.outbound import (
     group_from_fields,
     offer_from_fields,
@@ -70,7 +71,9 @@ def write_files(
     products = _each(changes.get("product"), product_from_fields, refused)
     offers = _each(changes.get("offer"), offer_from_fields, refused)
     price_types = _each(changes.get("price_type"), price_type_from_fields, refused)
-    warehouses = _each(changes.get("warehouse"), warehouse_from_fields, refused)
+    # The total-stock pseudo-warehouse is no warehouse of the site: its stock goes as `<Количество>`.
+    real = [(x, f) for x, f in changes.get("warehouse") if x != TOTAL_STOCK]
+    warehouses = _each(real, warehouse_from_fields, refused)
     files: dict[str, Path] = {}
     if groups or products:
         files["import.xml"] = directory / "import.xml"
