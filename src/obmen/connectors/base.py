@@ -53,6 +53,8 @@ class Remote:
     modified_at: float | None = None
     #: The canonical id stamped on the object by an obmen create, if any.
     origin: str | None = None
+    #: The system's representation lacks a part obmen maintains (a deal without its invoice): rewrite it.
+    incomplete: bool = False
 
 
 @dataclass(frozen=True, slots=True)

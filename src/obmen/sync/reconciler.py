@@ -158,6 +158,7 @@ def _plan_writes(
     wanted: list[tuple[str, dict[str, Any], str | None]] = [
         (system, fields, batch.links[cid][system]) for system, fields in sorted(result.writes.items())
     ]
+    _complete(engine, batch, plan, wanted)
     for system in engine.carriers(batch.entity):
         creates = engine.connectors[system].capabilities.creates
         if system not in batch.links.get(cid, {}) and batch.entity in creates and system not in present:
@@ -186,6 +187,27 @@ def _plan_writes(
             trigger=trigger,
         )
         plan.ops.append((system, op, entry))
+
+
+def _complete(
+    engine: Engine, batch: Batch, plan: Plan, wanted: list[tuple[str, dict[str, Any], str | None]]
+) -> None:
+    """A linked side that lacks a part obmen maintains gets every carried target field, even unchanged.
+
+    Its connector rebuilds the missing part from them (a deal made in the CRM gets its invoice); once
+    rebuilt, the side reads as complete and nothing more is written, so this cannot loop.
+    """
+    planned = {system: fields for system, fields, _ in wanted}
+    for system, external_id in sorted(batch.links.get(plan.canonical_id, {}).items()):
+        remote = batch.remotes.get((system, external_id))
+        if remote is None or not remote.incomplete:
+            continue
+        carried = engine.carried(system, batch.entity)
+        full = {k: v for k, v in plan.target.items() if k in carried and v is not None}
+        if system in planned:
+            planned[system].update({k: v for k, v in full.items() if k not in planned[system]})
+        else:
+            wanted.append((system, full, external_id))
 
 
 def _trigger_of(batch: Batch, cid: str) -> str:
