@@ -448,7 +448,10 @@ async def test_only_the_lease_holder_runs_the_exchange(db: Database, url: str) -
     ]
     stop = asyncio.Event()
     first = asyncio.create_task(drivers[0].run(stop, interval=0.05, owner="worker-a"))
-    await asyncio.sleep(0.3)
+    for _ in range(500):
+        if drivers[0].client.stats.requests:
+            break
+        await asyncio.sleep(0.01)
     second = asyncio.create_task(drivers[1].run(stop, interval=0.05, owner="worker-b"))
     await asyncio.sleep(0.5)
     stop.set()
