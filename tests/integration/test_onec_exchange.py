@@ -473,3 +473,25 @@ async def test_stock_known_only_as_a_total_has_a_warehouse_to_refer_to(stack: St
     # Every warehouse an offer refers to exists, the pseudo-warehouse of totals included.
     assert "#total" in referred
     assert referred <= set(warehouses)
+
+
+async def test_info_offers_statuses_and_payment_systems_to_map_to(db: Database, tmp_path: Path) -> None:
+    endpoint = onec_endpoint(
+        db, login=AUTH[0], password=AUTH[1], workdir=tmp_path / "runs", payment_systems={"2": "Картой онлайн"}
+    )
+    transport = httpx.ASGITransport(create_app(db, onec=endpoint))
+    async with httpx.AsyncClient(transport=transport, base_url="http://obmen", auth=AUTH) as http:
+        client = OneC(http)
+        await client.start("sale")
+        reply = await client.call("sale", "info")
+    body = reply.content
+    assert body.startswith(b'<?xml version="1.0" encoding="windows-1251"?>')
+    root = etree.fromstring(body)
+    latin = [(e.findtext("Ид"), e.findtext("Название")) for e in root.find("Cтатусы")]
+    assert latin == [
+        ("N", "Принят, ожидается оплата"),
+        ("P", "Оплачен, формируется к отправке"),
+        ("F", "Выполнен"),
+    ]
+    assert [e.findtext("Ид") for e in root.find("Статусы")] == ["N", "P", "F"]
+    assert [e.findtext("Название") for e in root.find("ПлатежныеСистемы")] == ["Картой онлайн"]

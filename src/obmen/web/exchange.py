@@ -78,6 +78,10 @@ class ExchangeBackend(Protocol):
         """Import documents 1C sent back (statuses, payments, shipments)."""
         ...
 
+    async def info(self, run: Run) -> bytes:
+        """The `mode=info` answer: order statuses and payment systems as CommerceML (§1.7)."""
+        ...
+
 
 def _reply(text: str, *, status: int = 200) -> Response:
     # Bitrix converts every reply to windows-1251 (docs/commerceml.md §1.9).
@@ -166,6 +170,8 @@ class ExchangeEndpoint:
                 log.warning("1C exchange: query failed: %s", exc)
                 return _failure(str(exc))
             return Response(body, media_type="application/xml; charset=windows-1251")
+        if mode == "info" and run.kind == "sale":
+            return Response(await self.backend.info(run), media_type="application/xml; charset=windows-1251")
         if mode == "success" and run.kind == "sale":
             await self.backend.acknowledge(run)
             return _reply("success")

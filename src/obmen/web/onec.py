@@ -17,14 +17,21 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from obmen.connectors.commerceml import RunContext, read
 from obmen.connectors.onec.connector import SYSTEM
-from obmen.connectors.onec.documents import build_documents, customer_id, document_number, documents_xml
+from obmen.connectors.onec.documents import (
+    DEFAULT_STATUSES,
+    build_documents,
+    customer_id,
+    document_number,
+    documents_xml,
+    info_xml,
+)
 from obmen.connectors.onec.records import CATALOG_ENTITIES, FileReport, Record, records
 from obmen.errors import ObmenError, PermanentError, ProtocolError
 from obmen.store.database import Database
@@ -57,9 +64,13 @@ class OneCBackend:
         query_limit: int = 1000,
         schema_version: str = "2.05",
         encoding: str = "windows-1251",
+        statuses: Mapping[str, str] = DEFAULT_STATUSES,
+        payment_systems: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.ingest = ingest
+        self.statuses = dict(statuses)
+        self.payment_systems = dict(payment_systems or {})
         self.query_limit = query_limit
         self.schema_version = schema_version
         self.encoding = encoding
@@ -165,6 +176,10 @@ class OneCBackend:
         found = await self.ingest.snapshots("order", ids) if ids else {}
         return [Record("order", x, dict(fields)) for x, fields in found.items()]
 
+    async def info(self, run: Run) -> bytes:
+        """Order statuses and payment systems for 1C to map its own to (`mode=info`)."""
+        return info_xml(self.statuses, self.payment_systems)
+
     async def acknowledge(self, run: Run) -> None:
         """1C confirmed the orders it collected under this run."""
         count = await self.ingest.acknowledge(run.id)
@@ -237,10 +252,16 @@ def onec_endpoint(
     workdir: Path,
     tenant: str = "default",
     limits: Limits | None = None,
+    statuses: Mapping[str, str] = DEFAULT_STATUSES,
+    payment_systems: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ExchangeEndpoint:
-    """The 1C exchange endpoint over the 1C mirror; mount it with `create_app(db, onec=...)`."""
-    backend = OneCBackend(MirrorIngest(db, tenant, SYSTEM, clock=clock), clock=clock)
+    """The 1C exchange endpoint over the 1C mirror; mount it with `create_app(db, onec=...)`.
+
+    `statuses` and `payment_systems` (id → name) are what `mode=info` offers 1C to map to.
+    """
+    ingest = MirrorIngest(db, tenant, SYSTEM, clock=clock)
+    backend = OneCBackend(ingest, statuses=statuses, payment_systems=payment_systems, clock=clock)
     return ExchangeEndpoint(
         backend, login=login, password=password, workdir=workdir, limits=limits, clock=clock
     )

@@ -13,12 +13,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lxml import etree
+
 from obmen.connectors.commerceml import Document
 from obmen.connectors.commerceml.outbound import order_document
 from obmen.connectors.commerceml.writer import write_documents
 from obmen.connectors.onec.records import Record
 
-__all__ = ["Documents", "build_documents", "customer_id", "document_number", "documents_xml"]
+__all__ = [
+    "DEFAULT_STATUSES",
+    "Documents",
+    "build_documents",
+    "customer_id",
+    "document_number",
+    "documents_xml",
+    "info_xml",
+]
+
+#: A 1C-Bitrix site's stock order statuses (`F` is the final one).
+DEFAULT_STATUSES: Mapping[str, str] = {
+    "N": "Принят, ожидается оплата",
+    "P": "Оплачен, формируется к отправке",
+    "F": "Выполнен",
+}
 
 
 def document_number(fields: Mapping[str, Any]) -> str:
@@ -75,3 +92,20 @@ def documents_xml(
         buffer, documents, schema_version=schema_version, encoding=encoding, bitrix_formats=to == "onec"
     )
     return buffer.getvalue()
+
+
+def info_xml(statuses: Mapping[str, str], payment_systems: Mapping[str, str]) -> bytes:
+    """The `mode=info` answer: statuses and payment systems, for 1C to map its own to (§1.7)."""
+    root = etree.Element("Справочник")
+    # Bitrix spells the list `Cтатусы` with a Latin C (verified byte dump, §1.7); 1C builds that read
+    # the Cyrillic spelling exist too, so both are given.
+    for tag, entries in (("Cтатусы", statuses), ("Статусы", statuses), ("ПлатежныеСистемы", payment_systems)):
+        group = etree.SubElement(root, tag)
+        for key, name in entries.items():
+            element = etree.SubElement(group, "Элемент")
+            etree.SubElement(element, "Ид").text = key
+            etree.SubElement(element, "Название").text = name
+    body = etree.tostring(root, xml_declaration=False, encoding="windows-1251", pretty_print=True)
+    # The declaration as Bitrix writes it, double quotes included (lxml would write single ones).
+    encoded = body if isinstance(body, bytes) else body.encode("cp1251")
+    return b'<?xml version="1.0" encoding="windows-1251"?>\n' + encoded
