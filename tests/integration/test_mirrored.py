@@ -78,3 +78,29 @@ async def test_deleted_objects_are_gone_and_scan_pages(db: Database) -> None:
     assert await onec.match("order", [("xml_id", "o3"), ("xml_id", "zz"), ("number", "1")]) == {
         ("xml_id", "o3"): "o3"
     }
+
+
+async def test_1c_offers_carry_the_shown_price_and_the_total_stock(db: Database) -> None:
+    from obmen.connectors.onec.connector import onec_connector
+
+    clock = ManualClock()
+    kinds = [("pt-retail", "Розничная"), ("pt-whole", "Оптовая")]
+    records = [MirrorRecord("price_type", x, {"name": name, "currency": "RUB"}) for x, name in kinds]
+    prices = [
+        {"price_type": {"$ref": "price_type", "id": x}, "value": {"amount": amount, "currency": "RUB"}}
+        for x, amount in (("pt-whole", "80"), ("pt-retail", "100"))
+    ]
+    stock = [
+        {"warehouse": {"$ref": "warehouse", "id": w}, "quantity": q} for w, q in (("w1", "2"), ("w2", "3.5"))
+    ]
+    records.append(MirrorRecord("offer", "o1", {"name": "Кеды", "prices": prices, "stock": stock}))
+    records.append(MirrorRecord("offer", "o2", {"name": "Без цены", "prices": prices[:1]}))
+    await upload(db, clock, *records)
+    found = await onec_connector(MirrorStore(db, T, S, clock=clock), price_type="Розничная").fetch(
+        "offer", ["o1", "o2"]
+    )
+    assert found["o1"].fields["price"] == {"amount": "100", "currency": "RUB"}
+    assert found["o1"].fields["quantity"] == "5.5"
+    assert found["o1"].fields["prices"] == prices  # the full set stays for systems that take every type
+    assert found["o2"].fields["price"] is None  # no price in the shown type: none, never another type's
+    assert "quantity" not in found["o2"].fields  # a file without stock says nothing about it

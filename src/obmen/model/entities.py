@@ -113,6 +113,10 @@ class Offer:
     characteristics: tuple[tuple[str, str], ...] = ()
     prices: tuple[Price, ...] = ()
     stock: tuple[StockLevel, ...] = ()
+    #: The price in the one price type the storefront and the CRM show (`[mapping] price_type`), and the
+    #: stock over every warehouse: what a system with a single price and quantity (Bitrix24) carries.
+    price: Money | None = None
+    quantity: Decimal | None = None
     active: bool = True
 
 

@@ -13,6 +13,7 @@ from obmen.connectors.base import Change, Create, Update, WriteResult
 from obmen.connectors.bitrix24 import catalog_writes as cw
 from obmen.connectors.bitrix24.catalog_mapping import (
     CatalogInfo,
+    as_price_and_stock,
     category_from_section,
     offer_from_row,
     origin_of,
@@ -22,7 +23,13 @@ from obmen.connectors.bitrix24.catalog_mapping import (
 from obmen.connectors.bitrix24.client import repeatable
 from obmen.connectors.bitrix24.events import changes_of
 
-INFO = CatalogInfo(product_iblock=23, offers_iblock=24, price_types={1: "BASE"}, stores=(1, 2))
+INFO = CatalogInfo(
+    product_iblock=23,
+    offers_iblock=24,
+    price_types={1: "BASE", 2: "Оптовая"},
+    stores=(1, 2),
+    base_price_type=1,
+)
 CID = "0123456789abcdef0123456789abcdef"
 
 
@@ -121,10 +128,14 @@ def test_offer_rows_read_back_prices_and_quantity() -> None:
         "active": "Y",
         "parentId": {"value": "7", "valueId": "1"},
     }
-    fields = offer_from_row(row, [{"catalogGroupId": 1, "price": 1990.0, "currency": "RUB"}], None, INFO)
+    prices = [
+        {"catalogGroupId": 2, "price": 1500.0, "currency": "RUB"},
+        {"catalogGroupId": 1, "price": 1990.0, "currency": "RUB"},
+    ]
+    fields = offer_from_row(row, prices, None, INFO)
     assert fields["product"] == {"$ref": "product", "id": "7"}
-    assert fields["prices"] == [_price("1", "1990")]
-    assert fields["stock"] == [_level("1", "4")]
+    assert fields["price"] == {"amount": "1990", "currency": "RUB"}  # the base price type's
+    assert fields["quantity"] == "4"
     assert fields["xml_id"] is None
 
 
@@ -151,3 +162,12 @@ def test_only_calls_that_leave_the_same_state_are_repeated_blind(
 def test_a_simple_product_event_names_the_product_and_its_offer() -> None:
     data = {"FIELDS": {"ID": "31", "TYPE": "1"}}
     assert changes_of("CATALOG.PRODUCT.ON.UPDATE", data) == [Change("product", "31"), Change("offer", "31")]
+
+
+def test_price_and_quantity_become_the_base_price_and_the_first_store() -> None:
+    fields = {"price": {"amount": "10", "currency": "RUB"}, "quantity": "3", "name": "x"}
+    rows = as_price_and_stock(fields, INFO)
+    assert rows["prices"] == [_price("1", "10")]
+    assert rows["stock"] == [_level("1", "3")]
+    assert rows["name"] == "x"
+    assert as_price_and_stock({"price": None, "quantity": None}, INFO) == {"prices": [], "stock": []}

@@ -17,11 +17,7 @@ def _cid(n: int) -> str:
 
 
 def _price(amount: str) -> dict[str, Any]:
-    return {"price_type": {"$ref": "price_type", "id": "1"}, "value": {"amount": amount, "currency": "RUB"}}
-
-
-def _stock(quantity: str) -> dict[str, Any]:
-    return {"warehouse": {"$ref": "warehouse", "id": "1"}, "quantity": quantity}
+    return {"amount": amount, "currency": "RUB"}
 
 
 async def test_sections_products_and_simple_offers_round_trip() -> None:
@@ -60,17 +56,17 @@ async def test_sections_products_and_simple_offers_round_trip() -> None:
         assert (await b24.fetch("product", [str(p.external_id)]))[str(p.external_id)].fields == product
         offer = {
             "product": {"$ref": "product", "id": p.external_id},
-            "prices": [_price("1990")],
-            "stock": [_stock("7")],
+            "price": _price("1990"),
+            "quantity": "7",
         }
         [o] = await b24.write([Create("offer", _cid(4), offer)])
         assert (o.ok, o.external_id) == (True, p.external_id)  # a simple product is its own offer
         read = (await b24.fetch("offer", [str(o.external_id)]))[str(o.external_id)].fields
-        assert (read["prices"], read["stock"]) == (offer["prices"], offer["stock"])
-        [u] = await b24.write([Update("offer", str(o.external_id), {"prices": [_price("2490.5")]})])
+        assert (read["price"], read["quantity"]) == (offer["price"], offer["quantity"])
+        [u] = await b24.write([Update("offer", str(o.external_id), {"price": _price("2490.5")})])
         assert u.ok, u.error
         read = (await b24.fetch("offer", [str(o.external_id)]))[str(o.external_id)].fields
-        assert read["prices"] == [_price("2490.5")]
+        assert read["price"] == _price("2490.5")
         assert len([r for r in rows(sandbox, "catalog.price") if r["productId"] == int(p.external_id)]) == 1
 
 
@@ -114,8 +110,8 @@ async def test_variations_with_prices_and_stock(inventory: bool) -> None:
                     "product": {"$ref": "product", "id": p.external_id},
                     "name": f"Футболка {size}",
                     "xml_id": None,
-                    "prices": [_price(str(900 + n))],
-                    "stock": [_stock(str(n + 1))],
+                    "price": _price(str(900 + n)),
+                    "quantity": str(n + 1),
                     "active": True,
                 },
             )
@@ -127,18 +123,16 @@ async def test_variations_with_prices_and_stock(inventory: bool) -> None:
         for n, r in enumerate(made):
             got = read[str(r.external_id)].fields
             assert got["product"] == {"$ref": "product", "id": p.external_id}
-            assert got["prices"] == [_price(str(900 + n))]
-            assert got["stock"] == [_stock(str(n + 1))]
+            assert got["price"] == _price(str(900 + n))
+            assert got["quantity"] == str(n + 1)
         assert read[str(made[0].external_id)].origin == _cid(10)
         # Down and up again: a disposal and a receipt when stock is kept by documents (§5.7).
         first = str(made[0].external_id)
         for quantity in ("0", "4"):
-            [u] = await b24.write(
-                [Update("offer", first, {"stock": [_stock(quantity)] if quantity != "0" else []})]
-            )
+            [u] = await b24.write([Update("offer", first, {"quantity": quantity})])
             assert u.ok, u.error
             got = (await b24.fetch("offer", [first]))[first].fields
-            assert got["stock"] == ([_stock(quantity)] if quantity != "0" else [])
+            assert got["quantity"] == quantity
         documents = rows(sandbox, "catalog.document")
         assert [d["docType"] for d in documents] == (["A", "A", "A", "D", "A"] if inventory else [])
 
@@ -166,6 +160,7 @@ async def test_scans_walk_past_50_and_read_the_dictionaries() -> None:
         assert [r.error for r in made if not r.ok] == []
         assert await _walk(b24, "product") == [str(r.external_id) for r in made]
         assert await _walk(b24, "offer") == [str(r.external_id) for r in made]  # simple: offer = product
-        assert await _walk(b24, "price_type") == ["1"]
-        assert (await b24.fetch("warehouse", ["1"]))["1"].fields == {"name": "Основной склад", "xml_id": None}
+        # One price and one quantity per offer: the portal's price types and stores are not synced objects.
+        assert not b24.capabilities.carries("price_type")
+        assert not b24.capabilities.carries("warehouse")
         assert await _walk(b24, "user") == ["1"]

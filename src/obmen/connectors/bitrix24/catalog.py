@@ -32,9 +32,8 @@ __all__ = ["CATALOG_CARRIED", "Catalog"]
 CATALOG_CARRIED: Mapping[str, frozenset[str]] = {
     "category": frozenset({"name", "xml_id", "parent", "active"}),
     "product": frozenset({"name", "xml_id", "description", "categories", "active"}),
-    "offer": frozenset({"product", "name", "xml_id", "prices", "stock", "active"}),
-    "price_type": frozenset({"name", "xml_id"}),
-    "warehouse": frozenset({"name", "xml_id"}),
+    # One price (the base price type) and one quantity: what the CRM shows (model.Offer.price, .quantity).
+    "offer": frozenset({"product", "name", "xml_id", "price", "quantity", "active"}),
 }
 
 
@@ -54,7 +53,7 @@ class Catalog:
             reply = await self.client.batch(
                 {
                     "catalogs": ("catalog.catalog.list", {}),
-                    "price_types": ("catalog.priceType.list", {"select": ["id", "name", "xmlId"]}),
+                    "price_types": ("catalog.priceType.list", {"select": ["id", "name", "xmlId", "base"]}),
                     "stores": ("catalog.store.list", {"select": ["id", "title", "xmlId"]}),
                     "mode": ("catalog.document.mode.status", {}),
                 }
@@ -78,6 +77,7 @@ class Catalog:
             product_iblock=int(product["iblockId"]),
             offers_iblock=int(offers["iblockId"]) if offers else None,
             price_types={int(p["id"]): str(p.get("name") or "") for p in self._dictionaries["price_type"]},
+            base_price_type=_base_price_type(self._dictionaries["price_type"]),
             stores=tuple(sorted(int(s["id"]) for s in self._dictionaries["warehouse"])),
             # The mode answer is "Y"/"N"; a portal without the method has no inventory management.
             inventory=results.get("mode") in ("Y", True),
@@ -116,6 +116,10 @@ class Catalog:
         else:
             return {}
         return {("xml_id", v): by_xml[v] for v in wanted if v in by_xml}
+
+    async def rows(self, entity: str, flt: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+        """Raw catalog rows of an entity whose field matches any of the listed values."""
+        return await self._list(entity, flt)
 
     async def _list(self, entity: str, flt: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
         """Rows of an entity matching `flt` (values are lists: chunked to pages of 50)."""
@@ -331,3 +335,10 @@ def _listed(result: Any, key: str) -> list[Mapping[str, Any]]:
     if result in (None, [], {}):
         return []
     raise ProtocolError(f"expected result.{key} to be a list")
+
+
+def _base_price_type(rows: Sequence[Mapping[str, Any]]) -> int | None:
+    """The price type marked `base` (the one every portal has), else the oldest one."""
+    base = [int(r["id"]) for r in rows if r.get("base") in ("Y", True)]
+    ids = base or sorted(int(r["id"]) for r in rows)
+    return ids[0] if ids else None

@@ -45,6 +45,8 @@ class CatalogInfo:
     offers_iblock: int | None = None
     price_types: Mapping[int, str] = field(default_factory=dict)
     stores: tuple[int, ...] = ()
+    #: The price type the canonical `price` is kept in.
+    base_price_type: int | None = None
     #: `catalog.document.mode.status` = "Y": stock changes only through store documents (§5.7).
     inventory: bool = False
     currency: str = "RUB"
@@ -190,17 +192,31 @@ def offer_from_row(
         "product": {"$ref": "product", "id": product},
         "name": str(row.get("name") or ""),
         "xml_id": None if origin_of(xml_id) or not xml_id else str(xml_id),
-        "prices": [
-            {
-                "price_type": {"$ref": "price_type", "id": str(p["catalogGroupId"])},
-                "value": {"amount": decimal_text(_dec(p.get("price"))), "currency": str(p.get("currency"))},
-            }
-            for p in sorted(prices, key=lambda p: int(p["catalogGroupId"]))
-        ],
-        "stock": [
-            {"warehouse": {"$ref": "warehouse", "id": str(store)}, "quantity": decimal_text(amount)}
-            for store, amount in sorted(stock.items())
-            if amount
-        ],
+        "price": next(
+            (
+                {"amount": decimal_text(_dec(p.get("price"))), "currency": str(p.get("currency"))}
+                for p in prices
+                if int(p["catalogGroupId"]) == info.base_price_type
+            ),
+            None,
+        ),
+        "quantity": decimal_text(sum(stock.values(), Decimal(0))),
         "active": row.get("active", "Y") == "Y",
     }
+
+
+def as_price_and_stock(fields: Mapping[str, Any], info: CatalogInfo) -> dict[str, Any]:
+    """Canonical `price`/`quantity` as the portal's rows: the base price type, the first store (§5.7)."""
+    out = dict(fields)
+    if "price" in out:
+        price = out.pop("price")
+        group = info.base_price_type
+        kind = {"$ref": "price_type", "id": str(group)}
+        out["prices"] = [] if price is None or group is None else [{"price_type": kind, "value": price}]
+    if "quantity" in out:
+        quantity = out.pop("quantity")
+        place = {"$ref": "warehouse", "id": str(info.stores[0])} if info.stores else None
+        out["stock"] = (
+            [] if quantity is None or place is None else [{"warehouse": place, "quantity": quantity}]
+        )
+    return out

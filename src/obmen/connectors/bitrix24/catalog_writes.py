@@ -15,6 +15,7 @@ from typing import Any
 from obmen.connectors.base import Create, Update, WriteOp, WriteResult
 from obmen.connectors.bitrix24.catalog_mapping import (
     CatalogInfo,
+    as_price_and_stock,
     price_rows,
     product_payload,
     section_payload,
@@ -94,7 +95,7 @@ def _product_ref(fields: Mapping[str, Any]) -> str | None:
 
 def stock_target(op: WriteOp, variations: bool) -> str | None:
     """The id whose current stock a write must read first (None: nothing to read)."""
-    if op.entity != "offer" or "stock" not in op.fields:
+    if op.entity != "offer" or "quantity" not in op.fields:
         return None
     if isinstance(op, Update):
         return op.external_id
@@ -132,7 +133,7 @@ def _object(family: str, key: str, payload: Mapping[str, Any], op: WriteOp) -> P
 def _offer(
     op: WriteOp, info: CatalogInfo, variations: bool, stock: Mapping[str, Mapping[int, Decimal]]
 ) -> Plan | WriteResult:
-    fields = op.fields
+    fields = as_price_and_stock(op.fields, info)
     calls: list[Call] = []
     own: dict[str, Any] = {}
     if variations:
