@@ -84,6 +84,8 @@ class SiteSettings(_Section):
     exchange_url: str | None = None
     login: str | None = None
     password: SecretStr | None = None
+    #: Seconds between two exchanges with the site (pull orders, push catalog and documents).
+    poll_interval: float = Field(5.0, gt=0)
 
 
 class OneCSettings(_Section):

@@ -1,0 +1,170 @@
+"""`obmen demo`: the three sandboxes and obmen on loopback, wired as an integrator would wire them.
+
+The sandboxes run on real sockets in threads of their own; obmen (web app, worker, scheduler, site
+exchange) runs on this event loop. Bitrix24 runs in application mode, as production should: the demo
+plays the portal administrator who registers and installs obmen's local application, and obmen's own
+installer checks the tokens, stores them and binds the events (bitrix24.md §1.2, §6.1), so deal changes
+reach obmen as pushed events. `DIR/endpoints.json` tells a person or a script where everything is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from obmen.config import Settings, load_settings
+from obmen.connectors.bitrix24.auth import TokenFile, Tokens
+from obmen.connectors.bitrix24.install import AppInstaller
+from obmen.runtime import CONNECTOR, Runtime, build_runtime
+from obmen.store.database import upgrade
+from obmen_sandbox.bitrix24 import Bitrix24Sandbox
+from obmen_sandbox.onec import OnecSandbox
+from obmen_sandbox.serving import free_port, serve_in_thread
+from obmen_sandbox.site import EXCHANGE_PATH, SiteSandbox
+
+__all__ = ["Stack", "running_stack"]
+
+WEBHOOK = "1/demowebhooktoken"
+
+
+@dataclass
+class Stack:
+    """Where everything listens, and obmen's runtime."""
+
+    obmen: str
+    bitrix24: str
+    site: str
+    onec: str
+    onec_login: str
+    onec_password: str
+    site_login: str
+    site_password: str
+    runtime: Runtime
+
+    def endpoints(self) -> dict[str, Any]:
+        """The `endpoints.json` document (base URLs; `webhook` ends with `/`)."""
+        return {
+            "obmen": {"url": self.obmen},
+            "onec_exchange": {
+                "url": f"{self.obmen}/exchange/1c",
+                "login": self.onec_login,
+                "password": self.onec_password,
+            },
+            "bitrix24": {
+                "webhook": f"{self.bitrix24}/rest/{WEBHOOK}/",
+                "sandbox": f"{self.bitrix24}/_sandbox",
+            },
+            "site": {
+                "exchange": f"{self.site}{EXCHANGE_PATH}",
+                "login": self.site_login,
+                "password": self.site_password,
+                "sandbox": f"{self.site}/_sandbox",
+            },
+            "onec": {"sandbox": f"{self.onec}/_sandbox"},
+        }
+
+
+@contextlib.contextmanager
+def _sandboxes(obmen: str, creds: dict[str, str], fixture: Path | None) -> Iterator[tuple[str, str, str]]:
+    b24 = Bitrix24Sandbox(webhook=WEBHOOK, limits="cloud", domain="127.0.0.1")
+    site = SiteSandbox(creds["site_login"], creds["site_password"], import_new_orders=True)
+    onec = OnecSandbox(f"{obmen}/exchange/1c", creds["onec_login"], creds["onec_password"], fixture)
+    with (
+        serve_in_thread(b24.app) as b24_url,
+        serve_in_thread(site.app) as site_url,
+        serve_in_thread(onec.app) as onec_url,
+    ):
+        yield b24_url, site_url, onec_url
+
+
+def _settings(
+    state_dir: Path, obmen: str, b24: str, site: str, creds: dict[str, str], app: dict[str, Any]
+) -> Settings:
+    env = {
+        "OBMEN_STATE_DIR": str(state_dir),
+        "OBMEN_WORKER__POLL_INTERVAL": "0.2",
+        "OBMEN_WORKER__CONCURRENCY": "2",
+        "OBMEN_WEB__PUBLIC_URL": obmen,
+        "OBMEN_ONEC__LOGIN": creds["onec_login"],
+        "OBMEN_ONEC__PASSWORD": creds["onec_password"],
+        "OBMEN_SITE__EXCHANGE_URL": f"{site}{EXCHANGE_PATH}",
+        "OBMEN_SITE__LOGIN": creds["site_login"],
+        "OBMEN_SITE__PASSWORD": creds["site_password"],
+        "OBMEN_SITE__POLL_INTERVAL": "1.0",
+        "OBMEN_BITRIX24__MODE": "app",
+        "OBMEN_BITRIX24__PORTAL": b24,
+        "OBMEN_BITRIX24__AUTH_HOST": b24,
+        "OBMEN_BITRIX24__CLIENT_ID": app["client_id"],
+        "OBMEN_BITRIX24__CLIENT_SECRET": app["client_secret"],
+    }
+    return load_settings(None, env=env)
+
+
+async def _install(settings: Settings, b24: str, app: dict[str, Any]) -> None:
+    """What the portal's install call hands obmen, run through obmen's own installer."""
+    tokens = Tokens(
+        access_token=app["access_token"],
+        refresh_token=app["refresh_token"],
+        client_endpoint=f"{b24}/rest/",
+        member_id=app["member_id"],
+        application_token=app["application_token"],
+    )
+    installer = AppInstaller(
+        portal=b24,
+        client_id=app["client_id"],
+        client_secret=app["client_secret"],
+        save=TokenFile(settings.state_dir / "bitrix24-tokens.json").save,
+        handler=f"{settings.web.public_url}/hooks/bitrix24",
+        connector=CONNECTOR,
+        auth_url=f"{b24}/oauth/token/",
+    )
+    await installer(tokens)
+
+
+@contextlib.asynccontextmanager
+async def running_stack(state_dir: Path, *, fixture: Path | None = None) -> AsyncIterator[Stack]:
+    """Start the sandboxes and obmen; stop everything on exit."""
+    await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
+    port = free_port()
+    obmen = f"http://127.0.0.1:{port}"
+    creds = {
+        "onec_login": "1c",
+        "onec_password": secrets.token_urlsafe(12),
+        "site_login": "obmen",
+        "site_password": secrets.token_urlsafe(12),
+    }
+    with _sandboxes(obmen, creds, fixture) as (b24, site, onec):
+        async with httpx.AsyncClient() as http:
+            app = (await http.post(f"{b24}/_sandbox/apps", json={"handler": None})).json()
+        settings = _settings(state_dir, obmen, b24, site, creds, app)
+        await asyncio.to_thread(upgrade, settings.database.url)
+        await _install(settings, b24, app)
+        runtime = await build_runtime(settings)
+        server = uvicorn.Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning"))
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(server.serve()), asyncio.create_task(runtime.run(stop))]
+        # uvicorn tells only by a flag that it listens; a serve task that ended has failed to start.
+        while not server.started:
+            if tasks[0].done():
+                await runtime.aclose()
+                raise RuntimeError(f"obmen could not listen on {obmen}: {tasks[0].exception()}")
+            await asyncio.sleep(0.02)
+        stack = Stack(obmen, b24, site, onec, runtime=runtime, **creds)
+        text = json.dumps(stack.endpoints(), indent=2)
+        await asyncio.to_thread((state_dir / "endpoints.json").write_text, text, encoding="utf-8")
+        try:
+            yield stack
+        finally:
+            stop.set()
+            server.should_exit = True
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runtime.aclose()
