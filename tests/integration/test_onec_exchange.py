@@ -495,3 +495,19 @@ async def test_info_offers_statuses_and_payment_systems_to_map_to(db: Database, 
     ]
     assert [e.findtext("Ид") for e in root.find("Статусы")] == ["N", "P", "F"]
     assert [e.findtext("Название") for e in root.find("ПлатежныеСистемы")] == ["Картой онлайн"]
+
+
+class BrokenStore(MirrorIngest):
+    async def absorb(self, records: Any, *, trigger: str) -> Any:
+        raise RuntimeError("database is locked")
+
+
+async def test_a_store_failure_reaches_1c_as_a_failure_line(db: Database, tmp_path: Path) -> None:
+    backend = OneCBackend(BrokenStore(db, T, S))
+    endpoint = ExchangeEndpoint(backend, login=AUTH[0], password=AUTH[1], workdir=tmp_path / "runs")
+    transport = httpx.ASGITransport(create_app(db, onec=endpoint))
+    async with httpx.AsyncClient(transport=transport, base_url="http://obmen", auth=AUTH) as http:
+        replies = await OneC(http).catalog(catalog(), zipped=False)
+    assert replies[0] == "failure\nimport0_1.xml: obmen could not store it (RuntimeError)"
+    checkpoints = {c["source"]: c["value"] for c in (await read_status(db, T, now=0)).checkpoints}
+    assert "could not store it" in checkpoints["onec:catalog"]

@@ -33,7 +33,7 @@ from obmen.connectors.onec.documents import (
     info_xml,
 )
 from obmen.connectors.onec.records import CATALOG_ENTITIES, FileReport, Record, records
-from obmen.errors import ObmenError, PermanentError, ProtocolError
+from obmen.errors import ObmenError, PermanentError, ProtocolError, TransientError
 from obmen.store.database import Database
 from obmen.sync.mirrors import CATALOG_ID, LAST_ORDER, ORDER_NUMBERS, Absorbed, MirrorIngest
 from obmen.web.exchange import ExchangeEndpoint, Run
@@ -105,8 +105,22 @@ class OneCBackend:
         try:
             yield
         except ObmenError as exc:
-            await self.ingest.note(what, f"failed: {path.name}: {exc}")
+            await self._note(what, f"failed: {path.name}: {exc}")
             raise
+        except Exception as exc:
+            # The store failing under us (or a bug) must still reach 1C as a readable `failure` line;
+            # 1C runs the exchange again later and an absorb is idempotent.
+            log.exception("1C exchange: storing %s failed", path.name)
+            error = TransientError(f"{path.name}: obmen could not store it ({type(exc).__name__})")
+            await self._note(what, f"failed: {error}")
+            raise error from exc
+
+    async def _note(self, what: str, text: str) -> None:
+        try:
+            await self.ingest.note(what, text)
+        except Exception:
+            # Best effort: the store may be what failed; the log has the story either way.
+            log.warning("1C exchange: could not record %r for the operator", text, exc_info=True)
 
     async def deactivate(self, run: Run) -> str:
         """Retire the catalog objects a full run did not mention (docs/commerceml.md §1.6)."""
