@@ -8,16 +8,13 @@ one `call`, so rows go out in a second `call` once the ids are known, and it has
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from fast_bitrix24 import BitrixAsync
 
-from obmen.connectors.bitrix24.mapping import (
-    deal_from_order,
-    item_from_invoice,
-    party_fields,
-    rows_from_lines,
-)
+from obmen.connectors.bitrix24.mapping import customer_fields, deal_from_order, party_fields, rows_from_lines
+from obmen.connectors.bitrix24.orders import InvoiceStages, invoice_item
 
 Phase = Callable[[], Awaitable[int]]
 
@@ -28,7 +25,10 @@ def peer_phases(webhook: str, work: Any, *, slow: bool = False, **options: Any) 
     `slow`: every request goes through `BitrixAsync.slow()`, fast-bitrix24's own remedy for 503s
     (one request in flight at a time).
     """
-    from bench.bitrix24 import PIPELINE, _guid, _invoice, _line, _order, _phone
+    from bench.bitrix24 import CHANGED, MAPPING, PIPELINE, _guid, _order, _phone
+
+    # The sandbox's default invoice pipeline is 1; the peer does not look it up as our connector does.
+    invoicing = replace(MAPPING, invoice=InvoiceStages(category_id=1))
 
     bx = BitrixAsync(webhook, verbose=False, **options)
     products: list[int] = []
@@ -123,27 +123,34 @@ def peer_phases(webhook: str, work: Any, *, slow: bool = False, **options: Any) 
         await call(
             "crm.item.productrow.set", [_rows("D", d, f) for d, f in zip(deal_ids, fields, strict=True)]
         )
-        bills = [_invoice(i, str(d)) for i, d in enumerate(deal_ids)]
-        made = await call(
-            "crm.item.add",
-            [{"entityTypeId": 31, "fields": item_from_invoice(b, 0, f"i{i}")} for i, b in enumerate(bills)],
-        )
+        bills = [
+            invoice_item(
+                f,
+                invoicing,
+                deal=d,
+                client=customer_fields(f["customer"]),
+                state=(False, False),
+                origin=f"i{i}",
+            )
+            for i, (d, f) in enumerate(zip(deal_ids, fields, strict=True))
+        ]
+        made = await call("crm.item.add", [{"entityTypeId": 31, "fields": b} for b in bills])
         invoice_ids = [int(x["id"]) for x in made]
         await call(
-            "crm.item.productrow.set", [_rows("SI", n, b) for n, b in zip(invoice_ids, bills, strict=True)]
+            "crm.item.productrow.set", [_rows("SI", n, f) for n, f in zip(invoice_ids, fields, strict=True)]
         )
         orders.extend(zip(deal_ids, invoice_ids, strict=True))
         return work.orders
 
     async def update_orders() -> int:
-        changed = {"status": "P", "lines": [_line(0, 0)]}
-        deal_fields = deal_from_order(changed, PIPELINE, None)
+        deal_fields = deal_from_order(CHANGED, PIPELINE, None)
         await call(
             "crm.item.update", [{"entityTypeId": 2, "id": d, "fields": deal_fields} for d, _ in orders]
         )
-        await call("crm.item.productrow.set", [_rows("D", d, changed) for d, _ in orders])
-        paid = item_from_invoice({"stage": "P"}, 0, None)
+        await call("crm.item.productrow.set", [_rows("D", d, CHANGED) for d, _ in orders])
+        paid = invoice_item(CHANGED, invoicing, deal=None, client=None, state=(True, False), origin=None)
         await call("crm.item.update", [{"entityTypeId": 31, "id": n, "fields": paid} for _, n in orders])
+        await call("crm.item.productrow.set", [_rows("SI", n, CHANGED) for _, n in orders])
         return len(orders)
 
     def _rows(owner: str, ident: int, fields: dict[str, Any]) -> dict[str, Any]:

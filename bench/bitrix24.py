@@ -30,11 +30,13 @@ from obmen.connectors.bitrix24.auth import Webhook
 from obmen.connectors.bitrix24.client import Bitrix24Client
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
 from obmen.connectors.bitrix24.mapping import Pipeline
+from obmen.connectors.bitrix24.orders import OrderMapping
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 from obmen_sandbox.serving import serve_in_thread
 
 HOOK = "1/benchtoken"
 PIPELINE = Pipeline(to_stage={"N": "NEW", "P": "PREPARATION"})
+MAPPING = OrderMapping(pipelines={"default": PIPELINE})
 
 
 @dataclass
@@ -143,9 +145,9 @@ async def _measure(runner: str, name: str, counter: Counting, phase: Phase) -> R
 
 async def _ours(url: str, work: Workload, counter: Counting) -> list[Row]:
     async with Bitrix24Client(Webhook(f"{url}/rest/{HOOK}/"), limits="cloud") as client:
-        b24 = Bitrix24Connector(client, pipeline=PIPELINE)
+        b24 = Bitrix24Connector(client, mapping=MAPPING)
         products: list[str] = []
-        orders: list[tuple[str, str]] = []
+        orders: list[str] = []
 
         async def create_products() -> int:
             ops = [
@@ -200,23 +202,18 @@ async def _ours(url: str, work: Workload, counter: Counting) -> list[Row]:
             )
             party = {**{c: found[("phones", _phone(c))] for c in buyers if ("phones", _phone(c)) in found}}
             party.update(zip(missing, made, strict=True))
-            deals = _ok(
-                await b24.write(
-                    [Create("order", uuid.uuid4().hex, _order(i, party)) for i in range(work.orders)]
+            # Each order: the deal, its rows, its smart invoice and the invoice's rows (one chained plan).
+            orders.extend(
+                _ok(
+                    await b24.write(
+                        [Create("order", uuid.uuid4().hex, _order(i, party)) for i in range(work.orders)]
+                    )
                 )
             )
-            invoices = _ok(
-                await b24.write(
-                    [Create("invoice", uuid.uuid4().hex, _invoice(i, d)) for i, d in enumerate(deals)]
-                )
-            )
-            orders.extend(zip(deals, invoices, strict=True))
             return work.orders
 
         async def update_orders() -> int:
-            lines = {"status": "P", "lines": [_line(0, 0)]}
-            _ok(await b24.write([Update("order", d, lines) for d, _ in orders]))
-            _ok(await b24.write([Update("invoice", inv, {"stage": "P"}) for _, inv in orders]))
+            _ok(await b24.write([Update("order", d, CHANGED) for d in orders]))
             return len(orders)
 
         return await _phases(
@@ -240,16 +237,16 @@ def _order(i: int, party: dict[int, str]) -> dict[str, Any]:
         "total": _money(700),
         "lines": lines,
         "delivery": {"service": "Курьер", "price": _money(300), "address": None},
+        "payments": [{"system": "Картой", "amount": _money(700), "paid": False, "paid_at": None}],
     }
 
 
-def _invoice(i: int, deal: str) -> dict[str, Any]:
-    return {
-        "order": {"$ref": "order", "id": deal},
-        "stage": "N",
-        "lines": [_line(i, 0)],
-        "total": _money(180),
-    }
+#: The update phase: the stage moves, the lines change, the order is paid (the invoice stage follows).
+CHANGED: dict[str, Any] = {
+    "status": "P",
+    "lines": [_line(0, 0)],
+    "payments": [{"system": "Картой", "amount": _money(700), "paid": True, "paid_at": None}],
+}
 
 
 async def _phases(runner: str, counter: Counting, *phases: Phase) -> list[Row]:

@@ -12,6 +12,7 @@ from obmen.connectors.base import Create, Update
 from obmen.connectors.bitrix24.client import Retry
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
 from obmen.connectors.bitrix24.mapping import Pipeline
+from obmen.connectors.bitrix24.orders import OrderMapping
 
 
 def _order(n: int, status: str = "N") -> dict[str, Any]:
@@ -35,7 +36,9 @@ async def test_no_write_is_lost_or_doubled_under_5xx_503_and_429() -> None:
     start = sandbox.clock.now()
     async with build_client(sandbox, limits="cloud", retry=Retry(attempts=10, base=0.5, cap=5.0)) as client:
         pipeline = Pipeline(to_stage={"N": "NEW", "P": "PREPARATION"})
-        b24 = Bitrix24Connector(client, pipeline=pipeline, write_rounds=12)
+        b24 = Bitrix24Connector(
+            client, mapping=OrderMapping(pipelines={"default": pipeline}), write_rounds=12
+        )
         creates = [Create("order", f"{n:032x}", _order(n)) for n in range(150)]
         made = await b24.write(creates)
         assert [r.error for r in made if not r.ok] == []
@@ -48,10 +51,12 @@ async def test_no_write_is_lost_or_doubled_under_5xx_503_and_429() -> None:
     deals = rows(sandbox, "crm.deal")
     assert sorted(d["ORIGIN_ID"] for d in deals) == sorted(c.canonical_id for c in creates)
     assert {d["STAGE_ID"] for d in deals} == {"PREPARATION"}
-    product_rows = rows(sandbox, "crm.productrow")
-    assert sorted(r.get("PRODUCT_NAME", r.get("productName")) for r in product_rows) == sorted(
-        f"Товар {n}" for n in range(150)
-    )
+    # Each order is a deal and one invoice linked to it, each with the order's one row.
+    invoices = rows(sandbox, "crm.smart_invoice")
+    assert sorted(i["PARENT_ID_2"] for i in invoices) == sorted(d["ID"] for d in deals)
+    for owner in ("D", "SI"):
+        product_rows = [r for r in rows(sandbox, "crm.productrow") if r["ownerType"] == owner]
+        assert sorted(r["productName"] for r in product_rows) == sorted(f"Товар {n}" for n in range(150))
 
 
 class _AnswerLost(httpx.AsyncBaseTransport):
@@ -90,4 +95,6 @@ async def test_creates_whose_answer_was_lost_are_found_not_repeated(entity: str)
     table = {"order": "crm.deal", "counterparty": "crm.contact", "product": "catalog.product"}[entity]
     assert len(rows(sandbox, table)) == 60  # each create landed exactly once
     if entity == "order":
-        assert len(rows(sandbox, "crm.productrow")) == 60
+        assert len(rows(sandbox, "crm.productrow")) == 120  # the deal's row and the invoice's
+        assert len({i["PARENT_ID_2"] for i in rows(sandbox, "crm.smart_invoice")}) == 60
+        assert len(rows(sandbox, "crm.smart_invoice")) == 60

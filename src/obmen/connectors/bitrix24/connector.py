@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from obmen.connectors.base import (
     Capabilities,
+    Change,
     ChangePage,
     Create,
     MatchKey,
@@ -27,7 +28,7 @@ from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client
 from obmen.connectors.bitrix24.crm import CARRIED as CRM_CARRIED
 from obmen.connectors.bitrix24.crm import Crm
 from obmen.connectors.bitrix24.events import OfflineQueue
-from obmen.connectors.bitrix24.mapping import Pipeline
+from obmen.connectors.bitrix24.orders import OrderMapping
 from obmen.connectors.bitrix24.people import PEOPLE_CARRIED, People
 from obmen.errors import TransientError
 
@@ -46,8 +47,7 @@ class Bitrix24Connector:
         self,
         client: Bitrix24Client,
         *,
-        pipeline: Pipeline | None = None,
-        invoice_category: int = 0,
+        mapping: OrderMapping | None = None,
         variations: bool = False,
         currency: str = "RUB",
         write_rounds: int = 4,
@@ -62,7 +62,9 @@ class Bitrix24Connector:
         self._clock = clock
         self._last_poll: float | None = None
         self._woken = False
-        self.crm = Crm(client, pipeline=pipeline, invoice_category=invoice_category)
+        self.crm = Crm(client, mapping=mapping, delivery_ids=self._delivery_ids)
+        #: Delivery service → catalog product id, once found (the products rarely change).
+        self._delivery: dict[str, int] = {}
         self.catalog = Catalog(client, variations=variations, currency=currency)
         self.people = People(client)
         self.write_rounds = write_rounds
@@ -104,6 +106,22 @@ class Bitrix24Connector:
         """Every object id of an entity, a page at a time."""
         return await self._part(entity).scan(entity, cursor, limit)
 
+    async def resolve_changes(self, changes: Sequence[Change]) -> list[Change]:
+        """Keys as the engine knows them: an invoice's change is its order's (it is part of it, orders.py).
+
+        Invoice events carry only the invoice id (bitrix24.md §5.5); one lookup finds their deals.
+        Invoices that are gone or belong to no deal name nothing.
+        """
+        ids = [c.external_id for c in changes if c.entity == "invoice"]
+        parents = await self.crm.invoice_parents(ids) if ids else {}
+        out: list[Change] = []
+        for change in changes:
+            if change.entity != "invoice":
+                out.append(change)
+            elif change.external_id in parents:
+                out.append(Change("order", parents[change.external_id]))
+        return list(dict.fromkeys(out))
+
     def wake(self) -> None:
         """The portal rang (`ONOFFLINEEVENT`): the next `changes` reads at once."""
         self._woken = True
@@ -122,11 +140,29 @@ class Bitrix24Connector:
         self._last_poll = now
         if self.offline is not None:
             page = await self.offline.changes(cursor, limit)
+            page = ChangePage(await self.resolve_changes(page.changes), page.cursor, page.more)
         else:
             page = await self.crm.changes(cursor, limit)
         if page.more:
             self._woken = True  # the caller reads on at once while pages are full
         return page
+
+    async def _delivery_ids(self, services: Sequence[str]) -> Mapping[str, int]:
+        """The catalog products of delivery services: mapped by `xmlId`, inside the delivery section."""
+        mapping = self.crm.mapping
+        missing = [s for s in services if s not in self._delivery and s in mapping.delivery]
+        if missing:
+            found = await self.catalog.match("category", [("xml_id", mapping.delivery_section)])
+            section = found.get(("xml_id", mapping.delivery_section))
+            wanted = {mapping.delivery[s] for s in missing}
+            rows = await self.catalog.rows("product", {"xmlId": sorted(wanted)}) if section else []
+            by_xml = {
+                str(r.get("xmlId")): int(r["id"]) for r in rows if str(r.get("iblockSectionId")) == section
+            }
+            for service in missing:
+                if mapping.delivery[service] in by_xml:
+                    self._delivery[service] = by_xml[mapping.delivery[service]]
+        return {s: self._delivery[s] for s in services if s in self._delivery}
 
     # -- writing -------------------------------------------------------------------------------------
 

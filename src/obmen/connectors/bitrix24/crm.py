@@ -1,15 +1,17 @@
-"""Bitrix24 CRM as the sync engine sees it: counterparties, orders (deals) and smart invoices.
+"""Bitrix24 CRM as the sync engine sees it: counterparties and orders (a deal with its smart invoice).
 
 Every read and write goes out in `batch` requests of up to 50 commands (ARCHITECTURE §2.5): deals are
-listed 50 to a command and their rows read one command per deal; creates chain the product rows to the
-new item with `$result[...]` (bitrix24.md §4), so an order with its rows is two commands of one request.
+listed 50 to a command, their invoices 50 deals to a command (`@parentId2`), their rows one command per
+deal; creates chain the rows and the invoice to the new deal with `$result[...]` (bitrix24.md §4), so an
+order (deal, rows, invoice, invoice rows) is four commands of one request (`orders.py`).
 Deals use `crm.item.*`, or the legacy `crm.deal.*` on a portal without them (probed once, `legacy.py`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +22,7 @@ from obmen.connectors.base import (
     MatchKey,
     Remote,
     ScanPage,
+    Update,
     WriteOp,
     WriteResult,
 )
@@ -28,13 +31,12 @@ from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client, Call
 from obmen.connectors.bitrix24.legacy import to_item, to_legacy_filter
 from obmen.connectors.bitrix24.mapping import (
     ORIGINATOR,
-    Pipeline,
     counterparty_id,
-    invoice_from_item,
     order_from_deal,
     party_from_crm,
     split_party,
 )
+from obmen.connectors.bitrix24.orders import OrderMapping, by_parent, order_parts
 from obmen.connectors.bitrix24.wire import MethodNotFound
 from obmen.errors import ObmenError, ProtocolError
 
@@ -42,11 +44,25 @@ __all__ = ["CARRIED", "Crm"]
 
 CARRIED: Mapping[str, frozenset[str]] = {
     "counterparty": frozenset({"kind", "name", "phones", "emails", "requisites", "comment"}),
-    "order": frozenset({"status", "customer", "responsible", "comment", "total", "lines", "delivery"}),
-    "invoice": frozenset({"order", "stage", "lines", "total"}),
+    "order": frozenset(
+        {
+            "number",
+            "site",
+            "status",
+            "customer",
+            "responsible",
+            "comment",
+            "total",
+            "lines",
+            "delivery",
+            "payments",
+            "cancelled",
+        }
+    ),
 }
-_TYPE = {"order": 2, "invoice": 31}
-_OWNER = {"order": "D", "invoice": "SI"}
+#: Delivery service names → their catalog product ids (resolved by the connector through the catalog).
+DeliveryIds = Callable[[Sequence[str]], Awaitable[Mapping[str, int]]]
+_TYPES = {"order": 2, "invoice": 31}
 _LEGACY = {"contact": "crm.contact", "company": "crm.company"}
 _REQUISITE_OWNER = {"contact": 3, "company": 4}
 
@@ -58,13 +74,14 @@ class Crm:
         self,
         client: Bitrix24Client,
         *,
-        pipeline: Pipeline | None = None,
-        invoice_category: int = 0,
+        mapping: OrderMapping | None = None,
         legacy: bool | None = None,
+        delivery_ids: DeliveryIds | None = None,
     ) -> None:
         self.client = client
-        self.pipeline = pipeline or Pipeline()
-        self.invoice_category = invoice_category
+        self.mapping = mapping or OrderMapping()
+        self.delivery_ids = delivery_ids
+        self._invoice_category: int | None = None
         #: None until probed: whether deals must use the legacy `crm.deal.*` methods.
         self.legacy = legacy
 
@@ -74,13 +91,20 @@ class Crm:
         """Read objects in bulk; ids that do not exist are absent."""
         if entity == "counterparty":
             return await self._fetch_parties({"ID": list(external_ids)}, external_ids)
+        self._known(entity)
         return await self._fetch_items(entity, {}, "@id", [int(x) for x in external_ids if str(x).isdigit()])
+
+    @staticmethod
+    def _known(entity: str) -> None:
+        if entity not in CARRIED:
+            raise ValueError(f"Bitrix24 CRM holds no {entity!r} objects")
 
     async def find_by_origin(self, entity: str, canonical_ids: Sequence[str]) -> Mapping[str, Remote]:
         """Objects stamped `ORIGINATOR_ID=obmen`, `ORIGIN_ID=<canonical id>` by an earlier create."""
         if entity == "counterparty":
             found = await self._fetch_parties({"ORIGIN_ID": list(canonical_ids)}, None)
         else:
+            self._known(entity)
             found = await self._fetch_items(
                 entity, {"=originatorId": ORIGINATOR}, "@originId", list(canonical_ids)
             )
@@ -89,17 +113,37 @@ class Crm:
     async def legacy_deals(self) -> bool:
         """Whether deals go through the legacy methods: the portal has no `crm.item.*` (§1.3)."""
         if self.legacy is None:
-            try:
-                await self.client.call("crm.item.fields", {"entityTypeId": 2})
-                self.legacy = False
-            except MethodNotFound:
-                self.legacy = True
-        return self.legacy
+            await self._probe()
+        return bool(self.legacy)
+
+    async def _probe(self) -> None:
+        """One batch learns both portal facts: `crm.item.*` exists, and the default invoice pipeline."""
+        calls: dict[str, Call] = {"fields": ("crm.item.fields", {"entityTypeId": 2})}
+        if not self.mapping.invoice.category_id:
+            calls["invoices"] = ("crm.category.list", {"entityTypeId": 31})
+        reply = await self.client.batch(calls)
+        error = reply.errors.get("fields")
+        if error is not None and not isinstance(error, MethodNotFound):
+            raise error
+        if self.legacy is None:
+            self.legacy = error is not None
+        found = (reply.results.get("invoices") or {}).get("categories") or []
+        default = next((c for c in found if c.get("isDefault") in ("Y", True)), None)
+        self._invoice_category = self.mapping.invoice.category_id or int((default or {}).get("id") or 0)
+
+    async def invoice_category(self) -> int:
+        """The smart-invoice pipeline new invoices go to: the configured one, else the portal's default.
+
+        Its id is the portal's own (`DT31_{id}:N`, bitrix24.md §5.3), so 0 in the config means "ask".
+        """
+        if self._invoice_category is None:
+            await self._probe()
+        return self._invoice_category or 0
 
     async def _fetch_items(
         self, entity: str, base: Mapping[str, Any], key: str, values: Sequence[Any]
     ) -> dict[str, Remote]:
-        legacy = entity == "order" and await self.legacy_deals()
+        legacy = await self.legacy_deals()
         calls: list[Call] = []
         for start in range(0, len(values), BATCH_LIMIT):
             flt = {**base, key: list(values[start : start + BATCH_LIMIT])}
@@ -108,30 +152,81 @@ class Crm:
                     ("crm.deal.list", {"filter": to_legacy_filter(flt), "select": ["*"], "start": -1})
                 )
             else:
-                params = {"entityTypeId": _TYPE[entity], "filter": flt, "select": ["*"], "start": -1}
+                params = {"entityTypeId": 2, "filter": flt, "select": ["*"], "start": -1}
                 calls.append(("crm.item.list", params))
         items: list[Mapping[str, Any]] = []
         for result in await self.client.call_many(calls):
             if isinstance(result, ObmenError):
                 raise result
             items.extend(to_item(row) for row in result) if legacy else items.extend(_items(result))
-        rows = await self._rows(entity, [int(item["id"]) for item in items], legacy)
+        ids = [int(item["id"]) for item in items]
+        rows = await self._rows(ids, legacy)
+        invoices = {} if legacy else await self.invoices(ids)
+        services = frozenset(self.mapping.delivery)
         out: dict[str, Remote] = {}
         for item in items:
             ident = str(item["id"])
-            if entity == "order":
-                fields = order_from_deal(item, rows.get(ident, []), self.pipeline)
-            else:
-                fields = invoice_from_item(item, rows.get(ident, []), self.pipeline)
-            out[ident] = Remote(entity, ident, fields, _timestamp(item.get("updatedTime")), _origin(item))
+            pipeline = self.mapping.for_category(item.get("categoryId"))
+            fields = order_from_deal(item, rows.get(ident, []), pipeline, services)
+            currency = str(item.get("currencyId") or pipeline.currency)
+            fields.update(order_parts(item, invoices.get(ident), self.mapping, currency))
+            # A portal without crm.item has no smart invoices at all: nothing to complete there (§5.5).
+            lacking = not legacy and ident not in invoices
+            stamp = _timestamp(item.get("updatedTime"))
+            out[ident] = Remote("order", ident, fields, stamp, _origin(item), incomplete=lacking)
         return out
 
-    async def _rows(self, entity: str, ids: Sequence[int], legacy: bool = False) -> dict[str, list[Any]]:
+    async def invoices(self, deal_ids: Sequence[int]) -> dict[str, Mapping[str, Any]]:
+        """Deal id → its smart invoice: one `crm.item.list` per 50 deals (`@parentId2`, §5.5)."""
+        select = ["id", "parentId2", "stageId", "stageSemanticId", "opportunity", "xmlId", "accountNumber"]
+        calls: list[Call] = [
+            (
+                "crm.item.list",
+                {
+                    "entityTypeId": 31,
+                    "filter": {"@parentId2": list(deal_ids[start : start + BATCH_LIMIT])},
+                    "select": [*select, "currencyId", "categoryId"],
+                    "order": {"id": "ASC"},
+                    "start": -1,
+                },
+            )
+            for start in range(0, len(deal_ids), BATCH_LIMIT)
+        ]
+        found: list[Mapping[str, Any]] = []
+        for result in await self.client.call_many(calls):
+            if isinstance(result, ObmenError):
+                raise result
+            found.extend(_items(result))
+        return by_parent(found)
+
+    async def invoice_parents(self, invoice_ids: Sequence[str]) -> dict[str, str]:
+        """Invoice id → the id of the deal it belongs to (`parentId2`)."""
+        ids = [int(x) for x in invoice_ids if str(x).isdigit()]
+        calls: list[Call] = [
+            (
+                "crm.item.list",
+                {
+                    "entityTypeId": 31,
+                    "filter": {"@id": ids[s : s + BATCH_LIMIT]},
+                    "select": ["id", "parentId2"],
+                    "start": -1,
+                },
+            )
+            for s in range(0, len(ids), BATCH_LIMIT)
+        ]
+        out: dict[str, str] = {}
+        for result in await self.client.call_many(calls):
+            if isinstance(result, ObmenError):
+                raise result
+            out.update({str(i["id"]): str(i["parentId2"]) for i in _items(result) if i.get("parentId2")})
+        return out
+
+    async def _rows(self, ids: Sequence[int], legacy: bool = False) -> dict[str, list[Any]]:
         # One productrow.list per owner: a page holds 50 rows, and one owner rarely has more.
         calls: list[Call] = [
             ("crm.deal.productrows.get", {"id": ident})
             if legacy
-            else ("crm.item.productrow.list", {"filter": {"=ownerType": _OWNER[entity], "=ownerId": ident}})
+            else ("crm.item.productrow.list", {"filter": {"=ownerType": "D", "=ownerId": ident}})
             for ident in ids
         ]
         results = await self.client.call_many(calls)
@@ -214,18 +309,61 @@ class Crm:
     async def write(self, ops: Sequence[WriteOp]) -> Sequence[WriteResult]:
         """Apply writes in as few batches as possible; one result per op."""
         current = await self._current_parties([op for op in ops if op.entity == "counterparty"])
-        legacy = any(op.entity == "order" for op in ops) and await self.legacy_deals()
-        plans = [writes.plan(op, self.pipeline, self.invoice_category, current, legacy=legacy) for op in ops]
-        results: list[WriteResult] = []
-        chunk: list[tuple[WriteOp, writes.OpPlan]] = []
-        for op, op_plan in zip(ops, plans, strict=True):
-            if chunk and sum(len(p.calls) for _, p in chunk) + len(op_plan.calls) > BATCH_LIMIT:
-                results.extend(await self._run(chunk))
+        orders = [op for op in ops if op.entity == "order"]
+        legacy = bool(orders) and await self.legacy_deals()
+        current.update(await self._current_orders(orders, legacy))
+        mapping = self.mapping
+        if orders and not legacy:
+            mapping = replace(
+                mapping, invoice=replace(mapping.invoice, category_id=await self.invoice_category())
+            )
+        services = {str(op.fields["delivery"]["service"]) for op in orders if op.fields.get("delivery")}
+        wanted = sorted(s for s in services if s in self.mapping.delivery)
+        ids = await self.delivery_ids(wanted) if wanted and self.delivery_ids else {}
+        results: dict[int, WriteResult] = {}
+        chunk: list[tuple[int, WriteOp, writes.OpPlan]] = []
+        for index, op in enumerate(ops):
+            try:
+                op_plan = writes.plan(op, mapping, current, legacy=legacy, delivery_ids=ids)
+            except ObmenError as exc:
+                results[index] = WriteResult(op, error=exc)
+                continue
+            if chunk and sum(len(p.calls) for *_, p in chunk) + len(op_plan.calls) > BATCH_LIMIT:
+                results.update(await self._run(chunk))
                 chunk = []
-            chunk.append((op, op_plan))
+            chunk.append((index, op, op_plan))
         if chunk:
-            results.extend(await self._run(chunk))
-        return results
+            results.update(await self._run(chunk))
+        return [results[i] for i in range(len(ops))]
+
+    async def _current_orders(self, ops: Sequence[WriteOp], legacy: bool) -> dict[str, Any]:
+        """`d<id>`: the deal (its pipeline decides the stage), `i<id>`: its invoice, for order updates."""
+        ids = [int(op.external_id) for op in ops if isinstance(op, Update) and op.external_id.isdigit()]
+        if not ids:
+            return {}
+        calls: list[Call] = [
+            (
+                "crm.deal.list" if legacy else "crm.item.list",
+                {"filter": {"@ID": ids[s : s + BATCH_LIMIT]}, "select": ["ID", "CATEGORY_ID"], "start": -1}
+                if legacy
+                else {
+                    "entityTypeId": 2,
+                    "filter": {"@id": ids[s : s + BATCH_LIMIT]},
+                    "select": ["id", "categoryId", "stageId"],
+                    "start": -1,
+                },
+            )
+            for s in range(0, len(ids), BATCH_LIMIT)
+        ]
+        out: dict[str, Any] = {}
+        for result in await self.client.call_many(calls):
+            if isinstance(result, ObmenError):
+                raise result
+            for deal in [to_item(r) for r in result or []] if legacy else _items(result):
+                out[f"d{deal['id']}"] = deal
+        if not legacy:
+            out.update({f"i{deal}": item for deal, item in (await self.invoices(ids)).items()})
+        return out
 
     async def _current_parties(self, ops: Sequence[WriteOp]) -> dict[str, Any]:
         # Multi-field updates need the current item ids (DELETE by ID, bitrix24.md §5.4), requisites too.
@@ -246,15 +384,17 @@ class Crm:
             out.update(reply.results)
         return out
 
-    async def _run(self, chunk: Sequence[tuple[WriteOp, writes.OpPlan]]) -> list[WriteResult]:
+    async def _run(self, chunk: Sequence[tuple[int, WriteOp, writes.OpPlan]]) -> dict[int, WriteResult]:
         calls: dict[str, Call] = {}
-        for index, (_, op_plan) in enumerate(chunk):
+        for index, _, op_plan in chunk:
             calls.update(op_plan.named(index))
+        if not calls:  # updates that change nothing Bitrix24 holds
+            return {index: WriteResult(op, external_id=op_plan.external_id) for index, op, op_plan in chunk}
         try:
             reply = await self.client.batch(calls)
         except ObmenError as exc:
-            return [WriteResult(op, error=exc) for op, _ in chunk]
-        return [op_plan.result(op, index, reply) for index, (op, op_plan) in enumerate(chunk)]
+            return {index: WriteResult(op, error=exc) for index, op, _ in chunk}
+        return {index: op_plan.result(op, index, reply) for index, op, op_plan in chunk}
 
     # -- change feeds --------------------------------------------------------------------------------
 
@@ -271,14 +411,16 @@ class Crm:
             "order": ("crm.deal.list", "ID", "DATE_MODIFY")
             if legacy
             else ("crm.item.list", "id", "updatedTime"),
+            # An invoice changes its order: paid or cancelled in the CRM (§5.5).
             "invoice": ("crm.item.list", "id", "updatedTime"),
             "contact": ("crm.contact.list", "ID", "DATE_MODIFY"),
             "company": ("crm.company.list", "ID", "DATE_MODIFY"),
         }
         calls: dict[str, Call] = {}
         for entity, (method, key, stamp) in feeds.items():
-            extra = {"entityTypeId": _TYPE[entity]} if method == "crm.item.list" else {}
-            params = {**extra, "order": {stamp: "ASC", key: "ASC"}, "select": [key, stamp]}
+            extra = {"entityTypeId": _TYPES[entity]} if method == "crm.item.list" else {}
+            select = [key, stamp, "parentId2"] if entity == "invoice" else [key, stamp]
+            params = {**extra, "order": {stamp: "ASC", key: "ASC"}, "select": select}
             if entity in since:
                 at, last = since[entity]
                 calls[f"{entity}_same"] = (method, {**params, "filter": {f"={stamp}": at, f">{key}": last}})
@@ -296,19 +438,22 @@ class Crm:
                 page += _page(reply.results.get(f"{entity}_after"), method)[: 50 - len(page)]
             for row in page:
                 ident = str(row[key])
-                found.append(
-                    Change("counterparty", counterparty_id(entity, ident))
-                    if entity in _LEGACY
-                    else Change(entity, ident)
-                )
+                if entity in _LEGACY:
+                    found.append(Change("counterparty", counterparty_id(entity, ident)))
+                elif entity == "order":
+                    found.append(Change("order", ident))
+                elif row.get("parentId2"):
+                    found.append(Change("order", str(row["parentId2"])))
                 since[entity] = [row[stamp], int(row[key])]
             more = more or len(page) == 50
-        return ChangePage(found, json.dumps(since, sort_keys=True), more=more)
+        # A deal and its invoice changed together name their order once.
+        return ChangePage(list(dict.fromkeys(found)), json.dumps(since, sort_keys=True), more=more)
 
     async def scan(self, entity: str, cursor: str | None, limit: int) -> ScanPage:
         """Every id of an entity, a page at a time (keyset on id, bitrix24.md §2.4)."""
         if entity == "counterparty":
             return await self._scan_parties(cursor)
+        self._known(entity)
         last = int(cursor or 0)
         if entity == "order" and await self.legacy_deals():
             params = {"filter": {">ID": last}, "order": {"ID": "ASC"}, "select": ["ID"], "start": -1}
@@ -317,7 +462,7 @@ class Crm:
         reply = await self.client.call(
             "crm.item.list",
             {
-                "entityTypeId": _TYPE[entity],
+                "entityTypeId": 2,
                 "filter": {">id": last},
                 "order": {"id": "ASC"},
                 "select": ["id"],

@@ -10,7 +10,7 @@ documented exactly (§5.4), where `crm.item`'s `fm` object is not.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -22,6 +22,7 @@ __all__ = [
     "ORIGINATOR",
     "Pipeline",
     "counterparty_id",
+    "customer_fields",
     "deal_from_order",
     "multi_update",
     "multi_values",
@@ -164,9 +165,16 @@ def multi_update(
 
 
 def rows_from_lines(
-    lines: Iterable[Mapping[str, Any]], delivery: Mapping[str, Any] | None, pipeline: Pipeline
+    lines: Iterable[Mapping[str, Any]],
+    delivery: Mapping[str, Any] | None,
+    pipeline: Pipeline,
+    delivery_product: int = 0,
 ) -> list[dict[str, Any]]:
-    """`crm.item.productrow` rows for order lines, with delivery as the last row (ARCHITECTURE §4)."""
+    """`crm.item.productrow` rows for order lines, with delivery as the last row (ARCHITECTURE §4).
+
+    The delivery row is the configured catalog product of its service (`delivery_product`) or, when the
+    service maps to none, a free-text row; either way it is named «Доставка: <service>».
+    """
     rows = []
     for sort, line in enumerate(lines, start=1):
         price = _num(line["price"]["amount"])
@@ -189,7 +197,7 @@ def rows_from_lines(
     if delivery:
         rows.append(
             {
-                "productId": 0,
+                "productId": delivery_product,
                 "productName": f"{pipeline.delivery_row}: {delivery['service']}",
                 "price": float(_num(delivery["price"]["amount"])),
                 "quantity": 1.0,
@@ -204,16 +212,17 @@ def rows_from_lines(
 
 
 def _lines_from_rows(
-    rows: Iterable[Mapping[str, Any]], currency: str, pipeline: Pipeline
+    rows: Iterable[Mapping[str, Any]], currency: str, pipeline: Pipeline, services: Container[str] = ()
 ) -> tuple[list[Any], Any]:
     lines: list[dict[str, Any]] = []
     delivery = None
     for row in sorted(rows, key=lambda r: (int(r.get("sort") or 0), int(r.get("id") or 0))):
         name = str(row.get("productName") or "")
         price, discount = _num(row.get("price")), _num(row.get("discountSum"))
-        if not row.get("productId") and name.startswith(pipeline.delivery_row + ": "):
+        service = name.split(": ", 1)[1] if name.startswith(pipeline.delivery_row + ": ") else None
+        if service is not None and (not row.get("productId") or service in services):
             delivery = {
-                "service": name.split(": ", 1)[1],
+                "service": service,
                 "price": _money(price + discount, currency),
                 "address": None,
             }
@@ -239,7 +248,7 @@ def deal_from_order(fields: Mapping[str, Any], pipeline: Pipeline, origin: str |
     if "status" in fields:
         out["stageId"] = pipeline.stage(str(fields["status"]))
     if "customer" in fields:
-        out.update(_customer_fields(fields["customer"]))
+        out.update(customer_fields(fields["customer"]))
     if fields.get("responsible"):
         out["assignedById"] = int(fields["responsible"]["id"])
     if "comment" in fields:
@@ -249,15 +258,18 @@ def deal_from_order(fields: Mapping[str, Any], pipeline: Pipeline, origin: str |
             {"opportunity": float(_num(fields["total"]["amount"])), "currencyId": fields["total"]["currency"]}
         )
         out["isManualOpportunity"] = "Y"
+    if "site" in fields:
+        out["additionalInfo"] = fields["site"] or ""
+    if fields.get("number"):
+        out["title"] = f"Заказ №{fields['number']}"  # for people; the number is read from the invoice
     if origin is not None:
         out.update({"categoryId": pipeline.category_id, "originatorId": ORIGINATOR, "originId": origin})
         out.setdefault("stageId", pipeline.stage(""))
-        if fields.get("number"):
-            out["title"] = f"Заказ №{fields['number']}"
     return out
 
 
-def _customer_fields(ref: Mapping[str, Any] | None) -> dict[str, Any]:
+def customer_fields(ref: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`crm.item` client fields for a counterparty reference (a company, or a contact, or nobody)."""
     if not ref:
         return {"contactIds": [], "companyId": 0}
     kind, crm_id = split_party(str(ref["id"]))
@@ -269,11 +281,14 @@ def _customer_fields(ref: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def order_from_deal(
-    item: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], pipeline: Pipeline
+    item: Mapping[str, Any],
+    rows: Iterable[Mapping[str, Any]],
+    pipeline: Pipeline,
+    services: Container[str] = (),
 ) -> dict[str, Any]:
     """Canonical order fields carried by a deal (`crm.item` form) and its product rows."""
     currency = str(item.get("currencyId") or pipeline.currency)
-    lines, delivery = _lines_from_rows(rows, currency, pipeline)
+    lines, delivery = _lines_from_rows(rows, currency, pipeline, services)
     customer = None
     contacts = item.get("contactIds") or ([item["contactId"]] if item.get("contactId") else [])
     if item.get("companyId"):
@@ -289,43 +304,4 @@ def order_from_deal(
         "total": _money(item.get("opportunity") or 0, currency),
         "lines": lines,
         "delivery": delivery,
-    }
-
-
-def invoice_stage(stage_id: str) -> str:
-    """The pipeline-independent part of a smart-invoice stage: `DT31_5:P` → `P` (bitrix24.md §5.3)."""
-    return stage_id.split(":", 1)[1] if ":" in stage_id else stage_id
-
-
-def item_from_invoice(fields: Mapping[str, Any], category_id: int, origin: str | None) -> dict[str, Any]:
-    """`crm.item` fields of a smart invoice (entityTypeId 31) for the invoice fields given."""
-    out: dict[str, Any] = {}
-    if "stage" in fields:
-        out["stageId"] = f"DT31_{category_id}:{fields['stage']}"
-    if fields.get("order"):
-        # An invoice hangs off its deal through parentId2 (bitrix24.md §5.5).
-        out["parentId2"] = int(fields["order"]["id"])
-    if fields.get("total"):
-        out.update(
-            {"opportunity": float(_num(fields["total"]["amount"])), "currencyId": fields["total"]["currency"]}
-        )
-        out["isManualOpportunity"] = "Y"
-    if origin is not None:
-        out.update({"categoryId": category_id, "originatorId": ORIGINATOR, "originId": origin})
-        out.setdefault("stageId", f"DT31_{category_id}:N")
-    return out
-
-
-def invoice_from_item(
-    item: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], pipeline: Pipeline
-) -> dict[str, Any]:
-    """Canonical invoice fields carried by a smart invoice and its rows."""
-    currency = str(item.get("currencyId") or pipeline.currency)
-    lines, _ = _lines_from_rows(rows, currency, pipeline)
-    parent = item.get("parentId2")
-    return {
-        "order": {"$ref": "order", "id": str(parent)} if parent else None,
-        "stage": invoice_stage(str(item.get("stageId") or "")),
-        "lines": lines,
-        "total": _money(item.get("opportunity") or 0, currency),
     }

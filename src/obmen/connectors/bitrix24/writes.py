@@ -8,27 +8,26 @@ requisite, go out in one request and the rows can never land without their owner
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from obmen.connectors.base import Create, WriteOp, WriteResult
+from obmen.connectors.base import Create, Update, WriteOp, WriteResult
 from obmen.connectors.bitrix24.client import BatchReply, Call
 from obmen.connectors.bitrix24.legacy import to_legacy, to_legacy_row
 from obmen.connectors.bitrix24.mapping import (
     Pipeline,
     counterparty_id,
+    customer_fields,
     deal_from_order,
-    item_from_invoice,
     party_fields,
     rows_from_lines,
     split_party,
 )
-from obmen.errors import ProtocolError
+from obmen.connectors.bitrix24.orders import OrderMapping, invoice_item, invoice_state, payment_state
+from obmen.errors import NotFound, ProtocolError
 
 __all__ = ["OpPlan", "plan"]
 
-_TYPE = {"order": 2, "invoice": 31}
-_OWNER = {"order": "D", "invoice": "SI"}
 _LEGACY = {"contact": "crm.contact", "company": "crm.company"}
 _REQUISITE_OWNER = {"contact": 3, "company": 4}
 #: `crm.requisite.preset.list`: 1 is the stock "Организация" preset, 2 "ИП" (bitrix24.md §5.4).
@@ -45,10 +44,9 @@ class OpPlan:
 
     def named(self, index: int) -> dict[str, Call]:
         """The commands under batch names, with `$result` chaining to the first one."""
-        first = f"o{index}a"
         out: dict[str, Call] = {}
         for step, (method, params) in enumerate(self.calls):
-            out[f"o{index}{chr(ord('a') + step)}"] = (method, _chain(params, first, self.kind))
+            out[f"o{index}{chr(ord('a') + step)}"] = (method, _chain(params, index, self.kind))
         return out
 
     def result(self, op: WriteOp, index: int, reply: BatchReply) -> WriteResult:
@@ -66,16 +64,24 @@ class OpPlan:
         return WriteResult(op, external_id=_created_id(self.kind, reply.results.get(f"o{index}a")))
 
 
-def _chain(params: Mapping[str, Any], first: str, kind: str) -> Mapping[str, Any]:
-    ref = f"$result[{first}][item][id]" if kind == "item" else f"$result[{first}]"
-    return {
-        k: (ref if v == _NEW else _chain(v, first, kind) if isinstance(v, Mapping) else v)
-        for k, v in params.items()
-    }
+def _chain(params: Mapping[str, Any], index: int, kind: str) -> Mapping[str, Any]:
+    def ref(value: Any) -> Any:
+        if isinstance(value, Step):
+            name = f"o{index}{chr(ord('a') + value.step)}"
+            return f"$result[{name}][item][id]" if kind == "item" else f"$result[{name}]"
+        return _chain(value, index, kind) if isinstance(value, Mapping) else value
+
+    return {k: ref(v) for k, v in params.items()}
 
 
-#: Placeholder for "the id of the object this plan creates", replaced by a `$result` reference.
-_NEW = "\x00new"
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Placeholder for "the id made by command `step` of this plan", replaced by a `$result` reference."""
+
+    step: int = 0
+
+
+_NEW = Step(0)
 
 
 def _created_id(kind: str, result: Any) -> str:
@@ -91,47 +97,98 @@ def _created_id(kind: str, result: Any) -> str:
 
 def plan(
     op: WriteOp,
-    pipeline: Pipeline,
-    invoice_category: int,
+    mapping: OrderMapping,
     current: Mapping[str, Any],
     *,
     legacy: bool = False,
+    delivery_ids: Mapping[str, int] | None = None,
 ) -> OpPlan:
     """The commands for one write (`legacy`: deals through `crm.deal.*`, bitrix24.md §5.2)."""
     if op.entity == "counterparty":
         return _party_plan(op, current)
-    if op.entity == "order" and legacy:
-        return _legacy_deal_plan(op, pipeline)
-    return _item_plan(op, pipeline, invoice_category)
+    if op.entity != "order":
+        raise ValueError(f"Bitrix24 CRM holds no {op.entity!r} objects")
+    deal = current.get(f"d{op.external_id}") if isinstance(op, Update) else None
+    if isinstance(op, Update) and deal is None:
+        raise NotFound(f"Bitrix24 has no deal {op.external_id}")
+    pipeline = (
+        mapping.for_category((deal or {}).get("categoryId"))
+        if isinstance(op, Update)
+        else mapping.for_site(op.fields.get("site"))
+    )
+    rows = None
+    if "lines" in op.fields or "delivery" in op.fields:
+        service = (op.fields.get("delivery") or {}).get("service")
+        product = (delivery_ids or {}).get(str(service), 0) if service else 0
+        rows = rows_from_lines(op.fields.get("lines") or [], op.fields.get("delivery"), pipeline, product)
+    if legacy:
+        return _legacy_deal_plan(op, pipeline, rows)
+    return _order_plan(op, pipeline, mapping, current, rows)
 
 
-def _item_plan(op: WriteOp, pipeline: Pipeline, invoice_category: int) -> OpPlan:
+def _order_plan(
+    op: WriteOp,
+    pipeline: Pipeline,
+    mapping: OrderMapping,
+    current: Mapping[str, Any],
+    rows: list[dict[str, Any]] | None,
+) -> OpPlan:
+    """Deal, its rows, its smart invoice and the invoice's rows: one chained plan (ARCHITECTURE §4)."""
+    made = op.external_id if isinstance(op, Update) else None
     origin = op.canonical_id if isinstance(op, Create) else None
-    if op.entity == "order":
-        fields = deal_from_order(op.fields, pipeline, origin)
-    else:
-        fields = item_from_invoice(op.fields, invoice_category, origin)
-    type_id = _TYPE[op.entity]
+    fields = deal_from_order(op.fields, pipeline, origin)
     calls: list[Call] = []
-    if isinstance(op, Create):
-        calls.append(("crm.item.add", {"entityTypeId": type_id, "fields": fields}))
+    if made is None:
+        calls.append(("crm.item.add", {"entityTypeId": 2, "fields": fields}))
         owner: Any = _NEW
     else:
-        owner = int(op.external_id)
-        calls.append(("crm.item.update", {"entityTypeId": type_id, "id": owner, "fields": fields}))
-    if "lines" in op.fields or "delivery" in op.fields:
-        rows = rows_from_lines(op.fields.get("lines") or [], op.fields.get("delivery"), pipeline)
+        owner = int(made)
+        if fields:  # only the invoice may change (a payment): the deal is left alone
+            calls.append(("crm.item.update", {"entityTypeId": 2, "id": owner, "fields": fields}))
+    if rows is not None:
         # productrow.set replaces every row (bitrix24.md §5.2): the plan always sends the whole set.
-        calls.append(
-            (
-                "crm.item.productrow.set",
-                {"ownerType": _OWNER[op.entity], "ownerId": owner, "productRows": rows},
+        calls.append(("crm.item.productrow.set", {"ownerType": "D", "ownerId": owner, "productRows": rows}))
+    invoice = current.get(f"i{made}") if made is not None else None
+    client = customer_fields(op.fields["customer"]) if "customer" in op.fields else None
+    if invoice is None:
+        # A new order, or a deal without its invoice (made in the CRM): the invoice is made now.
+        state = (_paid(op.fields, None, mapping), _cancelled(op.fields, None, mapping))
+        stamp = origin or f"deal-{made}"
+        body = invoice_item(op.fields, mapping, deal=owner, client=client, state=state, origin=stamp)
+        calls.append(("crm.item.add", {"entityTypeId": 31, "fields": body}))
+        if rows is not None:
+            new = Step(len(calls) - 1)
+            calls.append(
+                ("crm.item.productrow.set", {"ownerType": "SI", "ownerId": new, "productRows": rows})
             )
-        )
-    return OpPlan(tuple(calls), "item", None if isinstance(op, Create) else op.external_id)
+        return OpPlan(tuple(calls), "item", made)
+    # The invoice's stages are those of the pipeline it is in (`DT31_{category}:…`, bitrix24.md §5.3).
+    category = int(invoice.get("categoryId") or mapping.invoice.category_id)
+    mapping = replace(mapping, invoice=replace(mapping.invoice, category_id=category))
+    changed: tuple[bool, bool] | None = None
+    if "payments" in op.fields or "cancelled" in op.fields:
+        changed = (_paid(op.fields, invoice, mapping), _cancelled(op.fields, invoice, mapping))
+    body = invoice_item(op.fields, mapping, deal=owner, client=client, state=changed, origin=None)
+    if body:
+        calls.append(("crm.item.update", {"entityTypeId": 31, "id": int(invoice["id"]), "fields": body}))
+    if rows is not None:
+        ident = int(invoice["id"])
+        calls.append(("crm.item.productrow.set", {"ownerType": "SI", "ownerId": ident, "productRows": rows}))
+    return OpPlan(tuple(calls), "item", made)
 
 
-def _legacy_deal_plan(op: WriteOp, pipeline: Pipeline) -> OpPlan:
+def _paid(fields: Mapping[str, Any], invoice: Mapping[str, Any] | None, mapping: OrderMapping) -> bool:
+    return payment_state(fields)[0] if "payments" in fields else invoice_state(invoice, mapping)[0]
+
+
+def _cancelled(fields: Mapping[str, Any], invoice: Mapping[str, Any] | None, mapping: OrderMapping) -> bool:
+    if "cancelled" in fields:
+        return bool(fields["cancelled"])
+    return invoice_state(invoice, mapping)[1]
+
+
+def _legacy_deal_plan(op: WriteOp, pipeline: Pipeline, rows: list[dict[str, Any]] | None) -> OpPlan:
+    """A portal without `crm.item.*` has no smart invoices (§5.5): the deal and its rows only."""
     origin = op.canonical_id if isinstance(op, Create) else None
     fields = to_legacy(deal_from_order(op.fields, pipeline, origin))
     calls: list[Call] = []
@@ -141,8 +198,7 @@ def _legacy_deal_plan(op: WriteOp, pipeline: Pipeline) -> OpPlan:
     else:
         owner = int(op.external_id)
         calls.append(("crm.deal.update", {"id": owner, "fields": fields}))
-    if "lines" in op.fields or "delivery" in op.fields:
-        rows = rows_from_lines(op.fields.get("lines") or [], op.fields.get("delivery"), pipeline)
+    if rows is not None:
         # Like productrow.set, productrows.set replaces every row (bitrix24.md §5.2).
         calls.append(("crm.deal.productrows.set", {"id": owner, "rows": [to_legacy_row(r) for r in rows]}))
     return OpPlan(tuple(calls), "deal", None if isinstance(op, Create) else op.external_id)

@@ -1,0 +1,216 @@
+"""An order in Bitrix24 is a composite: a deal with product rows plus a smart invoice (ARCHITECTURE §4).
+
+The deal carries the status (its stage, through the pipeline of the order's site), the customer, the
+lines and the delivery row; the smart invoice (entityTypeId 31, linked by `parentId2`, bitrix24.md §5.5)
+carries the same client and rows and the payment state as its stage. Where each canonical field lives:
+
+- `number` → the invoice's `accountNumber` (its documented "invoice number" field); the deal's title
+  «Заказ №N» is for people only and never read back;
+- `payments` → one payment: `paid` ⇐ the invoice stage is the configured paid stage or has success
+  semantics (`S`); `amount` ⇐ the invoice `opportunity`; `system` and `paid_at` ⇐ the invoice `xmlId`
+  (`<system>` or `<system>|<ISO time>`, the invoice's free external code, which managers do not edit);
+- `cancelled` ⇐ the deal's stage has failure semantics (`F`) or the invoice is in the cancelled stage;
+- `site` → the deal's `additionalInfo` (a plain text field), so that it reads back as written.
+
+A deal without an invoice (made by a manager, or before obmen) reads as `incomplete`: the fields only the
+invoice holds are left out, and the next write builds the invoice from the fields it carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from obmen.connectors.bitrix24.mapping import ORIGINATOR, Pipeline
+from obmen.model.fields import decimal_text
+
+if TYPE_CHECKING:
+    from obmen.config_mappings import MappingSettings
+
+__all__ = ["INVOICE_ONLY", "InvoiceStages", "OrderMapping", "invoice_item", "order_parts"]
+
+#: Canonical order fields that only the invoice holds (absent while a deal has no invoice).
+INVOICE_ONLY = frozenset({"number", "payments"})
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceStages:
+    """Smart-invoice stage suffixes for the payment states, in one invoice pipeline (§5.3)."""
+
+    category_id: int = 0
+    unpaid: str = "N"
+    paid: str = "P"
+    cancelled: str = "D"
+
+    def stage(self, suffix: str) -> str:
+        """The full stage id: `DT31_{category}:{suffix}` (bitrix24.md §5.3)."""
+        return f"DT31_{self.category_id}:{suffix}"
+
+    def of(self, paid: bool, cancelled: bool) -> str:
+        """The stage for a payment state; a cancelled order's invoice is cancelled even if paid."""
+        return self.stage(self.cancelled if cancelled else self.paid if paid else self.unpaid)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderMapping:
+    """The `[mapping]` tables the CRM needs, as plain values (built from config at the wiring)."""
+
+    pipelines: Mapping[str, Pipeline] = field(default_factory=lambda: {"default": Pipeline()})
+    #: Site id → pipeline name; unlisted sites go to `default_pipeline`.
+    sites: Mapping[str, str] = field(default_factory=dict)
+    default_pipeline: str = "default"
+    invoice: InvoiceStages = InvoiceStages()
+    #: Delivery service → the `xmlId` of its product inside the `delivery_section` catalog section.
+    delivery: Mapping[str, str] = field(default_factory=dict)
+    delivery_section: str = "obmen-delivery"
+
+    @classmethod
+    def from_settings(cls, mapping: MappingSettings, currency: str = "RUB") -> OrderMapping:
+        """The plain tables of the validated `[mapping]` section."""
+        pipelines = {
+            name: Pipeline(
+                category_id=p.category_id,
+                to_stage=dict(p.status_to_stage),
+                to_status=dict(p.stage_to_status),
+                fallback_stage=p.fallback_stage,
+                fallback_status=p.fallback_status,
+                currency=currency,
+            )
+            for name, p in mapping.pipelines.items()
+        }
+        inv = mapping.invoice
+        return cls(
+            pipelines=pipelines,
+            sites=dict(mapping.sites),
+            default_pipeline=mapping.default_pipeline,
+            invoice=InvoiceStages(inv.category_id, inv.unpaid, inv.paid, inv.cancelled),
+            delivery=dict(mapping.delivery),
+            delivery_section=mapping.delivery_section,
+        )
+
+    @property
+    def default(self) -> Pipeline:
+        """The pipeline of orders from unlisted sites."""
+        return self.pipelines[self.default_pipeline]
+
+    def for_site(self, site: str | None) -> Pipeline:
+        """The pipeline a new order from `site` goes to."""
+        return self.pipelines[self.sites.get(site or "", self.default_pipeline)]
+
+    def for_category(self, category_id: Any) -> Pipeline:
+        """The pipeline a deal is in; an unmapped one reads through the default tables."""
+        try:
+            wanted = int(category_id or 0)
+        except (TypeError, ValueError):
+            wanted = 0
+        for name in (self.default_pipeline, *sorted(self.pipelines)):
+            if self.pipelines[name].category_id == wanted:
+                return self.pipelines[name]
+        return replace(self.default, category_id=wanted)
+
+
+def _num(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value if value not in (None, "") else 0))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def payment_state(fields: Mapping[str, Any]) -> tuple[bool, str, Any, Any]:
+    """(paid, system, amount, paid_at) of an order's payments, folded into the one invoice."""
+    payments = [p for p in fields.get("payments") or [] if isinstance(p, Mapping)]
+    paid = bool(payments) and all(p.get("paid") for p in payments)
+    system = str(payments[0].get("system") or "") if payments else ""
+    paid_at = payments[0].get("paid_at") if payments else None
+    amounts = [_num((p.get("amount") or {}).get("amount")) for p in payments]
+    total = fields.get("total") or {}
+    amount = sum(amounts, Decimal(0)) if payments else _num(total.get("amount"))
+    return paid, system, amount, paid_at
+
+
+def invoice_item(
+    fields: Mapping[str, Any],
+    mapping: OrderMapping,
+    *,
+    deal: Any,
+    client: Mapping[str, Any] | None,
+    state: tuple[bool, bool] | None,
+    origin: str | None,
+) -> dict[str, Any]:
+    """`crm.item` fields of the order's invoice for the order fields given (an add when `origin` is set).
+
+    `state` is the (paid, cancelled) pair to write, or None when neither changed.
+    """
+    out: dict[str, Any] = {}
+    if client is not None:
+        out.update(client)
+    if state is not None:
+        out["stageId"] = mapping.invoice.of(*state)
+    if "payments" in fields or "total" in fields:
+        _, system, amount, paid_at = payment_state(fields)
+        if fields.get("payments") is not None or origin is not None:
+            out["xmlId"] = f"{system}|{paid_at}" if paid_at else system
+        out.update({"opportunity": float(amount), "isManualOpportunity": "Y"})
+        if fields.get("total"):
+            out["currencyId"] = fields["total"]["currency"]
+    if fields.get("number"):
+        out.update({"accountNumber": str(fields["number"]), "title": f"Счёт к заказу №{fields['number']}"})
+    if origin is not None:
+        # Linked to its deal (bitrix24.md §5.5) and stamped like the deal, so a lost answer is found.
+        out.update({"parentId2": deal, "categoryId": mapping.invoice.category_id})
+        out.update({"originatorId": ORIGINATOR, "originId": origin})
+        out.setdefault("stageId", mapping.invoice.of(False, False))
+    return out
+
+
+def invoice_state(invoice: Mapping[str, Any] | None, mapping: OrderMapping) -> tuple[bool, bool]:
+    """(paid, cancelled) as the invoice's stage says."""
+    if not invoice:
+        return False, False
+    stage = str(invoice.get("stageId") or "")
+    suffix = stage.split(":", 1)[1] if ":" in stage else stage
+    semantic = invoice.get("stageSemanticId")
+    paid = suffix == mapping.invoice.paid or (semantic == "S" and suffix != mapping.invoice.cancelled)
+    return paid, suffix == mapping.invoice.cancelled
+
+
+def order_parts(
+    deal: Mapping[str, Any], invoice: Mapping[str, Any] | None, mapping: OrderMapping, currency: str
+) -> dict[str, Any]:
+    """The canonical fields the composite adds to the deal's: site, cancelled, and from the invoice
+    number and payments (left out when there is no invoice)."""
+    paid, cancelled = invoice_state(invoice, mapping)
+    out: dict[str, Any] = {
+        "site": deal.get("additionalInfo") or None,
+        "cancelled": cancelled or deal.get("stageSemanticId") == "F",
+    }
+    if invoice is None:
+        return out
+    out["number"] = invoice.get("accountNumber") or None
+    system, _, at = str(invoice.get("xmlId") or "").partition("|")
+    if system or at or paid:
+        amount = {"amount": decimal_text(_num(invoice.get("opportunity"))), "currency": currency}
+        out["payments"] = [{"system": system, "amount": amount, "paid": paid, "paid_at": _time(at)}]
+    else:
+        out["payments"] = []
+    return out
+
+
+def _time(text: str) -> str | None:
+    try:
+        return datetime.fromisoformat(text).isoformat() if text else None
+    except ValueError:
+        return None
+
+
+def by_parent(invoices: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Deal id → its invoice (the oldest when a manager made several)."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for item in sorted(invoices, key=lambda i: int(i.get("id") or 0)):
+        parent = item.get("parentId2")
+        if parent:
+            out.setdefault(str(parent), item)
+    return out
