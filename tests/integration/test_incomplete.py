@@ -31,7 +31,13 @@ class WithParts(FakeSystem):
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> Mapping[str, Remote]:
         found = await super().fetch(entity, external_ids)
-        return {k: dataclasses.replace(r, incomplete=k not in self.parts) for k, r in found.items()}
+        # The number lives in the part (as an order's number lives in its invoice): without it, unknown.
+        return {k: r if k in self.parts else self._lacking(r) for k, r in found.items()}
+
+    @staticmethod
+    def _lacking(remote: Remote) -> Remote:
+        fields = {k: v for k, v in remote.fields.items() if k != "number"}
+        return dataclasses.replace(remote, fields=fields, incomplete=True)
 
     async def write(self, ops: Sequence[WriteOp]) -> Sequence[WriteResult]:
         results = await super().write(ops)
@@ -62,7 +68,8 @@ async def test_incomplete_side_with_nothing_to_add_is_written_once_then_left_alo
     engine, fakes, clock = _setup(db)
     crm = fakes["bitrix24"]
     assert isinstance(crm, WithParts)
-    deal = crm.create("order", {"number": "B-1", "status": "N", "lines": [{"name": "Кеды"}]})
+    # A manager's deal: its number would live in the part, so it has none yet.
+    deal = crm.create("order", {"status": "N", "lines": [{"name": "Кеды"}]})
 
     await _round(engine, fakes)
     # Nothing differs on the CRM side, yet its part is built from every field obmen carries there.
@@ -73,12 +80,12 @@ async def test_incomplete_side_with_nothing_to_add_is_written_once_then_left_alo
             "entity": "order",
             "id": deal,
             "canonical_id": None,
-            "fields": {"number": "B-1", "status": "N", "lines": [{"name": "Кеды"}]},
+            "fields": {"status": "N", "lines": [{"name": "Кеды"}]},
         }
     ]
-    assert crm.parts[deal] == {"number": "B-1", "status": "N", "lines": [{"name": "Кеды"}]}
+    assert crm.parts[deal] == {"status": "N", "lines": [{"name": "Кеды"}]}
     (made,) = fakes["site"].objects("order").values()
-    assert made == {"number": "B-1", "status": "N", "lines": [{"name": "Кеды"}]}
+    assert made == {"status": "N", "lines": [{"name": "Кеды"}]}
 
     # Complete now: echoes, further rounds and a full resync write nothing anywhere.
     before = sum(len(f.writes()) for f in fakes.values())
@@ -94,10 +101,11 @@ async def test_incomplete_side_with_a_change_gets_every_carried_field(db: Databa
     engine, fakes, clock = _setup(db)
     crm = fakes["bitrix24"]
     assert isinstance(crm, WithParts)
-    deal = crm.create("order", {"number": "B-2", "status": "N", "lines": []})
+    site_id = fakes["site"].create("order", {"number": "B-2", "status": "N", "lines": []})
     await _round(engine, fakes)
-    crm.parts.pop(deal)  # the part vanished (a manager deleted the invoice)
-    (site_id,) = fakes["site"].objects("order")
+    (deal,) = crm.objects("order")
+    assert not [w for w in crm.writes() if w["kind"] == "update"]  # made whole by obmen's create
+    crm.parts.pop(deal)  # the part vanished (a manager deleted the invoice), and the number with it
     fakes["site"].edit("order", site_id, status="P")
 
     clock.advance(60)
@@ -106,3 +114,5 @@ async def test_incomplete_side_with_a_change_gets_every_carried_field(db: Databa
     # The change alone would be {"status": "P"}: the incomplete side gets the whole order instead.
     assert last["fields"] == {"number": "B-2", "status": "P", "lines": []}
     assert crm.parts[deal]["status"] == "P"
+    # The number the CRM could not show was unknown there, not erased: the site keeps it.
+    assert fakes["site"].get("order", site_id) == {"number": "B-2", "status": "P", "lines": []}

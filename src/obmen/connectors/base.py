@@ -53,7 +53,8 @@ class Remote:
     modified_at: float | None = None
     #: The canonical id stamped on the object by an obmen create, if any.
     origin: str | None = None
-    #: The system's representation lacks a part obmen maintains (a deal without its invoice): rewrite it.
+    #: The system's representation lacks a part obmen maintains (a deal without its invoice): the engine
+    #: rewrites it with every carried field; fields absent from `fields` are then unknown, not empty.
     incomplete: bool = False
 
 

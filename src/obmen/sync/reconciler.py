@@ -121,9 +121,11 @@ def _sides(engine: Engine, batch: Batch, cid: str, canon: Mapping[tuple[str, str
             )
         if missing:
             batch.waiting[cid] = f"waits for {', '.join(f'{e} {x} in {system}' for e, x in sorted(missing))}"
-        # A field the system carries but the object lacks is empty (None), so that it can be filled.
+        # A field the system carries but the object lacks is empty (None), so that it can be filled;
+        # on an incomplete object it is unknown instead (its missing part holds it): left out of the merge.
         carried = engine.carried(system, batch.entity)
-        sides.append(Side(system, {k: fields.get(k) for k in carried}, modified_at=remote.modified_at))
+        shown = {k: fields.get(k) for k in carried if k in fields or not remote.incomplete}
+        sides.append(Side(system, shown, modified_at=remote.modified_at))
     return sides
 
 
