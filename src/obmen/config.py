@@ -26,7 +26,14 @@ __all__ = ["SECRET_KEYS", "Settings", "load_settings"]
 
 #: Dotted keys that hold secrets: allowed only from the environment or the secrets file.
 SECRET_KEYS = frozenset(
-    {"bitrix24.webhook_token", "bitrix24.client_secret", "site.password", "onec.password", "web.admin_token"}
+    {
+        "bitrix24.webhook_token",
+        "bitrix24.client_secret",
+        "bitrix24.outgoing_token",
+        "site.password",
+        "onec.password",
+        "web.admin_token",
+    }
 )
 
 
@@ -76,6 +83,24 @@ class Bitrix24Settings(_Section):
     client_secret: SecretStr | None = None
     auth_host: str = "https://oauth.bitrix.info"
     limits: Literal["cloud", "enterprise", "off", "custom"] = "cloud"
+    #: `limits = "custom"` (a box sets its own bucket, bitrix24.md §3): requests drained per second…
+    rate: float | None = Field(None, gt=0)
+    #: …and requests of headroom before the portal refuses.
+    burst: int | None = Field(None, ge=1)
+    #: The `application_token` of an outgoing webhook, which signs the events it posts (bitrix24.md §6).
+    outgoing_token: SecretStr | None = None
+    #: The catalog has variations (trade offers under parent products, bitrix24.md §5.7).
+    variations: bool = False
+    #: Seconds between polls of the modification times (webhook mode) when no event rang.
+    poll_every: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _custom_limits(self) -> Bitrix24Settings:
+        if self.limits == "custom" and (self.rate is None or self.burst is None):
+            raise ValueError('limits = "custom" needs rate (requests per second) and burst (requests)')
+        if self.limits != "custom" and (self.rate is not None or self.burst is not None):
+            raise ValueError(f'rate and burst apply only to limits = "custom", not {self.limits!r}')
+        return self
 
 
 class SiteSettings(_Section):

@@ -137,3 +137,33 @@ def test_the_annotated_example_file_is_valid_and_says_the_defaults() -> None:
     defaults = load_settings(None, env={})
     assert settings.mapping == defaults.mapping
     assert settings.worker == defaults.worker
+
+
+def test_bitrix24_custom_limits_need_rate_and_burst(tmp_path: Path) -> None:
+    custom = load_settings(
+        write(tmp_path, '[bitrix24]\nlimits = "custom"\nrate = 4.5\nburst = 120\n'), env={}
+    )
+    assert (custom.bitrix24.rate, custom.bitrix24.burst) == (4.5, 120)
+    for text, needed in (
+        ('limits = "custom"\nrate = 4.5', 'limits = "custom" needs rate'),
+        ("rate = 4.5\nburst = 120", 'rate and burst apply only to limits = "custom"'),
+        ('limits = "custom"\nrate = 0\nburst = 5', "greater than 0"),
+    ):
+        with pytest.raises(ConfigError, match=needed):
+            load_settings(write(tmp_path, f"[bitrix24]\n{text}\n"), env={})
+
+
+def test_bitrix24_variations_poll_and_outgoing_token(tmp_path: Path) -> None:
+    defaults = load_settings(None, env={}).bitrix24
+    assert (defaults.variations, defaults.poll_every, defaults.outgoing_token) == (False, 30.0, None)
+    path = write(tmp_path, "[bitrix24]\nvariations = true\npoll_every = 5\n")
+    settings = load_settings(path, env={"OBMEN_BITRIX24__OUTGOING_TOKEN": "tok3n"})
+    assert (settings.bitrix24.variations, settings.bitrix24.poll_every) == (True, 5.0)
+    assert settings.bitrix24.outgoing_token is not None
+    assert settings.bitrix24.outgoing_token.get_secret_value() == "tok3n"
+    assert settings.public_dict()["bitrix24"]["outgoing_token"] == "***"
+    # A secret: never from the main file, and never echoed.
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, '[bitrix24]\noutgoing_token = "tok3n"\n'), env={})
+    assert "OBMEN_BITRIX24__OUTGOING_TOKEN" in str(info.value)
+    assert "tok3n" not in str(info.value)

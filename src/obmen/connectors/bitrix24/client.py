@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 import httpx
 
 from obmen.connectors.bitrix24.auth import OAuth, Webhook
-from obmen.connectors.bitrix24.limits import PLANS, LeakyBucket, OperatingBudget, Plan
+from obmen.connectors.bitrix24.limits import LeakyBucket, OperatingBudget, Plan, plan_for
 from obmen.connectors.bitrix24.wire import Reply, TokenExpired, classify, encode_query, parse_reply
 from obmen.errors import ObmenError, ProtocolError, RateLimited, TransientError
 
@@ -66,6 +66,8 @@ class Bitrix24Client:
         auth: Webhook | OAuth,
         *,
         limits: str | Plan | None = "cloud",
+        rate: float | None = None,
+        burst: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
         retry: Retry = Retry(),
@@ -83,7 +85,8 @@ class Bitrix24Client:
         # The clock and sleep are injectable so tests can run the limits against a sandbox's clock.
         # The portal counts per portal and IP (bitrix24.md §3): every client of one portal in a process
         # must share one bucket, so a second client is given the first one's `bucket`.
-        plan = PLANS[limits] if isinstance(limits, str) else limits
+        # `limits="custom"` takes the box's own `rate` and `burst` (config `[bitrix24]`).
+        plan = plan_for(limits, rate, burst) if isinstance(limits, str) else limits
         self.bucket = bucket or LeakyBucket(plan, clock=clock, sleep=sleep)
         self._budget = OperatingBudget(operating_limit, clock=clock)
         self._retry = retry

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PLANS", "LeakyBucket", "OperatingBudget", "Plan"]
+__all__ = ["PLANS", "LeakyBucket", "OperatingBudget", "Plan", "plan_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,17 @@ PLANS: Mapping[str, Plan | None] = {
     "enterprise": Plan(rate=5.0, burst=250),
     "off": None,
 }
+
+
+def plan_for(limits: str, rate: float | None = None, burst: int | None = None) -> Plan | None:
+    """The bucket a `limits` setting names; `custom` is a box's own `rate` and `burst` (bitrix24.md §3)."""
+    if limits == "custom":
+        if rate is None or burst is None or rate <= 0 or burst < 1:
+            raise ValueError('Bitrix24 limits "custom" need a rate > 0 and a burst ≥ 1')
+        return Plan(rate=float(rate), burst=int(burst))
+    if limits not in PLANS:
+        raise ValueError(f"unknown Bitrix24 limits {limits!r} (known: {', '.join([*PLANS, 'custom'])})")
+    return PLANS[limits]
 
 
 class LeakyBucket:
