@@ -109,6 +109,8 @@ async def test_counterparties_and_orders_round_trip(legacy: bool) -> None:
         # The invoice came with the deal; a portal without crm.item has none to make (nor to lack).
         assert not deal.incomplete
         assert ("payments" in deal.fields, "number" in deal.fields) == (not legacy, not legacy)
+        # …and says so: without invoices the portal does not carry them (their absence is not "emptied").
+        assert ("payments" in b24.capabilities.fields["order"]) is not legacy
 
         changed = {"status": "F", "customer": {"$ref": "counterparty", "id": contact}, "lines": []}
         [upd] = await b24.write([Update("order", str(order.external_id), changed)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from obmen.connectors.base import (
     Capabilities,
@@ -28,7 +29,7 @@ from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client
 from obmen.connectors.bitrix24.crm import CARRIED as CRM_CARRIED
 from obmen.connectors.bitrix24.crm import Crm
 from obmen.connectors.bitrix24.events import OfflineQueue
-from obmen.connectors.bitrix24.orders import OrderMapping
+from obmen.connectors.bitrix24.orders import INVOICE_ONLY, OrderMapping
 from obmen.connectors.bitrix24.people import PEOPLE_CARRIED, People
 from obmen.errors import TransientError
 
@@ -92,7 +93,18 @@ class Bitrix24Connector:
 
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> Mapping[str, Remote]:
         """Read objects in bulk; ids that do not exist are absent."""
-        return await self._part(entity).fetch(entity, external_ids)
+        found = await self._part(entity).fetch(entity, external_ids)
+        self._narrow()
+        return found
+
+    def _narrow(self) -> None:
+        """On a portal without `crm.item.*` orders have no invoice, so no number or payments (§5.5).
+
+        Declared once the probe has told, so that the engine never reads their absence as "emptied".
+        """
+        if self.crm.legacy and self.capabilities.fields["order"] >= INVOICE_ONLY:
+            fields = {**self.capabilities.fields, "order": self.capabilities.fields["order"] - INVOICE_ONLY}
+            self.capabilities = replace(self.capabilities, fields=fields)
 
     async def find_by_origin(self, entity: str, canonical_ids: Sequence[str]) -> Mapping[str, Remote]:
         """Objects an earlier obmen create stamped with these canonical ids."""

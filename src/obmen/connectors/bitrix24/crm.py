@@ -9,14 +9,12 @@ Deals use `crm.item.*`, or the legacy `crm.deal.*` on a portal without them (pro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from obmen.connectors.base import (
-    Change,
     ChangePage,
     Create,
     MatchKey,
@@ -26,8 +24,9 @@ from obmen.connectors.base import (
     WriteOp,
     WriteResult,
 )
-from obmen.connectors.bitrix24 import writes
+from obmen.connectors.bitrix24 import crm_feeds, writes
 from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client, Call
+from obmen.connectors.bitrix24.crm_feeds import items_of
 from obmen.connectors.bitrix24.legacy import to_item, to_legacy_filter
 from obmen.connectors.bitrix24.mapping import (
     ORIGINATOR,
@@ -36,9 +35,9 @@ from obmen.connectors.bitrix24.mapping import (
     party_from_crm,
     split_party,
 )
-from obmen.connectors.bitrix24.orders import OrderMapping, by_parent, order_parts
+from obmen.connectors.bitrix24.orders import OrderMapping, order_parts
 from obmen.connectors.bitrix24.wire import MethodNotFound
-from obmen.errors import ObmenError, ProtocolError
+from obmen.errors import ObmenError
 
 __all__ = ["CARRIED", "Crm"]
 
@@ -158,7 +157,7 @@ class Crm:
         for result in await self.client.call_many(calls):
             if isinstance(result, ObmenError):
                 raise result
-            items.extend(to_item(row) for row in result) if legacy else items.extend(_items(result))
+            items.extend(to_item(row) for row in result) if legacy else items.extend(items_of(result))
         ids = [int(item["id"]) for item in items]
         rows = await self._rows(ids, legacy)
         invoices = {} if legacy else await self.invoices(ids)
@@ -177,49 +176,12 @@ class Crm:
         return out
 
     async def invoices(self, deal_ids: Sequence[int]) -> dict[str, Mapping[str, Any]]:
-        """Deal id → its smart invoice: one `crm.item.list` per 50 deals (`@parentId2`, §5.5)."""
-        select = ["id", "parentId2", "stageId", "stageSemanticId", "opportunity", "xmlId", "accountNumber"]
-        calls: list[Call] = [
-            (
-                "crm.item.list",
-                {
-                    "entityTypeId": 31,
-                    "filter": {"@parentId2": list(deal_ids[start : start + BATCH_LIMIT])},
-                    "select": [*select, "currencyId", "categoryId"],
-                    "order": {"id": "ASC"},
-                    "start": -1,
-                },
-            )
-            for start in range(0, len(deal_ids), BATCH_LIMIT)
-        ]
-        found: list[Mapping[str, Any]] = []
-        for result in await self.client.call_many(calls):
-            if isinstance(result, ObmenError):
-                raise result
-            found.extend(_items(result))
-        return by_parent(found)
+        """Deal id → its smart invoice (`crm_feeds.invoices`)."""
+        return await crm_feeds.invoices(self.client, deal_ids)
 
     async def invoice_parents(self, invoice_ids: Sequence[str]) -> dict[str, str]:
         """Invoice id → the id of the deal it belongs to (`parentId2`)."""
-        ids = [int(x) for x in invoice_ids if str(x).isdigit()]
-        calls: list[Call] = [
-            (
-                "crm.item.list",
-                {
-                    "entityTypeId": 31,
-                    "filter": {"@id": ids[s : s + BATCH_LIMIT]},
-                    "select": ["id", "parentId2"],
-                    "start": -1,
-                },
-            )
-            for s in range(0, len(ids), BATCH_LIMIT)
-        ]
-        out: dict[str, str] = {}
-        for result in await self.client.call_many(calls):
-            if isinstance(result, ObmenError):
-                raise result
-            out.update({str(i["id"]): str(i["parentId2"]) for i in _items(result) if i.get("parentId2")})
-        return out
+        return await crm_feeds.invoice_parents(self.client, invoice_ids)
 
     async def _rows(self, ids: Sequence[int], legacy: bool = False) -> dict[str, list[Any]]:
         # One productrow.list per owner: a page holds 50 rows, and one owner rarely has more.
@@ -359,7 +321,7 @@ class Crm:
         for result in await self.client.call_many(calls):
             if isinstance(result, ObmenError):
                 raise result
-            for deal in [to_item(r) for r in result or []] if legacy else _items(result):
+            for deal in [to_item(r) for r in result or []] if legacy else items_of(result):
                 out[f"d{deal['id']}"] = deal
         if not legacy:
             out.update({f"i{deal}": item for deal, item in (await self.invoices(ids)).items()})
@@ -399,102 +361,15 @@ class Crm:
     # -- change feeds --------------------------------------------------------------------------------
 
     async def changes(self, cursor: str | None, limit: int) -> ChangePage:
-        """Objects modified since the cursor: the polling safety net beside events (§6.4).
-
-        The cursor keeps, per entity, the last modification time and the last id at that time: one
-        batch asks for the rest of that second by id and for what came after it, so a bulk import
-        that stamps hundreds of objects with one second is walked through, not skipped or repeated.
-        """
-        since: dict[str, list[Any]] = json.loads(cursor) if cursor else {}
-        legacy = await self.legacy_deals()
-        feeds = {
-            "order": ("crm.deal.list", "ID", "DATE_MODIFY")
-            if legacy
-            else ("crm.item.list", "id", "updatedTime"),
-            # An invoice changes its order: paid or cancelled in the CRM (§5.5).
-            "invoice": ("crm.item.list", "id", "updatedTime"),
-            "contact": ("crm.contact.list", "ID", "DATE_MODIFY"),
-            "company": ("crm.company.list", "ID", "DATE_MODIFY"),
-        }
-        calls: dict[str, Call] = {}
-        for entity, (method, key, stamp) in feeds.items():
-            extra = {"entityTypeId": _TYPES[entity]} if method == "crm.item.list" else {}
-            select = [key, stamp, "parentId2"] if entity == "invoice" else [key, stamp]
-            params = {**extra, "order": {stamp: "ASC", key: "ASC"}, "select": select}
-            if entity in since:
-                at, last = since[entity]
-                calls[f"{entity}_same"] = (method, {**params, "filter": {f"={stamp}": at, f">{key}": last}})
-                calls[f"{entity}_after"] = (method, {**params, "filter": {f">{stamp}": at}})
-            else:
-                calls[f"{entity}_after"] = (method, {**params, "filter": {}})
-        reply = await self.client.batch(calls)
-        if reply.errors:
-            raise next(iter(reply.errors.values()))
-        found: list[Change] = []
-        more = False
-        for entity, (method, key, stamp) in feeds.items():
-            page = _page(reply.results.get(f"{entity}_same"), method)
-            if len(page) < 50:
-                page += _page(reply.results.get(f"{entity}_after"), method)[: 50 - len(page)]
-            for row in page:
-                ident = str(row[key])
-                if entity in _LEGACY:
-                    found.append(Change("counterparty", counterparty_id(entity, ident)))
-                elif entity == "order":
-                    found.append(Change("order", ident))
-                elif row.get("parentId2"):
-                    found.append(Change("order", str(row["parentId2"])))
-                since[entity] = [row[stamp], int(row[key])]
-            more = more or len(page) == 50
-        # A deal and its invoice changed together name their order once.
-        return ChangePage(list(dict.fromkeys(found)), json.dumps(since, sort_keys=True), more=more)
+        """Objects modified since the cursor (`crm_feeds.changes`)."""
+        return await crm_feeds.changes(self.client, await self.legacy_deals(), cursor)
 
     async def scan(self, entity: str, cursor: str | None, limit: int) -> ScanPage:
         """Every id of an entity, a page at a time (keyset on id, bitrix24.md §2.4)."""
-        if entity == "counterparty":
-            return await self._scan_parties(cursor)
-        self._known(entity)
-        last = int(cursor or 0)
-        if entity == "order" and await self.legacy_deals():
-            params = {"filter": {">ID": last}, "order": {"ID": "ASC"}, "select": ["ID"], "start": -1}
-            ids = [str(row["ID"]) for row in (await self.client.call("crm.deal.list", params)).result or []]
-            return ScanPage(ids, ids[-1] if len(ids) == 50 else None)
-        reply = await self.client.call(
-            "crm.item.list",
-            {
-                "entityTypeId": 2,
-                "filter": {">id": last},
-                "order": {"id": "ASC"},
-                "select": ["id"],
-                "start": -1,
-            },
-        )
-        ids = [str(item["id"]) for item in _items(reply.result)]
-        return ScanPage(ids, ids[-1] if len(ids) == 50 else None)
-
-    async def _scan_parties(self, cursor: str | None) -> ScanPage:
-        kind, _, last = (cursor or "contact:0").partition(":")
-        reply = await self.client.call(
-            f"{_LEGACY[kind]}.list",
-            {"filter": {">ID": int(last)}, "order": {"ID": "ASC"}, "select": ["ID"], "start": -1},
-        )
-        rows = list(reply.result or [])
-        ids = [counterparty_id(kind, row["ID"]) for row in rows]
-        if len(rows) == 50:
-            return ScanPage(ids, f"{kind}:{rows[-1]['ID']}")
-        return ScanPage(ids, "company:0" if kind == "contact" else None)
-
-
-def _items(result: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(result, Mapping) or not isinstance(result.get("items"), list):
-        raise ProtocolError("crm.item.list answered without result.items")
-    return list(result["items"])
-
-
-def _page(result: Any, method: str) -> list[Mapping[str, Any]]:
-    if result is None:
-        return []
-    return _items(result) if method == "crm.item.list" else list(result or [])
+        if entity != "counterparty":
+            self._known(entity)
+        legacy = entity == "order" and await self.legacy_deals()
+        return await crm_feeds.scan(self.client, entity, legacy, cursor)
 
 
 def _origin(item: Mapping[str, Any]) -> str | None:

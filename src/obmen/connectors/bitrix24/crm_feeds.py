@@ -1,0 +1,167 @@
+"""Bitrix24 CRM keys: what changed since a cursor (the polling net, §6.4), every id (a scan), and the
+links between a deal and its smart invoice (`parentId2`, §5.5).
+
+An order is a deal with its smart invoice (orders.py), so an invoice that changed names its deal's order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from obmen.connectors.base import Change, ChangePage, ScanPage
+from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client, Call
+from obmen.connectors.bitrix24.mapping import counterparty_id
+from obmen.connectors.bitrix24.orders import by_parent
+from obmen.errors import ObmenError, ProtocolError
+
+__all__ = ["changes", "invoice_parents", "invoices", "items_of", "scan"]
+
+_TYPES = {"order": 2, "invoice": 31}
+_LEGACY = {"contact": "crm.contact", "company": "crm.company"}
+
+
+async def changes(client: Bitrix24Client, legacy: bool, cursor: str | None) -> ChangePage:
+    """Objects modified since the cursor: the polling safety net beside events (§6.4).
+
+    The cursor keeps, per entity, the last modification time and the last id at that time: one
+    batch asks for the rest of that second by id and for what came after it, so a bulk import
+    that stamps hundreds of objects with one second is walked through, not skipped or repeated.
+    """
+    since: dict[str, list[Any]] = json.loads(cursor) if cursor else {}
+    feeds = {
+        "order": ("crm.deal.list", "ID", "DATE_MODIFY") if legacy else ("crm.item.list", "id", "updatedTime"),
+        # An invoice changes its order: paid or cancelled in the CRM (§5.5).
+        "invoice": ("crm.item.list", "id", "updatedTime"),
+        "contact": ("crm.contact.list", "ID", "DATE_MODIFY"),
+        "company": ("crm.company.list", "ID", "DATE_MODIFY"),
+    }
+    calls: dict[str, Call] = {}
+    for entity, (method, key, stamp) in feeds.items():
+        extra = {"entityTypeId": _TYPES[entity]} if method == "crm.item.list" else {}
+        select = [key, stamp, "parentId2"] if entity == "invoice" else [key, stamp]
+        params = {**extra, "order": {stamp: "ASC", key: "ASC"}, "select": select}
+        if entity in since:
+            at, last = since[entity]
+            calls[f"{entity}_same"] = (method, {**params, "filter": {f"={stamp}": at, f">{key}": last}})
+            calls[f"{entity}_after"] = (method, {**params, "filter": {f">{stamp}": at}})
+        else:
+            calls[f"{entity}_after"] = (method, {**params, "filter": {}})
+    reply = await client.batch(calls)
+    if reply.errors:
+        raise next(iter(reply.errors.values()))
+    found: list[Change] = []
+    more = False
+    for entity, (method, key, stamp) in feeds.items():
+        page = _page(reply.results.get(f"{entity}_same"), method)
+        if len(page) < 50:
+            page += _page(reply.results.get(f"{entity}_after"), method)[: 50 - len(page)]
+        for row in page:
+            ident = str(row[key])
+            if entity in _LEGACY:
+                found.append(Change("counterparty", counterparty_id(entity, ident)))
+            elif entity == "order":
+                found.append(Change("order", ident))
+            elif row.get("parentId2"):
+                found.append(Change("order", str(row["parentId2"])))
+            since[entity] = [row[stamp], int(row[key])]
+        more = more or len(page) == 50
+    # A deal and its invoice changed together name their order once.
+    return ChangePage(list(dict.fromkeys(found)), json.dumps(since, sort_keys=True), more=more)
+
+
+async def scan(client: Bitrix24Client, entity: str, legacy: bool, cursor: str | None) -> ScanPage:
+    """Every id of an entity, a page at a time (keyset on id, bitrix24.md §2.4)."""
+    if entity == "counterparty":
+        return await _scan_parties(client, cursor)
+    last = int(cursor or 0)
+    if legacy:
+        params = {"filter": {">ID": last}, "order": {"ID": "ASC"}, "select": ["ID"], "start": -1}
+        ids = [str(row["ID"]) for row in (await client.call("crm.deal.list", params)).result or []]
+        return ScanPage(ids, ids[-1] if len(ids) == 50 else None)
+    reply = await client.call(
+        "crm.item.list",
+        {
+            "entityTypeId": 2,
+            "filter": {">id": last},
+            "order": {"id": "ASC"},
+            "select": ["id"],
+            "start": -1,
+        },
+    )
+    ids = [str(item["id"]) for item in items_of(reply.result)]
+    return ScanPage(ids, ids[-1] if len(ids) == 50 else None)
+
+
+async def _scan_parties(client: Bitrix24Client, cursor: str | None) -> ScanPage:
+    kind, _, last = (cursor or "contact:0").partition(":")
+    reply = await client.call(
+        f"{_LEGACY[kind]}.list",
+        {"filter": {">ID": int(last)}, "order": {"ID": "ASC"}, "select": ["ID"], "start": -1},
+    )
+    rows = list(reply.result or [])
+    ids = [counterparty_id(kind, row["ID"]) for row in rows]
+    if len(rows) == 50:
+        return ScanPage(ids, f"{kind}:{rows[-1]['ID']}")
+    return ScanPage(ids, "company:0" if kind == "contact" else None)
+
+
+async def invoices(client: Bitrix24Client, deal_ids: Sequence[int]) -> dict[str, Mapping[str, Any]]:
+    """Deal id → its smart invoice: one `crm.item.list` per 50 deals (`@parentId2`, §5.5)."""
+    select = ["id", "parentId2", "stageId", "stageSemanticId", "opportunity", "xmlId", "accountNumber"]
+    calls: list[Call] = [
+        (
+            "crm.item.list",
+            {
+                "entityTypeId": 31,
+                "filter": {"@parentId2": list(deal_ids[start : start + BATCH_LIMIT])},
+                "select": [*select, "currencyId", "categoryId"],
+                "order": {"id": "ASC"},
+                "start": -1,
+            },
+        )
+        for start in range(0, len(deal_ids), BATCH_LIMIT)
+    ]
+    found: list[Mapping[str, Any]] = []
+    for result in await client.call_many(calls):
+        if isinstance(result, ObmenError):
+            raise result
+        found.extend(items_of(result))
+    return by_parent(found)
+
+
+async def invoice_parents(client: Bitrix24Client, invoice_ids: Sequence[str]) -> dict[str, str]:
+    """Invoice id → the id of the deal it belongs to (`parentId2`)."""
+    ids = [int(x) for x in invoice_ids if str(x).isdigit()]
+    calls: list[Call] = [
+        (
+            "crm.item.list",
+            {
+                "entityTypeId": 31,
+                "filter": {"@id": ids[s : s + BATCH_LIMIT]},
+                "select": ["id", "parentId2"],
+                "start": -1,
+            },
+        )
+        for s in range(0, len(ids), BATCH_LIMIT)
+    ]
+    out: dict[str, str] = {}
+    for result in await client.call_many(calls):
+        if isinstance(result, ObmenError):
+            raise result
+        out.update({str(i["id"]): str(i["parentId2"]) for i in items_of(result) if i.get("parentId2")})
+    return out
+
+
+def items_of(result: Any) -> list[Mapping[str, Any]]:
+    """The `items` of a `crm.item.list` answer."""
+    if not isinstance(result, Mapping) or not isinstance(result.get("items"), list):
+        raise ProtocolError("crm.item.list answered without result.items")
+    return list(result["items"])
+
+
+def _page(result: Any, method: str) -> list[Mapping[str, Any]]:
+    if result is None:
+        return []
+    return items_of(result) if method == "crm.item.list" else list(result or [])
