@@ -190,10 +190,13 @@ def order_parts(
     if invoice is None:
         return out
     out["number"] = invoice.get("accountNumber") or None
-    system, _, at = str(invoice.get("xmlId") or "").partition("|")
+    raw = str(invoice.get("xmlId") or "")
+    head, bar, tail = raw.rpartition("|")
+    at = _time(tail) if bar else None
+    system = head if at else raw  # a `|` inside the system's own name stays part of it
     if system or at or paid:
         amount = {"amount": decimal_text(_num(invoice.get("opportunity"))), "currency": currency}
-        out["payments"] = [{"system": system, "amount": amount, "paid": paid, "paid_at": _time(at)}]
+        out["payments"] = [{"system": system, "amount": amount, "paid": paid, "paid_at": at}]
     else:
         out["payments"] = []
     return out
