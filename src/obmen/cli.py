@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from obmen.cli_run import demo_command, run_runtime
 from obmen.cli_sandbox import sandbox_app
 from obmen.config import Settings, load_settings
 from obmen.connectors.base import Connector
@@ -42,6 +43,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
+app.command("demo")(demo_command)
 console = Console()
 
 ConfigOption = Annotated[
@@ -192,6 +194,14 @@ def serve(config: ConfigOption = None) -> None:
         )
     db = Database.connect(settings.database.url)
     uvicorn.run(create_app(db, token=token), host=settings.web.host, port=settings.web.port, log_level="info")
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Everything the configuration names, in one process: web app, worker, scheduler, site exchange."""
+    settings = _settings(config)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _run(run_runtime(settings))
 
 
 @app.command()

@@ -24,7 +24,7 @@ import uvicorn
 from obmen.config import Settings, load_settings
 from obmen.connectors.bitrix24.auth import TokenFile, Tokens
 from obmen.connectors.bitrix24.install import AppInstaller
-from obmen.runtime import CONNECTOR, Runtime, build_runtime
+from obmen.runtime import CONNECTOR, Runtime, WebServer, build_runtime
 from obmen.store.database import upgrade
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 from obmen_sandbox.onec import OnecSandbox
@@ -101,6 +101,9 @@ def _settings(
         "OBMEN_SITE__PASSWORD": creds["site_password"],
         "OBMEN_SITE__POLL_INTERVAL": "1.0",
         "OBMEN_BITRIX24__MODE": "app",
+        # 1C's products have characteristics: in the CRM they are parents with variations (§5.7).
+        "OBMEN_BITRIX24__VARIATIONS": "true",
+        "OBMEN_BITRIX24__POLL_EVERY": "5",
         "OBMEN_BITRIX24__PORTAL": b24,
         "OBMEN_BITRIX24__AUTH_HOST": b24,
         "OBMEN_BITRIX24__CLIENT_ID": app["client_id"],
@@ -149,7 +152,7 @@ async def running_stack(state_dir: Path, *, fixture: Path | None = None) -> Asyn
         await asyncio.to_thread(upgrade, settings.database.url)
         await _install(settings, b24, app)
         runtime = await build_runtime(settings)
-        server = uvicorn.Server(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning"))
+        server = WebServer(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning"))
         stop = asyncio.Event()
         tasks = [asyncio.create_task(server.serve()), asyncio.create_task(runtime.run(stop))]
         # uvicorn tells only by a flag that it listens; a serve task that ended has failed to start.

@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import uvicorn
 from starlette.applications import Starlette
 
 from obmen.config import Bitrix24Settings, Settings
@@ -25,7 +26,7 @@ from obmen.connectors.bitrix24.client import Bitrix24Client
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
 from obmen.connectors.bitrix24.events import OfflineQueue
 from obmen.connectors.bitrix24.install import AppInstaller
-from obmen.connectors.bitrix24.mapping import Pipeline
+from obmen.connectors.bitrix24.orders import OrderMapping
 from obmen.connectors.onec.connector import onec_connector
 from obmen.connectors.site.connector import site_connector
 from obmen.store.database import Database
@@ -39,12 +40,21 @@ from obmen.web.app import Metrics, create_app
 from obmen.web.hooks import Bitrix24Hooks
 from obmen.web.onec import onec_endpoint
 
-__all__ = ["Runtime", "build_runtime"]
+__all__ = ["Runtime", "WebServer", "build_runtime"]
 
 log = logging.getLogger(__name__)
 
 #: `auth_connector` of obmen's own calls: the portal leaves them out of obmen's offline queue (§6.5).
 CONNECTOR = "obmen"
+
+
+class WebServer(uvicorn.Server):
+    """uvicorn on the caller's event loop, leaving SIGTERM/SIGINT to the caller (who stops the loops too)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Install nothing: the caller's handlers stop the web app and the worker together."""
+        yield
 
 
 def _secret(value: object) -> str:
@@ -87,7 +97,7 @@ class Runtime:
         )
         loops = [Worker(self.engine, name=name, options=options).run(stop), scheduler.run(stop)]
         if self.site is not None:
-            loops.append(self.site.run(stop, interval=self.settings.site.poll_interval))
+            loops.append(self.site.run(stop, interval=self.settings.site.poll_interval, owner=name))
         await asyncio.gather(*loops)
 
     async def aclose(self) -> None:
@@ -131,18 +141,14 @@ def _auth_url(s: Bitrix24Settings) -> str:
 
 
 def _bitrix24_connector(settings: Settings, client: Bitrix24Client) -> Bitrix24Connector:
-    m = settings.mapping
-    pm = m.pipelines[m.default_pipeline]
-    pipeline = Pipeline(
-        category_id=pm.category_id,
-        to_stage=pm.status_to_stage,
-        to_status=pm.stage_to_status,
-        fallback_stage=pm.fallback_stage,
-        fallback_status=pm.fallback_status,
-    )
-    offline = OfflineQueue(client, connector=CONNECTOR) if settings.bitrix24.mode == "app" else None
+    s = settings.bitrix24
+    offline = OfflineQueue(client, connector=CONNECTOR) if s.mode == "app" else None
     return Bitrix24Connector(
-        client, pipeline=pipeline, invoice_category=m.invoice.category_id, offline=offline
+        client,
+        mapping=OrderMapping.from_settings(settings.mapping),
+        variations=s.variations,
+        offline=offline,
+        poll_every=s.poll_every,
     )
 
 

@@ -1,0 +1,253 @@
+"""The demo's script of activity: each step changes one system and times until the others show it.
+
+Every step acts the way a person or a system would (a 1C exchange, a customer's order on the storefront,
+a manager's click in the CRM through REST) and then watches the other systems through their own APIs
+until the change is visible there; the time between is the propagation latency the demo prints. The
+end-to-end tests play the same steps and assert them (tests/e2e).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from obmen.demo import WEBHOOK, Stack
+
+__all__ = ["Activity", "Propagation", "Timeout"]
+
+T = TypeVar("T")
+
+
+class Timeout(Exception):
+    """A change did not become visible in time."""
+
+
+@dataclass(frozen=True)
+class Propagation:
+    """One change and how long it took to be seen."""
+
+    flow: str
+    what: str
+    seconds: float
+
+
+@dataclass
+class Activity:
+    """The steps, over one running stack."""
+
+    stack: Stack
+    http: httpx.AsyncClient
+    timeout: float = 30.0
+    log: list[Propagation] = field(default_factory=list)
+    report: Callable[[Propagation], None] = lambda _: None
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    async def b24(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """Call the portal as a manager's browser would (its webhook)."""
+        url = f"{self.stack.bitrix24}/rest/{WEBHOOK}/{method}.json"
+        for attempt in range(20):
+            reply = (await self.http.post(url, json=params or {})).json()
+            # The manager shares the portal's bucket with obmen (bitrix24.md §3): wait as a polite client.
+            if reply.get("error") != "QUERY_LIMIT_EXCEEDED":
+                break
+            await asyncio.sleep(0.5 * (attempt + 1))
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']} {reply.get('error_description', '')}")
+        return reply["result"]
+
+    async def site(self, verb: str, path: str, body: Any = None) -> Any:
+        """The storefront's control API (a customer, or the shop's back office)."""
+        reply = await self.http.request(verb, f"{self.stack.site}/_sandbox{path}", json=body)
+        reply.raise_for_status()
+        return reply.json()
+
+    async def onec(self, verb: str, path: str, body: Any = None) -> Any:
+        """1C's control API (an accountant, and the scheduled exchange)."""
+        reply = await self.http.request(verb, f"{self.stack.onec}/_sandbox{path}", json=body)
+        if reply.status_code >= 400:
+            raise RuntimeError(f"1C {verb} {path}: {reply.status_code} {reply.text[:300]}")
+        return reply.json()
+
+    async def until(self, flow: str, what: str, probe: Callable[[], Awaitable[T | None]], since: float) -> T:
+        """Poll `probe` until it returns something; record how long since the change."""
+        while True:
+            found = await probe()
+            if found is not None and found is not False:
+                seen = Propagation(flow, what, time.monotonic() - since)
+                self.log.append(seen)
+                self.report(seen)
+                return found
+            if time.monotonic() - since > self.timeout:
+                raise Timeout(f"{flow}: {what}: not seen within {self.timeout:.0f} s")
+            await asyncio.sleep(0.05)
+
+    # -- probes -------------------------------------------------------------------------------------
+    # What a person would see in the portal is read from the sandbox's control API: watching must not
+    # spend the portal's REST budget (2 requests/s, shared with obmen, bitrix24.md §3).
+
+    async def portal(self, table: str) -> list[dict[str, Any]]:
+        """Rows of one of the portal's tables, as the sandbox holds them."""
+        dump = (await self.http.get(f"{self.stack.bitrix24}/_sandbox/dump")).json()
+        return list(dump["tables"].get(table, []))
+
+    async def b24_products(self) -> list[dict[str, Any]]:
+        """Every product of the portal's product catalog (not its variations)."""
+        return [r for r in await self.portal("catalog.product") if not r.get("parentId")]
+
+    async def site_catalog(self) -> dict[str, Any]:
+        """The storefront's first page of products, with its totals."""
+        return dict(await self.site("GET", "/products?offset=0&limit=500"))
+
+    async def deal_of(self, number: str) -> dict[str, Any] | None:
+        """The deal carrying a site order's number, if obmen has made it."""
+        return next((d for d in await self.portal("crm.deal") if number in str(d.get("TITLE"))), None)
+
+    async def invoice_of(self, deal_id: Any) -> dict[str, Any] | None:
+        """The smart invoice linked to a deal."""
+        invoices = await self.portal("crm.smart_invoice")
+        return next((i for i in invoices if str(i.get("PARENT_ID_2")) == str(deal_id)), None)
+
+    # -- the steps ------------------------------------------------------------------------------------
+
+    async def catalog(self) -> list[dict[str, Any]]:
+        """Flow 1: a full 1C exchange → products, offers, prices and stock in Bitrix24 and on the site."""
+        started = time.monotonic()
+        run = await self.onec("POST", "/exchange/catalog", {"changes_only": False})
+        products = int(run["products"])
+
+        async def b24_has_all() -> list[dict[str, Any]] | None:
+            rows = await self.b24_products()
+            return rows if len(rows) >= products else None
+
+        async def site_has_all() -> dict[str, Any] | None:
+            page = await self.site_catalog()
+            return page if page["total"] >= products else None
+
+        await self.until("1 catalog", f"{products} products on the site", site_has_all, started)
+        return await self.until("1 catalog", f"{products} products in Bitrix24", b24_has_all, started)
+
+    async def price_change(self, offer_id: str, price: str) -> None:
+        """Flow 1, change only: a new retail price in 1C → the CRM's price, through a change-only run."""
+        started = time.monotonic()
+        await self.onec(
+            "PATCH", f"/products/{offer_id.replace('#', '%23')}", {"prices": {"Розничная": price}}
+        )
+        await self.onec("POST", "/exchange/catalog", {"changes_only": True})
+
+        async def b24_price() -> bool:
+            rows = await self.portal("catalog.price")
+            return any(f"{float(r['price']):g}" == f"{float(price):g}" for r in rows)
+
+        await self.until("1 catalog", f"price {price} in Bitrix24", b24_price, started)
+
+    async def order(self, offer_xml_id: str) -> dict[str, Any]:
+        """Flow 2: a customer orders on the site → contact, deal with rows and its invoice in the CRM."""
+        started = time.monotonic()
+        body = {
+            "customer": {"name": "Ирина Смирнова", "email": "irina@example.ru", "phone": "+7 912 345-67-89"},
+            "items": [{"offer": offer_xml_id, "quantity": 2}],
+            "delivery": {"service": "Курьер", "price": 300},
+            "payment": {"system": "Банковская карта", "paid": False},
+        }
+        placed = await self.site("POST", "/orders", body)
+        number = str(placed["number"])
+        deal = await self.until("2 order", f"deal for order №{number}", lambda: self.deal_of(number), started)
+        await self.until("2 order", "its invoice", lambda: self.invoice_of(deal["ID"]), started)
+        return {"site": placed, "deal": deal}
+
+    async def sale_exchange(self, number: str) -> dict[str, Any]:
+        """Flow 2, last leg: 1C's next sale exchange collects the order."""
+        started = time.monotonic()
+
+        async def in_1c() -> dict[str, Any] | None:
+            await self.onec("POST", "/exchange/sale")
+            orders = await self.onec("GET", "/orders")
+            items = orders["orders"] if isinstance(orders, dict) else orders
+            return next((o for o in items if str(o.get("number")) == number), None)
+
+        return await self.until("2 order", f"order №{number} in 1C", in_1c, started)
+
+    async def onec_ships(self, number: str, site_id: Any) -> None:
+        """Flow 3: 1C posts, ships and is paid → the site's status and paid flag, and the CRM follow."""
+        started = time.monotonic()
+        await self.onec("PATCH", f"/orders/{number}", {"posted": True, "shipped": True, "status": "F"})
+        await self.onec("POST", "/exchange/sale")
+
+        async def site_done() -> bool:
+            return bool((await self.site("GET", f"/orders/{site_id}"))["status"] == "F")
+
+        async def deal_won() -> bool:
+            deal = await self.deal_of(number)
+            return bool(deal and deal["STAGE_ID"] == "WON")
+
+        await self.until("3 1C", f"order №{number} status F on the site", site_done, started)
+        await self.until("3 1C", f"deal of order №{number} won", deal_won, started)
+
+    async def stage_move(self, deal_id: Any, number: str, site_id: Any, stage: str, status: str) -> None:
+        """Flow 4: a manager moves the deal → the site's order status follows."""
+        started = time.monotonic()
+        await self.b24("crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": stage}})
+
+        async def site_status() -> bool:
+            return bool((await self.site("GET", f"/orders/{site_id}"))["status"] == status)
+
+        await self.until("4 stage", f"order №{number} status {status} on the site", site_status, started)
+
+    async def site_payment(self, deal_id: Any, number: str, site_id: Any) -> None:
+        """Flow 7: the customer pays on the site → the invoice is paid in the CRM."""
+        started = time.monotonic()
+        await self.site("PATCH", f"/orders/{site_id}", {"paid": True})
+
+        async def invoice_paid() -> bool:
+            invoice = await self.invoice_of(deal_id)
+            return bool(invoice and str(invoice["STAGE_ID"]).endswith(":P"))
+
+        await self.until("7 payment", f"invoice of order №{number} paid", invoice_paid, started)
+
+    async def crm_deal(self, offer_name: str, price: float) -> None:
+        """Flow 5: a manager builds a deal in the CRM → an order on the site, and the deal's invoice."""
+        started = time.monotonic()
+        contact = await self.b24(
+            "crm.contact.add",
+            {
+                "fields": {
+                    "NAME": "Олег",
+                    "LAST_NAME": "Петров",
+                    "PHONE": [{"VALUE": "+79001112233", "VALUE_TYPE": "WORK"}],
+                }
+            },
+        )
+        deal = await self.b24("crm.deal.add", {"fields": {"TITLE": "Заказ из CRM", "CONTACT_ID": contact}})
+        row = {"PRODUCT_NAME": offer_name, "PRICE": price, "QUANTITY": 1}
+        await self.b24("crm.deal.productrows.set", {"id": deal, "rows": [row]})
+        await self.until("5 CRM deal", "its invoice", lambda: self.invoice_of(deal), started)
+
+    async def play(self) -> list[Propagation]:
+        """Every step, in the order a shop's day would bring them."""
+        products = await self.catalog()
+        offers = await self.onec("GET", "/products")
+        items = offers["products"] if isinstance(offers, dict) else offers
+        offer = _first_offer(items)
+        await self.price_change(offer, "1234")
+        placed = await self.order(offer)
+        number, site_id = str(placed["site"]["number"]), placed["site"]["id"]
+        await self.sale_exchange(number)
+        await self.stage_move(placed["deal"]["ID"], number, site_id, "PREPARATION", "P")
+        await self.site_payment(placed["deal"]["ID"], number, site_id)
+        await self.onec_ships(number, site_id)
+        await self.crm_deal(str(products[0]["name"]), 990.0)
+        return self.log
+
+
+def _first_offer(products: list[dict[str, Any]]) -> str:
+    for product in products:
+        for offer in product.get("offers") or []:
+            return str(offer.get("id") or offer.get("xml_id"))
+        return str(product.get("id") or product.get("xml_id"))
+    raise RuntimeError("1C holds no products")
