@@ -4,8 +4,10 @@ Each runner gets a fresh sandbox portal with cloud limits (a leaky bucket of 50 
 operating time reported) in real time on a real loopback socket, and runs the same phases: 2,000
 product cards created, their offers (price and quantity) written, the cards updated; 1,000 orders
 created (the buyer deduplicated by phone with `crm.duplicate.findbycomm` against 30 % existing contacts,
-missing contacts created, the deal with its rows, a smart invoice with its rows linked by `parentId2`)
-and updated (stage and rows, invoice stage). Requests are counted by the server, 503s included.
+missing contacts created, the deal with its rows, a smart invoice with its rows linked by `parentId2`:
+our connector writes all four as one chained plan per order) and updated (stage, rows of the deal and
+the invoice, paid: the invoice stage; ours reads the deals and invoices first, the peer writes blind).
+Requests are counted by the server, 503s included.
 fast-bitrix24 runs twice: as shipped, and inside its own `slow()` (one request in flight); a runner
 that gives up (fast-bitrix24 stops after 10 successive failures) is reported as such.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from obmen.connectors.bitrix24.orders import (
     invoice_state,
     order_parts,
 )
+from obmen.errors import PermanentError
 from obmen.model.fields import decimal_text
 
 MAPPING = OrderMapping(invoice=InvoiceStages(category_id=7, unpaid="N", paid="P", cancelled="D"))
@@ -88,3 +90,12 @@ def test_delivery_row_with_its_catalog_product_reads_back_as_delivery() -> None:
     assert order_from_deal(item, rows, pipe, {"Курьер"})["delivery"] == delivery
     # A product row of an unmapped service is a line like any other.
     assert order_from_deal(item, rows, pipe)["delivery"] is None
+
+
+def test_an_invoice_in_an_unknown_pipeline_starts_at_the_portals_default() -> None:
+    unknown = OrderMapping()  # invoice category 0: the portal's default pipeline, not asked for yet
+    body = invoice_item({"number": "7"}, unknown, deal=3, client=None, state=(False, False), origin="o" * 32)
+    assert "categoryId" not in body
+    assert "stageId" not in body
+    with pytest.raises(PermanentError, match="pipeline"):
+        invoice_item({}, unknown, deal=3, client=None, state=(True, False), origin="o" * 32)

@@ -35,7 +35,7 @@ from obmen.connectors.bitrix24.mapping import (
     party_from_crm,
     split_party,
 )
-from obmen.connectors.bitrix24.orders import OrderMapping, order_parts
+from obmen.connectors.bitrix24.orders import OrderMapping, order_parts, payment_state
 from obmen.connectors.bitrix24.wire import MethodNotFound
 from obmen.errors import ObmenError
 
@@ -272,16 +272,38 @@ class Crm:
         """Apply writes in as few batches as possible; one result per op."""
         current = await self._current_parties([op for op in ops if op.entity == "counterparty"])
         orders = [op for op in ops if op.entity == "order"]
-        legacy = bool(orders) and await self.legacy_deals()
+        # Creates alone assume crm.item until the portal answers otherwise (the probe's request is saved);
+        # updates read the deals as they are first, and that needs to know which methods to read with.
+        updates = any(isinstance(op, Update) for op in orders)
+        legacy = await self.legacy_deals() if updates else bool(self.legacy)
         current.update(await self._current_orders(orders, legacy))
         mapping = self.mapping
-        if orders and not legacy:
-            mapping = replace(
-                mapping, invoice=replace(mapping.invoice, category_id=await self.invoice_category())
-            )
+        staged = updates or any(_staged(op) for op in orders) or self._invoice_category is not None
+        if orders and not legacy and staged:
+            category = await self.invoice_category()
+            mapping = replace(mapping, invoice=replace(mapping.invoice, category_id=category))
         services = {str(op.fields["delivery"]["service"]) for op in orders if op.fields.get("delivery")}
         wanted = sorted(s for s in services if s in self.mapping.delivery)
         ids = await self.delivery_ids(wanted) if wanted and self.delivery_ids else {}
+        results = await self._send(ops, mapping, current, legacy, ids)
+        lost = [
+            i for i, r in results.items() if isinstance(r.error, MethodNotFound) and ops[i].entity == "order"
+        ]
+        if lost and not legacy and self.legacy is None and await self.legacy_deals():
+            # An old portal without crm.item: the deals go through crm.deal.* after all (§1.3).
+            again = await self._send([ops[i] for i in lost], mapping, current, True, ids)
+            results.update({i: again[n] for n, i in enumerate(lost)})
+        return [results[i] for i in range(len(ops))]
+
+    async def _send(
+        self,
+        ops: Sequence[WriteOp],
+        mapping: OrderMapping,
+        current: Mapping[str, Any],
+        legacy: bool,
+        ids: Mapping[str, int],
+    ) -> dict[int, WriteResult]:
+        """Plan every op and send the plans in batches of at most 50 commands; results by op index."""
         results: dict[int, WriteResult] = {}
         chunk: list[tuple[int, WriteOp, writes.OpPlan]] = []
         for index, op in enumerate(ops):
@@ -296,7 +318,7 @@ class Crm:
             chunk.append((index, op, op_plan))
         if chunk:
             results.update(await self._run(chunk))
-        return [results[i] for i in range(len(ops))]
+        return results
 
     async def _current_orders(self, ops: Sequence[WriteOp], legacy: bool) -> dict[str, Any]:
         """`d<id>`: the deal (its pipeline decides the stage), `i<id>`: its invoice, for order updates."""
@@ -317,14 +339,18 @@ class Crm:
             )
             for s in range(0, len(ids), BATCH_LIMIT)
         ]
+        # The deals and their invoices are read by one batch.
+        extra = [] if legacy else crm_feeds.invoice_calls(ids)
+        answers = await self.client.call_many([*calls, *extra])
         out: dict[str, Any] = {}
-        for result in await self.client.call_many(calls):
+        for result in answers[: len(calls)]:
             if isinstance(result, ObmenError):
                 raise result
             for deal in [to_item(r) for r in result or []] if legacy else items_of(result):
                 out[f"d{deal['id']}"] = deal
         if not legacy:
-            out.update({f"i{deal}": item for deal, item in (await self.invoices(ids)).items()})
+            found = crm_feeds.invoices_of(answers[len(calls) :])
+            out.update({f"i{deal}": item for deal, item in found.items()})
         return out
 
     async def _current_parties(self, ops: Sequence[WriteOp]) -> dict[str, Any]:
@@ -370,6 +396,11 @@ class Crm:
             self._known(entity)
         legacy = entity == "order" and await self.legacy_deals()
         return await crm_feeds.scan(self.client, entity, legacy, cursor)
+
+
+def _staged(op: WriteOp) -> bool:
+    """Whether a new order's invoice starts past its first stage (paid or cancelled already)."""
+    return isinstance(op, Create) and (payment_state(op.fields)[0] or bool(op.fields.get("cancelled")))
 
 
 def _origin(item: Mapping[str, Any]) -> str | None:

@@ -16,7 +16,7 @@ from obmen.connectors.bitrix24.mapping import counterparty_id
 from obmen.connectors.bitrix24.orders import by_parent
 from obmen.errors import ObmenError, ProtocolError
 
-__all__ = ["changes", "invoice_parents", "invoices", "items_of", "scan"]
+__all__ = ["changes", "invoice_calls", "invoice_parents", "invoices", "invoices_of", "items_of", "scan"]
 
 _TYPES = {"order": 2, "invoice": 31}
 _LEGACY = {"contact": "crm.contact", "company": "crm.company"}
@@ -107,10 +107,10 @@ async def _scan_parties(client: Bitrix24Client, cursor: str | None) -> ScanPage:
     return ScanPage(ids, "company:0" if kind == "contact" else None)
 
 
-async def invoices(client: Bitrix24Client, deal_ids: Sequence[int]) -> dict[str, Mapping[str, Any]]:
-    """Deal id → its smart invoice: one `crm.item.list` per 50 deals (`@parentId2`, §5.5)."""
+def invoice_calls(deal_ids: Sequence[int]) -> list[Call]:
+    """The `crm.item.list` commands that find the invoices of these deals, 50 deals each (§5.5)."""
     select = ["id", "parentId2", "stageId", "stageSemanticId", "opportunity", "xmlId", "accountNumber"]
-    calls: list[Call] = [
+    return [
         (
             "crm.item.list",
             {
@@ -123,12 +123,21 @@ async def invoices(client: Bitrix24Client, deal_ids: Sequence[int]) -> dict[str,
         )
         for start in range(0, len(deal_ids), BATCH_LIMIT)
     ]
+
+
+def invoices_of(results: Sequence[Any]) -> dict[str, Mapping[str, Any]]:
+    """Deal id → its invoice, from the answers to `invoice_calls`."""
     found: list[Mapping[str, Any]] = []
-    for result in await client.call_many(calls):
+    for result in results:
         if isinstance(result, ObmenError):
             raise result
         found.extend(items_of(result))
     return by_parent(found)
+
+
+async def invoices(client: Bitrix24Client, deal_ids: Sequence[int]) -> dict[str, Mapping[str, Any]]:
+    """Deal id → its smart invoice: one `crm.item.list` per 50 deals (`@parentId2`, §5.5)."""
+    return invoices_of(await client.call_many(invoice_calls(deal_ids)))
 
 
 async def invoice_parents(client: Bitrix24Client, invoice_ids: Sequence[str]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from obmen.connectors.bitrix24.mapping import ORIGINATOR, Pipeline
+from obmen.errors import PermanentError
 from obmen.model.fields import decimal_text
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ INVOICE_ONLY = frozenset({"number", "payments"})
 class InvoiceStages:
     """Smart-invoice stage suffixes for the payment states, in one invoice pipeline (§5.3)."""
 
+    #: The invoice pipeline; 0: the portal's default, whose id the connector asks for when it needs it.
     category_id: int = 0
     unpaid: str = "N"
     paid: str = "P"
@@ -160,9 +162,17 @@ def invoice_item(
         out.update({"accountNumber": str(fields["number"]), "title": f"Счёт к заказу №{fields['number']}"})
     if origin is not None:
         # Linked to its deal (bitrix24.md §5.5) and stamped like the deal, so a lost answer is found.
-        out.update({"parentId2": deal, "categoryId": mapping.invoice.category_id})
-        out.update({"originatorId": ORIGINATOR, "originId": origin})
-        out.setdefault("stageId", mapping.invoice.of(False, False))
+        out.update({"parentId2": deal, "originatorId": ORIGINATOR, "originId": origin})
+        if mapping.invoice.category_id:
+            out["categoryId"] = mapping.invoice.category_id
+            out.setdefault("stageId", mapping.invoice.of(False, False))
+        elif state == (False, False):
+            # Pipeline not known yet: the portal's default pipeline and its first stage (unpaid) it is.
+            out.pop("stageId", None)
+        else:
+            raise PermanentError(
+                "the portal names no smart-invoice pipeline to put a paid or cancelled invoice in"
+            )
     return out
 
 
