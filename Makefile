@@ -4,7 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck layers pytest pytest-pg bench clean
+# The official Bitrix24 JS SDK, for the fidelity tests (tests/fidelity/js, pinned by its lock file).
+JS       := tests/fidelity/js
+JS_STAMP := $(JS)/node_modules/.installed
+
+.PHONY: venv js demo test lint typecheck layers pytest pytest-pg bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +17,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(JS_STAMP): $(JS)/package-lock.json
+	npm ci --prefix $(JS) --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
+js: $(JS_STAMP)
+
+## The main job: three sandboxes and obmen on loopback, a catalog through 1C, a day of activity.
+demo: $(STAMP)
+	$(BIN)/obmen demo --state-dir state/demo
 
 ## The test command (README, .ci/run): lint, types, layers, tests on SQLite and on PostgreSQL.
 test: lint typecheck layers pytest pytest-pg
@@ -27,7 +41,7 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest -q -m "not pg"
 
 # The store and engine suites again on PostgreSQL; starts a local server if none listens.
@@ -40,4 +54,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis $(JS)/node_modules

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,10 +134,21 @@ async def _install(settings: Settings, b24: str, app: dict[str, Any]) -> None:
     await installer(tokens)
 
 
+def _fresh(state_dir: Path) -> None:
+    """An empty folder, or one a previous demo left (its sandboxes are gone, so is what obmen knew)."""
+    if state_dir.exists() and any(state_dir.iterdir()):
+        if not (state_dir / "endpoints.json").exists():
+            raise FileExistsError(
+                f"{state_dir} is not empty and was not made by a demo: choose another --state-dir"
+            )
+        shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+
+
 @contextlib.asynccontextmanager
 async def running_stack(state_dir: Path, *, fixture: Path | None = None) -> AsyncIterator[Stack]:
     """Start the sandboxes and obmen; stop everything on exit."""
-    await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(_fresh, state_dir)
     port = free_port()
     obmen = f"http://127.0.0.1:{port}"
     creds = {
