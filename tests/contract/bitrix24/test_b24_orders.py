@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from b24_support import build_client, make_sandbox, rows
 
 from obmen.connectors.base import Change, Create, Update
@@ -19,6 +20,7 @@ from obmen.sync.worker import Worker, WorkerOptions
 from obmen.testing import FakeSystem, ManualClock
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 from obmen_sandbox.bitrix24.control import seed
+from obmen_sandbox.bitrix24.registry import METHODS
 
 MAPPING = OrderMapping(
     pipelines={
@@ -273,3 +275,24 @@ async def test_a_deal_made_in_the_crm_reads_incomplete_and_the_engine_gives_it_i
         await Worker(engine, name="w", options=WorkerOptions(tenant_lease=False)).drain()
         assert (len(_invoices(sandbox)), len(site.writes())) == (1, writes)
         assert rows(sandbox, "crm.deal")[0]["DATE_MODIFY"] == stamp
+
+
+async def test_on_a_portal_without_crm_item_new_orders_fall_back_to_legacy_deals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An old portal (bitrix24.md §1.3): every crm.item.* method answers ERROR_METHOD_NOT_FOUND.
+    for name in [n for n in METHODS if n.startswith("crm.item.")]:
+        monkeypatch.delitem(METHODS, name)
+    sandbox = make_sandbox()
+    async with build_client(sandbox) as client:
+        b24 = Bitrix24Connector(client, mapping=MAPPING)
+        [made] = await b24.write([Create("order", "e" * 32, _order("501"))])
+        assert made.ok, made.error
+        assert b24.crm.legacy is True
+        [deal] = rows(sandbox, "crm.deal")
+        assert (str(deal["ID"]), deal["ORIGIN_ID"]) == (made.external_id, "e" * 32)
+        assert [r["productName"] for r in _owned(sandbox, "D", deal["ID"])][-1] == "Доставка: Курьер"
+        assert _invoices(sandbox) == []  # no smart invoices there, and none is missed
+        read = (await b24.fetch("order", [str(made.external_id)]))[str(made.external_id)]
+        assert not read.incomplete
+        assert "payments" not in b24.capabilities.fields["order"]
