@@ -15,7 +15,7 @@ import json
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from obmen_sandbox.onec import OnecSandbox
 from obmen_sandbox.serving import free_port, serve_in_thread
 from obmen_sandbox.site import EXCHANGE_PATH, SiteSandbox
 
-__all__ = ["Stack", "running_stack"]
+__all__ = ["Stack", "Tuning", "running_stack"]
 
 WEBHOOK = "1/demowebhooktoken"
 
@@ -74,9 +74,35 @@ class Stack:
         }
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """The knobs `bench/flows.py` turns; the defaults are the demo's (a cloud portal, as most shops have)."""
+
+    #: The portal's plan, for the sandbox's bucket and obmen's client alike (bitrix24.md §3).
+    limits: str = "cloud"
+    site_poll: float = 1.0
+    worker_poll: float = 0.2
+    worker_concurrency: int = 2
+    b24_poll_every: float = 5.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        """The settings' environment overrides."""
+        return {
+            "OBMEN_WORKER__POLL_INTERVAL": str(self.worker_poll),
+            "OBMEN_WORKER__CONCURRENCY": str(self.worker_concurrency),
+            "OBMEN_SITE__POLL_INTERVAL": str(self.site_poll),
+            "OBMEN_BITRIX24__POLL_EVERY": str(self.b24_poll_every),
+            "OBMEN_BITRIX24__LIMITS": self.limits,
+            **self.extra_env,
+        }
+
+
 @contextlib.contextmanager
-def _sandboxes(obmen: str, creds: dict[str, str], fixture: Path | None) -> Iterator[tuple[str, str, str]]:
-    b24 = Bitrix24Sandbox(webhook=WEBHOOK, limits="cloud", domain="127.0.0.1")
+def _sandboxes(
+    obmen: str, creds: dict[str, str], fixture: Path | None, limits: str = "cloud"
+) -> Iterator[tuple[str, str, str]]:
+    b24 = Bitrix24Sandbox(webhook=WEBHOOK, limits=limits, domain="127.0.0.1")
     site = SiteSandbox(creds["site_login"], creds["site_password"], import_new_orders=True)
     onec = OnecSandbox(f"{obmen}/exchange/1c", creds["onec_login"], creds["onec_password"], fixture)
     with (
@@ -88,29 +114,31 @@ def _sandboxes(obmen: str, creds: dict[str, str], fixture: Path | None) -> Itera
 
 
 def _settings(
-    state_dir: Path, obmen: str, b24: str, site: str, creds: dict[str, str], app: dict[str, Any]
+    state_dir: Path,
+    obmen: str,
+    b24: str,
+    site: str,
+    creds: dict[str, str],
+    app: dict[str, Any],
+    tuning: Tuning = Tuning(),
 ) -> Settings:
     env = {
         "OBMEN_STATE_DIR": str(state_dir),
-        "OBMEN_WORKER__POLL_INTERVAL": "0.2",
-        "OBMEN_WORKER__CONCURRENCY": "2",
         "OBMEN_WEB__PUBLIC_URL": obmen,
         "OBMEN_ONEC__LOGIN": creds["onec_login"],
         "OBMEN_ONEC__PASSWORD": creds["onec_password"],
         "OBMEN_SITE__EXCHANGE_URL": f"{site}{EXCHANGE_PATH}",
         "OBMEN_SITE__LOGIN": creds["site_login"],
         "OBMEN_SITE__PASSWORD": creds["site_password"],
-        "OBMEN_SITE__POLL_INTERVAL": "1.0",
         "OBMEN_BITRIX24__MODE": "app",
         # 1C's products have characteristics: in the CRM they are parents with variations (§5.7).
         "OBMEN_BITRIX24__VARIATIONS": "true",
-        "OBMEN_BITRIX24__POLL_EVERY": "5",
         "OBMEN_BITRIX24__PORTAL": b24,
         "OBMEN_BITRIX24__AUTH_HOST": b24,
         "OBMEN_BITRIX24__CLIENT_ID": app["client_id"],
         "OBMEN_BITRIX24__CLIENT_SECRET": app["client_secret"],
     }
-    return load_settings(None, env=env)
+    return load_settings(None, env=env | tuning.env())
 
 
 async def _install(settings: Settings, b24: str, app: dict[str, Any]) -> None:
@@ -146,8 +174,10 @@ def _fresh(state_dir: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(state_dir: Path, *, fixture: Path | None = None) -> AsyncIterator[Stack]:
-    """Start the sandboxes and obmen; stop everything on exit."""
+async def running_stack(
+    state_dir: Path, *, fixture: Path | None = None, tuning: Tuning = Tuning()
+) -> AsyncIterator[Stack]:
+    """Start the sandboxes and obmen (tuned by `tuning`, the demo's defaults otherwise); stop on exit."""
     await asyncio.to_thread(_fresh, state_dir)
     port = free_port()
     obmen = f"http://127.0.0.1:{port}"
@@ -157,10 +187,10 @@ async def running_stack(state_dir: Path, *, fixture: Path | None = None) -> Asyn
         "site_login": "obmen",
         "site_password": secrets.token_urlsafe(12),
     }
-    with _sandboxes(obmen, creds, fixture) as (b24, site, onec):
+    with _sandboxes(obmen, creds, fixture, tuning.limits) as (b24, site, onec):
         async with httpx.AsyncClient() as http:
             app = (await http.post(f"{b24}/_sandbox/apps", json={"handler": None})).json()
-        settings = _settings(state_dir, obmen, b24, site, creds, app)
+        settings = _settings(state_dir, obmen, b24, site, creds, app, tuning)
         await asyncio.to_thread(upgrade, settings.database.url)
         await _install(settings, b24, app)
         runtime = await build_runtime(settings)
