@@ -133,13 +133,16 @@ def worker(
 ) -> None:
     """Claim and reconcile work until SIGTERM or SIGINT; in-flight batches finish first."""
     settings = _settings(config)
-    connectors = _fakes(fake, fake_latency, fake_overlaps)
-    if not connectors:
-        _fail(
-            "no system to sync: no connector is configured. Connectors for Bitrix24, the site and 1C are "
-            "configured in [bitrix24], [site], [onec] as they land; --fake SYSTEM=PATH runs a rehearsal."
-        )
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not fake:
+        if not (settings.onec.login or settings.site.exchange_url or settings.bitrix24.portal):
+            _fail(
+                "no system to sync: configure [onec], [site] or [bitrix24] (see obmen.example.toml); "
+                "--fake SYSTEM=PATH runs a rehearsal"
+            )
+        _run(run_runtime(settings, web=False))
+        return
+    connectors = _fakes(fake, fake_latency, fake_overlaps)
     _run(_work(settings, connectors, concurrency, tenant_lease, schedule))
 
 
@@ -179,21 +182,16 @@ async def _work(
 
 @app.command()
 def serve(config: ConfigOption = None) -> None:
-    """Serve the web app: status page, /healthz, /readyz, /metrics, /api/status."""
-    import uvicorn
-
-    from obmen.web.app import create_app
-
+    """The web app: 1C exchange endpoint, Bitrix24 hooks, status page, /healthz, /readyz, /metrics."""
     settings = _settings(config)
-    token = settings.web.admin_token.get_secret_value() if settings.web.admin_token else None
-    if token is None and settings.web.host not in ("127.0.0.1", "localhost", "::1"):
+    if settings.web.admin_token is None and settings.web.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("obmen").warning(
             "web.host is %s and web.admin_token is not set: the operator's page and API are open to anyone "
             "who reaches this address / страница оператора открыта всем",
             settings.web.host,
         )
-    db = Database.connect(settings.database.url)
-    uvicorn.run(create_app(db, token=token), host=settings.web.host, port=settings.web.port, log_level="info")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _run(run_runtime(settings, loops=False))
 
 
 @app.command()

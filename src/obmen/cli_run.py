@@ -20,8 +20,12 @@ __all__ = ["demo_command", "run_runtime"]
 console = Console()
 
 
-async def run_runtime(settings: Settings) -> None:
-    """Serve the web app and run the worker, the scheduler and the site exchange until SIGTERM/SIGINT."""
+async def run_runtime(settings: Settings, *, web: bool = True, loops: bool = True) -> None:
+    """The web app and/or the worker, scheduler and site exchange, until SIGTERM/SIGINT.
+
+    `obmen run` is both; `obmen serve` only the web app (webhooks, the 1C endpoint, the status page) and
+    `obmen worker` only the loops, so that each can be scaled on its own over one PostgreSQL.
+    """
     import uvicorn
 
     from obmen.runtime import WebServer, build_runtime
@@ -33,12 +37,13 @@ async def run_runtime(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     config = uvicorn.Config(runtime.app, host=settings.web.host, port=settings.web.port, log_level="info")
     server = WebServer(config)
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve()) if web else None
     try:
-        await runtime.run(stop)
+        await (runtime.run(stop) if loops else stop.wait())
     finally:
         server.should_exit = True
-        await serving
+        if serving is not None:
+            await serving
         await runtime.aclose()
 
 
