@@ -18,6 +18,7 @@ from obmen.connectors.commerceml import (
     Product,
     RunContext,
     StockEntry,
+    Unchanged,
     read,
     write_documents,
 )
@@ -234,3 +235,40 @@ def test_the_fast_field_maps_equal_the_canonical_encoding(folder: str) -> None:
                 reference = to_fields(offer_entity(item, context.classifier))
                 assert fast == {k: v for k, v in reference.items() if k in fast}
                 assert set(reference) - set(fast) <= {*CARRIED, *DERIVED}
+
+
+def _digest_run(
+    files: list[Path], held: dict[tuple[str, str], str]
+) -> tuple[dict[tuple[str, str], str], int]:
+    """Read a run with `known`; returns every (kind, id) → digest and how many came as `Unchanged`."""
+    context, digests, unchanged = RunContext(), {}, 0
+    for path in files:
+        for item in read(path, context, known=lambda kind, ident, digest: held.get((kind, ident)) == digest):
+            if isinstance(item, Unchanged):
+                unchanged += 1
+                digests[(item.kind, item.id)] = item.digest
+            elif isinstance(item, Product | Offer):
+                assert item.digest is not None
+                digests[("product" if isinstance(item, Product) else "offer", item.id)] = item.digest
+    return digests, unchanged
+
+
+def test_known_digests_skip_unchanged_items_and_see_every_change(tmp_path: Path) -> None:
+    folder = FIXTURES / "ut11-small-2.07"
+    files = [folder / "import0_1.xml", folder / "offers0_1.xml"]
+    first, unchanged = _digest_run(files, {})
+    assert (len(first), unchanged) == (36 + 44, 0)
+    again, unchanged = _digest_run(files, first)
+    assert (again, unchanged) == (first, 80)
+    offers = (folder / "offers0_1.xml").read_text(encoding="utf-8-sig")
+    repriced = tmp_path / "offers0_1.xml"
+    repriced.write_text(offers.replace("<ЦенаЗаЕдиницу>100<", "<ЦенаЗаЕдиницу>101<", 1), encoding="utf-8")
+    _, unchanged = _digest_run([files[0], repriced], first)
+    assert unchanged == 79
+    # A classifier change alters how products map although their elements are the same bytes.
+    catalog = (folder / "import0_1.xml").read_text(encoding="utf-8-sig")
+    retyped = tmp_path / "import0_1.xml"
+    retyped.write_text(catalog.replace(">Справочник<", ">Строка<", 1), encoding="utf-8")
+    digests, unchanged = _digest_run([retyped], first)
+    assert unchanged == 0
+    assert len(digests) == 36

@@ -7,6 +7,10 @@ Reading (streaming, hardened; memory does not grow with the file):
         ...                                     # PriceType, Warehouse, Product, Offer or Document
     sniff(path) -> DocumentKind                 # classifier, catalog, offers, documents, empty…
 
+Unchanged re-imports: `read(path, context, known=lambda kind, id, digest: …)` digests each product and
+offer (raw bytes + classifier revision); what the caller already holds comes as `Unchanged` without
+being parsed or mapped, the rest carries its `digest` to keep for next time.
+
 Every malformed input (truncated XML, a DOCTYPE, a lying encoding declaration, not XML) raises
 `obmen.errors.ProtocolError` naming the file and line. Items are frozen dataclasses from `items`.
 
@@ -32,7 +36,7 @@ carry left out); `outbound` turns field maps back into codec items for the write
 
 from __future__ import annotations
 
-from obmen.connectors.commerceml.context import Classifier, RunContext
+from obmen.connectors.commerceml.context import Classifier, Known, RunContext
 from obmen.connectors.commerceml.items import (
     Address,
     Counterparty,
@@ -53,6 +57,7 @@ from obmen.connectors.commerceml.items import (
     SectionKind,
     StockEntry,
     Tax,
+    Unchanged,
     Warehouse,
 )
 from obmen.connectors.commerceml.reader import Source, read, sniff
@@ -69,6 +74,7 @@ __all__ = [
     "FileInfo",
     "Group",
     "Item",
+    "Known",
     "Offer",
     "OfferPrice",
     "PriceType",
@@ -82,6 +88,7 @@ __all__ = [
     "StockEntry",
     "Target",
     "Tax",
+    "Unchanged",
     "Warehouse",
     "read",
     "sniff",

@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from obmen.connectors.commerceml.items import Group, PriceType, Property, Warehouse
 
-__all__ = ["Classifier", "RunContext"]
+__all__ = ["Classifier", "Known", "RunContext"]
 
 
 @dataclass
@@ -23,12 +25,24 @@ class Classifier:
     properties: dict[str, Property] = field(default_factory=dict)
     price_types: dict[str, PriceType] = field(default_factory=dict)
     warehouses: dict[str, Warehouse] = field(default_factory=dict)
+    #: Changes with every property and price type read: what a product's or offer's mapping depends on
+    #: beyond its own element, so a raw digest (`read(..., known=…)`) includes it.
+    revision: str = ""
     _values: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+
+    def _revise(self, item: Property | PriceType) -> None:
+        self.revision = hashlib.blake2b(f"{self.revision}{item!r}".encode(), digest_size=16).hexdigest()
 
     def add_property(self, prop: Property) -> None:
         """Remember a property; a later file may add values to its dictionary."""
         self.properties[prop.id] = prop
         self._values.setdefault(prop.id, {}).update((v.id, v.value) for v in prop.values)
+        self._revise(prop)
+
+    def add_price_type(self, price_type: PriceType) -> None:
+        """Remember a price type (its currency is the default of its prices)."""
+        self.price_types[price_type.id] = price_type
+        self._revise(price_type)
 
     def property_value(self, property_id: str, raw: str) -> tuple[str, str]:
         """(property name, value text) of a raw product value; a `Справочник` value is an `ИдЗначения`."""
@@ -36,6 +50,10 @@ class Classifier:
         if prop is None:
             return property_id, raw
         return prop.name, self._values.get(property_id, {}).get(raw, raw)
+
+
+#: `known(kind, id, digest)`: whether the caller already holds this exact product or offer.
+Known = Callable[[str, str, str], bool]
 
 
 @dataclass

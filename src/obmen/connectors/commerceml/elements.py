@@ -25,6 +25,7 @@ __all__ = [
     "first",
     "flag",
     "group",
+    "item_key",
     "kids",
     "line_of",
     "local",
@@ -157,6 +158,17 @@ def opt(fields: dict[str, El], name: str) -> str | None:
     return text_of(child) or None
 
 
+def item_key(el: El) -> str:
+    """The `Ид` a product or offer will have, read without parsing the rest (offers: as `offer` builds it)."""
+    found = next(el.iterchildren("{*}Ид"), None)  # C-level filtered iteration: no proxy per child
+    ident = text_of(found) if found is not None else ""
+    if "#" in ident:
+        return ident
+    extra = next(el.iterchildren("{*}ИдХарактеристики"), None)
+    separate = text_of(extra) if extra is not None else ""
+    return f"{ident}#{separate}" if separate else ident
+
+
 def group(el: El, parent_id: str | None) -> Group:
     """`Группа` (its nested `Группы` are separate items)."""
     fields = first(el)
@@ -260,7 +272,7 @@ def _property_values(el: El) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def product(el: El) -> Product:
+def product(el: El, digest: str | None = None) -> Product:
     """`Каталог/Товары/Товар`."""
     fields: dict[str, El] = {}
     groups: list[str] = []
@@ -294,6 +306,7 @@ def product(el: El) -> Product:
         requisites=pairs(reqs) if reqs is not None else (),
         taxes=taxes_of(taxes) if taxes is not None else (),
         deleted=_deleted(el, fields),
+        digest=digest,
     )
 
 
@@ -332,7 +345,7 @@ def _rests(el: El) -> tuple[Decimal | None, list[StockEntry]]:
     return total, stock
 
 
-def offer(el: El) -> Offer:
+def offer(el: El, digest: str | None = None) -> Offer:
     """`Предложение` in any of the four stock shapes (§2.5)."""
     fields: dict[str, El] = {}
     stock: list[StockEntry] = []
@@ -372,4 +385,5 @@ def offer(el: El) -> Offer:
         quantity=quantity if quantity is not None else total,
         stock=tuple(stock),
         deleted=_deleted(el, fields),
+        digest=digest,
     )

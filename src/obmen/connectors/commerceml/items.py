@@ -31,6 +31,7 @@ __all__ = [
     "SectionKind",
     "StockEntry",
     "Tax",
+    "Unchanged",
     "Warehouse",
 ]
 
@@ -160,6 +161,8 @@ class Product:
     taxes: tuple[Tax, ...] = ()
     #: `<Статус>Удален</Статус>` or `ПометкаУдаления` true.
     deleted: bool = False
+    #: Digest of the raw element, set only when `read(..., known=…)` asks for digests.
+    digest: str | None = None
 
 
 @dataclass(**_DC)
@@ -199,6 +202,17 @@ class Offer:
     #: Per warehouse, from `<Склад ИдСклада КоличествоНаСкладе/>` or `<Остатки><Остаток><Склад>`.
     stock: tuple[StockEntry, ...] = ()
     deleted: bool = False
+    #: Digest of the raw element, set only when `read(..., known=…)` asks for digests.
+    digest: str | None = None
+
+
+@dataclass(**_DC)
+class Unchanged:
+    """A product or offer whose raw digest the caller already knows (`read(..., known=…)`): not parsed."""
+
+    kind: str  # "product" | "offer"
+    id: str
+    digest: str
 
 
 @dataclass(**_DC)
@@ -286,4 +300,4 @@ class Document:
         return None
 
 
-Item = FileInfo | Section | Group | Property | PriceType | Warehouse | Product | Offer | Document
+Item = FileInfo | Section | Group | Property | PriceType | Warehouse | Product | Offer | Document | Unchanged

@@ -9,6 +9,7 @@ entity, never touches the network; a DOCTYPE is refused.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import os
 import re
@@ -20,8 +21,8 @@ from lxml import etree
 
 from obmen.connectors.commerceml import documents as D
 from obmen.connectors.commerceml import elements as E
-from obmen.connectors.commerceml.context import RunContext
-from obmen.connectors.commerceml.items import DocumentKind, FileInfo, Item, Section, SectionKind
+from obmen.connectors.commerceml.context import Known, RunContext
+from obmen.connectors.commerceml.items import DocumentKind, FileInfo, Item, Section, SectionKind, Unchanged
 from obmen.errors import ProtocolError
 
 __all__ = ["Source", "read", "sniff"]
@@ -166,6 +167,7 @@ class _Walk:
         self.info: FileInfo | None = None
         self.root: Any = None
         self.buffer: list[Item] = []
+        self.known: Known | None = None
 
     def inside(self, name: str) -> bool:
         return name in self.stack
@@ -251,7 +253,7 @@ def _end(walk: _Walk, tag: str, el: Any) -> Iterator[Item]:
         _free(el)
     elif tag == "ТипЦены" and parent == "ТипыЦен":
         price_type = E.price_type(el)
-        classifier.price_types[price_type.id] = price_type
+        classifier.add_price_type(price_type)
         yield from walk.emit(iter((price_type,)))
         _free(el)
     elif tag == "Склад" and parent == "Склады" and not walk.inside("Предложение"):
@@ -260,11 +262,11 @@ def _end(walk: _Walk, tag: str, el: Any) -> Iterator[Item]:
         yield from walk.emit(iter((warehouse,)))
         _free(el)
     elif tag == "Товар" and parent == "Товары" and walk.inside("Каталог"):
-        yield E.product(el)
+        yield _item(walk, "product", el)
         _free(el)
     elif tag == "Предложение" and parent == "Предложения":
         if len(el) or el.text:  # ERP writes empty `<Предложение/>` elements (erp-2.07 offers.xml)
-            yield E.offer(el)
+            yield _item(walk, "offer", el)
         _free(el)
     elif tag == "Документ" and parent in _DOC_PARENTS:
         yield D.document(el)
@@ -279,8 +281,28 @@ def _end(walk: _Walk, tag: str, el: Any) -> Iterator[Item]:
         yield from walk.file_info(kind)
 
 
-def _walk(source: Source, context: RunContext, name: str, stop_at_kind: bool) -> Iterator[Item]:
+def _item(walk: _Walk, kind: str, el: Any) -> Item:
+    """A product or offer; with `known`, an `Unchanged` when the caller already holds its raw digest.
+
+    The digest covers the element's bytes and the classifier revision (property values and price-type
+    currencies feed the mapping), so an unchanged re-import never parses or maps an unchanged item.
+    """
+    build = E.product if kind == "product" else E.offer
+    if walk.known is None:
+        return build(el)
+    hasher = hashlib.blake2b(walk.context.classifier.revision.encode(), digest_size=16)
+    hasher.update(etree.tostring(el))
+    digest, key = hasher.hexdigest(), E.item_key(el)
+    if key and walk.known(kind, key, digest):
+        return Unchanged(kind=kind, id=key, digest=digest)
+    return build(el, digest)
+
+
+def _walk(
+    source: Source, context: RunContext, name: str, stop_at_kind: bool, known: Known | None
+) -> Iterator[Item]:
     walk = _Walk(context, name)
+    walk.known = known
     for event, el in _events(source, name):
         tag = E.local(el.tag)
         if walk.root is None:
@@ -298,17 +320,20 @@ def _walk(source: Source, context: RunContext, name: str, stop_at_kind: bool) ->
         raise ProtocolError(f"{name}: no <КоммерческаяИнформация> root element")
 
 
-def read(source: Source, context: RunContext | None = None, *, name: str | None = None) -> Iterator[Item]:
+def read(
+    source: Source, context: RunContext | None = None, *, name: str | None = None, known: Known | None = None
+) -> Iterator[Item]:
     """Stream the items of one CommerceML file: `FileInfo` first, then sections and their content.
 
-    `context` carries the classifier across the files of a run (a fresh one if omitted). Any malformed
-    input raises `ProtocolError` naming the file and line; no lxml exception escapes.
+    `context` carries the classifier across the files of a run (a fresh one if omitted). With `known`,
+    products and offers carry a `digest`, and those the caller already holds come as `Unchanged`.
+    Any malformed input raises `ProtocolError` naming the file and line; no lxml exception escapes.
     """
     label = name or _name(source)
     context = context if context is not None else RunContext()
     context.files.append(label)
     try:
-        yield from _walk(source, context, label, stop_at_kind=False)
+        yield from _walk(source, context, label, stop_at_kind=False, known=known)
     except E.BadValue as exc:
         raise ProtocolError(f"{label}: line {exc.line}: {exc}") from exc
     except etree.XMLSyntaxError as exc:
@@ -321,7 +346,7 @@ def sniff(source: Source, *, name: str | None = None) -> DocumentKind:
     """The kind of a file by its content (the filename is only a hint, §1.11); reads only as far as needed."""
     label = name or _name(source)
     try:
-        for item in _walk(source, RunContext(), label, stop_at_kind=True):
+        for item in _walk(source, RunContext(), label, stop_at_kind=True, known=None):
             if isinstance(item, FileInfo):
                 return item.kind
     except E.BadValue as exc:
