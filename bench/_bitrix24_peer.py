@@ -130,7 +130,7 @@ def peer_phases(webhook: str, work: Any, *, slow: bool = False, **options: Any) 
                 deal=d,
                 client=customer_fields(f["customer"]),
                 state=(False, False),
-                origin=f"i{i}",
+                new=True,
             )
             for i, (d, f) in enumerate(zip(deal_ids, fields, strict=True))
         ]
@@ -148,7 +148,7 @@ def peer_phases(webhook: str, work: Any, *, slow: bool = False, **options: Any) 
             "crm.item.update", [{"entityTypeId": 2, "id": d, "fields": deal_fields} for d, _ in orders]
         )
         await call("crm.item.productrow.set", [_rows("D", d, CHANGED) for d, _ in orders])
-        paid = invoice_item(CHANGED, invoicing, deal=None, client=None, state=(True, False), origin=None)
+        paid = invoice_item(CHANGED, invoicing, deal=None, client=None, state=(True, False), new=False)
         await call("crm.item.update", [{"entityTypeId": 31, "id": n, "fields": paid} for _, n in orders])
         await call("crm.item.productrow.set", [_rows("SI", n, CHANGED) for _, n in orders])
         return len(orders)

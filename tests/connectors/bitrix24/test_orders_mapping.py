@@ -43,7 +43,7 @@ def test_one_payment_survives_the_invoice(system: str, amount: str, paid: bool, 
         "paid_at": paid_at,
     }
     order = {"number": "A-1", "payments": [payment], "cancelled": False}
-    body = invoice_item(order, MAPPING, deal=9, client=None, state=(paid, False), origin="x" * 32)
+    body = invoice_item(order, MAPPING, deal=9, client=None, state=(paid, False), new=True)
     assert body["stageId"] == f"DT31_7:{'P' if paid else 'N'}"
     assert (body["parentId2"], body["accountNumber"]) == (9, "A-1")
     read = order_parts({"stageSemanticId": "P"}, _as_portal_returns(body), MAPPING, "RUB")
@@ -94,8 +94,8 @@ def test_delivery_row_with_its_catalog_product_reads_back_as_delivery() -> None:
 
 def test_an_invoice_in_an_unknown_pipeline_starts_at_the_portals_default() -> None:
     unknown = OrderMapping()  # invoice category 0: the portal's default pipeline, not asked for yet
-    body = invoice_item({"number": "7"}, unknown, deal=3, client=None, state=(False, False), origin="o" * 32)
+    body = invoice_item({"number": "7"}, unknown, deal=3, client=None, state=(False, False), new=True)
     assert "categoryId" not in body
     assert "stageId" not in body
     with pytest.raises(PermanentError, match="pipeline"):
-        invoice_item({}, unknown, deal=3, client=None, state=(True, False), origin="o" * 32)
+        invoice_item({}, unknown, deal=3, client=None, state=(True, False), new=True)

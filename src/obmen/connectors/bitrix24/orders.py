@@ -6,9 +6,10 @@ carries the same client and rows and the payment state as its stage. Where each 
 
 - `number` → the invoice's `accountNumber` (its documented "invoice number" field); the deal's title
   «Заказ №N» is for people only and never read back;
-- `payments` → one payment: `paid` ⇐ the invoice stage is the configured paid stage or has success
-  semantics (`S`); `amount` ⇐ the invoice `opportunity`; `system` and `paid_at` ⇐ the invoice `xmlId`
-  (`<system>` or `<system>|<ISO time>`, the invoice's free external code, which managers do not edit);
+- `payments` → one payment: `paid` ⇐ the invoice stage is the configured paid stage (or has success
+  semantics `S`, where the portal tells them); `amount` ⇐ the invoice `opportunity`; `system` and
+  `paid_at` ⇐ the invoice `xmlId` (`<system>` or `<system>|<ISO time>`: the invoice's free external
+  code, which managers do not edit);
 - `cancelled` ⇐ the deal's stage has failure semantics (`F`) or the invoice is in the cancelled stage;
 - `site` → the deal's `additionalInfo` (a plain text field), so that it reads back as written.
 
@@ -24,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from obmen.connectors.bitrix24.mapping import ORIGINATOR, Pipeline
+from obmen.connectors.bitrix24.mapping import Pipeline
 from obmen.errors import PermanentError
 from obmen.model.fields import decimal_text
 
@@ -140,9 +141,9 @@ def invoice_item(
     deal: Any,
     client: Mapping[str, Any] | None,
     state: tuple[bool, bool] | None,
-    origin: str | None,
+    new: bool,
 ) -> dict[str, Any]:
-    """`crm.item` fields of the order's invoice for the order fields given (an add when `origin` is set).
+    """`crm.item` fields of the order's invoice for the order fields given (for an add when `new`).
 
     `state` is the (paid, cancelled) pair to write, or None when neither changed.
     """
@@ -153,16 +154,17 @@ def invoice_item(
         out["stageId"] = mapping.invoice.of(*state)
     if "payments" in fields or "total" in fields:
         _, system, amount, paid_at = payment_state(fields)
-        if fields.get("payments") is not None or origin is not None:
+        if fields.get("payments") is not None or new:
             out["xmlId"] = f"{system}|{paid_at}" if paid_at else system
         out.update({"opportunity": float(amount), "isManualOpportunity": "Y"})
         if fields.get("total"):
             out["currencyId"] = fields["total"]["currency"]
     if fields.get("number"):
         out.update({"accountNumber": str(fields["number"]), "title": f"Счёт к заказу №{fields['number']}"})
-    if origin is not None:
-        # Linked to its deal (bitrix24.md §5.5) and stamped like the deal, so a lost answer is found.
-        out.update({"parentId2": deal, "originatorId": ORIGINATOR, "originId": origin})
+    if new:
+        # Linked to its deal (bitrix24.md §5.5): that link is how a lost answer's invoice is found again;
+        # no ORIGIN_ID stamp, the invoice's fixed field set has none (D:…/universal/object-fields.md).
+        out["parentId2"] = deal
         if mapping.invoice.category_id:
             out["categoryId"] = mapping.invoice.category_id
             out.setdefault("stageId", mapping.invoice.of(False, False))

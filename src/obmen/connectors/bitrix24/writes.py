@@ -153,8 +153,7 @@ def _order_plan(
     if invoice is None:
         # A new order, or a deal without its invoice (made in the CRM): the invoice is made now.
         state = (_paid(op.fields, None, mapping), _cancelled(op.fields, None, mapping))
-        stamp = origin or f"deal-{made}"
-        body = invoice_item(op.fields, mapping, deal=owner, client=client, state=state, origin=stamp)
+        body = invoice_item(op.fields, mapping, deal=owner, client=client, state=state, new=True)
         calls.append(("crm.item.add", {"entityTypeId": 31, "fields": body}))
         if rows is not None:
             new = Step(len(calls) - 1)
@@ -168,7 +167,7 @@ def _order_plan(
     changed: tuple[bool, bool] | None = None
     if "payments" in op.fields or "cancelled" in op.fields:
         changed = (_paid(op.fields, invoice, mapping), _cancelled(op.fields, invoice, mapping))
-    body = invoice_item(op.fields, mapping, deal=owner, client=client, state=changed, origin=None)
+    body = invoice_item(op.fields, mapping, deal=owner, client=client, state=changed, new=False)
     if body:
         calls.append(("crm.item.update", {"entityTypeId": 31, "id": int(invoice["id"]), "fields": body}))
     if rows is not None:
