@@ -129,7 +129,13 @@ class Runtime:
         else:
             base = portal_url(s.portal or "")
             auth = Webhook(f"{base}/rest/{s.webhook_user}/{_secret(s.webhook_token)}/")
-        client = Bitrix24Client(auth, limits=s.limits, auth_connector=CONNECTOR if s.mode == "app" else None)
+        client = Bitrix24Client(
+            auth,
+            limits=s.limits,
+            rate=s.rate,
+            burst=s.burst,
+            auth_connector=CONNECTOR if s.mode == "app" else None,
+        )
         self._closers.append(client.aclose)
         connector = _bitrix24_connector(self.settings, client)
         self.bitrix24 = connector
@@ -218,6 +224,9 @@ def _hooks(runtime: Runtime) -> Bitrix24Hooks:
         runtime.application_token = _secret(getattr(s, "outgoing_token", None))
 
     async def enqueue(changes: Sequence[Change]) -> int:
+        # An invoice event names the invoice; the engine knows it as part of its order (orders.py).
+        if runtime.bitrix24 is not None:
+            changes = await runtime.bitrix24.resolve_changes(changes)
         return await enqueue_changes(runtime.engine, "bitrix24", changes, trigger="bitrix24:event")
 
     install = None
