@@ -1,0 +1,371 @@
+"""Change → visible latency per flow under a steady order load, the three sandboxes and obmen on loopback.
+
+The stack is `obmen.demo.running_stack` (the sandboxes on real sockets in threads, obmen on this loop).
+It is warmed with the 1C catalog through a real exchange; then customers order on the site at `--rate`
+per second for `--seconds` while, in parallel, a manager moves deal stages in the CRM (REST, as a browser
+would), customers pay on the site and 1C runs its sale exchange on a schedule. Each change is timed
+until it is visible on the other side, read through the sandboxes' control APIs (the portal's
+`/_sandbox/dump`, the site's `/_sandbox/orders/{id}`, 1C's `/_sandbox/orders`), so watching spends none
+of the portal's REST budget (bitrix24.md §3). A sample's time is taken when the probe's answer arrives,
+an upper bound: the portal probe's period is printed beside the table.
+
+Goals (issue 5): p50 ≤ 200 ms and p99 ≤ 1 s on push paths (Bitrix24 events); on poll paths the same plus
+one poll interval (the change waits at most one interval for the poll that carries it). A change not
+seen by the end of the drain counts as missing and fails its goal.
+
+50 orders/s needs ~7.5 requests/s at 0.15 requests per order; a cloud portal drains 2/s (bitrix24.md §3),
+so the load runs against an `enterprise` portal (`--limits`) and a short cloud row follows for honesty.
+
+    python -m bench flows [--rate 50] [--seconds 20] [--limits enterprise] [--cloud-seconds 10] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from obmen.demo import Stack, Tuning, running_stack
+from obmen.demo_activity import Activity
+
+#: The deal's title «Заказ №N» (connectors/bitrix24/orders.py): how a person finds a site order's deal.
+TITLE_NUMBER = re.compile(r"№\s*(\S+)")
+#: The stage a manager moves to, and the site status the configured mapping gives it (as the demo).
+STAGE, STATUS = "PREPARATION", "P"
+PUSH_GOAL, PUSH_GOAL_P99 = 0.2, 1.0
+
+
+@dataclass
+class Flow:
+    """One flow's samples, what it is bounded by, and its goal."""
+
+    name: str
+    path: str
+    interval: float = 0.0  # the poll interval the path waits on (0 on push paths)
+    samples: list[float] = field(default_factory=list)
+    missing: int = 0
+
+    @property
+    def goals(self) -> tuple[float, float]:
+        """(p50, p99) goals: the push goals plus one poll interval on poll paths."""
+        return PUSH_GOAL + self.interval, PUSH_GOAL_P99 + self.interval
+
+    def met(self) -> bool:
+        """Every change seen, and both percentiles within their goals."""
+        p50, p99 = self.goals
+        return (
+            bool(self.samples)
+            and not self.missing
+            and pct(self.samples, 50) <= p50
+            and pct(self.samples, 99) <= p99
+        )
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered), max(1, math.ceil(q / 100 * len(ordered)))) - 1]
+
+
+@dataclass
+class Placed:
+    """A site order and when it was placed."""
+
+    number: str
+    site_id: Any
+    at: float
+    deal: Any = None
+
+
+@dataclass
+class Run:
+    """One load run over one stack: the changes made, the ones awaited, and the flows' samples."""
+
+    stack: Stack
+    act: Activity
+    rate: float
+    seconds: float
+    side_rate: float
+    onec_every: float
+    probe: float
+    offers: list[str]
+    placed: dict[str, Placed] = field(default_factory=dict)
+    offered: int = 0
+    refused: int = 0
+    load_seconds: float = 0.0
+    moved: dict[str, tuple[Placed, float]] = field(default_factory=dict)  # number → (order, moved at)
+    paid: dict[str, tuple[Placed, float]] = field(default_factory=dict)
+    in_onec: set[str] = field(default_factory=set)
+    dumps: list[float] = field(default_factory=list)
+    flows: dict[str, Flow] = field(default_factory=dict)
+    loading: bool = True
+    refusal: str = ""
+
+    def __post_init__(self) -> None:
+        poll = self.stack.runtime.settings.site.poll_interval
+        for flow in (
+            Flow("site order → deal in CRM", "poll", poll),
+            Flow("deal stage (CRM) → site status", "push"),
+            Flow("site payment → invoice paid", "poll", poll),
+            Flow("site order → order in 1C", "poll", poll + self.onec_every),
+        ):
+            self.flows[flow.name] = flow
+
+    def flow(self, index: int) -> Flow:
+        """The flows in table order."""
+        return list(self.flows.values())[index]
+
+    # -- the changes ---------------------------------------------------------------------------------
+
+    async def orders(self) -> None:
+        """Customers order at `rate` per second (open loop: a slow answer does not slow the arrivals)."""
+        count = max(1, int(self.rate * self.seconds))
+        started = time.monotonic()
+        inflight: set[asyncio.Task[None]] = set()
+        for i in range(count):
+            await asyncio.sleep(max(0.0, started + i / self.rate - time.monotonic()))
+            self.offered += 1
+            task = asyncio.create_task(self._order(i))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+        await asyncio.wait_for(asyncio.gather(*inflight), timeout=60)
+        self.load_seconds = time.monotonic() - started
+        self.loading = False
+
+    async def _order(self, i: int) -> None:
+        body = {
+            "customer": {
+                "name": f"Покупатель {i % 200}",
+                "email": f"buyer{i % 200}@example.ru",
+                "phone": f"+7 912 {i % 200:07d}",
+            },
+            "items": [{"offer": self.offers[i % len(self.offers)], "quantity": 1 + i % 3}],
+            "delivery": {"service": "Курьер", "price": 300},
+            "payment": {"system": "Банковская карта", "paid": False},
+        }
+        at = time.monotonic()
+        try:
+            placed = await self.act.site("POST", "/orders", body)
+        except httpx.HTTPError as exc:
+            self.refused += 1
+            self.refusal = self.refusal or _why(exc)
+            return
+        self.placed[str(placed["number"])] = Placed(str(placed["number"]), placed["id"], at)
+
+    async def manager_and_payer(self) -> None:
+        """While the load runs, a manager moves deals and customers pay, `side_rate` of each per second."""
+        turn = 0
+        while self.loading:
+            await asyncio.sleep(1 / self.side_rate)
+            ready = [p for p in self.placed.values() if p.deal and p.number not in self.moved | self.paid]
+            if not ready:
+                continue
+            order = ready[0]
+            turn += 1
+            if turn % 2:
+                # The manager's click shares the portal's bucket with obmen (bitrix24.md §3).
+                self.moved[order.number] = (order, time.monotonic())
+                await self.act.b24("crm.deal.update", {"id": order.deal, "fields": {"STAGE_ID": STAGE}})
+            else:
+                self.paid[order.number] = (order, time.monotonic())
+                await self.act.site("PATCH", f"/orders/{order.site_id}", {"paid": True})
+
+    # -- the watchers ------------------------------------------------------------------------------------
+
+    async def watch_portal(self, until: float) -> None:
+        """Deals of site orders, and paid invoices, as a person looking at the portal would find them."""
+        deals, paid_flow = self.flow(0), self.flow(2)
+        paid_seen: set[str] = set()
+        while time.monotonic() < until and (self.loading or self._portal_pending(paid_seen)):
+            asked = time.monotonic()
+            reply = await self.act.http.get(f"{self.stack.bitrix24}/_sandbox/dump")
+            tables = (await asyncio.to_thread(json.loads, reply.content))["tables"]
+            now = time.monotonic()
+            self.dumps.append(now - asked)
+            by_deal: dict[str, Placed] = {}
+            for deal in tables.get("crm.deal", []):
+                found = TITLE_NUMBER.search(str(deal.get("TITLE") or ""))
+                order = self.placed.get(found.group(1)) if found else None
+                if order is not None:
+                    by_deal[str(deal["ID"])] = order
+                    if order.deal is None:
+                        order.deal = deal["ID"]
+                        deals.samples.append(now - order.at)
+            for invoice in tables.get("crm.smart_invoice", []):
+                order = by_deal.get(str(invoice.get("PARENT_ID_2")))
+                waited = order and order.number in self.paid and order.number not in paid_seen
+                if order and waited and str(invoice.get("STAGE_ID")).endswith(":P"):
+                    paid_seen.add(order.number)
+                    paid_flow.samples.append(now - self.paid[order.number][1])
+            await asyncio.sleep(max(0.0, self.probe - (time.monotonic() - asked)))
+        deals.missing = sum(1 for p in self.placed.values() if p.deal is None)
+        paid_flow.missing = len(self.paid) - len(paid_seen)
+
+    def _portal_pending(self, paid_seen: set[str]) -> bool:
+        return any(p.deal is None for p in self.placed.values()) or len(paid_seen) < len(self.paid)
+
+    async def watch_site(self, until: float) -> None:
+        """Site statuses of the moved deals' orders."""
+        flow, seen = self.flow(1), set[str]()
+        while time.monotonic() < until and (self.loading or len(seen) < len(self.moved)):
+            for number, (order, moved) in list(self.moved.items()):
+                if number in seen:
+                    continue
+                if (await self.act.site("GET", f"/orders/{order.site_id}"))["status"] == STATUS:
+                    seen.add(number)
+                    flow.samples.append(time.monotonic() - moved)
+            await asyncio.sleep(0.05)
+        flow.missing = len(self.moved) - len(seen)
+
+    async def watch_onec(self, until: float) -> None:
+        """1C runs its sale exchange every `onec_every` seconds; each run's new orders are samples."""
+        flow = self.flow(3)
+        while time.monotonic() < until and (self.loading or len(self.in_onec) < len(self.placed)):
+            await asyncio.sleep(self.onec_every)
+            await self.act.onec("POST", "/exchange/sale")
+            listed = await self.act.onec("GET", "/orders")
+            now = time.monotonic()
+            for row in listed["orders"] if isinstance(listed, dict) else listed:
+                order = self.placed.get(str(row.get("number")))
+                if order is not None and order.number not in self.in_onec:
+                    self.in_onec.add(order.number)
+                    flow.samples.append(now - order.at)
+        flow.missing = len(self.placed) - len(self.in_onec)
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    reply = getattr(exc, "response", None)
+    return f"{type(exc).__name__}: {reply.text[:200] if reply is not None else exc}"
+
+
+async def _offers(act: Activity) -> list[str]:
+    listed = await act.onec("GET", "/products")
+    products = listed["products"] if isinstance(listed, dict) else listed
+    ids = [str(o.get("id") or o.get("xml_id")) for p in products for o in p.get("offers") or []]
+    return ids or [str(p.get("id") or p.get("xml_id")) for p in products]
+
+
+@dataclass
+class Result:
+    """What one run printed: its label, flows, load and portal requests."""
+
+    label: str
+    run: Run
+    requests: int
+    warm: float
+
+
+async def _run(label: str, tuning: Tuning, args: argparse.Namespace, seconds: float) -> Result:
+    with tempfile.TemporaryDirectory(prefix="bench-flows-") as tmp:
+        async with (
+            running_stack(Path(tmp) / "state", tuning=tuning) as stack,
+            httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http,
+        ):
+            act = Activity(stack, http, timeout=args.warm_timeout)
+            started = time.monotonic()
+            await act.catalog()
+            warm = time.monotonic() - started
+            run = Run(
+                stack,
+                act,
+                args.rate,
+                seconds,
+                args.side_rate,
+                args.onec_every,
+                args.probe,
+                await _offers(act),
+            )
+            client = stack.runtime.bitrix24.client if stack.runtime.bitrix24 else None
+            before = client.requests if client else 0
+            until = time.monotonic() + seconds + args.drain
+            await asyncio.gather(
+                run.orders(),
+                run.manager_and_payer(),
+                run.watch_portal(until),
+                run.watch_site(until),
+                run.watch_onec(until),
+            )
+            requests = (client.requests if client else 0) - before
+            return Result(label, run, requests, warm)
+
+
+def _print(results: list[Result]) -> None:
+    heads = ("flow", "path", "n", "lost", "p50", "p99", "max", "goal p50/p99", "met", "p50/int")
+    line = "{:<34} {:<5} {:>5} {:>5} {:>7} {:>7} {:>7} {:>13} {:>4} {:>7}"
+    for r in results:
+        run = r.run
+        accepted = len(run.placed)
+        achieved = accepted / run.load_seconds if run.load_seconds else 0.0
+        dump = pct(run.dumps, 50) if run.dumps else 0.0
+        print(
+            f"\n[{r.label}] offered {run.offered} orders at {run.rate:g}/s over {run.seconds:g} s,"
+            f" accepted {accepted} ({achieved:.1f}/s), refused {run.refused} {run.refusal};"
+            f" portal requests by obmen {r.requests} ({r.requests / max(1, accepted):.3f}/order);"
+            f" catalog warm-up {r.warm:.1f} s; portal probe p50 {dump * 1000:.0f} ms per dump"
+        )
+        print(line.format(*heads))
+        for f in run.flows.values():
+            if not f.samples:
+                print(line.format(f.name, f.path, 0, f.missing, "-", "-", "-", _goal(f), "no", "-"))
+                continue
+            p50, p99, top = pct(f.samples, 50), pct(f.samples, 99), max(f.samples)
+            ratio = f"{p50 / f.interval:.2f}" if f.interval else "-"
+            cells = (f"{v:.3f}" for v in (p50, p99, top))
+            print(line.format(f.name, f.path, len(f.samples), f.missing, *cells, _goal(f), _yes(f), ratio))
+
+
+def _goal(f: Flow) -> str:
+    p50, p99 = f.goals
+    return f"{p50:.2f}/{p99:.2f}"
+
+
+def _yes(f: Flow) -> str:
+    return "yes" if f.met() else "no"
+
+
+def _tuning(args: argparse.Namespace, limits: str) -> Tuning:
+    return Tuning(
+        limits=limits,
+        site_poll=args.site_poll,
+        worker_poll=args.worker_poll,
+        worker_concurrency=args.workers,
+        b24_poll_every=args.b24_poll_every,
+    )
+
+
+def main(argv: list[str]) -> None:
+    """Run the load against a portal without the cloud bucket, then a short cloud row; print the table."""
+    parser = argparse.ArgumentParser(prog="bench flows")
+    parser.add_argument("--rate", type=float, default=50.0, help="site orders per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long the load runs")
+    parser.add_argument("--limits", choices=("enterprise", "off"), default="enterprise")
+    parser.add_argument("--cloud-seconds", type=float, default=10.0, help="the cloud row (0 skips it)")
+    parser.add_argument("--side-rate", type=float, default=2.0, help="stage moves + payments per second")
+    parser.add_argument("--onec-every", type=float, default=5.0, help="1C's sale exchange interval, s")
+    parser.add_argument("--site-poll", type=float, default=1.0, help="[site] poll_interval, s")
+    parser.add_argument("--worker-poll", type=float, default=0.2, help="[worker] poll_interval, s")
+    parser.add_argument("--workers", type=int, default=2, help="[worker] concurrency")
+    parser.add_argument("--b24-poll-every", type=float, default=5.0, help="[bitrix24] poll_every, s")
+    parser.add_argument("--probe", type=float, default=0.1, help="portal probe period, s")
+    parser.add_argument("--drain", type=float, default=30.0, help="how long to wait after the load, s")
+    parser.add_argument("--warm-timeout", type=float, default=180.0, help="catalog warm-up bound, s")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 10/s for 5 s, cloud 3 s")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rate, args.seconds, args.drain = 10.0, 5.0, 15.0
+        args.cloud_seconds = min(args.cloud_seconds, 3.0)
+    results = [asyncio.run(_run(f"{args.limits} portal", _tuning(args, args.limits), args, args.seconds))]
+    _print(results)
+    if args.cloud_seconds > 0:
+        results.append(asyncio.run(_run("cloud portal", _tuning(args, "cloud"), args, args.cloud_seconds)))
+        print("\nside by side")
+        _print(results)
