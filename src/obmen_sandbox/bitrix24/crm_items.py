@@ -7,6 +7,7 @@ Typed camelCase (docs/bitrix24.md §2.2, §5.1): `{"item": {...}}`, `{"items": [
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,12 +16,20 @@ from obmen_sandbox.bitrix24.crm_schema import Entity, by_type_id
 from obmen_sandbox.bitrix24.crm_values import item_value, names_of, to_int
 from obmen_sandbox.bitrix24.registry import Call, Listed, PortalLike, RestError, method
 
-__all__ = ["entity_of", "item_row"]
+__all__ = ["entity_of", "item_row", "legacy_only"]
 
 _ALWAYS = ("ID",)
 # crm.item writes "no company" as 0 and empty texts as "" where legacy methods write null (item-update).
 _ITEM_EMPTY: dict[str, Any] = {"COMPANY_ID": 0, "CONTACT_ID": 0, "COMMENTS": "", "SOURCE_ID": ""}
 _ITEM_EMPTY["SOURCE_DESCRIPTION"] = ""
+# crm.item has one `address` (and a company's `addressLegal`); the parts, the registered address and the
+# last communication time are legacy members only (object-fields.md, crm-item-get.md).
+_LEGACY_ONLY = re.compile(r"^(REG_ADDRESS.*|ADDRESS_(?!LEGAL$).+|LAST_COMMUNICATION_TIME)$")
+
+
+def legacy_only(name: str) -> bool:
+    """Whether a stored field is answered by legacy methods but not by `crm.item.*`."""
+    return _LEGACY_ONLY.match(name) is not None
 
 
 def entity_of(call: Call) -> Entity:
@@ -48,8 +57,8 @@ def item_row(
     for name, value in row.items():
         if select is not None and name not in select and name not in _ALWAYS:
             continue
-        if name.startswith("ADDRESS_"):
-            continue  # crm.item has one `address`; the parts are legacy members (crm-item-get.md)
+        if legacy_only(name):
+            continue
         if value is None and name in _ITEM_EMPTY:
             value = _ITEM_EMPTY[name]
         out[entity.item_name(name, original_uf)] = item_value(value)
@@ -90,7 +99,7 @@ def item_extras(portal: PortalLike, entity: Entity, row: Mapping[str, Any]) -> d
         has = any(r["ownerType"] == entity.owner_type and r["ownerId"] == row["ID"] for r in owned)
         extras["hasProducts"] = "Y" if has else "N"
     if entity.type_id == 1:
-        extras |= {"isConvert": "Y" if semantic == "S" else "N", "dateClosed": None}
+        extras["isConvert"] = "Y" if semantic == "S" else "N"
     if entity.has_multifields:
         items = crm_store.multifields(portal, entity, int(row["ID"]))
         extras |= {"shortName": None, "login": None, "skype": None, "icq": None, "imol": ""}
@@ -218,7 +227,7 @@ def item_fields(portal: PortalLike, call: Call) -> dict[str, Any]:
     original = _original(call)
     out: dict[str, Any] = {}
     for spec in entity.fields:
-        if spec.type == "crm_multifield":
+        if spec.type == "crm_multifield" or legacy_only(spec.name):
             continue
         out[entity.item_name(spec.name, original)] = {
             "type": spec.type,

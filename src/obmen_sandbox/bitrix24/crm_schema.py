@@ -2,8 +2,9 @@
 
 Rows are stored under the legacy upper-case names with typed Python values; the legacy methods answer
 them as strings and `crm.item.*` as typed camelCase (docs/bitrix24.md §2.2, §5.1). Field lists follow
-D:…/crm/deals/crm-deal-fields.md, …/contacts/crm-contact-add.md, …/companies/crm-company-add.md,
-…/leads/crm-lead-add.md and D:…/crm/universal/object-fields.md (invoice).
+D:…/crm/deals/crm-deal-fields.md, …/contacts/crm-contact-add.md, …/companies/crm-company-fields.md,
+…/leads/crm-lead-fields.md and D:…/crm/universal/object-fields.md (invoice), checked against the
+`*-get.md` examples (tests/fidelity/doc_examples.json).
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ _COMMON_HEAD = (
     _f("DATE_MODIFY", "datetime", read_only=True),
     _f("OPENED", "char"),
     _f("COMMENTS", "string"),
-    _f("SOURCE_ID", "crm_status", status_type="SOURCE"),
-    _f("SOURCE_DESCRIPTION", "string"),
     _f("ORIGINATOR_ID", "string"),
     _f("ORIGIN_ID", "string"),
     _f("LAST_ACTIVITY_BY", "user", read_only=True),
@@ -52,15 +51,22 @@ _COMMON_HEAD = (
     _f("OBSERVERS", "user", multiple=True),
 )
 _UTM = tuple(_f(f"UTM_{n}") for n in ("SOURCE", "MEDIUM", "CAMPAIGN", "CONTENT", "TERM"))
-_ADDRESS = (
-    *(_f(n) for n in ("ADDRESS", "ADDRESS_2", "ADDRESS_CITY", "ADDRESS_POSTAL_CODE", "ADDRESS_REGION")),
-    *(_f(n) for n in ("ADDRESS_PROVINCE", "ADDRESS_COUNTRY")),
-    _f("ADDRESS_LOC_ADDR_ID", "integer"),
-)
+# Companies have no source (crm-company-fields.md lists none); the other types do.
+_SOURCE = (_f("SOURCE_ID", "crm_status", status_type="SOURCE"), _f("SOURCE_DESCRIPTION", "string"))
+
+
+def _address(prefix: str = "ADDRESS", country_code: bool = True) -> tuple[FieldSpec, ...]:
+    """The legacy address parts; contacts have no `_COUNTRY_CODE` (crm-contact-get.md's example)."""
+    parts: tuple[str, ...] = ("", "_2", "_CITY", "_POSTAL_CODE", "_REGION", "_PROVINCE", "_COUNTRY")
+    parts += ("_COUNTRY_CODE",) if country_code else ()
+    return (*(_f(prefix + part) for part in parts), _f(prefix + "_LOC_ADDR_ID", "integer"))
+
+
 _MULTI = tuple(_f(n, "crm_multifield", multiple=True) for n in ("PHONE", "EMAIL", "WEB", "IM", "LINK"))
 
 _DEAL = (
     *_COMMON_HEAD,
+    *_SOURCE,
     _f("TITLE"),
     _f("TYPE_ID", "crm_status", status_type="DEAL_TYPE"),
     _f("CATEGORY_ID", "crm_category"),
@@ -91,6 +97,7 @@ _DEAL = (
 )
 _CONTACT = (
     *_COMMON_HEAD,
+    *_SOURCE,
     _f("HONORIFIC", "crm_status", status_type="HONORIFIC"),
     _f("NAME"),
     _f("SECOND_NAME"),
@@ -105,7 +112,7 @@ _CONTACT = (
     _f("ORIGIN_VERSION"),
     _f("PHOTO", "file"),
     _f("FACE_ID", "integer", read_only=True),
-    *_ADDRESS,
+    *_address(country_code=False),
     *_MULTI,
     *_UTM,
 )
@@ -113,6 +120,8 @@ _COMPANY = (
     *_COMMON_HEAD,
     _f("TITLE", required=True),
     _f("COMPANY_TYPE", "crm_status", status_type="COMPANY_TYPE"),
+    _f("LOGO", "file"),
+    _f("BANKING_DETAILS"),
     _f("INDUSTRY", "crm_status", status_type="INDUSTRY"),
     _f("EMPLOYEES", "crm_status", status_type="EMPLOYEES"),
     _f("CURRENCY_ID", "crm_currency"),
@@ -120,12 +129,16 @@ _COMPANY = (
     _f("IS_MY_COMPANY", "char"),
     _f("LEAD_ID", "crm_lead", read_only=True),
     _f("ORIGIN_VERSION"),
-    *_ADDRESS,
+    *_address(),
+    _f("ADDRESS_LEGAL"),
+    *_address("REG_ADDRESS"),
+    _f("LAST_COMMUNICATION_TIME", read_only=True),
     *_MULTI,
     *_UTM,
 )
 _LEAD = (
     *_COMMON_HEAD,
+    *_SOURCE,
     _f("TITLE"),
     _f("HONORIFIC", "crm_status", status_type="HONORIFIC"),
     _f("NAME"),
@@ -144,7 +157,9 @@ _LEAD = (
     _f("IS_RETURN_CUSTOMER", "char", read_only=True),
     _f("POST"),
     _f("BIRTHDATE", "date"),
-    *_ADDRESS,
+    # Set when the lead reaches a final status (crm-lead-fields.md: read-only "Closing Date").
+    _f("DATE_CLOSED", "datetime", read_only=True),
+    *_address(),
     *_MULTI,
     *_UTM,
 )

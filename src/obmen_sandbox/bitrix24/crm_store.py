@@ -77,6 +77,9 @@ def _apply_stage(portal: PortalLike, entity: Entity, row: dict[str, Any], call: 
     row[f"{field.removesuffix('_ID')}_SEMANTIC_ID"] = semantic
     if "CLOSED" in entity.spec:
         row["CLOSED"] = "Y" if semantic in ("S", "F") else "N"
+    if "DATE_CLOSED" in entity.spec and (moved or semantic == "P"):
+        # A lead is closed when it reaches a final status and open again when moved back (crm-lead-fields.md).
+        row["DATE_CLOSED"] = iso(portal.clock.now()) if semantic in ("S", "F") else None
     if moved:
         row["MOVED_TIME"] = iso(portal.clock.now())
         row["MOVED_BY_ID"] = call.user_id

@@ -101,7 +101,8 @@ def coerce(spec: FieldSpec | None, value: Any) -> Any:
 
 def _legacy_scalar(spec: FieldSpec | None, value: Any) -> Any:
     if value is None:
-        return None
+        # An unset date is "" where other unset fields are null (crm-lead-get.md: BIRTHDATE, DATE_CLOSED).
+        return "" if spec is not None and spec.type in ("date", "datetime") else None
     if isinstance(value, bool):
         return "Y" if value else "N"
     if isinstance(value, float) or (spec is not None and spec.type == "double"):

@@ -1,7 +1,7 @@
 """`crm.requisite.add|update|get|list|delete|fields` and `crm.requisite.preset.list` (docs/bitrix24.md §5.4).
 
 Legacy conventions: upper-case names, string values, errors HTTP 400 with an empty code. ENTITY_TYPE_ID
-(3 contact, 4 company), ENTITY_ID, PRESET_ID and NAME are required on add.
+(3 contact, 4 company), ENTITY_ID, PRESET_ID and NAME are required on add; the first three never change.
 """
 
 from __future__ import annotations
@@ -19,33 +19,45 @@ from obmen_sandbox.bitrix24.wire import iso
 __all__: list[str] = []
 
 _OWNERS = {3: ENTITIES["CONTACT"], 4: ENTITIES["COMPANY"]}
-_TEXT: tuple[str, ...] = (
-    "NAME",
-    "CODE",
-    "XML_ID",
-    "ORIGINATOR_ID",
-    "RQ_NAME",
-    "RQ_FIRST_NAME",
-    "RQ_LAST_NAME",
-    "RQ_SECOND_NAME",
-)
-_TEXT += ("RQ_COMPANY_NAME", "RQ_COMPANY_FULL_NAME", "RQ_DIRECTOR", "RQ_ACCOUNTANT", "RQ_INN", "RQ_KPP")
-_TEXT += ("RQ_OGRN", "RQ_OGRNIP", "RQ_OKPO", "RQ_OKVED", "RQ_EMAIL", "RQ_PHONE")
+# Every field of crm-requisite-fields.md, in its order; `get` answers all of them, unset ones as null
+# (crm-requisite-get.md's example). All `RQ_*` are strings but RQ_IDENT_TYPE and RQ_VAT_PAYER.
+_RQ_TEXT = """NAME FIRST_NAME LAST_NAME SECOND_NAME COMPANY_ID COMPANY_NAME COMPANY_FULL_NAME COMPANY_REG_DATE
+DIRECTOR ACCOUNTANT CEO_NAME CEO_WORK_POS CONTACT EMAIL PHONE FAX IDENT_TYPE IDENT_DOC IDENT_DOC_SER
+IDENT_DOC_NUM IDENT_DOC_PERS_NUM IDENT_DOC_DATE IDENT_DOC_ISSUED_BY IDENT_DOC_DEP_CODE INN KPP USRLE IFNS OGRN
+OGRNIP OKPO OKTMO OKVED EDRPOU DRFO KBE IIN BIN ST_CERT_SER ST_CERT_NUM ST_CERT_DATE VAT_PAYER VAT_ID
+VAT_CERT_SER VAT_CERT_NUM VAT_CERT_DATE RESIDENCE_COUNTRY BASE_DOC REGON KRS PESEL LEGAL_FORM SIRET SIREN
+CAPITAL RCS CNPJ STATE_REG MNPL_REG CPF"""
+_RQ_NAMES = _RQ_TEXT.split()
+_RQ_TYPES = {"RQ_IDENT_TYPE": "crm_status", "RQ_VAT_PAYER": "char"}
+#: Set on add and never changed (crm-requisite-fields.md: `isImmutable`).
+IMMUTABLE = frozenset({"ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID"})
+
+
+def _spec(name: str, kind: str = "string", read_only: bool = False) -> FieldSpec:
+    return FieldSpec(name, kind, name.replace("_", " ").title(), read_only=read_only)
+
+
 FIELDS: dict[str, FieldSpec] = {
-    "ID": FieldSpec("ID", "integer", "ID", read_only=True),
-    "ENTITY_TYPE_ID": FieldSpec("ENTITY_TYPE_ID", "integer", "Entity type", required=True),
-    "ENTITY_ID": FieldSpec("ENTITY_ID", "integer", "Entity", required=True),
-    "PRESET_ID": FieldSpec("PRESET_ID", "integer", "Preset", required=True),
-    "DATE_CREATE": FieldSpec("DATE_CREATE", "datetime", "Created", read_only=True),
-    "DATE_MODIFY": FieldSpec("DATE_MODIFY", "datetime", "Modified", read_only=True),
-    "CREATED_BY_ID": FieldSpec("CREATED_BY_ID", "user", "Created by", read_only=True),
-    "MODIFY_BY_ID": FieldSpec("MODIFY_BY_ID", "user", "Modified by", read_only=True),
-    "ACTIVE": FieldSpec("ACTIVE", "char", "Active"),
-    "SORT": FieldSpec("SORT", "integer", "Sort"),
-    **{
-        name: FieldSpec(name, "string", name.replace("_", " ").title(), required=name == "NAME")
-        for name in _TEXT
-    },
+    spec.name: spec
+    for spec in (
+        _spec("ID", "integer", read_only=True),
+        *(_spec(name, "integer") for name in ("ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID")),
+        *(_spec(name, "datetime", read_only=True) for name in ("DATE_CREATE", "DATE_MODIFY")),
+        *(_spec(name, "user", read_only=True) for name in ("CREATED_BY_ID", "MODIFY_BY_ID")),
+        *(_spec(name) for name in ("NAME", "CODE", "XML_ID", "ORIGINATOR_ID")),
+        _spec("ACTIVE", "char"),
+        _spec("ADDRESS_ONLY", "char"),
+        _spec("SORT", "integer"),
+        *(_spec(f"RQ_{name}", _RQ_TYPES.get(f"RQ_{name}", "string")) for name in _RQ_NAMES),
+    )
+}
+# What a new requisite holds before its `fields` are applied (crm-requisite-get.md: DATE_MODIFY and
+# MODIFY_BY_ID stay empty until the first update).
+_DEFAULTS: dict[str, Any] = dict.fromkeys(FIELDS) | {
+    "ACTIVE": "Y",
+    "ADDRESS_ONLY": "N",
+    "SORT": 500,
+    "RQ_VAT_PAYER": "N",
 }
 
 
@@ -92,13 +104,12 @@ def _out(row: Mapping[str, Any]) -> dict[str, Any]:
 @method("crm.requisite.add", scope="crm")
 def requisite_add(portal: PortalLike, call: Call) -> int:
     """Create a requisite of a contact or company."""
-    row: dict[str, Any] = {"ACTIVE": "Y", "SORT": 500} | _writable(_fields(call))
+    row: dict[str, Any] = _DEFAULTS | _writable(_fields(call))
     _check_owner(portal, row)
-    now = iso(portal.clock.now())
-    row.update(DATE_CREATE=now, DATE_MODIFY=now, CREATED_BY_ID=call.user_id, MODIFY_BY_ID=call.user_id)
+    row.update(DATE_CREATE=iso(portal.clock.now()), CREATED_BY_ID=call.user_id)
     table = portal.table("crm.requisite")
     new_id = table.add(row)
-    table.rows[new_id] = {"ID": new_id, **table.rows[new_id]}
+    table.rows[new_id]["ID"] = new_id
     portal.emit("ONCRMREQUISITEADD", new_id, call)
     return new_id
 
@@ -107,7 +118,9 @@ def requisite_add(portal: PortalLike, call: Call) -> int:
 def requisite_update(portal: PortalLike, call: Call) -> bool:
     """Change a requisite."""
     row = _found(portal, call)
-    changed = {**row, **_writable(_fields(call))}
+    # crm-requisite-update.md lists no owner or preset among its fields: they are ignored like unknown ones.
+    changes = {k: v for k, v in _writable(_fields(call)).items() if k not in IMMUTABLE}
+    changed = {**row, **changes}
     _check_owner(portal, changed)
     row.update(changed, DATE_MODIFY=iso(portal.clock.now()), MODIFY_BY_ID=call.user_id)
     portal.emit("ONCRMREQUISITEUPDATE", row["ID"], call)
@@ -167,8 +180,8 @@ def requisite_list(portal: PortalLike, call: Call) -> Listed:
 def requisite_fields(portal: PortalLike, call: Call) -> dict[str, Any]:
     """Field descriptions."""
     return {
-        name: {"type": s.type, "isRequired": s.required, "isReadOnly": s.read_only, "isImmutable": False}
-        | {"isMultiple": False, "isDynamic": False, "title": s.title}
+        name: {"type": s.type, "isRequired": name in IMMUTABLE, "isReadOnly": s.read_only}
+        | {"isImmutable": name in IMMUTABLE, "isMultiple": False, "isDynamic": False, "title": s.title}
         for name, s in FIELDS.items()
     }
 
