@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from obmen.connectors.base import Create, MatchKey, Remote, ScanPage, WriteOp, WriteResult
+from obmen.connectors.base import Create, MatchKey, Remote, ScanPage, Update, WriteOp, WriteResult
 from obmen.connectors.bitrix24 import catalog_writes as cw
 from obmen.connectors.bitrix24.catalog_mapping import (
     CatalogInfo,
@@ -35,6 +35,8 @@ CATALOG_CARRIED: Mapping[str, frozenset[str]] = {
     # One price (the base price type) and one quantity: what the CRM shows (model.Offer.price, .quantity).
     "offer": frozenset({"product", "name", "xml_id", "price", "quantity", "active"}),
 }
+#: The `type` of a simple product (bitrix24.md §5.7: 1 simple, 3 parent, 6 parent without variations).
+_SIMPLE = "1"
 
 
 class Catalog:
@@ -237,7 +239,8 @@ class Catalog:
         info = await self.info()
         ops = await self._adopt_existing(ops)
         stock = await self._current_stock(ops, info)
-        plans = [cw.plan(op, info, self.variations, stock) for op in ops]
+        simple = await self._simple_products(ops)
+        plans = [cw.plan(op, info, self.variations, stock, simple) for op in ops]
         results: list[WriteResult] = []
         chunk: list[tuple[WriteOp, cw.Plan]] = []
         for op, op_plan in zip(ops, plans, strict=True):
@@ -283,6 +286,18 @@ class Catalog:
             key = (op.entity, str(xml_id_for(op.fields, op.canonical_id))) if isinstance(op, Create) else None
             out.append(cw.adopted(op, found[key]) if key in found else op)
         return out
+
+    async def _simple_products(self, ops: Sequence[WriteOp]) -> frozenset[str]:
+        """Updated products that are simple (type 1): made in the portal before obmen matched them."""
+        ids = [
+            int(op.external_id)
+            for op in ops
+            if isinstance(op, Update) and op.entity == "product" and op.external_id.isdigit()
+        ]
+        if not self.variations or not ids:
+            return frozenset()
+        rows = await self._list("product", {"id": ids})
+        return frozenset(str(r["id"]) for r in rows if str(r.get("type")) == _SIMPLE)
 
     async def _current_stock(
         self, ops: Sequence[WriteOp], info: CatalogInfo

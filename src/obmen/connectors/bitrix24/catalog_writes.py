@@ -103,16 +103,25 @@ def stock_target(op: WriteOp, variations: bool) -> str | None:
 
 
 def plan(
-    op: WriteOp, info: CatalogInfo, variations: bool, stock: Mapping[str, Mapping[int, Decimal]]
+    op: WriteOp,
+    info: CatalogInfo,
+    variations: bool,
+    stock: Mapping[str, Mapping[int, Decimal]],
+    simple: frozenset[str] = frozenset(),
 ) -> Plan | WriteResult:
-    """The commands for one write, or a result at once for a write the catalog cannot take."""
+    """The commands for one write, or a result at once for a write the catalog cannot take.
+
+    `simple` names existing products of type 1 (simple): the parent family (`catalog.product.sku.*`)
+    does not see them (bitrix24.md §5.7), so a product made by hand before obmen is updated as what it is.
+    """
     origin = op.canonical_id if isinstance(op, Create) else None
     if op.entity == "category":
         return _object(
             "catalog.section", "section", section_payload(op.fields, info.product_iblock, origin), op
         )
     if op.entity == "product":
-        family, key = ("catalog.product.sku", "sku") if variations else ("catalog.product", "element")
+        parent = variations and not (isinstance(op, Update) and op.external_id in simple)
+        family, key = ("catalog.product.sku", "sku") if parent else ("catalog.product", "element")
         return _object(family, key, product_payload(op.fields, info.product_iblock, origin), op)
     if op.entity == "offer":
         return _offer(op, info, variations, stock)
