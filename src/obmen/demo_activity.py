@@ -113,6 +113,23 @@ class Activity:
         invoices = await self.portal("crm.smart_invoice")
         return next((i for i in invoices if str(i.get("PARENT_ID_2")) == str(deal_id)), None)
 
+    async def settled(self, what: str = "obmen's queue") -> None:
+        """Wait until obmen's queue is empty (nothing pending or running), or fail."""
+        started = time.monotonic()
+        while (await self.obmen_status())["depth"]:
+            if time.monotonic() - started > self.timeout:
+                raise Timeout(f"{what}: not settled within {self.timeout:.0f} s")
+            await asyncio.sleep(0.1)
+
+    async def obmen_status(self) -> dict[str, Any]:
+        """obmen's own `/api/status` (queue, parked, conflicts), as `obmen status` shows it."""
+        return dict((await self.http.get(f"{self.stack.obmen}/api/status")).json())
+
+    async def journal(self, after: int = 0) -> list[dict[str, Any]]:
+        """obmen's journal of propagations newer than entry `after`, oldest first."""
+        reply = await self.http.get(f"{self.stack.obmen}/api/propagations", params={"limit": 500})
+        return sorted((r for r in reply.json()["items"] if r["id"] > after), key=lambda r: r["id"])
+
     # -- the steps ------------------------------------------------------------------------------------
 
     async def catalog(self) -> list[dict[str, Any]]:
@@ -145,6 +162,36 @@ class Activity:
             return any(f"{float(r['price']):g}" == f"{float(price):g}" for r in rows)
 
         await self.until("1 catalog", f"price {price} in Bitrix24", b24_price, started)
+
+    async def existing_product(self, xml_id: str, name: str) -> int:
+        """Flow 1, before the first exchange: the portal already sells a product 1C has (same `xmlId`)."""
+        catalogs = (await self.b24("catalog.catalog.list"))["catalogs"]
+        iblock = next(c["iblockId"] for c in catalogs if not c.get("productIblockId"))
+        fields = {"iblockId": iblock, "name": name, "xmlId": xml_id, "active": "Y"}
+        return int((await self.b24("catalog.product.add", {"fields": fields}))["element"]["id"])
+
+    async def changes_only(self, key: str, edit: dict[str, Any]) -> float:
+        """Edit one product or offer in 1C and run a change-only catalog exchange; returns when it ran."""
+        started = time.monotonic()
+        await self.onec("PATCH", f"/products/{key.replace('#', '%23')}", edit)
+        run = await self.onec("POST", "/exchange/catalog", {"changes_only": True})
+        if not run.get("ok"):
+            raise RuntimeError(f"the change-only exchange failed: {run}")
+        return started
+
+    async def deletion_mark(self, product_id: str) -> None:
+        """Flow 1: a deletion mark in 1C → the product is deactivated in Bitrix24 and on the site."""
+        started = await self.changes_only(product_id, {"deleted": True})
+
+        async def b24_inactive() -> bool:
+            rows = await self.portal("catalog.product")
+            return any(r.get("xmlId") == product_id and r.get("active") == "N" for r in rows)
+
+        async def site_inactive() -> bool:
+            return (await self.site("GET", f"/products?xml_id={product_id}")).get("active") is False
+
+        await self.until("1 catalog", "deletion mark: inactive in Bitrix24", b24_inactive, started)
+        await self.until("1 catalog", "deletion mark: inactive on the site", site_inactive, started)
 
     async def order(self, offer_xml_id: str) -> dict[str, Any]:
         """Flow 2: a customer orders on the site → contact, deal with rows and its invoice in the CRM."""
