@@ -148,6 +148,8 @@ _LEAD = (
     _f("STATUS_ID", "crm_status", status_type="STATUS"),
     _f("STATUS_SEMANTIC_ID", read_only=True),
     _f("STATUS_DESCRIPTION"),
+    _f("MOVED_BY_ID", "user", read_only=True),
+    _f("MOVED_TIME", "datetime", read_only=True),
     _f("CURRENCY_ID", "crm_currency"),
     _f("OPPORTUNITY", "double"),
     _f("IS_MANUAL_OPPORTUNITY", "char"),
