@@ -88,7 +88,7 @@ def legacy_row(
 def fields_description(entity: Entity) -> dict[str, Any]:
     """`*.fields`: every field with type, flags and title (D:…/crm/deals/crm-deal-fields.md)."""
     out: dict[str, Any] = {}
-    for spec in entity.fields:
+    for spec in entity.described:
         if spec.name == "OBSERVERS":
             continue  # a crm.item member only
         entry: dict[str, Any] = {

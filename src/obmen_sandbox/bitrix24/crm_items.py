@@ -226,7 +226,7 @@ def item_fields(portal: PortalLike, call: Call) -> dict[str, Any]:
     entity = entity_of(call)
     original = _original(call)
     out: dict[str, Any] = {}
-    for spec in entity.fields:
+    for spec in entity.described:
         if spec.type == "crm_multifield" or legacy_only(spec.name):
             continue
         out[entity.item_name(spec.name, original)] = {

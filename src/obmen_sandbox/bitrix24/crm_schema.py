@@ -63,6 +63,12 @@ def _address(prefix: str = "ADDRESS", country_code: bool = True) -> tuple[FieldS
 
 
 _MULTI = tuple(_f(n, "crm_multifield", multiple=True) for n in ("PHONE", "EMAIL", "WEB", "IM", "LINK"))
+# Computed from the multi-fields on every read, never stored (crm-lead-fields.md, crm-company-fields.md).
+_HAS_FLAGS = (
+    _f("HAS_PHONE", "char", title="Phone Provided", read_only=True),
+    _f("HAS_EMAIL", "char", title="E-mail Provided", read_only=True),
+    _f("HAS_IMOL", "char", title="Open Channel Set", read_only=True),
+)
 
 _DEAL = (
     *_COMMON_HEAD,
@@ -231,6 +237,11 @@ class Entity:
     def has_multifields(self) -> bool:
         """Whether PHONE/EMAIL… belong to this type."""
         return "PHONE" in self.spec
+
+    @property
+    def described(self) -> tuple[FieldSpec, ...]:
+        """What `*.fields` lists: the stored fields and, with multi-fields, the flags computed from them."""
+        return self.fields + (_HAS_FLAGS if self.has_multifields else ())
 
 
 ENTITIES: dict[str, Entity] = {
