@@ -26,8 +26,6 @@ from obmen.connectors.base import Connector
 from obmen.errors import ConfigError
 from obmen.store.database import Database, upgrade
 from obmen.store.status import read_status
-from obmen.sync.context import Engine, EngineSettings
-from obmen.sync.policy import Policy
 from obmen.sync.scheduler import Scheduler
 from obmen.sync.worker import Worker, WorkerOptions, worker_name
 
@@ -96,19 +94,6 @@ def _fakes(specs: list[str], latency: float = 0.0, overlaps: Path | None = None)
     return systems
 
 
-def _engine(settings: Settings, db: Database, connectors: dict[str, Connector]) -> Engine:
-    w = settings.worker
-    engine_settings = EngineSettings(
-        batch_size=w.batch_size,
-        lease_seconds=w.lease_seconds,
-        max_attempts=w.max_attempts,
-        backoff_base=w.backoff_base,
-        backoff_cap=w.backoff_max,
-    )
-    policy = Policy.build(dict(settings.field_policy))
-    return Engine(db=db, connectors=connectors, policy=policy, settings=engine_settings)
-
-
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Create or migrate the database schema to the newest revision."""
@@ -154,7 +139,9 @@ async def _work(
     schedule: bool,
 ) -> None:
     db = Database.connect(settings.database.url, pool_size=(concurrency or settings.worker.concurrency) + 3)
-    engine = _engine(settings, db, connectors)
+    from obmen.runtime import engine_for
+
+    engine = engine_for(settings, db, connectors)
     w = settings.worker
     options = WorkerOptions(
         concurrency=concurrency or w.concurrency,

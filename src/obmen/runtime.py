@@ -40,7 +40,7 @@ from obmen.web.app import Metrics, create_app
 from obmen.web.hooks import Bitrix24Hooks
 from obmen.web.onec import onec_endpoint
 
-__all__ = ["Runtime", "WebServer", "build_runtime"]
+__all__ = ["Runtime", "WebServer", "build_runtime", "engine_for"]
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,10 @@ def _bitrix24_connector(settings: Settings, client: Bitrix24Client) -> Bitrix24C
     )
 
 
-def _engine(settings: Settings, db: Database, connectors: dict[str, Connector], metrics: Metrics) -> Engine:
+def engine_for(
+    settings: Settings, db: Database, connectors: dict[str, Connector], metrics: Metrics | None = None
+) -> Engine:
+    """The engine the settings describe (batching, retries, the field policy) over these connectors."""
     w = settings.worker
     engine_settings = EngineSettings(
         batch_size=w.batch_size,
@@ -176,7 +179,7 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
     db = Database.connect(settings.database.url, pool_size=settings.worker.concurrency + 3)
     connectors: dict[str, Connector] = {}
     metrics = Metrics()
-    engine = _engine(settings, db, connectors, metrics)
+    engine = engine_for(settings, db, connectors, metrics)
     runtime = Runtime(settings, db, engine, connectors, Starlette(), metrics)
     onec = None
     if settings.onec.login and settings.onec.password:

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from obmen.connectors.base import Remote
+from obmen.connectors.commerceml.carried import CARRIED
 from obmen.connectors.mirrored import Mirrored, MirrorPort
 from obmen.model.fields import decimal_text
 
@@ -19,59 +20,8 @@ __all__ = ["ONEC_CREATES", "ONEC_FIELDS", "SYSTEM", "OneCMirrored", "onec_connec
 
 SYSTEM = "onec"
 
-#: Canonical fields a CommerceML exchange carries, per entity (docs/commerceml.md §2).
-ONEC_FIELDS: Mapping[str, frozenset[str]] = {
-    "category": frozenset({"name", "xml_id", "parent", "active"}),
-    "product": frozenset(
-        {
-            "name",
-            "xml_id",
-            "article",
-            "barcode",
-            "description",
-            "categories",
-            "unit",
-            "vat_rate",
-            "properties",
-            "images",
-            "active",
-        }
-    ),
-    "offer": frozenset(
-        {
-            "product",
-            "name",
-            "xml_id",
-            "article",
-            "barcode",
-            "characteristics",
-            "prices",
-            "stock",
-            "price",
-            "quantity",
-            "active",
-        }
-    ),
-    "price_type": frozenset({"name", "currency", "xml_id"}),
-    "warehouse": frozenset({"name", "xml_id"}),
-    "counterparty": frozenset({"kind", "name", "phones", "emails", "requisites", "address"}),
-    "order": frozenset(
-        {
-            "number",
-            "date",
-            "status",
-            "customer",
-            "site",
-            "lines",
-            "delivery",
-            "payments",
-            "total",
-            "comment",
-            "external_numbers",
-            "cancelled",
-        }
-    ),
-}
+#: Canonical fields 1C's exchange carries; offers also show the price and stock derived below.
+ONEC_FIELDS: Mapping[str, frozenset[str]] = {**CARRIED, "offer": CARRIED["offer"] | {"price", "quantity"}}
 #: What obmen may create in 1C: orders placed elsewhere, and their customers (inside the orders).
 ONEC_CREATES = frozenset({"order", "counterparty"})
 

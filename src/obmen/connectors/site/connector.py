@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from obmen.connectors.base import Create, WriteOp, WriteResult
+from obmen.connectors.commerceml.carried import CARRIED
 from obmen.connectors.mirrored import Mirrored, MirrorPort
 
 __all__ = ["SITE_CREATES", "SITE_FIELDS", "SYSTEM", "SiteMirrored", "site_connector"]
@@ -19,34 +20,10 @@ __all__ = ["SITE_CREATES", "SITE_FIELDS", "SYSTEM", "SiteMirrored", "site_connec
 SYSTEM = "site"
 _CATALOG = frozenset({"category", "product", "offer", "price_type", "warehouse"})
 
-#: What a site takes from a CommerceML exchange, per entity (docs/commerceml.md §2).
+#: What a site takes from a CommerceML exchange, per entity: all of it but VAT rates and images.
 SITE_FIELDS: Mapping[str, frozenset[str]] = {
-    "category": frozenset({"name", "xml_id", "parent", "active"}),
-    "product": frozenset(
-        {"name", "xml_id", "article", "barcode", "description", "categories", "unit", "properties", "active"}
-    ),
-    "offer": frozenset(
-        {"product", "name", "xml_id", "article", "barcode", "characteristics", "prices", "stock", "active"}
-    ),
-    "price_type": frozenset({"name", "currency", "xml_id"}),
-    "warehouse": frozenset({"name", "xml_id"}),
-    "counterparty": frozenset({"kind", "name", "phones", "emails", "requisites", "address"}),
-    "order": frozenset(
-        {
-            "number",
-            "date",
-            "status",
-            "customer",
-            "site",
-            "lines",
-            "delivery",
-            "payments",
-            "total",
-            "comment",
-            "external_numbers",
-            "cancelled",
-        }
-    ),
+    **CARRIED,
+    "product": CARRIED["product"] - {"vat_rate", "images"},
 }
 SITE_CREATES = frozenset(_CATALOG | {"order", "counterparty"})
 
