@@ -23,19 +23,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import re
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+import sqlalchemy as sa
 
 from obmen.demo import Stack, Tuning, running_stack
 from obmen.demo_activity import Activity
+from obmen.store.database import sync_url
 
 #: The deal's title «Заказ №N» (connectors/bitrix24/orders.py): how a person finds a site order's deal.
 TITLE_NUMBER = re.compile(r"№\s*(\S+)")
@@ -108,7 +114,10 @@ class Run:
     dumps: list[float] = field(default_factory=list)
     flows: dict[str, Flow] = field(default_factory=dict)
     loading: bool = True
+    siding: bool = True  # the manager and the customers are still making changes
     refusal: str = ""
+    started: float = 0.0
+    last_deal: float = 0.0
 
     def __post_init__(self) -> None:
         poll = self.stack.runtime.settings.site.poll_interval
@@ -120,6 +129,11 @@ class Run:
         ):
             self.flows[flow.name] = flow
 
+    def sustained(self) -> float:
+        """Deals made per second, from the first order to the last deal seen: what obmen kept up with."""
+        made = len(self.flow(0).samples)
+        return made / (self.last_deal - self.started) if made and self.last_deal > self.started else 0.0
+
     def flow(self, index: int) -> Flow:
         """The flows in table order."""
         return list(self.flows.values())[index]
@@ -129,7 +143,7 @@ class Run:
     async def orders(self) -> None:
         """Customers order at `rate` per second (open loop: a slow answer does not slow the arrivals)."""
         count = max(1, int(self.rate * self.seconds))
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         inflight: set[asyncio.Task[None]] = set()
         for i in range(count):
             await asyncio.sleep(max(0.0, started + i / self.rate - time.monotonic()))
@@ -154,22 +168,28 @@ class Run:
         }
         at = time.monotonic()
         try:
-            placed = await self.act.site("POST", "/orders", body)
+            reply = await self.act.http.post(f"{self.stack.site}/_sandbox/orders", json=body)
         except httpx.HTTPError as exc:
             self.refused += 1
-            self.refusal = self.refusal or _why(exc)
+            self.refusal = self.refusal or f"{type(exc).__name__}: {exc}"
             return
+        if reply.status_code != 201:
+            self.refused += 1
+            self.refusal = self.refusal or f"{reply.status_code} {reply.text[:200]}"
+            return
+        placed = reply.json()
         self.placed[str(placed["number"])] = Placed(str(placed["number"]), placed["id"], at)
 
-    async def manager_and_payer(self) -> None:
-        """While the load runs, a manager moves deals and customers pay, `side_rate` of each per second."""
+    async def manager_and_payer(self, until: float, least: int) -> None:
+        """While the load runs, a manager moves deals and customers pay (`side_rate` changes per second);
+        when deals come late, on until `least` changes are made (bounded by `until`)."""
         turn = 0
-        while self.loading:
+        while time.monotonic() < until and (self.loading or turn < least):
             await asyncio.sleep(1 / self.side_rate)
-            ready = [p for p in self.placed.values() if p.deal and p.number not in self.moved | self.paid]
-            if not ready:
+            taken = self.moved.keys() | self.paid.keys()
+            order = next((p for p in self.placed.values() if p.deal and p.number not in taken), None)
+            if order is None:
                 continue
-            order = ready[0]
             turn += 1
             if turn % 2:
                 # The manager's click shares the portal's bucket with obmen (bitrix24.md §3).
@@ -178,6 +198,7 @@ class Run:
             else:
                 self.paid[order.number] = (order, time.monotonic())
                 await self.act.site("PATCH", f"/orders/{order.site_id}", {"paid": True})
+        self.siding = False
 
     # -- the watchers ------------------------------------------------------------------------------------
 
@@ -185,7 +206,7 @@ class Run:
         """Deals of site orders, and paid invoices, as a person looking at the portal would find them."""
         deals, paid_flow = self.flow(0), self.flow(2)
         paid_seen: set[str] = set()
-        while time.monotonic() < until and (self.loading or self._portal_pending(paid_seen)):
+        while time.monotonic() < until and (self.siding or self._portal_pending(paid_seen)):
             asked = time.monotonic()
             reply = await self.act.http.get(f"{self.stack.bitrix24}/_sandbox/dump")
             tables = (await asyncio.to_thread(json.loads, reply.content))["tables"]
@@ -198,7 +219,7 @@ class Run:
                 if order is not None:
                     by_deal[str(deal["ID"])] = order
                     if order.deal is None:
-                        order.deal = deal["ID"]
+                        order.deal, self.last_deal = deal["ID"], now
                         deals.samples.append(now - order.at)
             for invoice in tables.get("crm.smart_invoice", []):
                 order = by_deal.get(str(invoice.get("PARENT_ID_2")))
@@ -216,7 +237,7 @@ class Run:
     async def watch_site(self, until: float) -> None:
         """Site statuses of the moved deals' orders."""
         flow, seen = self.flow(1), set[str]()
-        while time.monotonic() < until and (self.loading or len(seen) < len(self.moved)):
+        while time.monotonic() < until and (self.siding or len(seen) < len(self.moved)):
             for number, (order, moved) in list(self.moved.items()):
                 if number in seen:
                     continue
@@ -242,16 +263,22 @@ class Run:
         flow.missing = len(self.placed) - len(self.in_onec)
 
 
-def _why(exc: httpx.HTTPError) -> str:
-    reply = getattr(exc, "response", None)
-    return f"{type(exc).__name__}: {reply.text[:200] if reply is not None else exc}"
-
-
 async def _offers(act: Activity) -> list[str]:
     listed = await act.onec("GET", "/products")
     products = listed["products"] if isinstance(listed, dict) else listed
     ids = [str(o.get("id") or o.get("xml_id")) for p in products for o in p.get("offers") or []]
-    return ids or [str(p.get("id") or p.get("xml_id")) for p in products]
+    ids = ids or [str(p.get("id") or p.get("xml_id")) for p in products]
+    # The catalog step sees the site's products; their offers may land a round later (bounded wait).
+    for _ in range(600):
+        known = [
+            i
+            for i in ids
+            if (await act.http.get(f"{act.stack.site}/_sandbox/offers/{quote(i, safe='')}")).is_success
+        ]
+        if len(known) == len(ids):
+            return ids
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"the site knows {len(known)} of 1C's {len(ids)} offers after 60 s")
 
 
 @dataclass
@@ -262,9 +289,42 @@ class Result:
     run: Run
     requests: int
     warm: float
+    depth: int  # obmen's queue when the run ended
 
 
-async def _run(label: str, tuning: Tuning, args: argparse.Namespace, seconds: float) -> Result:
+@contextlib.contextmanager
+def _database(server: str | None) -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database on `server` for one run (dropped after), or SQLite in the state dir."""
+    if not server:
+        yield {}
+        return
+    admin = sa.create_engine(sync_url(server), isolation_level="AUTOCOMMIT")
+    name = f"obmen_flows_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield {"OBMEN_DATABASE__URL": url}
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _run(label: str, limits: str, args: argparse.Namespace, seconds: float) -> Result:
+    with _database(args.pg) as env:
+        tuning = Tuning(
+            limits=limits,
+            site_poll=args.site_poll,
+            worker_poll=args.worker_poll,
+            worker_concurrency=args.workers,
+            b24_poll_every=args.b24_poll_every,
+            extra_env=env,
+        )
+        return asyncio.run(_load(f"{label}, {'PostgreSQL' if env else 'SQLite'}", tuning, args, seconds))
+
+
+async def _load(label: str, tuning: Tuning, args: argparse.Namespace, seconds: float) -> Result:
     with tempfile.TemporaryDirectory(prefix="bench-flows-") as tmp:
         async with (
             running_stack(Path(tmp) / "state", tuning=tuning) as stack,
@@ -289,13 +349,14 @@ async def _run(label: str, tuning: Tuning, args: argparse.Namespace, seconds: fl
             until = time.monotonic() + seconds + args.drain
             await asyncio.gather(
                 run.orders(),
-                run.manager_and_payer(),
+                run.manager_and_payer(until - args.drain / 2, least=10),
                 run.watch_portal(until),
                 run.watch_site(until),
                 run.watch_onec(until),
             )
             requests = (client.requests if client else 0) - before
-            return Result(label, run, requests, warm)
+            depth = int((await http.get(f"{stack.obmen}/api/status")).json()["depth"])
+            return Result(label, run, requests, warm, depth)
 
 
 def _print(results: list[Result]) -> None:
@@ -306,9 +367,11 @@ def _print(results: list[Result]) -> None:
         accepted = len(run.placed)
         achieved = accepted / run.load_seconds if run.load_seconds else 0.0
         dump = pct(run.dumps, 50) if run.dumps else 0.0
+        sustained = run.sustained()
         print(
             f"\n[{r.label}] offered {run.offered} orders at {run.rate:g}/s over {run.seconds:g} s,"
             f" accepted {accepted} ({achieved:.1f}/s), refused {run.refused} {run.refusal};"
+            f" deals made {sustained:.1f}/s ({sustained / run.rate:.2f}× offered), queue left {r.depth};"
             f" portal requests by obmen {r.requests} ({r.requests / max(1, accepted):.3f}/order);"
             f" catalog warm-up {r.warm:.1f} s; portal probe p50 {dump * 1000:.0f} ms per dump"
         )
@@ -332,16 +395,6 @@ def _yes(f: Flow) -> str:
     return "yes" if f.met() else "no"
 
 
-def _tuning(args: argparse.Namespace, limits: str) -> Tuning:
-    return Tuning(
-        limits=limits,
-        site_poll=args.site_poll,
-        worker_poll=args.worker_poll,
-        worker_concurrency=args.workers,
-        b24_poll_every=args.b24_poll_every,
-    )
-
-
 def main(argv: list[str]) -> None:
     """Run the load against a portal without the cloud bucket, then a short cloud row; print the table."""
     parser = argparse.ArgumentParser(prog="bench flows")
@@ -358,14 +411,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--probe", type=float, default=0.1, help="portal probe period, s")
     parser.add_argument("--drain", type=float, default=30.0, help="how long to wait after the load, s")
     parser.add_argument("--warm-timeout", type=float, default=180.0, help="catalog warm-up bound, s")
+    parser.add_argument("--pg", help="run obmen on PostgreSQL (a fresh database on this server)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 10/s for 5 s, cloud 3 s")
     args = parser.parse_args(argv)
     if args.quick:
         args.rate, args.seconds, args.drain = 10.0, 5.0, 15.0
         args.cloud_seconds = min(args.cloud_seconds, 3.0)
-    results = [asyncio.run(_run(f"{args.limits} portal", _tuning(args, args.limits), args, args.seconds))]
+    results = [_run(f"{args.limits} portal", args.limits, args, args.seconds)]
     _print(results)
     if args.cloud_seconds > 0:
-        results.append(asyncio.run(_run("cloud portal", _tuning(args, "cloud"), args, args.cloud_seconds)))
+        results.append(_run("cloud portal", "cloud", args, args.cloud_seconds))
         print("\nside by side")
         _print(results)
