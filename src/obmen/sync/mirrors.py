@@ -90,18 +90,27 @@ class MirrorIngest:
         for record in records:
             by_entity.setdefault(record.entity, []).append(record.external_id)
         known: dict[tuple[str, str], tuple[dict[str, Any], str | None]] = {}
+        # What the partner holds now: its last upload, or what obmen sent it since (as `snapshots`).
+        current: dict[tuple[str, str], Mapping[str, Any]] = {}
         for entity, ids in by_entity.items():
             queued = await mirror.unacknowledged(conn, self.tenant, self.system, entity, ids)
             known.update({(entity, x): (item.fields, x) for x, item in queued.items()})
+            current.update({(entity, x): item.fields for x, item in queued.items()})
             rows = await mirror.read(conn, self.tenant, self.system, entity, ids)
             known.update({(entity, x): (row.fields, row.origin) for x, row in rows.items()})
+            current.update(
+                {(entity, x): row.fields for x, row in rows.items() if _newer(row.seen_at, queued.get(x))}
+            )
         out: list[MirrorRecord] = []
         for record in records:
             key = (record.entity, record.external_id)
             base, origin = known.get(key, ({}, None))
             fields = {**base, **record.fields}
+            if record.entity == "counterparty":
+                fields.update(_contacts_added(current.get(key, {}), record.fields))
             # A later record of the same object in this batch builds on the earlier one.
             known[key] = (fields, origin)
+            current[key] = fields
             out.append(MirrorRecord(record.entity, record.external_id, fields, origin))
         return out
 
@@ -207,3 +216,25 @@ class MirrorIngest:
 def _customer(fields: Mapping[str, Any]) -> str | None:
     ref = fields.get("customer")
     return str(ref["id"]) if isinstance(ref, Mapping) and ref.get("id") else None
+
+
+def _newer(seen_at: float, item: OutboxItem | None) -> bool:
+    return item is None or seen_at > item.queued_at
+
+
+#: A counterparty's multi-valued contacts (model.Counterparty).
+_CONTACTS = ("phones", "emails")
+
+
+def _contacts_added(current: Mapping[str, Any], upload: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Phones and e-mails of an upload added to those the partner already holds, none dropped.
+
+    A partner sends a customer only inside an order, with the contacts typed for that order
+    (docs/commerceml.md §2.6): a phone missing there is not a phone removed, or a customer's second
+    order would erase what a manager added to the contact in the CRM.
+    """
+    out: dict[str, list[Any]] = {}
+    for name in _CONTACTS:
+        if name in upload and isinstance(current.get(name), list):
+            out[name] = sorted({*current[name], *(upload[name] or [])}, key=str)
+    return out
