@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+from lxml import etree
 
 from obmen.demo import WEBHOOK, Stack
 
 __all__ = ["Activity", "Propagation", "Timeout"]
 
 T = TypeVar("T")
+
+#: The demo's customer; ordering again with the same phone or e-mail must find her contact (flow 6).
+CUSTOMER = {"name": "Ирина Смирнова", "email": "irina@example.ru", "phone": "+7 912 345-67-89"}
 
 
 class Timeout(Exception):
@@ -64,7 +68,8 @@ class Activity:
     async def site(self, verb: str, path: str, body: Any = None) -> Any:
         """The storefront's control API (a customer, or the shop's back office)."""
         reply = await self.http.request(verb, f"{self.stack.site}/_sandbox{path}", json=body)
-        reply.raise_for_status()
+        if reply.status_code >= 400:
+            raise RuntimeError(f"site {verb} {path}: {reply.status_code} {reply.text[:300]}")
         return reply.json()
 
     async def onec(self, verb: str, path: str, body: Any = None) -> Any:
@@ -120,6 +125,12 @@ class Activity:
             if time.monotonic() - started > self.timeout:
                 raise Timeout(f"{what}: not settled within {self.timeout:.0f} s")
             await asyncio.sleep(0.1)
+
+    async def quiet(self, pause: float = 1.5) -> None:
+        """Wait until obmen's queue is empty and stays so while late events land (before flow 8)."""
+        await self.settled()
+        await asyncio.sleep(pause)
+        await self.settled()
 
     async def obmen_status(self) -> dict[str, Any]:
         """obmen's own `/api/status` (queue, parked, conflicts), as `obmen status` shows it."""
@@ -193,11 +204,21 @@ class Activity:
         await self.until("1 catalog", "deletion mark: inactive in Bitrix24", b24_inactive, started)
         await self.until("1 catalog", "deletion mark: inactive on the site", site_inactive, started)
 
-    async def order(self, offer_xml_id: str) -> dict[str, Any]:
+    async def on_sale(self, offer_xml_id: str) -> None:
+        """Wait until the storefront sells an offer (its price has arrived with the site's exchange)."""
+
+        async def priced() -> bool:
+            path = offer_xml_id.replace("#", "%23")
+            reply = await self.http.get(f"{self.stack.site}/_sandbox/offers/{path}")
+            return reply.status_code == 200 and bool(reply.json().get("prices"))
+
+        await self.until("1 catalog", "the offer on sale on the site", priced, time.monotonic())
+
+    async def order(self, offer_xml_id: str, customer: dict[str, str] | None = None) -> dict[str, Any]:
         """Flow 2: a customer orders on the site → contact, deal with rows and its invoice in the CRM."""
         started = time.monotonic()
         body = {
-            "customer": {"name": "Ирина Смирнова", "email": "irina@example.ru", "phone": "+7 912 345-67-89"},
+            "customer": customer or CUSTOMER,
             "items": [{"offer": offer_xml_id, "quantity": 2}],
             "delivery": {"service": "Курьер", "price": 300},
             "payment": {"system": "Банковская карта", "paid": False},
@@ -275,6 +296,99 @@ class Activity:
         await self.b24("crm.deal.productrows.set", {"id": deal, "rows": [row]})
         await self.until("5 CRM deal", "its invoice", lambda: self.invoice_of(deal), started)
 
+    async def timeline(self, entity: str, key: str) -> dict[str, Any]:
+        """obmen's timeline of one object (`obmen explain`): links, the agreed base, journal, outbox."""
+        reply = await self.http.get(f"{self.stack.obmen}/api/timeline/{entity}/{key}")
+        return dict(reply.json()) if reply.status_code == 200 else {}
+
+    async def edit_contact(self, contact_id: Any, phone: str, email: str) -> dict[str, Any]:
+        """Flow 6: a manager adds a phone and an e-mail to a contact in the CRM → the counterparty follows."""
+        started = time.monotonic()
+        fields = {
+            # Multi-field values without an ID are added next to the existing ones (bitrix24.md §5.2).
+            "PHONE": [{"VALUE": phone, "VALUE_TYPE": "MOBILE"}],
+            "EMAIL": [{"VALUE": email, "VALUE_TYPE": "HOME"}],
+        }
+        await self.b24("crm.contact.update", {"id": contact_id, "fields": fields})
+
+        async def agreed() -> dict[str, Any] | None:
+            base = (await self.timeline("counterparty", f"bitrix24:C{contact_id}")).get("base") or {}
+            phones = {_digits(p) for p in base.get("phones") or []}
+            return base if email in (base.get("emails") or []) and _digits(phone) in phones else None
+
+        return await self.until("6 counterparty", "the contact's edit in obmen", agreed, started)
+
+    async def onec_receives(self, number: str) -> dict[str, Any]:
+        """What 1C's next sale exchange would receive for an order: its document and its counterparty.
+
+        CommerceML has no document for a counterparty alone: 1C gets the customer only inside an order
+        (commerceml.md §2.6), so a contact's edit reaches 1C with the customer's next order document.
+        The query is made as 1C makes it, without `success`, so nothing is committed (§1.7).
+        """
+        url, auth = f"{self.stack.obmen}/exchange/1c", (self.stack.onec_login, self.stack.onec_password)
+        lines = (await self.http.get(url, params={"type": "sale", "mode": "checkauth"}, auth=auth)).text
+        _, cookie, value, *rest = lines.splitlines()
+        session = {"type": "sale", **dict(item.split("=", 1) for item in rest if "=" in item)}
+        headers = {"Cookie": f"{cookie}={value}"}
+        await self.http.get(url, params={**session, "mode": "init"}, headers=headers, auth=auth)
+        answer = await self.http.get(url, params={**session, "mode": "query"}, headers=headers, auth=auth)
+        # A hardened parser, as for any file from outside (no entities, no network).
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+        for document in _elements(etree.fromstring(answer.content, parser), "Документ"):
+            if _text(document, "Номер") == number:
+                party = next(_elements(document, "Контрагент"), None)
+                contacts = [_text(c, "Значение") for c in _elements(party, "Контакт")]
+                return {"id": _text(party, "Ид"), "contacts": contacts}
+        raise Timeout(f"order №{number} is not in 1C's next sale exchange")
+
+    async def _comment_on_both_sides(self, deal_id: Any, site_id: Any, crm_text: str, site_text: str) -> None:
+        """A manager and the shop edit the order's comment at once, before obmen hears of either.
+
+        The portal's events are dropped meanwhile: obmen learns of the site's edit on its next pull and
+        reconciles by re-reading both sides (ARCHITECTURE §2.1), so it sees two changes against the base.
+        """
+        faults = f"{self.stack.bitrix24}/_sandbox/faults"
+        await self.http.post(faults, json={"events": {"drop": 1.0}})
+        await self.b24("crm.deal.update", {"id": deal_id, "fields": {"COMMENTS": crm_text}})
+        await self.site("PATCH", f"/orders/{site_id}", {"comment": site_text})
+
+    async def _events_back(self) -> None:
+        await self.http.post(f"{self.stack.bitrix24}/_sandbox/faults", json={"events": {"drop": 0.0}})
+
+    async def both_edit_comment(self, deal_id: Any, site_id: Any, crm_text: str, site_text: str) -> str:
+        """Flow 8, default policy: the order's comment edited on two sides at once → one value on both.
+
+        Returns the comment both sides end up with (by default the newest edit, here the site's).
+        """
+        started = time.monotonic()
+        await self._comment_on_both_sides(deal_id, site_id, crm_text, site_text)
+
+        async def agreed() -> str | None:
+            deal = next((d for d in await self.portal("crm.deal") if str(d["ID"]) == str(deal_id)), {})
+            on_site = (await self.site("GET", f"/orders/{site_id}"))["comment"]
+            return str(on_site) if on_site == deal.get("COMMENTS") else None
+
+        try:
+            return await self.until("8 both sides", "one comment on both sides", agreed, started)
+        finally:
+            await self._events_back()
+
+    async def comment_conflict(
+        self, deal_id: Any, site_id: Any, crm_text: str, site_text: str
+    ) -> dict[str, Any]:
+        """Flow 8 with `order.comment = "conflict"`: both edits are recorded for a person, none forced."""
+        started = time.monotonic()
+        await self._comment_on_both_sides(deal_id, site_id, crm_text, site_text)
+
+        async def recorded() -> dict[str, Any] | None:
+            conflicts = (await self.obmen_status())["conflicts"]["items"]
+            return next((c for c in conflicts if "comment" in str(c)), None)
+
+        try:
+            return await self.until("8 both sides", "the comment conflict in obmen status", recorded, started)
+        finally:
+            await self._events_back()
+
     async def play(self) -> list[Propagation]:
         """Every step, in the order a shop's day would bring them."""
         products = await self.catalog()
@@ -290,6 +404,22 @@ class Activity:
         await self.onec_ships(number, site_id)
         await self.crm_deal(str(products[0]["name"]), 990.0)
         return self.log
+
+
+def _digits(phone: Any) -> str:
+    return "".join(ch for ch in str(phone) if ch.isdigit())[-10:]
+
+
+def _elements(root: etree._Element | None, name: str) -> Iterator[etree._Element]:
+    """Descendants named `name` in any namespace (CommerceML files may or may not declare one)."""
+    found = root.iter() if root is not None else iter(())
+    return (el for el in found if isinstance(el.tag, str) and etree.QName(el).localname == name)
+
+
+def _text(root: etree._Element | None, name: str) -> str:
+    kids = list(root) if root is not None else []
+    found = next((el for el in kids if isinstance(el.tag, str) and etree.QName(el).localname == name), None)
+    return (found.text or "").strip() if found is not None else ""
 
 
 def _first_offer(products: list[dict[str, Any]]) -> str:
