@@ -372,7 +372,8 @@ def _print(results: list[Result]) -> None:
             f"\n[{r.label}] offered {run.offered} orders at {run.rate:g}/s over {run.seconds:g} s,"
             f" accepted {accepted} ({achieved:.1f}/s), refused {run.refused} {run.refusal};"
             f" deals made {sustained:.1f}/s ({sustained / run.rate:.2f}× offered), queue left {r.depth};"
-            f" portal requests by obmen {r.requests} ({r.requests / max(1, accepted):.3f}/order);"
+            f" portal requests by obmen {r.requests} ({r.requests / max(1, accepted):.3f}/order,"
+            f" {r.requests / max(1, len(run.flow(0).samples)):.2f}/deal made);"
             f" catalog warm-up {r.warm:.1f} s; portal probe p50 {dump * 1000:.0f} ms per dump"
         )
         print(line.format(*heads))
