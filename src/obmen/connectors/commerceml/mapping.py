@@ -363,5 +363,11 @@ def order_fields(document: Document, *, currency: str = "RUB") -> Fields:
         cancelled=cancelled,
     )
     fields = to_fields(entity)
-    absent = {"status": status is None, "payments": payments is None, "delivery": shipping is None}
+    # 1C's own documents name no site (`Сайт` is Bitrix's requisite, §2.6/§2.7): not carried, not empty.
+    absent = {
+        "status": status is None,
+        "payments": payments is None,
+        "delivery": shipping is None,
+        "site": document.requisite("Сайт") is None,
+    }
     return {key: value for key, value in fields.items() if not absent.get(key, False)}
