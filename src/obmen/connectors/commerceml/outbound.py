@@ -243,10 +243,10 @@ def order_document(
     currency = order.total.currency if order.total else "RUB"
     lines = tuple(_goods_line(line) for line in order.lines)
     if order.delivery is not None:
-        # Bitrix names the line generically and the service in `Способ доставки`; 1C's documents carry
-        # no such requisite, so there the line itself is named after the service.
-        name = "Доставка заказа" if to == "onec" else order.delivery.service
-        lines += (_delivery_line(order.delivery, name),)
+        # The line is named after the service both ways (Bitrix itself writes "Доставка заказа" and the
+        # service in `Способ доставки`): 1C sends its documents back without that requisite, so the line's
+        # name is all that names the service on the way back, and a generic one would replace it.
+        lines += (_delivery_line(order.delivery, order.delivery.service),)
     total = (
         order.total.amount if order.total else sum((line.total or Decimal(0) for line in lines), Decimal(0))
     )
