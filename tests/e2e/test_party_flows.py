@@ -54,6 +54,10 @@ async def test_a_contact_edit_reaches_1c_with_the_next_order_and_the_customer_is
         await day.sale_exchange(number)
         orders = await day.onec("GET", "/orders")
         assert {o["counterparty"] for o in orders} == {received["id"]}
+        # 1C sends the order back in its own words (no site, no delivery requisite): nothing is lost.
+        await day.settled()
+        base = (await day.timeline("order", f"bitrix24:{second['deal']['ID']}"))["base"]
+        assert (base["site"], base["delivery"]["service"], len(base["lines"])) == ("s1", "Курьер", 1), base
 
         # Flow 8, default policy: the comment edited in the deal and on the site at once; the newer wins.
         deal_id, site_id = second["deal"]["ID"], second["site"]["id"]
