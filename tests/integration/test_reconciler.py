@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from obmen.connectors.base import Change
-from obmen.store import tables
+from obmen.store import queue, tables
 from obmen.store.database import Database
 from obmen.sync.context import Engine, EngineSettings
 from obmen.sync.policy import Policy
@@ -186,6 +186,30 @@ async def test_order_waits_for_its_customer_and_is_written_with_each_systems_ids
         (order,) = fakes[name].objects("order").values()
         (contact_id,) = fakes[name].objects("counterparty")
         assert order == {"number": "S-1", "customer": {"$ref": "counterparty", "id": contact_id}}
+
+
+async def test_an_order_waiting_longer_than_its_attempts_for_a_slow_customer_is_not_parked(
+    db: Database,
+) -> None:
+    clock = ManualClock()
+    fakes = systems(clock, bitrix24=Knobs(transient=1.0))  # the customer cannot reach Bitrix24 for a while
+    engine = make_engine(db, fakes, clock)  # max_attempts=3
+    customer = fakes["site"].create("counterparty", {"name": "Олег"})
+    fakes["site"].create("order", {"number": "S-2", "customer": {"$ref": "counterparty", "id": customer}})
+    for _ in range(8):  # many more rounds of waiting than the order has attempts
+        await notify(engine, fakes)
+        await worker(engine).drain()
+        clock.advance(1)
+    parked = {r.entity for r in await rows(db, tables.parked)}
+    assert "order" not in parked  # the customer failed (and is parked); the order only waited
+    waiting = [r for r in await rows(db, tables.work_items) if r.entity == "order"]
+    assert [r.last_error.startswith("waits for counterparty") for r in waiting] == [True]
+    assert [r.attempts for r in waiting] == [0]  # waiting spent none of its attempts
+    fakes["bitrix24"].knobs.transient = 0.0
+    await queue.unpark(db, engine.tenant, None, now=clock.now)
+    await settle(engine, fakes, clock)
+    (order,) = fakes["bitrix24"].objects("order").values()
+    assert order["number"] == "S-2"
 
 
 async def test_permanent_failure_parks_and_transient_failures_retry_then_park(db: Database) -> None:

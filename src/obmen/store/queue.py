@@ -280,9 +280,20 @@ async def complete(conn: AsyncConnection, ids: Sequence[int]) -> None:
 
 
 async def retry(
-    db: Database, conn: AsyncConnection, tenant: str, item: Claimed, *, error: str, delay: float, now: float
+    db: Database,
+    conn: AsyncConnection,
+    tenant: str,
+    item: Claimed,
+    *,
+    error: str,
+    delay: float,
+    now: float,
+    spent: bool = True,
 ) -> None:
-    """Put a running item back with a delay; folds into a newer pending item of the same key if any."""
+    """Put a running item back with a delay; folds into a newer pending item of the same key if any.
+
+    `spent=False` gives back the attempt its claim counted (it waited, it did not fail).
+    """
     await conn.execute(sa.delete(work_items).where(_W.id == item.id))
     await conn.execute(
         _insert(
@@ -298,7 +309,7 @@ async def retry(
                     "external_id": item.external_id,
                     "state": "pending",
                     "not_before": now + delay,
-                    "attempts": item.attempts,
+                    "attempts": item.attempts if spent else max(0, item.attempts - 1),
                     "last_error": error[:2000],
                     "trigger": item.trigger,
                     "enqueued_at": now,

@@ -122,8 +122,7 @@ async def _verdicts(
         if item.id not in held:
             continue
         if item.id in batch.waiting_items:
-            delay = engine.settings.ref_retry_delay
-            await _retry_or_park(conn, engine, item, batch.waiting_items[item.id], delay, now)
+            await _wait(conn, engine, item, batch.waiting_items[item.id], now)
             continue
         cid = batch.item_cid.get(item.id)
         if item.id in batch.vanished or cid is None:
@@ -133,7 +132,7 @@ async def _verdicts(
             # Adopted in this batch: it comes back, if at all, as the linked object it now is.
             item = replace(item, key=f"{item.entity}:{cid}", canonical_id=cid, system=None, external_id=None)
         if cid in batch.waiting:
-            await _retry_or_park(conn, engine, item, batch.waiting[cid], engine.settings.ref_retry_delay, now)
+            await _wait(conn, engine, item, batch.waiting[cid], now)
             continue
         error = _error_of(batch, cid, by_op)
         if error is None:
@@ -156,6 +155,26 @@ async def fail_item(
     if isinstance(error, TransientError) and error.retry_after:
         delay = max(delay, error.retry_after)
     await _retry_or_park(conn, engine, item, reason, delay, now)
+
+
+async def _wait(conn: Connection, engine: Engine, item: Claimed, reason: str, now: float) -> None:
+    """Look again soon: the objects it refers to are on their way (their keys were enqueued).
+
+    Waiting spends no attempt: an order whose new customer takes a few rounds to reach a busy portal
+    is not failing, and parking it would stop the flow for nothing. A reference that never resolves
+    shows as the referred object's own failure (it is parked with its reason) and as this item's
+    `last_error` in the queue.
+    """
+    await queue.retry(
+        engine.db,
+        conn,
+        engine.tenant,
+        item,
+        error=reason,
+        delay=engine.settings.ref_retry_delay,
+        now=now,
+        spent=False,
+    )
 
 
 async def _retry_or_park(
