@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from obmen.demo import Tuning, running_stack
-from obmen.demo_activity import CUSTOMER, Activity, _digits, _first_offer
+from obmen.demo_activity import CUSTOMER, Activity, _first_offer, digits
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ async def test_a_contact_edit_reaches_1c_with_the_next_order_and_the_customer_is
         # The manager adds a mobile phone and a second e-mail: obmen's counterparty keeps both old and new.
         base = await day.edit_contact(contact["ID"], PHONE, EMAIL)
         assert set(base["emails"]) == {CUSTOMER["email"], EMAIL}
-        assert {_digits(p) for p in base["phones"]} == {_digits(CUSTOMER["phone"]), _digits(PHONE)}
+        assert {digits(p) for p in base["phones"]} == {digits(CUSTOMER["phone"]), digits(PHONE)}
 
         # She orders again with her old phone and e-mail: her contact is found, nothing is duplicated.
         second = await day.order(offer)
@@ -50,7 +50,7 @@ async def test_a_contact_edit_reaches_1c_with_the_next_order_and_the_customer_is
         # 1C gets customers only inside order documents: the new order carries the edited contact.
         received = await day.onec_receives(number)
         assert EMAIL in received["contacts"], received
-        assert _digits(PHONE) in {_digits(c) for c in received["contacts"]}, received
+        assert digits(PHONE) in {digits(c) for c in received["contacts"]}, received
         await day.sale_exchange(number)
         orders = await day.onec("GET", "/orders")
         assert {o["counterparty"] for o in orders} == {received["id"]}

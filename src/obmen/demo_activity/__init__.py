@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-from lxml import etree
 
 from obmen.demo import WEBHOOK, Stack
+from obmen.demo_activity.cml import customer_of, digits
 
-__all__ = ["Activity", "Propagation", "Timeout"]
+__all__ = ["CUSTOMER", "Activity", "Propagation", "Timeout", "digits"]
 
 T = TypeVar("T")
 
@@ -313,8 +313,8 @@ class Activity:
 
         async def agreed() -> dict[str, Any] | None:
             base = (await self.timeline("counterparty", f"bitrix24:C{contact_id}")).get("base") or {}
-            phones = {_digits(p) for p in base.get("phones") or []}
-            return base if email in (base.get("emails") or []) and _digits(phone) in phones else None
+            phones = {digits(p) for p in base.get("phones") or []}
+            return base if email in (base.get("emails") or []) and digits(phone) in phones else None
 
         return await self.until("6 counterparty", "the contact's edit in obmen", agreed, started)
 
@@ -332,14 +332,10 @@ class Activity:
         headers = {"Cookie": f"{cookie}={value}"}
         await self.http.get(url, params={**session, "mode": "init"}, headers=headers, auth=auth)
         answer = await self.http.get(url, params={**session, "mode": "query"}, headers=headers, auth=auth)
-        # A hardened parser, as for any file from outside (no entities, no network).
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-        for document in _elements(etree.fromstring(answer.content, parser), "Документ"):
-            if _text(document, "Номер") == number:
-                party = next(_elements(document, "Контрагент"), None)
-                contacts = [_text(c, "Значение") for c in _elements(party, "Контакт")]
-                return {"id": _text(party, "Ид"), "contacts": contacts}
-        raise Timeout(f"order №{number} is not in 1C's next sale exchange")
+        found = customer_of(answer.content, number)
+        if found is None:
+            raise Timeout(f"order №{number} is not in 1C's next sale exchange")
+        return found
 
     async def _comment_on_both_sides(self, deal_id: Any, site_id: Any, crm_text: str, site_text: str) -> None:
         """A manager and the shop edit the order's comment at once, before obmen hears of either.
@@ -404,22 +400,6 @@ class Activity:
         await self.onec_ships(number, site_id)
         await self.crm_deal(str(products[0]["name"]), 990.0)
         return self.log
-
-
-def _digits(phone: Any) -> str:
-    return "".join(ch for ch in str(phone) if ch.isdigit())[-10:]
-
-
-def _elements(root: etree._Element | None, name: str) -> Iterator[etree._Element]:
-    """Descendants named `name` in any namespace (CommerceML files may or may not declare one)."""
-    found = root.iter() if root is not None else iter(())
-    return (el for el in found if isinstance(el.tag, str) and etree.QName(el).localname == name)
-
-
-def _text(root: etree._Element | None, name: str) -> str:
-    kids = list(root) if root is not None else []
-    found = next((el for el in kids if isinstance(el.tag, str) and etree.QName(el).localname == name), None)
-    return (found.text or "").strip() if found is not None else ""
 
 
 def _first_offer(products: list[dict[str, Any]]) -> str:
