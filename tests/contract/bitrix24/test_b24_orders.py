@@ -127,6 +127,25 @@ async def test_order_is_a_deal_with_rows_and_an_invoice_made_in_one_request() ->
         assert {k: read.fields[k] for k in _order("1002")} == _order("1002", party.external_id)
 
 
+async def test_a_delivery_change_keeps_the_goods_rows_and_a_goods_change_keeps_the_delivery() -> None:
+    sandbox = make_sandbox()
+    async with build_client(sandbox) as client:
+        await _delivery_product(client)
+        b24 = Bitrix24Connector(client, mapping=MAPPING)
+        [made] = await b24.write([Create("order", "3" * 32, _order("1003"))])
+        deal = str(made.external_id)
+        dearer = {"service": "Курьер", "price": _money("600"), "address": None}
+        [moved] = await b24.write([Update("order", deal, {"delivery": dearer})])
+        assert moved.op.fields == {"delivery": dearer}  # the result names the op the engine gave
+        names = [r["productName"] for r in _owned(sandbox, "D", int(deal))]
+        assert names == ["Кеды белые", "Шнурки", "Доставка: Курьер"]  # replace-all rows kept the goods
+        assert _owned(sandbox, "D", int(deal))[2]["price"] == 600
+        lines = _order("1003")["lines"][:1]
+        await b24.write([Update("order", deal, {"lines": lines})])
+        names = [r["productName"] for r in _owned(sandbox, "D", int(deal))]
+        assert names == ["Кеды белые", "Доставка: Курьер"]
+
+
 async def test_payment_in_the_crm_and_from_the_order_move_the_invoice() -> None:
     sandbox = make_sandbox()
     async with build_client(sandbox) as client:

@@ -269,7 +269,33 @@ class Crm:
     # -- writing -------------------------------------------------------------------------------------
 
     async def write(self, ops: Sequence[WriteOp]) -> Sequence[WriteResult]:
-        """Apply writes in as few batches as possible; one result per op."""
+        """Apply writes in as few batches as possible; one result per op (naming the op it was given)."""
+        given = list(ops)
+        results = await self._write(await self._whole_rows(given))
+        return [replace(result, op=op) for result, op in zip(results, given, strict=True)]
+
+    async def _whole_rows(self, ops: list[WriteOp]) -> list[WriteOp]:
+        """Product rows are one replace-all set of goods and delivery: an update of one keeps the other."""
+        partial = {
+            op.external_id
+            for op in ops
+            if isinstance(op, Update)
+            and op.entity == "order"
+            and ("lines" in op.fields) != ("delivery" in op.fields)
+        }
+        if not partial:
+            return ops
+        found = await self.fetch("order", sorted(partial))
+        out: list[WriteOp] = []
+        for op in ops:
+            remote = found.get(op.external_id) if isinstance(op, Update) else None
+            if isinstance(op, Update) and remote is not None and op.external_id in partial:
+                kept = {k: remote.fields.get(k) for k in ("lines", "delivery") if k not in op.fields}
+                op = Update(op.entity, op.external_id, {**kept, **op.fields})
+            out.append(op)
+        return out
+
+    async def _write(self, ops: Sequence[WriteOp]) -> Sequence[WriteResult]:
         current = await self._current_parties([op for op in ops if op.entity == "counterparty"])
         orders = [op for op in ops if op.entity == "order"]
         # Creates alone assume crm.item until the portal answers otherwise (the probe's request is saved);
