@@ -31,7 +31,8 @@ from obmen.connectors.onec.connector import onec_connector
 from obmen.connectors.site.connector import site_connector
 from obmen.store.database import Database
 from obmen.store.mirror import MirrorStore
-from obmen.sync.context import Engine, EngineSettings
+from obmen.store.state import JournalEntry
+from obmen.sync.context import Engine, EngineSettings, Observer
 from obmen.sync.policy import Policy
 from obmen.sync.scheduler import Scheduler, enqueue_changes
 from obmen.sync.site import SiteDriver, site_driver
@@ -55,6 +56,20 @@ class WebServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         """Install nothing: the caller's handlers stop the web app and the worker together."""
         yield
+
+
+class _Observer:
+    """Counts applied writes, and wakes the site exchange when a write went to the site's outbox."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.site: SiteDriver | None = None
+
+    def applied(self, entry: JournalEntry, *, enqueued_at: float | None, now: float) -> None:
+        """One confirmed write: count it; push it to the site at once rather than at the next poll."""
+        self.metrics.applied(entry, enqueued_at=enqueued_at, now=now)
+        if entry.target_system == "site" and self.site is not None:
+            self.site.wake()
 
 
 def _secret(value: object) -> str:
@@ -159,7 +174,7 @@ def _bitrix24_connector(settings: Settings, client: Bitrix24Client) -> Bitrix24C
 
 
 def engine_for(
-    settings: Settings, db: Database, connectors: dict[str, Connector], metrics: Metrics | None = None
+    settings: Settings, db: Database, connectors: dict[str, Connector], observer: Observer | None = None
 ) -> Engine:
     """The engine the settings describe (batching, retries, the field policy) over these connectors."""
     w = settings.worker
@@ -171,7 +186,7 @@ def engine_for(
         backoff_cap=w.backoff_max,
     )
     policy = Policy.build(dict(settings.field_policy))
-    return Engine(db=db, connectors=connectors, policy=policy, settings=engine_settings, observer=metrics)
+    return Engine(db=db, connectors=connectors, policy=policy, settings=engine_settings, observer=observer)
 
 
 async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time.time) -> Runtime:
@@ -179,7 +194,8 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
     db = Database.connect(settings.database.url, pool_size=settings.worker.concurrency + 3)
     connectors: dict[str, Connector] = {}
     metrics = Metrics()
-    engine = engine_for(settings, db, connectors, metrics)
+    observer = _Observer(metrics)
+    engine = engine_for(settings, db, connectors, observer)
     runtime = Runtime(settings, db, engine, connectors, Starlette(), metrics)
     onec = None
     if settings.onec.login and settings.onec.password:
@@ -205,6 +221,7 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
             clock=clock,
         )
         runtime._closers.append(runtime.site.client.aclose)
+        observer.site = runtime.site
     else:
         log.info("site: [site] exchange_url/login not set, the site exchange is off")
     hooks = None

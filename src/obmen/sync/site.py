@@ -15,7 +15,6 @@ One round (`tick`):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import tempfile
@@ -72,6 +71,7 @@ class SiteDriver:
         self.client = client
         self.ingest = ingest
         self.catalog_id = catalog_id
+        self._wakeup = asyncio.Event()
         self.onec = onec
         self.batch = batch
         self.documents_version = documents_version
@@ -105,8 +105,20 @@ class SiteDriver:
             except Exception:
                 # A bug must not stop the exchange for good: log it whole and try again next interval.
                 log.exception("site exchange round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+            await self._pause(stop, interval)
+
+    def wake(self) -> None:
+        """Run the next round now: obmen has just queued something for the site (its outbox filled)."""
+        self._wakeup.set()
+
+    async def _pause(self, stop: asyncio.Event, interval: float) -> None:
+        """Sleep until the next poll, an earlier `wake()`, or `stop`."""
+        waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wakeup.wait())}
+        _, pending = await asyncio.wait(waits, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._wakeup.clear()
 
     async def _round(self) -> None:
         try:
