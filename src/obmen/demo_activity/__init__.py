@@ -229,8 +229,8 @@ class Activity:
         await self.until("2 order", "its invoice", lambda: self.invoice_of(deal["ID"]), started)
         return {"site": placed, "deal": deal}
 
-    async def sale_exchange(self, number: str) -> dict[str, Any]:
-        """Flow 2, last leg: 1C's next sale exchange collects the order."""
+    async def sale_exchange(self, number: str, flow: str = "2 order") -> dict[str, Any]:
+        """1C's next sale exchange collects the order (the last leg of flows 2 and 5)."""
         started = time.monotonic()
 
         async def in_1c() -> dict[str, Any] | None:
@@ -239,7 +239,7 @@ class Activity:
             items = orders["orders"] if isinstance(orders, dict) else orders
             return next((o for o in items if str(o.get("number")) == number), None)
 
-        return await self.until("2 order", f"order №{number} in 1C", in_1c, started)
+        return await self.until(flow, f"order №{number} in 1C", in_1c, started)
 
     async def onec_ships(self, number: str, site_id: Any) -> None:
         """Flow 3: 1C posts, ships and is paid → the site's status and paid flag, and the CRM follow."""
@@ -295,6 +295,14 @@ class Activity:
         row = {"PRODUCT_NAME": offer_name, "PRICE": price, "QUANTITY": 1}
         await self.b24("crm.deal.productrows.set", {"id": deal, "rows": [row]})
         await self.until("5 CRM deal", "its invoice", lambda: self.invoice_of(deal), started)
+        number = f"CRM-{deal}"
+
+        async def on_site() -> dict[str, Any] | None:
+            orders = await self.site("GET", "/orders")
+            return next((o for o in orders if str(o.get("number")) == number), None)
+
+        await self.until("5 CRM deal", f"order №{number} on the site", on_site, started)
+        await self.sale_exchange(number, flow="5 CRM deal")
 
     async def timeline(self, entity: str, key: str) -> dict[str, Any]:
         """obmen's timeline of one object (`obmen explain`): links, the agreed base, journal, outbox."""

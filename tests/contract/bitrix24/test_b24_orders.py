@@ -287,6 +287,11 @@ async def test_a_deal_made_in_the_crm_reads_incomplete_and_the_engine_gives_it_i
         (order,) = site.objects("order").values()
         assert [line["name"] for line in order["lines"]] == ["Мяч", "Насос"]
         assert not (await b24.fetch("order", [deal]))[deal].incomplete
+        # Numbered after the deal, in a form no site order takes (orders are matched by number).
+        assert (invoice["ACCOUNT_NUMBER"], (await b24.fetch("order", [deal]))[deal].fields["number"]) == (
+            f"CRM-{deal}",
+            f"CRM-{deal}",
+        )
 
         # Complete now: another reconcile of everything writes nothing more anywhere.
         writes, stamp = len(site.writes()), rows(sandbox, "crm.deal")[0]["DATE_MODIFY"]

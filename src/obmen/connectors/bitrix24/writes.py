@@ -154,6 +154,10 @@ def _order_plan(
         # A new order, or a deal without its invoice (made in the CRM): the invoice is made now.
         state = (_paid(op.fields, None, mapping), _cancelled(op.fields, None, mapping))
         body = invoice_item(op.fields, mapping, deal=owner, client=client, state=state, new=True)
+        if made is not None and not op.fields.get("number"):
+            # A deal a manager built has no order number yet: the order it becomes is numbered after it,
+            # in a form no site order takes (orders are matched by number, ARCHITECTURE §2.4).
+            body.update({"accountNumber": f"CRM-{made}", "title": f"Счёт к заказу №CRM-{made}"})
         calls.append(("crm.item.add", {"entityTypeId": 31, "fields": body}))
         if rows is not None:
             new = Step(len(calls) - 1)

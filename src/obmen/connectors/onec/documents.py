@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from lxml import etree
@@ -65,11 +66,14 @@ def build_documents(
 ) -> Documents:
     """Each order as a `Документ`; one order that cannot be expressed never holds back the others."""
     out = Documents()
+    # An order built in the CRM has no order date there: it is dated when it is first handed on.
+    now = datetime.now().astimezone().isoformat(timespec="seconds")
     for order in orders:
         party = customer_id(order.fields)
+        fields = order.fields if order.fields.get("date") else {**order.fields, "date": now}
         try:
             document = order_document(
-                order.external_id, order.fields, customer_id=party, customer=customers.get(party or ""), to=to
+                order.external_id, fields, customer_id=party, customer=customers.get(party or ""), to=to
             )
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             out.refused[order.external_id] = f"cannot be written as CommerceML: {exc!r}"
