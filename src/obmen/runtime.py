@@ -118,8 +118,11 @@ class Runtime:
     async def aclose(self) -> None:
         """Close the clients and the store."""
         for close in reversed(self._closers):
-            with contextlib.suppress(Exception):
+            try:
                 await close()
+            except Exception:
+                # Shutting down: one client failing to close must not keep the others (or the store) open.
+                log.exception("closing %r failed", close)
         await self.db.close()
 
     async def attach_bitrix24(self, tokens: Tokens | None = None) -> None:
