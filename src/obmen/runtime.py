@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import uvicorn
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from obmen.config import Bitrix24Settings, Settings
@@ -72,9 +73,8 @@ class _Observer:
             self.site.wake()
 
 
-def _secret(value: object) -> str:
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter()) if getter else ""
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
 
 
 def portal_url(portal: str) -> str:
@@ -244,7 +244,7 @@ def _hooks(runtime: Runtime) -> Bitrix24Hooks:
     """Event and install endpoints: keys are enqueued; an install attaches the connector."""
     s = runtime.settings.bitrix24
     if s.mode == "webhook":
-        runtime.application_token = _secret(getattr(s, "outgoing_token", None))
+        runtime.application_token = _secret(s.outgoing_token)
 
     async def enqueue(changes: Sequence[Change]) -> int:
         # An invoice event names the invoice; the engine knows it as part of its order (orders.py).

@@ -59,6 +59,11 @@ def origin_of(xml_id: Any) -> str | None:
     return str(xml_id) if isinstance(xml_id, str) and _CANONICAL.fullmatch(xml_id) else None
 
 
+def foreign_xml_id(xml_id: Any) -> str | None:
+    """The `xmlId` another system gave (1C's `Ид`); None when empty or only obmen's own stamp."""
+    return None if origin_of(xml_id) or not xml_id else str(xml_id)
+
+
 def xml_id_for(fields: Mapping[str, Any], canonical_id: str | None) -> str | None:
     """The `xmlId` to write: the 1C `Ид` when known, else the canonical id of a create."""
     return str(fields.get("xml_id") or "") or canonical_id
@@ -93,10 +98,9 @@ def section_payload(fields: Mapping[str, Any], iblock: int, origin: str | None) 
 def category_from_section(row: Mapping[str, Any]) -> dict[str, Any]:
     """Canonical category fields of a `catalog.section` row."""
     parent = row.get("iblockSectionId")
-    xml_id = row.get("xmlId")
     return {
         "name": str(row.get("name") or ""),
-        "xml_id": None if origin_of(xml_id) or not xml_id else str(xml_id),
+        "xml_id": foreign_xml_id(row.get("xmlId")),
         "parent": {"$ref": "category", "id": str(parent)} if parent else None,
         "active": row.get("active", "Y") == "Y",
     }
@@ -126,10 +130,9 @@ def product_payload(fields: Mapping[str, Any], iblock: int, origin: str | None) 
 def product_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """Canonical product fields of a `catalog.product` row."""
     section = row.get("iblockSectionId")
-    xml_id = row.get("xmlId")
     return {
         "name": str(row.get("name") or ""),
-        "xml_id": None if origin_of(xml_id) or not xml_id else str(xml_id),
+        "xml_id": foreign_xml_id(row.get("xmlId")),
         "description": row.get("detailText") or None,
         "categories": [{"$ref": "category", "id": str(section)}] if section else [],
         "active": row.get("active", "Y") == "Y",
@@ -187,11 +190,10 @@ def offer_from_row(
         # Without inventory management the stock is one `quantity`, kept at the first store (§5.7).
         quantity = _dec(row.get("quantity"))
         stock = {info.stores[0]: quantity} if info.stores and quantity else {}
-    xml_id = row.get("xmlId")
     return {
         "product": {"$ref": "product", "id": product},
         "name": str(row.get("name") or ""),
-        "xml_id": None if origin_of(xml_id) or not xml_id else str(xml_id),
+        "xml_id": foreign_xml_id(row.get("xmlId")),
         "price": next(
             (
                 {"amount": decimal_text(_dec(p.get("price"))), "currency": str(p.get("currency"))}
