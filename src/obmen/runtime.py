@@ -249,7 +249,9 @@ def _hooks(runtime: Runtime) -> Bitrix24Hooks:
     async def enqueue(changes: Sequence[Change]) -> int:
         # An invoice event names the invoice; the engine knows it as part of its order (orders.py).
         if runtime.bitrix24 is not None:
-            changes = await runtime.bitrix24.resolve_changes(changes)
+            # Notices of obmen's own writes are dropped first: re-reading them learns nothing (echo.py).
+            changes = runtime.bitrix24.drop_echoes(changes)
+            changes = await runtime.bitrix24.resolve_changes(changes) if changes else []
         return await enqueue_changes(runtime.engine, "bitrix24", changes, trigger="bitrix24:event")
 
     install = None

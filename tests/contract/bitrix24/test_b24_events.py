@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -33,6 +33,8 @@ class Obmen:
         self.sandbox: Bitrix24Sandbox | None = None
         self.installer: AppInstaller | None = None
         self.rings = 0
+        #: What the runtime does before enqueueing (runtime._hooks): drop echoes of obmen's writes.
+        self.drop: Callable[[Sequence[Change]], list[Change]] = list
         hooks = Bitrix24Hooks(
             application_token=lambda: self.application_token,
             enqueue=self.enqueue,
@@ -45,6 +47,7 @@ class Obmen:
         self.rings += 1
 
     async def enqueue(self, changes: Sequence[Change]) -> int:
+        changes = self.drop(changes)
         self.queued.extend(changes)
         return len(changes)
 
@@ -165,6 +168,41 @@ async def test_our_own_writes_do_not_come_back(tmp_path: Path) -> None:
         assert made.ok, made.error
         page = await OfflineQueue(ours, connector="obmen").changes(None, 500)
         assert page.changes == []
+
+
+async def test_online_echoes_are_dropped_and_a_change_by_someone_else_still_arrives(tmp_path: Path) -> None:
+    sandbox, obmen, app = await _installed(tmp_path)
+    stored = await obmen.tokens.load()
+    assert stored is not None
+    async with (
+        build_client(sandbox) as someone,
+        build_client(sandbox, auth=_oauth(obmen, stored, app), auth_connector="obmen") as ours,
+    ):
+        b24 = Bitrix24Connector(ours, offline=OfflineQueue(ours, connector="obmen"))
+        obmen.drop = b24.drop_echoes
+        order, party = await b24.write(
+            [
+                Create("order", "e" * 32, {"status": "N", "comment": "from 1C"}),
+                Create("counterparty", "f" * 32, {"kind": "person", "name": "Ива", "phones": ["+79120001"]}),
+            ]
+        )
+        assert order.ok, order.error
+        assert party.ok, party.error
+        await sandbox.drain_events()
+        assert obmen.queued == []  # the deal, its invoice and the contact: all our own
+        assert b24.echoes.dropped >= 3
+        # A manager edits that deal a moment later: online it looks like an echo and is dropped...
+        await someone.call("crm.deal.update", {"id": order.external_id, "fields": {"TITLE": "manager"}})
+        await sandbox.drain_events()
+        assert obmen.queued == []
+        # ...but the doorbell rings and the offline queue, which holds no write of ours, carries it.
+        assert obmen.rings == 1
+        page = await OfflineQueue(ours, connector="obmen").changes(None, 500)
+        assert page.changes == [Change("order", str(order.external_id))]
+        # An object obmen did not write comes online at once.
+        other = await someone.call("crm.deal.add", {"fields": {"TITLE": "from the portal"}})
+        await sandbox.drain_events()
+        assert obmen.queued == [Change("order", str(other.result))]
 
 
 class _LostAnswer(httpx.AsyncBaseTransport):

@@ -12,6 +12,7 @@ import asyncio
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,10 @@ class Bitrix24Client:
         #: Counters for benchmarks and `obmen status`: HTTP requests sent, retries taken.
         self.requests = 0
         self.retries = 0
+        #: Commands by method, each batched command counted under its own method.
+        self.methods: Counter[str] = Counter()
+        #: Told of every write command that succeeded: (method, params, result) (`echo.Echoes.wrote`).
+        self.on_write: Callable[[str, Mapping[str, Any], Any], None] | None = None
 
     async def __aenter__(self) -> Bitrix24Client:
         return self
@@ -131,7 +136,7 @@ class Bitrix24Client:
         attempt, refreshed = 0, False
         while True:
             try:
-                return await self._send(method, body)
+                reply = await self._send(method, body)
             except TokenExpired:
                 # An expired token is a refusal, never applied: refresh once and send again (§1.2).
                 if not isinstance(self._auth, OAuth) or refreshed:
@@ -145,9 +150,14 @@ class Bitrix24Client:
                     raise
                 self.retries += 1
                 await self._sleep(self._retry.delay(attempt, exc.retry_after))
-            attempt += 1
+                attempt += 1
+                continue
+            if self.on_write is not None and _writes(method):
+                self.on_write(method, body, reply.result)
+            return reply
 
     async def _send(self, method: str, body: dict[str, Any]) -> Reply:
+        self.methods[method] += 1
         held = self._budget.wait_for(method)
         if held:
             await self._sleep(held)
@@ -221,8 +231,13 @@ class Bitrix24Client:
             await self._sleep(held)
         # A batch may be sent again only when every command in it may (bitrix24.md §4: no idempotency key).
         again = all(repeatable(method, params) for method, params in calls.values())
+        self.methods.update(method for method, _ in calls.values())
         reply = await self.call("batch", {"halt": 1 if halt else 0, "cmd": cmd}, repeat=again)
         out = _batch_reply(reply.result, calls)
+        if self.on_write is not None:
+            for name, (method, params) in calls.items():
+                if _writes(method) and name in out.results and name not in out.errors:
+                    self.on_write(method, params, out.results[name])
         for name, timing in out.times.items():
             if name in calls and isinstance(timing, Mapping):
                 self._budget.observe(calls[name][0], timing)

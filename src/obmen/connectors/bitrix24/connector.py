@@ -28,6 +28,7 @@ from obmen.connectors.bitrix24.catalog import CATALOG_CARRIED, Catalog
 from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client
 from obmen.connectors.bitrix24.crm import CARRIED as CRM_CARRIED
 from obmen.connectors.bitrix24.crm import Crm
+from obmen.connectors.bitrix24.echo import Echoes
 from obmen.connectors.bitrix24.events import OfflineQueue
 from obmen.connectors.bitrix24.orders import INVOICE_ONLY, OrderMapping
 from obmen.connectors.bitrix24.people import PEOPLE_CARRIED, People
@@ -36,6 +37,8 @@ from obmen.errors import TransientError
 __all__ = ["CARRIED", "Bitrix24Connector"]
 
 CARRIED: Mapping[str, frozenset[str]] = {**CRM_CARRIED, **CATALOG_CARRIED, **PEOPLE_CARRIED}
+#: What the modification-time poll reads (crm_feeds.changes): invoices come back as their orders.
+_POLLED = frozenset({"order", "invoice", "counterparty"})
 _READ_ONLY = frozenset({"price_type", "warehouse", "user"})
 
 
@@ -54,6 +57,7 @@ class Bitrix24Connector:
         write_rounds: int = 4,
         offline: OfflineQueue | None = None,
         poll_every: float = 30.0,
+        echo_window: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -69,6 +73,9 @@ class Bitrix24Connector:
         self.catalog = Catalog(client, variations=variations, currency=currency)
         self.people = People(client)
         self.write_rounds = write_rounds
+        #: obmen's own recent writes, to know their online events for echoes (echo.py).
+        self.echoes = Echoes(echo_window, clock=clock)
+        client.on_write = self.echoes.wrote
         self.capabilities = Capabilities(
             fields=CARRIED,
             creates=frozenset(CARRIED) - _READ_ONLY,
@@ -133,6 +140,14 @@ class Bitrix24Connector:
             elif change.external_id in parents:
                 out.append(Change("order", parents[change.external_id]))
         return list(dict.fromkeys(out))
+
+    def drop_echoes(self, changes: Sequence[Change]) -> list[Change]:
+        """Online events minus the echoes of obmen's own writes that a reliable feed would still carry.
+
+        The offline queue (application mode) covers every bound event; the modification-time poll
+        (webhook mode) covers the CRM only, so catalog events are then always kept (echo.py).
+        """
+        return self.echoes.drop(changes, only=None if self.offline is not None else _POLLED)
 
     def wake(self) -> None:
         """The portal rang (`ONOFFLINEEVENT`): the next `changes` reads at once."""

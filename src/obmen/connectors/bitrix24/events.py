@@ -116,9 +116,12 @@ async def bind_events(client: Bitrix24Client, handler: str | None, *, connector:
             calls.append(("event.bind", {"event": event, "handler": handler}))
         calls.append(("event.bind", {"event": event, "event_type": "offline", "auth_connector": connector}))
     if handler:
-        # The doorbell: "the offline queue is not empty", at most every minTimeout seconds (§6.5).
+        # The doorbell: "the offline queue is not empty", at most every minTimeout seconds (§6.5). It
+        # rings only for others' changes (ours carry auth_connector), and it is how a change to an object
+        # obmen wrote a moment ago arrives, its online event being taken for an echo (echo.py): so the
+        # documented default of 1 s, not a longer one.
         calls.append(
-            ("event.bind", {"event": "ONOFFLINEEVENT", "handler": handler, "options": {"minTimeout": 5}})
+            ("event.bind", {"event": "ONOFFLINEEVENT", "handler": handler, "options": {"minTimeout": 1}})
         )
     for result in await client.call_many(calls):
         if isinstance(result, Exception) and "ALREADY" not in str(result).upper():
