@@ -135,6 +135,21 @@ async def test_same_person_on_two_sides_is_matched_not_duplicated(db: Database) 
     assert any(j.action == "link" for j in await rows(db, tables.journal))
 
 
+async def test_a_batch_of_new_customers_asks_each_system_for_matches_once(db: Database) -> None:
+    clock = ManualClock()
+    fakes = systems(clock)
+    engine = make_engine(db, fakes, clock)
+    for i in range(20):
+        fakes["site"].create("counterparty", {"name": f"Покупатель {i}", "emails": [f"b{i}@example.ru"]})
+    fakes["bitrix24"].create("counterparty", {"name": "Покупатель 7 (CRM)", "emails": ["b7@example.ru"]})
+    await notify(engine, {"site": fakes["site"]})
+    await worker(engine).drain()
+    # One lookup per other system for the whole batch, not one per customer (a portal request each).
+    assert (fakes["onec"].calls["match"], fakes["bitrix24"].calls["match"]) == (1, 1)
+    await settle(engine, fakes, clock)
+    assert [len(f.objects("counterparty")) for f in fakes.values()] == [20, 20, 20]  # b7 matched, not doubled
+
+
 async def test_owner_policy_puts_back_a_change_made_elsewhere(db: Database) -> None:
     clock = ManualClock()
     fakes = systems(clock)
