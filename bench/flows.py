@@ -30,6 +30,7 @@ import re
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,6 +291,7 @@ class Result:
     requests: int
     warm: float
     depth: int  # obmen's queue when the run ended
+    methods: Counter[str]  # portal commands by method (batched ones under their own method)
 
 
 @contextlib.contextmanager
@@ -346,6 +348,7 @@ async def _load(label: str, tuning: Tuning, args: argparse.Namespace, seconds: f
             )
             client = stack.runtime.bitrix24.client if stack.runtime.bitrix24 else None
             before = client.requests if client else 0
+            methods_before = Counter(client.methods) if client else Counter()
             until = time.monotonic() + seconds + args.drain
             await asyncio.gather(
                 run.orders(),
@@ -355,8 +358,9 @@ async def _load(label: str, tuning: Tuning, args: argparse.Namespace, seconds: f
                 run.watch_onec(until),
             )
             requests = (client.requests if client else 0) - before
+            methods = (Counter(client.methods) if client else Counter()) - methods_before
             depth = int((await http.get(f"{stack.obmen}/api/status")).json()["depth"])
-            return Result(label, run, requests, warm, depth)
+            return Result(label, run, requests, warm, depth, methods)
 
 
 def _print(results: list[Result]) -> None:
@@ -376,6 +380,8 @@ def _print(results: list[Result]) -> None:
             f" {r.requests / max(1, len(run.flow(0).samples)):.2f}/deal made);"
             f" catalog warm-up {r.warm:.1f} s; portal probe p50 {dump * 1000:.0f} ms per dump"
         )
+        per_order = ", ".join(f"{m} {n / max(1, accepted):.2f}" for m, n in r.methods.most_common(8))
+        print(f"portal commands per order: {per_order}")
         print(line.format(*heads))
         for f in run.flows.values():
             if not f.samples:
