@@ -74,3 +74,75 @@ async def test_a_change_while_collected_is_sent_again(db: Database) -> None:
         await mirror.acknowledge(conn, T, S, "run-1")
         again = await mirror.collect(conn, T, S, "run-2")
     assert [(i.external_id, i.fields, i.version) for i in again] == [("o1", {"status": "F"}, 2)]
+
+
+def order(ident: str, **fields: object) -> MirrorRecord:
+    return MirrorRecord("order", ident, dict(fields))
+
+
+async def test_a_document_is_rebuilt_on_what_the_partner_changed_meanwhile(db: Database) -> None:
+    store = mirror.MirrorStore(db, T, S, clock=lambda: 2.0)
+    async with db.begin() as conn:
+        await mirror.absorb(conn, T, S, [order("o1", status="N", paid=False, comment="")], now=1.0)
+    # obmen moves the status (a stage moved in the CRM)...
+    await store.queue("order", {"o1": {"status": "P", "paid": False, "comment": ""}}, {"o1": {"status": "N"}})
+    async with db.begin() as conn:
+        # ...and before the partner collects it, the customer pays there.
+        await mirror.absorb(conn, T, S, [order("o1", status="N", paid=True, comment="")], now=3.0)
+    seen = (await store.snapshots("order", ["o1"]))["o1"]
+    async with db.begin() as conn:
+        [sent] = await mirror.collect(conn, T, S, "run-1")
+    # Both changes survive: the engine sees them, and the document carries them.
+    assert seen.fields == sent.fields == {"status": "P", "paid": True, "comment": ""}
+
+
+async def test_changes_of_versions_not_yet_collected_add_up(db: Database) -> None:
+    async with db.begin() as conn:
+        await mirror.absorb(conn, T, S, [order("o1", status="N", paid=False, comment="")], now=1.0)
+        doc = {"status": "P", "paid": False, "comment": ""}
+        await mirror.put(conn, T, S, "order", {"o1": doc}, now=2.0, changed={"o1": {"status": "N"}})
+        doc = {"status": "P", "paid": False, "comment": "позвонить"}
+        await mirror.put(conn, T, S, "order", {"o1": doc}, now=3.0, changed={"o1": {"comment": ""}})
+        await mirror.absorb(conn, T, S, [order("o1", status="N", paid=True, comment="")], now=4.0)
+        [sent] = await mirror.collect(conn, T, S, "run-1")
+        assert sent.changed == {"status": "N", "comment": ""}
+        assert sent.fields == {"status": "P", "paid": True, "comment": "позвонить"}
+        await mirror.acknowledge(conn, T, S, "run-1")
+        # Once delivered, a new version names only its own change.
+        await mirror.put(conn, T, S, "order", {"o1": doc}, now=5.0, changed={"o1": {"paid": True}})
+        [again] = await mirror.collect(conn, T, S, "run-2")
+    assert again.changed == {"paid": True}
+
+
+async def test_a_field_both_changed_is_left_to_the_engine(db: Database) -> None:
+    store = mirror.MirrorStore(db, T, S, clock=lambda: 2.0)
+    async with db.begin() as conn:
+        await mirror.absorb(conn, T, S, [order("o1", status="N", comment="")], now=1.0)
+    await store.queue(
+        "order", {"o1": {"status": "P", "comment": "x"}}, {"o1": {"status": "N", "comment": ""}}
+    )
+    async with db.begin() as conn:
+        # The partner moved the status too, before collecting ours: its value stands, ours of the
+        # field it did not touch is still delivered.
+        await mirror.absorb(conn, T, S, [order("o1", status="F", comment="")], now=3.0)
+        [sent] = await mirror.collect(conn, T, S, "run-1")
+    assert (
+        sent.fields
+        == (await store.snapshots("order", ["o1"]))["o1"].fields
+        == {"status": "F", "comment": "x"}
+    )
+
+
+async def test_a_whole_document_and_a_delivered_one_are_not_rebuilt(db: Database) -> None:
+    store = mirror.MirrorStore(db, T, S, clock=lambda: 2.0)
+    async with db.begin() as conn:
+        await mirror.absorb(conn, T, S, [order("o1", status="N", paid=False)], now=1.0)
+    await store.queue("order", {"o1": {"status": "P", "paid": False}})  # a create: all of it is obmen's
+    async with db.begin() as conn:
+        await mirror.absorb(conn, T, S, [order("o1", status="N", paid=True)], now=3.0)
+        [sent] = await mirror.collect(conn, T, S, "run-1")
+        assert sent.fields == {"status": "P", "paid": False}
+        await mirror.acknowledge(conn, T, S, "run-1")
+        # The partner had it, then changed it: its upload is the truth now.
+        await mirror.absorb(conn, T, S, [order("o1", status="F", paid=True)], now=4.0)
+    assert (await store.snapshots("order", ["o1"]))["o1"].fields == {"status": "F", "paid": True}

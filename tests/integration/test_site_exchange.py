@@ -234,6 +234,30 @@ async def test_documents_carry_status_and_payment_to_the_site(
     assert (await stack.driver.pull()).seen == {}
 
 
+async def test_a_site_edit_made_while_a_status_waits_in_the_outbox_survives_the_push(
+    stack: Stack, client: SiteExchange, control: httpx.AsyncClient
+) -> None:
+    placed = await pulled_order(stack, client, control)
+    order_id = str(placed["id"])
+    stack.clock.advance(1)
+    [result] = await stack.site.write([Update("order", order_id, {"status": "P"})])  # a stage moved
+    assert result.ok, result.error
+    stack.clock.advance(1)
+    # The shop's manager notes something on the site before obmen's next exchange collects the status.
+    note = {"comment": "Позвонить перед доставкой", "paid": True}
+    assert (await control.patch(f"/orders/{order_id}", json=note)).is_success
+    stack.clock.advance(1)
+    await stack.driver.pull()
+    # What the engine reads of the site: its edit, and the status that is on its way (not a revert to
+    # the old status, which a merge would take for the site's newest word and send to the CRM).
+    view = (await stack.site.fetch("order", [order_id]))[order_id].fields
+    assert (view["status"], view["comment"]) == ("P", note["comment"])
+    await stack.driver.push()
+    seen = (await control.get(f"/orders/{order_id}")).json()
+    # The document is rebuilt on the pulled order: the status arrives and the site's edit stays.
+    assert (seen["status"], seen["comment"], seen["payment"]["paid"]) == ("P", note["comment"], True)
+
+
 def catalog_creates() -> list[Create]:
     price_type = canon.PriceType(name="Розничная", xml_id="pt-retail")
     product = canon.Product(name="Коврик obmen", xml_id="prod-obmen-1", article="OB-1")

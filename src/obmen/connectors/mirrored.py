@@ -57,8 +57,17 @@ class MirrorPort(Protocol):
         """Live ids in order, after `after`."""
         ...
 
-    async def queue(self, entity: str, documents: Mapping[str, Mapping[str, Any]]) -> None:
-        """Queue documents (full field maps, by external id) for the partner to collect."""
+    async def queue(
+        self,
+        entity: str,
+        documents: Mapping[str, Mapping[str, Any]],
+        changed: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Queue documents (full field maps, by external id) for the partner to collect.
+
+        `changed` gives the fields obmen changed in a document with the values they replaced; a document
+        not named is all obmen's.
+        """
         ...
 
 
@@ -106,17 +115,23 @@ class Mirrored:
         updates = [op.external_id for op in ops if not isinstance(op, Create)]
         current = await self.port.snapshots(entity, updates) if updates else {}
         documents: dict[str, dict[str, Any]] = {}
+        changed: dict[str, dict[str, Any]] = {}
+        whole: set[str] = set()
         results: list[WriteResult] = []
         for op in ops:
             if isinstance(op, Create):
                 # 1C takes the site's order id as `Ид` (docs/commerceml.md §2.6): ours is the canonical id.
                 external_id = op.canonical_id
                 documents[external_id] = dict(op.fields)
+                whole.add(external_id)
             elif op.external_id in current:
                 external_id = op.external_id
                 snap = current[external_id]
                 # The partner collects whole documents, not field patches (docs/commerceml.md §2.6).
                 documents[external_id] = {**snap.fields, **documents.get(external_id, {}), **op.fields}
+                # Only these are obmen's; the rest is rebuilt on the partner's latest upload (mirror.py).
+                before = changed.setdefault(external_id, {})
+                before.update({k: snap.fields.get(k) for k in op.fields if k not in before})
             else:
                 results.append(
                     WriteResult(op, error=PermanentError(f"{entity} {op.external_id} is not in the mirror"))
@@ -124,7 +139,7 @@ class Mirrored:
                 continue
             results.append(WriteResult(op, external_id=external_id))
         try:
-            await self.port.queue(entity, documents)
+            await self.port.queue(entity, documents, {x: f for x, f in changed.items() if x not in whole})
         except ObmenError as exc:
             return [WriteResult(r.op, error=exc) for r in results]
         return results

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,6 +71,28 @@ class OutboxItem:
     fields: dict[str, Any]
     version: int
     queued_at: float
+    #: The fields obmen changed since the partner last had the object, each with the partner's value it
+    #: replaced; None: the whole document is obmen's (a create).
+    changed: Mapping[str, Any] | None = None
+    #: Not yet acknowledged by the partner.
+    pending: bool = True
+
+    def on(self, latest: MirrorRow | None) -> dict[str, Any]:
+        """The document as it should reach the partner: its latest upload with obmen's changes on top.
+
+        The partner may have changed the object after obmen queued this (a customer paid on the site
+        while a stage move waited): sending the queued document whole would undo that change. A field
+        both changed is left as the partner has it: the engine, which reconciles the partner's upload,
+        decides it by policy and queues its verdict again (never a silent overwrite).
+        """
+        if latest is None or latest.deleted or self.changed is None or latest.seen_at <= self.queued_at:
+            return self.fields
+        ours = {
+            k: self.fields[k]
+            for k, before in self.changed.items()
+            if k in self.fields and latest.fields.get(k) == before
+        }
+        return {**latest.fields, **ours}
 
 
 def _dumps(value: Any) -> str:
@@ -198,15 +220,22 @@ async def put(
     items: Mapping[str, Mapping[str, Any]],
     *,
     now: float,
+    changed: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Queue documents for the partner; a newer version of a waiting document replaces it."""
+    """Queue documents for the partner; a newer version of a waiting document replaces it.
+
+    `changed` gives, per document, the fields obmen changed with the values they replaced (absent: the
+    whole document is obmen's). A version that replaces one the partner has not collected yet carries
+    both versions' changes, each field with the value the partner had before the first of them.
+    """
     if not items:
         return
     ids = list(items)
-    query = sa.select(outbox.c.external_id, outbox.c.version).where(
+    query = sa.select(outbox.c.external_id, outbox.c.version, outbox.c.acked_version, outbox.c.changed).where(
         _box(tenant, system), outbox.c.entity == entity, outbox.c.external_id.in_(ids)
     )
-    versions = {row.external_id: row.version for row in await conn.execute(query)}
+    held = {row.external_id: row for row in await conn.execute(query)}
+    names = changed or {}
     fresh = [
         {
             "tenant": tenant,
@@ -216,24 +245,48 @@ async def put(
             "fields": _dumps(items[x]),
             "version": 1,
             "queued_at": now,
+            "changed": _changed(names.get(x), "{}"),
         }
         for x in ids
-        if x not in versions
+        if x not in held
     ]
     if fresh:
         await conn.execute(outbox.insert(), fresh)
-    for x in (x for x in ids if x in versions):
+    for x in (x for x in ids if x in held):
+        row = held[x]
+        earlier = row.changed if row.version > row.acked_version else "{}"
         await conn.execute(
             outbox.update()
             .where(_box(tenant, system), outbox.c.entity == entity, outbox.c.external_id == x)
-            .values(fields=_dumps(items[x]), version=versions[x] + 1, queued_at=now)
+            .values(
+                fields=_dumps(items[x]),
+                version=row.version + 1,
+                queued_at=now,
+                changed=_changed(names.get(x), earlier),
+            )
         )
+
+
+def _changed(names: Mapping[str, Any] | None, earlier: str | None) -> str | None:
+    """The stored `changed` map: None (whole document) absorbs everything; the earliest value stays."""
+    if names is None or earlier is None:
+        return None
+    return _dumps({**names, **json.loads(earlier)})
+
+
+def _item(row: Any) -> OutboxItem:
+    changed = json.loads(row.changed) if row.changed is not None else None
+    pending = row.version > row.acked_version
+    return OutboxItem(
+        row.entity, row.external_id, json.loads(row.fields), row.version, row.queued_at, changed, pending
+    )
 
 
 async def collect(
     conn: AsyncConnection, tenant: str, system: str, run: str, *, limit: int = 1000
 ) -> list[OutboxItem]:
-    """Documents not yet acknowledged, marked as sent under `run`."""
+    """Documents not yet acknowledged, marked as sent under `run`, each rebuilt on the partner's latest
+    upload of the object (`OutboxItem.on`)."""
     query = (
         sa.select(outbox)
         .where(_box(tenant, system), outbox.c.version > outbox.c.acked_version)
@@ -249,7 +302,17 @@ async def collect(
             )
             .values(sent_run=run, sent_version=row.version)
         )
-    return [OutboxItem(r.entity, r.external_id, json.loads(r.fields), r.version, r.queued_at) for r in rows]
+    items = [_item(r) for r in rows]
+    wanted: dict[str, list[str]] = {}
+    for item in items:
+        if item.changed is not None:
+            wanted.setdefault(item.entity, []).append(item.external_id)
+    latest = {
+        (entity, x): row
+        for entity, ids in wanted.items()
+        for x, row in (await read(conn, tenant, system, entity, ids)).items()
+    }
+    return [replace(i, fields=i.on(latest.get((i.entity, i.external_id)))) for i in items]
 
 
 async def acknowledge(conn: AsyncConnection, tenant: str, system: str, run: str) -> int:
@@ -269,10 +332,7 @@ async def unacknowledged(
     query = sa.select(outbox).where(
         _box(tenant, system), outbox.c.entity == entity, outbox.c.external_id.in_(external_ids)
     )
-    return {
-        r.external_id: OutboxItem(r.entity, r.external_id, json.loads(r.fields), r.version, r.queued_at)
-        for r in await conn.execute(query)
-    }
+    return {r.external_id: _item(r) for r in await conn.execute(query)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,10 +374,15 @@ class MirrorStore:
         async with self.db.begin() as conn:
             return await scan(conn, self.tenant, self.system, entity, after, limit)
 
-    async def queue(self, entity: str, documents: Mapping[str, Mapping[str, Any]]) -> None:
-        """Put documents in the outbox."""
+    async def queue(
+        self,
+        entity: str,
+        documents: Mapping[str, Mapping[str, Any]],
+        changed: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Put documents in the outbox; `changed`: the fields obmen changed in each, and their old values."""
         async with self.db.begin() as conn:
-            await put(conn, self.tenant, self.system, entity, documents, now=self.clock())
+            await put(conn, self.tenant, self.system, entity, documents, now=self.clock(), changed=changed)
 
 
 def _overlay(rows: Mapping[str, MirrorRow], queued: Mapping[str, OutboxItem]) -> dict[str, Snapshot]:
@@ -326,6 +391,10 @@ def _overlay(rows: Mapping[str, MirrorRow], queued: Mapping[str, OutboxItem]) ->
         item = queued.get(external_id)
         if item is not None and item.queued_at >= row.seen_at:
             out[external_id] = Snapshot(item.fields, row.origin or external_id, item.queued_at)
+        elif item is not None and item.pending and item.changed is not None and not row.deleted:
+            # The partner changed the object while obmen's changes wait for it: it will have both
+            # (a field both changed shows the partner's value, for the engine to decide).
+            out[external_id] = Snapshot(item.on(row), row.origin, row.changed_at)
         elif not row.deleted:
             out[external_id] = Snapshot(row.fields, row.origin, row.changed_at)
     for external_id, item in queued.items():

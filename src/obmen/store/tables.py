@@ -214,6 +214,8 @@ outbox = Table(
     Column("fields", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("queued_at", Float, nullable=False),
+    #: JSON list of the fields obmen changed since the partner last had the object; NULL: all of them.
+    Column("changed", Text),
     #: The run that last collected it and the version that run carried; `acked_version` after success.
     Column("sent_run", String(64)),
     Column("sent_version", Integer),

@@ -209,10 +209,9 @@ class SiteDriver:
         for entity, reasons in refused.items():
             for external_id, reason in reasons.items():
                 log.error("site exchange: %s %s is kept back: %s", entity, external_id, reason)
-            documents = {
-                i.external_id: i.fields for i in items if i.entity == entity and i.external_id in reasons
-            }
-            await self.ingest.requeue(entity, documents)
+            kept = [i for i in items if i.entity == entity and i.external_id in reasons]
+            changed = {i.external_id: i.changed for i in kept if i.changed is not None}
+            await self.ingest.requeue(entity, {i.external_id: i.fields for i in kept}, changed)
 
     async def _catalog_id(self) -> str:
         """The configured catalog `Ид`, else the one 1C last uploaded, else a stable one of this tenant."""

@@ -32,7 +32,12 @@ class Port:
     async def ids(self, entity: str, after: str | None, limit: int) -> Sequence[str]:
         return sorted(x for e, x in self.queued if e == entity)[:limit]
 
-    async def queue(self, entity: str, documents: Mapping[str, Mapping[str, Any]]) -> None:
+    async def queue(
+        self,
+        entity: str,
+        documents: Mapping[str, Mapping[str, Any]],
+        changed: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.queued.update({(entity, x): dict(fields) for x, fields in documents.items()})
 
 
