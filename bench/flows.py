@@ -1,6 +1,8 @@
 """Change → visible latency per flow under a steady order load, the three sandboxes and obmen on loopback.
 
-The stack is `obmen.demo.running_stack` (the sandboxes on real sockets in threads, obmen on this loop).
+The stack is `obmen.demo.running_stack`: the sandboxes on real sockets, each in a process of its own as
+the real systems are (`--threads` puts them in threads of obmen's process, sharing its interpreter
+lock), obmen on this loop.
 It is warmed with the 1C catalog through a real exchange; then customers order on the site at `--rate`
 per second for `--seconds` while, in parallel, a manager moves deal stages in the CRM (REST, as a browser
 would), customers pay on the site and 1C runs its sale exchange on a schedule. Each change is timed
@@ -321,6 +323,7 @@ def _run(label: str, limits: str, args: argparse.Namespace, seconds: float) -> R
             worker_poll=args.worker_poll,
             worker_concurrency=args.workers,
             b24_poll_every=args.b24_poll_every,
+            processes=not args.threads,
             extra_env=env,
         )
         return asyncio.run(_load(f"{label}, {'PostgreSQL' if env else 'SQLite'}", tuning, args, seconds))
@@ -418,6 +421,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--probe", type=float, default=0.1, help="portal probe period, s")
     parser.add_argument("--drain", type=float, default=30.0, help="how long to wait after the load, s")
     parser.add_argument("--warm-timeout", type=float, default=180.0, help="catalog warm-up bound, s")
+    parser.add_argument(
+        "--threads", action="store_true", help="serve the sandboxes from threads of obmen's process"
+    )
     parser.add_argument("--pg", help="run obmen on PostgreSQL (a fresh database on this server)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 10/s for 5 s, cloud 3 s")
     args = parser.parse_args(argv)

@@ -1,10 +1,11 @@
 """`obmen demo`: the three sandboxes and obmen on loopback, wired as an integrator would wire them.
 
-The sandboxes run on real sockets in threads of their own; obmen (web app, worker, scheduler, site
-exchange) runs on this event loop. Bitrix24 runs in application mode, as production should: the demo
-plays the portal administrator who registers and installs obmen's local application, and obmen's own
-installer checks the tokens, stores them and binds the events (bitrix24.md §1.2, §6.1), so deal changes
-reach obmen as pushed events. `DIR/endpoints.json` tells a person or a script where everything is.
+The sandboxes run on real sockets in threads of their own (processes of their own for the benchmark);
+obmen (web app, worker, scheduler, site exchange) runs on this event loop. Bitrix24 runs in application
+mode, as production should: the demo plays the portal administrator who registers and installs obmen's
+local application, and obmen's own installer checks the tokens, stores them and binds the events
+(bitrix24.md §1.2, §6.1), so deal changes reach obmen as pushed events. `DIR/endpoints.json` tells a
+person or a script where everything is.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import json
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from obmen.runtime import CONNECTOR, Runtime, WebServer, build_runtime
 from obmen.store.database import upgrade
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 from obmen_sandbox.onec import OnecSandbox
-from obmen_sandbox.serving import free_port, serve_in_thread
+from obmen_sandbox.serving import free_port, serve_in_process, serve_in_thread
 from obmen_sandbox.site import EXCHANGE_PATH, SiteSandbox
 
 __all__ = ["Stack", "Tuning", "running_stack"]
@@ -84,6 +85,8 @@ class Tuning:
     worker_poll: float = 0.2
     worker_concurrency: int = 2
     b24_poll_every: float = 5.0
+    #: Serve the sandboxes from processes of their own, as the real systems are (the benchmark's way).
+    processes: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
@@ -100,17 +103,32 @@ class Tuning:
 
 @contextlib.contextmanager
 def _sandboxes(
-    obmen: str, creds: dict[str, str], fixture: Path | None, limits: str = "cloud"
+    obmen: str, creds: dict[str, str], fixture: Path | None, limits: str = "cloud", processes: bool = False
 ) -> Iterator[tuple[str, str, str]]:
-    b24 = Bitrix24Sandbox(webhook=WEBHOOK, limits=limits, domain="127.0.0.1")
-    site = SiteSandbox(creds["site_login"], creds["site_password"], import_new_orders=True)
-    onec = OnecSandbox(f"{obmen}/exchange/1c", creds["onec_login"], creds["onec_password"], fixture)
-    with (
-        serve_in_thread(b24.app) as b24_url,
-        serve_in_thread(site.app) as site_url,
-        serve_in_thread(onec.app) as onec_url,
-    ):
-        yield b24_url, site_url, onec_url
+    parts: list[tuple[Callable[..., Any], dict[str, Any]]] = [
+        (Bitrix24Sandbox, {"webhook": WEBHOOK, "limits": limits, "domain": "127.0.0.1"}),
+        (
+            SiteSandbox,
+            {"login": creds["site_login"], "password": creds["site_password"], "import_new_orders": True},
+        ),
+        (
+            OnecSandbox,
+            {
+                "target": f"{obmen}/exchange/1c",
+                "login": creds["onec_login"],
+                "password": creds["onec_password"],
+                "fixture": fixture,
+            },
+        ),
+    ]
+    with contextlib.ExitStack() as stack:
+        urls = [
+            stack.enter_context(
+                serve_in_process(factory, kwargs) if processes else serve_in_thread(factory(**kwargs).app)
+            )
+            for factory, kwargs in parts
+        ]
+        yield urls[0], urls[1], urls[2]
 
 
 def _settings(
@@ -187,7 +205,7 @@ async def running_stack(
         "site_login": "obmen",
         "site_password": secrets.token_urlsafe(12),
     }
-    with _sandboxes(obmen, creds, fixture, tuning.limits) as (b24, site, onec):
+    with _sandboxes(obmen, creds, fixture, tuning.limits, tuning.processes) as (b24, site, onec):
         async with httpx.AsyncClient() as http:
             app = (await http.post(f"{b24}/_sandbox/apps", json={"handler": None})).json()
         settings = _settings(state_dir, obmen, b24, site, creds, app, tuning)

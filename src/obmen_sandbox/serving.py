@@ -1,21 +1,24 @@
-"""Run an ASGI app on a real loopback socket in a background thread (tests, demo, benchmarks).
+"""Run an ASGI app on a real loopback socket in a background thread or process (tests, demo, benchmarks).
 
 Integration tests talk to the sandboxes over real sockets (STYLE §6.13, httpx's `serve_in_thread`);
-this is the one place that knows how to start and stop uvicorn that way.
+this is the one place that knows how to start and stop uvicorn that way. A benchmark serves them from
+processes of their own (`serve_in_process`): in production the portal, the site and 1C do not share
+obmen's interpreter lock, so a benchmark whose sandboxes did would measure their CPU as obmen's latency.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import uvicorn
 
-__all__ = ["free_port", "serve_in_thread"]
+__all__ = ["free_port", "serve_in_process", "serve_in_thread"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -69,3 +72,43 @@ def serve_in_thread(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def _serve_child(factory: Callable[..., Any], kwargs: Mapping[str, Any], host: str, port: int) -> None:
+    sandbox = factory(**kwargs)
+    uvicorn.Server(uvicorn.Config(sandbox.app, host=host, port=port, log_level="warning")).run()
+
+
+@contextlib.contextmanager
+def serve_in_process(
+    factory: Callable[..., Any], kwargs: Mapping[str, Any], host: str = "127.0.0.1", *, start: float = 30.0
+) -> Iterator[str]:
+    """Serve `factory(**kwargs).app` from a fresh process and yield its base URL; stop it on exit.
+
+    `factory` and `kwargs` must pickle (a sandbox class and plain settings): the process is spawned,
+    not forked, so it inherits no event loop, thread or socket of the caller's.
+    """
+    port = free_port(host)
+    child = multiprocessing.get_context("spawn").Process(
+        target=_serve_child, args=(factory, dict(kwargs), host, port), daemon=True
+    )
+    child.start()
+    deadline = time.monotonic() + start
+    try:
+        while not _listening(host, port):
+            if not child.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"{getattr(factory, '__name__', factory)} on {host}:{port} did not start")
+            time.sleep(0.05)
+        yield f"http://{host}:{port}"
+    finally:
+        child.terminate()
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+            child.join()
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
