@@ -2,7 +2,7 @@
 
 The stack is `obmen.demo.running_stack`: the sandboxes on real sockets, each in a process of its own as
 the real systems are (`--threads` puts them in threads of obmen's process, sharing its interpreter
-lock), obmen on this loop.
+lock), and obmen in one more (as `obmen run`; with `--threads`, on this loop).
 It is warmed with the 1C catalog through a real exchange; then customers order on the site at `--rate`
 per second for `--seconds` while, in parallel, a manager moves deal stages in the CRM (REST, as a browser
 would), customers pay on the site and 1C runs its sale exchange on a schedule. Each change is timed
@@ -51,6 +51,7 @@ TITLE_NUMBER = re.compile(r"№\s*(\S+)")
 #: The stage a manager moves to, and the site status the configured mapping gives it (as the demo).
 STAGE, STATUS = "PREPARATION", "P"
 PUSH_GOAL, PUSH_GOAL_P99 = 0.2, 1.0
+METHOD_LINE = re.compile(r'obmen_bitrix24_commands\{method="([^"]+)"\} (\S+)')
 
 
 @dataclass
@@ -107,6 +108,7 @@ class Run:
     onec_every: float
     probe: float
     offers: list[str]
+    site_poll: float
     placed: dict[str, Placed] = field(default_factory=dict)
     offered: int = 0
     refused: int = 0
@@ -123,7 +125,7 @@ class Run:
     last_deal: float = 0.0
 
     def __post_init__(self) -> None:
-        poll = self.stack.runtime.settings.site.poll_interval
+        poll = self.site_poll
         for flow in (
             Flow("site order → deal in CRM", "poll", poll),
             Flow("deal stage (CRM) → site status", "push"),
@@ -211,7 +213,9 @@ class Run:
         paid_seen: set[str] = set()
         while time.monotonic() < until and (self.siding or self._portal_pending(paid_seen)):
             asked = time.monotonic()
-            reply = await self.act.http.get(f"{self.stack.bitrix24}/_sandbox/dump")
+            reply = await self.act.http.get(
+                f"{self.stack.bitrix24}/_sandbox/dump", params={"tables": "crm.deal,crm.smart_invoice"}
+            )
             tables = (await asyncio.to_thread(json.loads, reply.content))["tables"]
             now = time.monotonic()
             self.dumps.append(now - asked)
@@ -348,10 +352,9 @@ async def _load(label: str, tuning: Tuning, args: argparse.Namespace, seconds: f
                 args.onec_every,
                 args.probe,
                 await _offers(act),
+                tuning.site_poll,
             )
-            client = stack.runtime.bitrix24.client if stack.runtime.bitrix24 else None
-            before = client.requests if client else 0
-            methods_before = Counter(client.methods) if client else Counter()
+            before, methods_before = await _portal_counters(http, stack.obmen)
             until = time.monotonic() + seconds + args.drain
             await asyncio.gather(
                 run.orders(),
@@ -360,10 +363,22 @@ async def _load(label: str, tuning: Tuning, args: argparse.Namespace, seconds: f
                 run.watch_site(until),
                 run.watch_onec(until),
             )
-            requests = (client.requests if client else 0) - before
-            methods = (Counter(client.methods) if client else Counter()) - methods_before
+            after, methods_after = await _portal_counters(http, stack.obmen)
+            requests, methods = after - before, methods_after - methods_before
             depth = int((await http.get(f"{stack.obmen}/api/status")).json()["depth"])
             return Result(label, run, requests, warm, depth, methods)
+
+
+async def _portal_counters(http: httpx.AsyncClient, obmen: str) -> tuple[int, Counter[str]]:
+    """obmen's portal requests and commands by method so far, from its `/metrics` (it may run elsewhere)."""
+    text = (await http.get(f"{obmen}/metrics")).text
+    requests, methods = 0, Counter[str]()
+    for line in text.splitlines():
+        if line.startswith("obmen_bitrix24_requests "):
+            requests = int(float(line.split()[-1]))
+        elif found := METHOD_LINE.match(line):
+            methods[found.group(1)] = int(float(found.group(2)))
+    return requests, methods
 
 
 def _print(results: list[Result]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -21,30 +20,10 @@ console = Console()
 
 
 async def run_runtime(settings: Settings, *, web: bool = True, loops: bool = True) -> None:
-    """The web app and/or the worker, scheduler and site exchange, until SIGTERM/SIGINT.
+    """`obmen run`, `serve` and `worker` (`obmen.runtime.serve`, imported late: `--help` stays quick)."""
+    from obmen.runtime import serve
 
-    `obmen run` is both; `obmen serve` only the web app (webhooks, the 1C endpoint, the status page) and
-    `obmen worker` only the loops, so that each can be scaled on its own over one PostgreSQL.
-    """
-    import uvicorn
-
-    from obmen.runtime import WebServer, build_runtime
-
-    runtime = await build_runtime(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    config = uvicorn.Config(runtime.app, host=settings.web.host, port=settings.web.port, log_level="info")
-    server = WebServer(config)
-    serving = asyncio.create_task(server.serve()) if web else None
-    try:
-        await (runtime.run(stop) if loops else stop.wait())
-    finally:
-        server.should_exit = True
-        if serving is not None:
-            await serving
-        await runtime.aclose()
+    await serve(settings, web=web, loops=loops)
 
 
 def demo_command(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,11 +27,11 @@ import uvicorn
 from obmen.config import Settings, load_settings
 from obmen.connectors.bitrix24.auth import TokenFile, Tokens
 from obmen.connectors.bitrix24.install import AppInstaller
-from obmen.runtime import CONNECTOR, Runtime, WebServer, build_runtime
+from obmen.runtime import CONNECTOR, Runtime, WebServer, build_runtime, serve
 from obmen.store.database import upgrade
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 from obmen_sandbox.onec import OnecSandbox
-from obmen_sandbox.serving import free_port, serve_in_process, serve_in_thread
+from obmen_sandbox.serving import free_port, run_in_process, serve_in_process, serve_in_thread
 from obmen_sandbox.site import EXCHANGE_PATH, SiteSandbox
 
 __all__ = ["Stack", "Tuning", "running_stack"]
@@ -50,7 +51,8 @@ class Stack:
     onec_password: str
     site_login: str
     site_password: str
-    runtime: Runtime
+    #: obmen's runtime when it runs in this process (None with `Tuning.processes`).
+    runtime: Runtime | None
 
     def endpoints(self) -> dict[str, Any]:
         """The `endpoints.json` document (base URLs; `webhook` ends with `/`)."""
@@ -85,7 +87,8 @@ class Tuning:
     worker_poll: float = 0.2
     worker_concurrency: int = 2
     b24_poll_every: float = 5.0
-    #: Serve the sandboxes from processes of their own, as the real systems are (the benchmark's way).
+    #: Run the sandboxes and obmen in processes of their own, as the real systems are (the benchmark's
+    #: way); `Stack.runtime` is then None.
     processes: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -131,7 +134,7 @@ def _sandboxes(
         yield urls[0], urls[1], urls[2]
 
 
-def _settings(
+def _env(
     state_dir: Path,
     obmen: str,
     b24: str,
@@ -139,7 +142,8 @@ def _settings(
     creds: dict[str, str],
     app: dict[str, Any],
     tuning: Tuning = Tuning(),
-) -> Settings:
+) -> dict[str, str]:
+    """The settings of obmen in the stack, as the environment `obmen run` would read them."""
     env = {
         "OBMEN_STATE_DIR": str(state_dir),
         "OBMEN_WEB__PUBLIC_URL": obmen,
@@ -156,7 +160,7 @@ def _settings(
         "OBMEN_BITRIX24__CLIENT_ID": app["client_id"],
         "OBMEN_BITRIX24__CLIENT_SECRET": app["client_secret"],
     }
-    return load_settings(None, env=env | tuning.env())
+    return env | tuning.env()
 
 
 async def _install(settings: Settings, b24: str, app: dict[str, Any]) -> None:
@@ -208,9 +212,15 @@ async def running_stack(
     with _sandboxes(obmen, creds, fixture, tuning.limits, tuning.processes) as (b24, site, onec):
         async with httpx.AsyncClient() as http:
             app = (await http.post(f"{b24}/_sandbox/apps", json={"handler": None})).json()
-        settings = _settings(state_dir, obmen, b24, site, creds, app, tuning)
+        env = _env(state_dir, obmen, b24, site, creds, app, tuning) | {"OBMEN_WEB__PORT": str(port)}
+        settings = load_settings(None, env=env)
         await asyncio.to_thread(upgrade, settings.database.url)
         await _install(settings, b24, app)
+        if tuning.processes:
+            # obmen on its own, as `obmen run` would be: it shares no interpreter with the load.
+            with run_in_process(_obmen, (env,), "127.0.0.1", port):
+                yield await _stack(state_dir, Stack(obmen, b24, site, onec, runtime=None, **creds))
+            return
         runtime = await build_runtime(settings)
         server = WebServer(uvicorn.Config(runtime.app, host="127.0.0.1", port=port, log_level="warning"))
         stop = asyncio.Event()
@@ -221,13 +231,23 @@ async def running_stack(
                 await runtime.aclose()
                 raise RuntimeError(f"obmen could not listen on {obmen}: {tasks[0].exception()}")
             await asyncio.sleep(0.02)
-        stack = Stack(obmen, b24, site, onec, runtime=runtime, **creds)
-        text = json.dumps(stack.endpoints(), indent=2)
-        await asyncio.to_thread((state_dir / "endpoints.json").write_text, text, encoding="utf-8")
         try:
-            yield stack
+            yield await _stack(state_dir, Stack(obmen, b24, site, onec, runtime=runtime, **creds))
         finally:
             stop.set()
             server.should_exit = True
             await asyncio.gather(*tasks, return_exceptions=True)
             await runtime.aclose()
+
+
+async def _stack(state_dir: Path, stack: Stack) -> Stack:
+    """The stack, once its `endpoints.json` is written."""
+    text = json.dumps(stack.endpoints(), indent=2)
+    await asyncio.to_thread((state_dir / "endpoints.json").write_text, text, encoding="utf-8")
+    return stack
+
+
+def _obmen(env: dict[str, str]) -> None:
+    """obmen in a process of its own (`Tuning.processes`): `obmen run` on the demo's settings."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(load_settings(None, env=env), log_level="warning"))

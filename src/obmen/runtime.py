@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from obmen.sync.policy import Policy
 from obmen.sync.scheduler import Scheduler, enqueue_changes
 from obmen.sync.site import SiteDriver, site_driver
 from obmen.sync.worker import Worker, WorkerOptions, worker_name
-from obmen.web.app import Metrics, create_app
+from obmen.web.app import Metrics, PortalCounters, create_app
 from obmen.web.hooks import Bitrix24Hooks
 from obmen.web.onec import onec_endpoint
 
@@ -96,6 +97,15 @@ class Runtime:
     bitrix24: Bitrix24Connector | None = None
     application_token: str = ""
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _workers: list[Worker] = field(default_factory=list)
+
+    def wake(self) -> None:
+        """Keys were just committed by this process (an event, an upload, a pull): claim them now.
+
+        Without it a worker finds them at its next poll; on PostgreSQL, NOTIFY also wakes the others.
+        """
+        for worker in self._workers:
+            worker.wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work, poll and exchange until `stop` is set."""
@@ -110,7 +120,9 @@ class Runtime:
         scheduler = Scheduler(
             self.engine, owner=name, poll_interval=w.poll_interval, resync_interval=w.full_resync_interval
         )
-        loops = [Worker(self.engine, name=name, options=options).run(stop), scheduler.run(stop)]
+        worker = Worker(self.engine, name=name, options=options)
+        self._workers.append(worker)
+        loops = [worker.run(stop), scheduler.run(stop)]
         if self.site is not None:
             loops.append(self.site.run(stop, interval=self.settings.site.poll_interval, owner=name))
         await asyncio.gather(*loops)
@@ -158,6 +170,9 @@ class Runtime:
         connector = _bitrix24_connector(self.settings, client)
         self.bitrix24 = connector
         self.connectors["bitrix24"] = connector
+        self.metrics.portal = lambda: PortalCounters(
+            client.requests, dict(client.methods), connector.echoes.dropped
+        )
 
 
 def _auth_url(s: Bitrix24Settings) -> str:
@@ -211,6 +226,7 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
             password=_secret(settings.onec.password),
             workdir=settings.state_dir / "exchange",
             clock=clock,
+            on_enqueued=runtime.wake,
         )
     else:
         log.info("1C: [onec] login/password not set, the exchange endpoint is off")
@@ -222,6 +238,7 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
             login=settings.site.login,
             password=_secret(settings.site.password),
             clock=clock,
+            on_enqueued=runtime.wake,
         )
         runtime._closers.append(runtime.site.client.aclose)
         observer.site = runtime.site
@@ -252,7 +269,10 @@ def _hooks(runtime: Runtime) -> Bitrix24Hooks:
             # Notices of obmen's own writes are dropped first: re-reading them learns nothing (echo.py).
             changes = runtime.bitrix24.drop_echoes(changes)
             changes = await runtime.bitrix24.resolve_changes(changes) if changes else []
-        return await enqueue_changes(runtime.engine, "bitrix24", changes, trigger="bitrix24:event")
+        queued = await enqueue_changes(runtime.engine, "bitrix24", changes, trigger="bitrix24:event")
+        if queued:
+            runtime.wake()
+        return queued
 
     install = None
     if s.mode == "app":
@@ -282,3 +302,26 @@ def _hooks(runtime: Runtime) -> Bitrix24Hooks:
         install=install,
         wake=wake,
     )
+
+
+async def serve(settings: Settings, *, web: bool = True, loops: bool = True, log_level: str = "info") -> None:
+    """The web app and/or the worker, scheduler and site exchange, until SIGTERM/SIGINT.
+
+    `obmen run` is both; `obmen serve` only the web app (webhooks, the 1C endpoint, the status page) and
+    `obmen worker` only the loops, so that each can be scaled on its own over one PostgreSQL.
+    """
+    runtime = await build_runtime(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    config = uvicorn.Config(runtime.app, host=settings.web.host, port=settings.web.port, log_level=log_level)
+    server = WebServer(config)
+    serving = asyncio.create_task(server.serve()) if web else None
+    try:
+        await (runtime.run(stop) if loops else stop.wait())
+    finally:
+        server.should_exit = True
+        if serving is not None:
+            await serving
+        await runtime.aclose()

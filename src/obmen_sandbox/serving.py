@@ -18,7 +18,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["free_port", "serve_in_process", "serve_in_thread"]
+__all__ = ["free_port", "run_in_process", "serve_in_process", "serve_in_thread"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -89,17 +89,24 @@ def serve_in_process(
     not forked, so it inherits no event loop, thread or socket of the caller's.
     """
     port = free_port(host)
-    child = multiprocessing.get_context("spawn").Process(
-        target=_serve_child, args=(factory, dict(kwargs), host, port), daemon=True
-    )
+    with run_in_process(_serve_child, (factory, dict(kwargs), host, port), host, port, start=start):
+        yield f"http://{host}:{port}"
+
+
+@contextlib.contextmanager
+def run_in_process(
+    target: Callable[..., Any], args: tuple[Any, ...], host: str, port: int, *, start: float = 30.0
+) -> Iterator[None]:
+    """Run `target(*args)` in a spawned process until it listens on `host:port`; SIGTERM it on exit."""
+    child = multiprocessing.get_context("spawn").Process(target=target, args=args, daemon=True)
     child.start()
     deadline = time.monotonic() + start
     try:
         while not _listening(host, port):
             if not child.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"{getattr(factory, '__name__', factory)} on {host}:{port} did not start")
+                raise RuntimeError(f"{getattr(target, '__name__', target)} on {host}:{port} did not start")
             time.sleep(0.05)
-        yield f"http://{host}:{port}"
+        yield
     finally:
         child.terminate()
         child.join(timeout=10)

@@ -98,8 +98,8 @@ class Activity:
 
     async def portal(self, table: str) -> list[dict[str, Any]]:
         """Rows of one of the portal's tables, as the sandbox holds them."""
-        dump = (await self.http.get(f"{self.stack.bitrix24}/_sandbox/dump")).json()
-        return list(dump["tables"].get(table, []))
+        reply = await self.http.get(f"{self.stack.bitrix24}/_sandbox/dump", params={"tables": table})
+        return list(reply.json()["tables"].get(table, []))
 
     async def b24_products(self) -> list[dict[str, Any]]:
         """Every product of the portal's product catalog (not its variations)."""

@@ -57,10 +57,18 @@ class MirrorIngest:
     """The mirror and outbox of one partner system, as the exchange paths use them."""
 
     def __init__(
-        self, db: Database, tenant: str, system: str, *, clock: Callable[[], float] = time.time
+        self,
+        db: Database,
+        tenant: str,
+        system: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self.db, self.tenant, self.system, self.clock = db, tenant, system, clock
         self._store = MirrorStore(db, tenant, system, clock=clock)
+        #: Told once an absorb's keys are committed: a worker in this process can start at once.
+        self.on_enqueued = on_enqueued
 
     async def absorb(self, records: Sequence[Record], *, trigger: str) -> Absorbed:
         """Store an upload's records; enqueue the keys of new or changed objects atomically with it."""
@@ -74,6 +82,8 @@ class MirrorIngest:
                 for entity, x in changed
             ]
             await queue.enqueue(self.db, conn, self.tenant, items, now=now)
+        if changed and self.on_enqueued is not None:
+            self.on_enqueued()
         for record in whole:
             result.seen[record.entity] = result.seen.get(record.entity, 0) + 1
         for entity, _ in changed:

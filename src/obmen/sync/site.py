@@ -277,6 +277,7 @@ def site_driver(
     tenant: str = "default",
     transport: Any = None,
     clock: Callable[[], float] = time.time,
+    on_enqueued: Callable[[], None] | None = None,
 ) -> SiteDriver:
     """The driver of one site's exchange (`url` ends with `/bitrix/admin/1c_exchange.php`).
 
@@ -284,6 +285,6 @@ def site_driver(
     transport for tests (the sync layer itself does not speak HTTP).
     """
     client = SiteExchange(url, login, password, transport=transport)
-    ingest = MirrorIngest(db, tenant, SYSTEM, clock=clock)
+    ingest = MirrorIngest(db, tenant, SYSTEM, clock=clock, on_enqueued=on_enqueued)
     onec = MirrorIngest(db, tenant, ONEC, clock=clock)
     return SiteDriver(client, ingest, catalog_id=catalog_id, onec=onec, clock=clock)

@@ -121,8 +121,9 @@ class Worker:
 
     async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            # Cleared before the claim: a key enqueued while this claim runs still wakes the wait below.
+            self.wake.clear()
             if not await self.hold_tenant() or not await self.run_once():
-                self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._either(stop), timeout=self.options.poll_interval)
 

@@ -7,7 +7,8 @@ enqueues keys and answers at once (ARCHITECTURE §2.1).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -25,7 +26,7 @@ from obmen.web.hooks import routes as hook_routes
 from obmen.web.status_page import routes as status_routes
 from obmen.web.status_page import status_json
 
-__all__ = ["Metrics", "create_app", "status_json"]
+__all__ = ["Metrics", "PortalCounters", "create_app", "status_json"]
 
 
 class Metrics:
@@ -54,6 +55,23 @@ class Metrics:
             "obmen_open_conflicts", "Conflicts waiting for a person", registry=self.registry
         )
 
+        self.portal_requests = Gauge(
+            "obmen_bitrix24_requests", "HTTP requests sent to the portal since start", registry=self.registry
+        )
+        self.portal_commands = Gauge(
+            "obmen_bitrix24_commands",
+            "REST commands sent to the portal since start, by method (a batch's under their own)",
+            ["method"],
+            registry=self.registry,
+        )
+        self.portal_echoes = Gauge(
+            "obmen_bitrix24_echoes_dropped",
+            "Online events dropped as echoes of obmen's own writes since start",
+            registry=self.registry,
+        )
+        #: Reads the portal client's counters at scrape time (set by the runtime once a portal is attached).
+        self.portal: Callable[[], PortalCounters] | None = None
+
     def applied(self, entry: JournalEntry, *, enqueued_at: float | None, now: float) -> None:
         """Count a confirmed write and its propagation latency."""
         self.writes.labels(entry.entity, entry.target_system, entry.action).inc()
@@ -67,6 +85,21 @@ class Metrics:
             self.queue.labels(entity, state).set(count)
         self.parked.set(status.parked_total)
         self.conflicts.set(status.conflicts_total)
+        if self.portal is not None:
+            counters = self.portal()
+            self.portal_requests.set(counters.requests)
+            self.portal_echoes.set(counters.echoes_dropped)
+            for method, count in counters.commands.items():
+                self.portal_commands.labels(method).set(count)
+
+
+@dataclass(frozen=True, slots=True)
+class PortalCounters:
+    """What the Bitrix24 client has sent since start (`/metrics`, the flows benchmark)."""
+
+    requests: int
+    commands: Mapping[str, int]
+    echoes_dropped: int
 
 
 def create_app(

@@ -269,12 +269,14 @@ def onec_endpoint(
     statuses: Mapping[str, str] = DEFAULT_STATUSES,
     payment_systems: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
+    on_enqueued: Callable[[], None] | None = None,
 ) -> ExchangeEndpoint:
     """The 1C exchange endpoint over the 1C mirror; mount it with `create_app(db, onec=...)`.
 
-    `statuses` and `payment_systems` (id → name) are what `mode=info` offers 1C to map to.
+    `statuses` and `payment_systems` (id → name) are what `mode=info` offers 1C to map to;
+    `on_enqueued` is told when an upload's changed keys are committed (a worker may start now).
     """
-    ingest = MirrorIngest(db, tenant, SYSTEM, clock=clock)
+    ingest = MirrorIngest(db, tenant, SYSTEM, clock=clock, on_enqueued=on_enqueued)
     backend = OneCBackend(ingest, statuses=statuses, payment_systems=payment_systems, clock=clock)
     return ExchangeEndpoint(
         backend, login=login, password=password, workdir=workdir, limits=limits, clock=clock

@@ -38,6 +38,9 @@ async def test_seed_dump_and_reset(http: httpx.AsyncClient, rest: Rest) -> None:
     assert [row["ID"] for row in dump["tables"]["crm.deal"]] == [100, 101]
     assert dump["offline"] == []
     assert dump["tables"]["catalog.catalog"]  # the catalog family seeded its dictionaries
+    some = (await http.get("/_sandbox/dump", params={"tables": "crm.deal,crm.lead"})).json()
+    assert set(some) == {"clock", "tables"}
+    assert ([row["ID"] for row in some["tables"]["crm.deal"]], some["tables"]["crm.lead"]) == ([100, 101], [])
     await http.post("/_sandbox/reset")
     assert await rest.result("crm.deal.list") == []
     assert (await rest.result("crm.contact.add", {"fields": {"NAME": "x"}})) == 1
