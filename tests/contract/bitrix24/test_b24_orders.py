@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from b24_support import build_client, make_sandbox, rows
 
 from obmen.connectors.base import Change, Create, Update
+from obmen.connectors.bitrix24 import crm
 from obmen.connectors.bitrix24.client import Bitrix24Client
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
 from obmen.connectors.bitrix24.mapping import Pipeline
@@ -125,6 +128,42 @@ async def test_order_is_a_deal_with_rows_and_an_invoice_made_in_one_request() ->
         read = (await b24.fetch("order", [str(deal)]))[str(deal)]
         assert not read.incomplete
         assert {k: read.fields[k] for k in _order("1002")} == _order("1002", party.external_id)
+
+
+class _InFlight(httpx.AsyncBaseTransport):
+    """Counts the portal requests under way at once."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.now, self.most = inner, 0, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(0.01)  # a portal takes its time: let the others start meanwhile
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.now -= 1
+
+
+async def test_many_orders_go_out_as_batches_in_flight_together() -> None:
+    sandbox = make_sandbox()
+    transport = _InFlight(httpx.ASGITransport(sandbox.app))
+    async with build_client(sandbox, transport=transport) as client:
+        await _delivery_product(client)
+        b24 = Bitrix24Connector(client, mapping=MAPPING)
+        [party] = await b24.write([Create("counterparty", "c" * 32, {"kind": "person", "name": "Иван"})])
+        await b24.write([Create("order", "0" * 32, _order("999", party.external_id))])  # the portal is probed
+        transport.most, before = 0, client.requests
+        ops = [Create("order", f"{n:032x}", _order(str(2000 + n), party.external_id)) for n in range(60)]
+        made = await b24.write(ops)
+    assert all(r.ok for r in made), [r.error for r in made if not r.ok][:3]
+    # 60 orders × 4 commands = 240 commands: 5 batches, sent together (up to crm.PARALLEL at once).
+    assert client.requests - before == 5
+    assert transport.most == crm.PARALLEL
+    deals = {int(str(r.external_id)) for r in made}
+    assert len(deals) == 60
+    assert {i["PARENT_ID_2"] for i in _invoices(sandbox)} >= deals
 
 
 async def test_a_delivery_change_keeps_the_goods_rows_and_a_goods_change_keeps_the_delivery() -> None:

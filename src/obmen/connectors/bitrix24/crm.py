@@ -9,6 +9,7 @@ Deals use `crm.item.*`, or the legacy `crm.deal.*` on a portal without them (pro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -30,6 +31,8 @@ from obmen.connectors.bitrix24.crm_feeds import items_of
 from obmen.connectors.bitrix24.legacy import to_item, to_legacy_filter
 from obmen.connectors.bitrix24.mapping import (
     ORIGINATOR,
+    PARTY_METHODS,
+    REQUISITE_OWNER,
     counterparty_id,
     order_from_deal,
     party_from_crm,
@@ -62,8 +65,8 @@ CARRIED: Mapping[str, frozenset[str]] = {
 #: Delivery service names → their catalog product ids (resolved by the connector through the catalog).
 DeliveryIds = Callable[[Sequence[str]], Awaitable[Mapping[str, int]]]
 _TYPES = {"order": 2, "invoice": 31}
-_LEGACY = {"contact": "crm.contact", "company": "crm.company"}
-_REQUISITE_OWNER = {"contact": 3, "company": 4}
+#: Write batches in flight at once for one write call (`Crm._send`).
+PARALLEL = 4
 
 
 class Crm:
@@ -215,7 +218,8 @@ class Crm:
             else:
                 key_filter = {"=ORIGINATOR_ID": ORIGINATOR, "@ORIGIN_ID": flt["ORIGIN_ID"]}
             select = ["*", "PHONE", "EMAIL", "ORIGINATOR_ID", "ORIGIN_ID", "DATE_MODIFY"]
-            calls[kind] = (f"{_LEGACY[kind]}.list", {"filter": key_filter, "select": select, "start": -1})
+            params = {"filter": key_filter, "select": select, "start": -1}
+            calls[kind] = (f"{PARTY_METHODS[kind]}.list", params)
         if not calls:
             return {}
         reply = await self.client.batch(calls)
@@ -236,7 +240,7 @@ class Crm:
         calls: dict[str, Call] = {}
         for kind, kind_rows in rows.items():
             if kind_rows:
-                flt = {"=ENTITY_TYPE_ID": _REQUISITE_OWNER[kind], "@ENTITY_ID": [r["ID"] for r in kind_rows]}
+                flt = {"=ENTITY_TYPE_ID": REQUISITE_OWNER[kind], "@ENTITY_ID": [r["ID"] for r in kind_rows]}
                 calls[kind] = ("crm.requisite.list", {"filter": flt, "order": {"ID": "ASC"}})
         if not calls:
             return {}
@@ -296,13 +300,14 @@ class Crm:
         return out
 
     async def _write(self, ops: Sequence[WriteOp]) -> Sequence[WriteResult]:
-        current = await self._current_parties([op for op in ops if op.entity == "counterparty"])
+        parties = [op for op in ops if op.entity == "counterparty"]
+        current = await crm_feeds.current_parties(self.client, parties)
         orders = [op for op in ops if op.entity == "order"]
         # Creates alone assume crm.item until the portal answers otherwise (the probe's request is saved);
         # updates read the deals as they are first, and that needs to know which methods to read with.
         updates = any(isinstance(op, Update) for op in orders)
         legacy = await self.legacy_deals() if updates else bool(self.legacy)
-        current.update(await self._current_orders(orders, legacy))
+        current.update(await crm_feeds.current_orders(self.client, orders, legacy))
         mapping = self.mapping
         staged = updates or any(_staged(op) for op in orders) or self._invoice_category is not None
         if orders and not legacy and staged:
@@ -329,74 +334,33 @@ class Crm:
         legacy: bool,
         ids: Mapping[str, int],
     ) -> dict[int, WriteResult]:
-        """Plan every op and send the plans in batches of at most 50 commands; results by op index."""
+        """Plan every op and send the plans in batches of at most 50 commands; results by op index.
+
+        Each plan lies whole in one batch and no plan refers to another's, so the batches go out
+        together (up to `PARALLEL` at once): a portal answers a 50-command batch in seconds, and the
+        leaky bucket still paces them (bitrix24.md §3, §4).
+        """
         results: dict[int, WriteResult] = {}
-        chunk: list[tuple[int, WriteOp, writes.OpPlan]] = []
+        chunks: list[list[tuple[int, WriteOp, writes.OpPlan]]] = [[]]
         for index, op in enumerate(ops):
             try:
                 op_plan = writes.plan(op, mapping, current, legacy=legacy, delivery_ids=ids)
             except ObmenError as exc:
                 results[index] = WriteResult(op, error=exc)
                 continue
+            chunk = chunks[-1]
             if chunk and sum(len(p.calls) for *_, p in chunk) + len(op_plan.calls) > BATCH_LIMIT:
-                results.update(await self._run(chunk))
-                chunk = []
+                chunks.append(chunk := [])
             chunk.append((index, op, op_plan))
-        if chunk:
-            results.update(await self._run(chunk))
+        gate = asyncio.Semaphore(PARALLEL)
+
+        async def run(chunk: list[tuple[int, WriteOp, writes.OpPlan]]) -> dict[int, WriteResult]:
+            async with gate:
+                return await self._run(chunk)
+
+        for done in await asyncio.gather(*(run(c) for c in chunks if c)):
+            results.update(done)
         return results
-
-    async def _current_orders(self, ops: Sequence[WriteOp], legacy: bool) -> dict[str, Any]:
-        """`d<id>`: the deal (its pipeline decides the stage), `i<id>`: its invoice, for order updates."""
-        ids = [int(op.external_id) for op in ops if isinstance(op, Update) and op.external_id.isdigit()]
-        if not ids:
-            return {}
-        calls: list[Call] = [
-            (
-                "crm.deal.list" if legacy else "crm.item.list",
-                {"filter": {"@ID": ids[s : s + BATCH_LIMIT]}, "select": ["ID", "CATEGORY_ID"], "start": -1}
-                if legacy
-                else {
-                    "entityTypeId": 2,
-                    "filter": {"@id": ids[s : s + BATCH_LIMIT]},
-                    "select": ["id", "categoryId", "stageId"],
-                    "start": -1,
-                },
-            )
-            for s in range(0, len(ids), BATCH_LIMIT)
-        ]
-        # The deals and their invoices are read by one batch.
-        extra = [] if legacy else crm_feeds.invoice_calls(ids)
-        answers = await self.client.call_many([*calls, *extra])
-        out: dict[str, Any] = {}
-        for result in answers[: len(calls)]:
-            if isinstance(result, ObmenError):
-                raise result
-            for deal in [to_item(r) for r in result or []] if legacy else items_of(result):
-                out[f"d{deal['id']}"] = deal
-        if not legacy:
-            found = crm_feeds.invoices_of(answers[len(calls) :])
-            out.update({f"i{deal}": item for deal, item in found.items()})
-        return out
-
-    async def _current_parties(self, ops: Sequence[WriteOp]) -> dict[str, Any]:
-        # Multi-field updates need the current item ids (DELETE by ID, bitrix24.md §5.4), requisites too.
-        ids = [op.external_id for op in ops if not isinstance(op, Create)]
-        if not ids:
-            return {}
-        calls: dict[str, Call] = {}
-        for ident in ids:
-            kind, crm_id = split_party(ident)
-            calls[f"p{ident}"] = (f"{_LEGACY[kind]}.get", {"id": crm_id})
-            flt = {"=ENTITY_TYPE_ID": _REQUISITE_OWNER[kind], "=ENTITY_ID": crm_id}
-            calls[f"r{ident}"] = ("crm.requisite.list", {"filter": flt, "order": {"ID": "ASC"}})
-        out: dict[str, Any] = {}
-        names = list(calls)
-        for start in range(0, len(names), BATCH_LIMIT):
-            part = {n: calls[n] for n in names[start : start + BATCH_LIMIT]}
-            reply = await self.client.batch(part)
-            out.update(reply.results)
-        return out
 
     async def _run(self, chunk: Sequence[tuple[int, WriteOp, writes.OpPlan]]) -> dict[int, WriteResult]:
         calls: dict[str, Call] = {}

@@ -10,16 +10,26 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from obmen.connectors.base import Change, ChangePage, ScanPage
+from obmen.connectors.base import Change, ChangePage, Create, ScanPage, Update, WriteOp
 from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client, Call
-from obmen.connectors.bitrix24.mapping import counterparty_id
+from obmen.connectors.bitrix24.legacy import to_item
+from obmen.connectors.bitrix24.mapping import PARTY_METHODS, REQUISITE_OWNER, counterparty_id, split_party
 from obmen.connectors.bitrix24.orders import by_parent
 from obmen.errors import ObmenError, ProtocolError
 
-__all__ = ["changes", "invoice_calls", "invoice_parents", "invoices", "invoices_of", "items_of", "scan"]
+__all__ = [
+    "changes",
+    "current_orders",
+    "current_parties",
+    "invoice_calls",
+    "invoice_parents",
+    "invoices",
+    "invoices_of",
+    "items_of",
+    "scan",
+]
 
 _TYPES = {"order": 2, "invoice": 31}
-_LEGACY = {"contact": "crm.contact", "company": "crm.company"}
 
 
 async def changes(client: Bitrix24Client, legacy: bool, cursor: str | None) -> ChangePage:
@@ -59,7 +69,7 @@ async def changes(client: Bitrix24Client, legacy: bool, cursor: str | None) -> C
             page += _page(reply.results.get(f"{entity}_after"), method)[: 50 - len(page)]
         for row in page:
             ident = str(row[key])
-            if entity in _LEGACY:
+            if entity in PARTY_METHODS:
                 found.append(Change("counterparty", counterparty_id(entity, ident)))
             elif entity == "order":
                 found.append(Change("order", ident))
@@ -97,7 +107,7 @@ async def scan(client: Bitrix24Client, entity: str, legacy: bool, cursor: str | 
 async def _scan_parties(client: Bitrix24Client, cursor: str | None) -> ScanPage:
     kind, _, last = (cursor or "contact:0").partition(":")
     reply = await client.call(
-        f"{_LEGACY[kind]}.list",
+        f"{PARTY_METHODS[kind]}.list",
         {"filter": {">ID": int(last)}, "order": {"ID": "ASC"}, "select": ["ID"], "start": -1},
     )
     rows = list(reply.result or [])
@@ -174,3 +184,58 @@ def _page(result: Any, method: str) -> list[Mapping[str, Any]]:
     if result is None:
         return []
     return items_of(result) if method == "crm.item.list" else list(result or [])
+
+
+async def current_orders(client: Bitrix24Client, ops: Sequence[WriteOp], legacy: bool) -> dict[str, Any]:
+    """`d<id>`: the deal (its pipeline decides the stage), `i<id>`: its invoice, for order updates."""
+    ids = [int(op.external_id) for op in ops if isinstance(op, Update) and op.external_id.isdigit()]
+    if not ids:
+        return {}
+    calls: list[Call] = [
+        (
+            "crm.deal.list" if legacy else "crm.item.list",
+            {"filter": {"@ID": ids[s : s + BATCH_LIMIT]}, "select": ["ID", "CATEGORY_ID"], "start": -1}
+            if legacy
+            else {
+                "entityTypeId": 2,
+                "filter": {"@id": ids[s : s + BATCH_LIMIT]},
+                "select": ["id", "categoryId", "stageId"],
+                "start": -1,
+            },
+        )
+        for s in range(0, len(ids), BATCH_LIMIT)
+    ]
+    # The deals and their invoices are read by one batch.
+    extra = [] if legacy else invoice_calls(ids)
+    answers = await client.call_many([*calls, *extra])
+    out: dict[str, Any] = {}
+    for result in answers[: len(calls)]:
+        if isinstance(result, ObmenError):
+            raise result
+        for deal in [to_item(r) for r in result or []] if legacy else items_of(result):
+            out[f"d{deal['id']}"] = deal
+    if not legacy:
+        found = invoices_of(answers[len(calls) :])
+        out.update({f"i{deal}": item for deal, item in found.items()})
+    return out
+
+
+async def current_parties(client: Bitrix24Client, ops: Sequence[WriteOp]) -> dict[str, Any]:
+    """`p<id>`: the contact or company, `r<id>`: its requisites, for counterparty updates."""
+    # Multi-field updates need the current item ids (DELETE by ID, bitrix24.md §5.4), requisites too.
+    ids = [op.external_id for op in ops if not isinstance(op, Create)]
+    if not ids:
+        return {}
+    calls: dict[str, Call] = {}
+    for ident in ids:
+        kind, crm_id = split_party(ident)
+        calls[f"p{ident}"] = (f"{PARTY_METHODS[kind]}.get", {"id": crm_id})
+        flt = {"=ENTITY_TYPE_ID": REQUISITE_OWNER[kind], "=ENTITY_ID": crm_id}
+        calls[f"r{ident}"] = ("crm.requisite.list", {"filter": flt, "order": {"ID": "ASC"}})
+    out: dict[str, Any] = {}
+    names = list(calls)
+    for start in range(0, len(names), BATCH_LIMIT):
+        part = {n: calls[n] for n in names[start : start + BATCH_LIMIT]}
+        reply = await client.batch(part)
+        out.update(reply.results)
+    return out

@@ -69,6 +69,12 @@ class Pipeline:
         return next(inverse, self.fallback_status)
 
 
+#: The legacy method family of each counterparty kind, and the requisite owner type of each
+#: (`ENTITY_TYPE_ID`, bitrix24.md §5.4).
+PARTY_METHODS = {"contact": "crm.contact", "company": "crm.company"}
+REQUISITE_OWNER = {"contact": 3, "company": 4}
+
+
 def counterparty_id(kind: str, crm_id: int | str) -> str:
     """`C12` for contact 12, `CO4` for company 4."""
     return f"{'CO' if kind == 'company' else 'C'}{crm_id}"

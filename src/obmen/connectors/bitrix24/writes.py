@@ -15,6 +15,8 @@ from obmen.connectors.base import Create, Update, WriteOp, WriteResult
 from obmen.connectors.bitrix24.client import BatchReply, Call
 from obmen.connectors.bitrix24.legacy import to_legacy, to_legacy_row
 from obmen.connectors.bitrix24.mapping import (
+    PARTY_METHODS,
+    REQUISITE_OWNER,
     Pipeline,
     counterparty_id,
     customer_fields,
@@ -28,8 +30,6 @@ from obmen.errors import NotFound, ProtocolError
 
 __all__ = ["OpPlan", "plan"]
 
-_LEGACY = {"contact": "crm.contact", "company": "crm.company"}
-_REQUISITE_OWNER = {"contact": 3, "company": 4}
 #: `crm.requisite.preset.list`: 1 is the stock "Организация" preset, 2 "ИП" (bitrix24.md §5.4).
 _PRESET = {"company": 1, "contact": 2}
 
@@ -211,14 +211,14 @@ def _party_plan(op: WriteOp, current: Mapping[str, Any]) -> OpPlan:
     if isinstance(op, Create):
         kind = "company" if op.fields.get("kind") == "organization" else "contact"
         fields = party_fields(kind, op.fields, None, op.canonical_id)
-        calls: list[Call] = [(f"{_LEGACY[kind]}.add", {"fields": fields})]
+        calls: list[Call] = [(f"{PARTY_METHODS[kind]}.add", {"fields": fields})]
         if op.fields.get("requisites"):
             calls.append(_requisite_add(kind, _NEW, op.fields))
         return OpPlan(tuple(calls), kind)
     kind, crm_id = split_party(op.external_id)
     row = current.get(f"p{op.external_id}") or {}
     fields = party_fields(kind, op.fields, row, None)
-    calls = [(f"{_LEGACY[kind]}.update", {"id": crm_id, "fields": fields})]
+    calls = [(f"{PARTY_METHODS[kind]}.update", {"id": crm_id, "fields": fields})]
     if op.fields.get("requisites"):
         existing = current.get(f"r{op.external_id}") or []
         if existing:
@@ -237,7 +237,7 @@ def _requisite_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def _requisite_add(kind: str, owner: Any, fields: Mapping[str, Any]) -> Call:
     body = {
-        "ENTITY_TYPE_ID": _REQUISITE_OWNER[kind],
+        "ENTITY_TYPE_ID": REQUISITE_OWNER[kind],
         "ENTITY_ID": owner,
         "PRESET_ID": _PRESET[kind],
         "NAME": str(fields.get("name") or "Реквизиты"),
