@@ -203,6 +203,22 @@ async def test_order_waits_for_its_customer_and_is_written_with_each_systems_ids
         assert order == {"number": "S-1", "customer": {"$ref": "counterparty", "id": contact_id}}
 
 
+async def test_an_order_goes_as_soon_as_its_new_customer_is_linked(db: Database) -> None:
+    clock = ManualClock()
+    fakes = systems(clock)
+    engine = make_engine(db, fakes, clock)
+    customer = fakes["site"].create("counterparty", {"name": "Олег"})
+    fakes["site"].create("order", {"number": "S-3", "customer": {"$ref": "counterparty", "id": customer}})
+    await enqueue_changes(
+        engine, "site", [Change("order", fakes["site"].take_notifications()[-1].external_id)], trigger="t"
+    )
+    # The clock stands still: the order waits, its customer is made, and the order is let go at once
+    # rather than after its wait (ref_retry_delay), all in one drain.
+    await worker(engine).drain()
+    (order,) = fakes["bitrix24"].objects("order").values()
+    assert order["number"] == "S-3"
+
+
 async def test_an_order_waiting_longer_than_its_attempts_for_a_slow_customer_is_not_parked(
     db: Database,
 ) -> None:

@@ -320,6 +320,30 @@ async def retry(
     )
 
 
+#: How a wait for a referenced object begins its `last_error` (sync/reconciler.py writes it).
+WAITS_FOR = "waits for "
+
+
+async def release_waiters(conn: AsyncConnection, tenant: str, entity: str, *, now: float) -> int:
+    """Items waiting for objects of `entity` to be linked may go now: some just were.
+
+    A waiter comes back after a short delay anyway; this only spares it the rest of the delay. One whose
+    object is still not linked waits again (spending no attempt), so releasing too many costs one
+    reconcile each, never a lost or parked item.
+    """
+    result = await conn.execute(
+        sa.update(work_items)
+        .where(
+            _W.tenant == tenant,
+            _W.state == "pending",
+            _W.not_before > now,
+            _W.last_error.like(f"{WAITS_FOR}{entity} %"),
+        )
+        .values(not_before=now)
+    )
+    return int(result.rowcount or 0)
+
+
 async def park(
     db: Database, conn: AsyncConnection, tenant: str, item: Claimed, *, reason: str, now: float
 ) -> None:

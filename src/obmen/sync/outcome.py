@@ -79,6 +79,9 @@ async def settle(
         await _verdicts(conn, engine, batch, by_op, held, now)
         if batch.follow_ups:
             await queue.enqueue(engine.db, conn, tenant, batch.follow_ups, now=now)
+        if created or batch.new_links:
+            # Objects referring to these (an order to its new customer) need not wait out their delay.
+            await queue.release_waiters(conn, tenant, entity, now=now)
     if engine.observer is not None:
         enqueued = {batch.item_cid.get(i.id): i.enqueued_at for i in batch.items}
         for entry in applied:

@@ -120,7 +120,8 @@ def _sides(engine: Engine, batch: Batch, cid: str, canon: Mapping[tuple[str, str
                 queue.NewItem(entity=entity, system=system, external_id=ident, trigger="ref")
             )
         if missing:
-            batch.waiting[cid] = f"waits for {', '.join(f'{e} {x} in {system}' for e, x in sorted(missing))}"
+            waits = ", ".join(f"{e} {x} in {system}" for e, x in sorted(missing))
+            batch.waiting[cid] = f"{queue.WAITS_FOR}{waits}"
         # A field the system carries but the object lacks is empty (None), so that it can be filled;
         # on an incomplete object it is unknown instead (its missing part holds it): left out of the merge.
         carried = engine.carried(system, batch.entity)
@@ -172,7 +173,8 @@ def _plan_writes(
         if missing:
             for entity, ref_cid in missing:
                 batch.follow_ups.append(queue.NewItem(entity=entity, canonical_id=ref_cid, trigger="ref"))
-            batch.waiting[cid] = f"waits for {', '.join(f'{e} {c} in {system}' for e, c in sorted(missing))}"
+            waits = ", ".join(f"{e} {c} in {system}" for e, c in sorted(missing))
+            batch.waiting[cid] = f"{queue.WAITS_FOR}{waits}"
             plan.ops.clear()
             return
         op: WriteOp = (
