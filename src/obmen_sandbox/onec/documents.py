@@ -52,6 +52,8 @@ class IncomingOrder:
     lines: list[OrderLine]
     values: dict[str, str]
     paid: bool = False
+    #: `Время` beside `Дата` (docs/commerceml.md §2.6): the time of day the order was placed.
+    time: str = ""
     shipped: bool = False
     extra: list[str] = field(default_factory=list)
 
@@ -118,6 +120,7 @@ def read_document(document: etree._Element) -> IncomingOrder:
         or _flag(values, "Оплачен")
         or bool(values.get("Номер оплаты по 1С")),
         shipped=_flag(values, "Отгружен") or bool(values.get("Номер отгрузки по 1С")),
+        time=text(document, "Время"),
     )
 
 
@@ -171,6 +174,7 @@ def apply_incoming(base: Infobase, incoming: IncomingOrder, today: str) -> tuple
         base.counterparties[incoming.counterparty.id] = incoming.counterparty
         order.counterparty = incoming.counterparty.id
     order.number, order.date, order.currency = incoming.number, incoming.date, incoming.currency
+    order.time = incoming.time
     order.total, order.comment, order.lines = incoming.total, incoming.comment, incoming.lines
     order.site_requisites = incoming.values
     order.paid = order.paid or incoming.paid
@@ -225,6 +229,9 @@ def _document(root: etree._Element, base: Infobase, order: Order) -> None:
         _el(agent, "Наименование", party.name)
         _el(agent, "ПолноеНаименование", party.full_name or party.name)
         _el(agent, "Роль", "Покупатель")
+    if order.time:
+        # After Контрагенты, as the schema orders them; without it the order reads as placed at midnight.
+        _el(doc, "Время", order.time)
     _el(doc, "Комментарий", order.comment)
     goods = _el(doc, "Товары")
     for line in order.lines:

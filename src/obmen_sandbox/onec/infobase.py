@@ -150,6 +150,8 @@ class Order:
     currency: str = "RUB"
     total: Decimal = Decimal(0)
     comment: str = ""
+    #: `Время` of the order's document (the site's time of day; empty for orders 1C made itself).
+    time: str = ""
     lines: list[OrderLine] = field(default_factory=list)
     status: str = "N"
     posted: bool = False
@@ -274,6 +276,7 @@ def order_json(order: Order) -> dict[str, Any]:
         "id": order.site_id,
         "number": order.number,
         "date": order.date,
+        "time": order.time,
         "onec_id": order.onec_id,
         "onec_number": order.onec_number,
         "counterparty": order.counterparty,

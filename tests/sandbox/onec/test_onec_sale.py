@@ -15,7 +15,7 @@ ANSWER_210 = """<?xml version="1.0" encoding="UTF-8"?>
     <Документ><Ид>501</Ид><Номер>501</Номер><Дата>2026-01-10</Дата><ХозОперация>Заказ товара</ХозОперация>
       <Роль>Продавец</Роль><Валюта>RUB</Валюта><Курс>1</Курс><Сумма>1500.00</Сумма>
       <Контрагенты><Контрагент><Ид>7#petrov#Петров</Ид><Наименование>Петров Пётр</Наименование>
-        <Роль>Покупатель</Роль></Контрагент></Контрагенты>
+        <Роль>Покупатель</Роль></Контрагент></Контрагенты><Время>14:25:07</Время>
       <Товары><Товар><Ид>abc#def</Ид><Наименование>Плед</Наименование><ЦенаЗаЕдиницу>1500.00</ЦенаЗаЕдиницу>
         <Количество>1</Количество><Сумма>1500.00</Сумма></Товар></Товары>
     </Документ>
@@ -102,6 +102,10 @@ async def test_a_210_answer_with_containers_marks_the_order_paid_by_its_payment_
     (order,) = sandbox.infobase.orders.values()
     assert (order.site_id, order.paid, order.counterparty) == ("501", True, "7#petrov#Петров")
     assert sandbox.infobase.counterparties["7#petrov#Петров"].name == "Петров Пётр"
+    # The time of day is kept, and goes back with the order (an order is not placed at midnight).
+    assert order.time == "14:25:07"
+    [sent] = documents(site)
+    assert (sent.findtext("Дата"), sent.findtext("Время")) == ("2026-01-10", "14:25:07")
 
 
 async def test_a_site_without_the_new_sale_protocol_imports_on_file() -> None:
