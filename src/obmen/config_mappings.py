@@ -108,6 +108,9 @@ class MappingSettings(_Section):
     managers: dict[int, str] = {}
     #: Site order property code → deal field (`UF_CRM_…` or a standard field such as `COMMENTS`).
     order_properties: dict[str, str] = {}
+    #: `article` / `barcode` → the code of the Bitrix24 catalog property holding it (`CML2_ARTICLE`):
+    #: products made by hand in the portal are then matched by them, not duplicated.
+    catalog_properties: dict[str, str] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -116,6 +119,14 @@ class MappingSettings(_Section):
         if isinstance(data, dict) and isinstance(data.get("pipelines"), dict):
             data = {**data, "pipelines": {"default": {}, **data["pipelines"]}}
         return data
+
+    @model_validator(mode="after")
+    def _known_catalog_keys(self) -> MappingSettings:
+        unknown = set(self.catalog_properties) - {"article", "barcode"}
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise ValueError(f"catalog_properties takes article and barcode, not {names}")
+        return self
 
     @model_validator(mode="after")
     def _pipelines_exist(self) -> MappingSettings:

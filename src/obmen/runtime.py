@@ -188,6 +188,7 @@ def _bitrix24_connector(settings: Settings, client: Bitrix24Client) -> Bitrix24C
         variations=s.variations,
         offline=offline,
         poll_every=s.poll_every,
+        catalog_properties=settings.mapping.catalog_properties,
     )
 
 

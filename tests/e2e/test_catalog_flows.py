@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from obmen.demo import running_stack
+from obmen.demo import Tuning, running_stack
 from obmen.demo_activity import Activity
 
 pytestmark = pytest.mark.slow
@@ -60,3 +60,28 @@ async def test_the_catalog_is_matched_then_changed_only_where_1c_changed_it(tmp_
         assert len(await day.b24_products()) == len(cards)
         status = await day.obmen_status()
         assert status["parked"]["total"] == 0, status["parked"]
+
+
+async def test_a_product_made_by_hand_is_matched_by_its_article(tmp_path: Path) -> None:
+    properties = {"OBMEN_MAPPING__CATALOG_PROPERTIES__ARTICLE": "CML2_ARTICLE"}
+    async with (
+        running_stack(tmp_path / "state", tuning=Tuning(extra_env=properties)) as stack,
+        httpx.AsyncClient(timeout=60) as http,
+    ):
+        day = Activity(stack, http, timeout=60)
+        cards = await day.onec("GET", "/products")
+        card = next(c for c in cards if c.get("article"))
+        # The shop entered this product by hand, with 1C's article in its article property, no `Ид`.
+        catalogs = (await day.b24("catalog.catalog.list"))["catalogs"]
+        iblock = next(c["iblockId"] for c in catalogs if not c.get("productIblockId"))
+        prop = {"iblockId": iblock, "name": "Артикул", "code": "CML2_ARTICLE", "propertyType": "S"}
+        code = (await day.b24("catalog.productProperty.add", {"fields": prop}))["productProperty"]["id"]
+        fields = {"iblockId": iblock, "name": "Заведён вручную", f"property{code}": card["article"]}
+        seeded = (await day.b24("catalog.product.add", {"fields": fields}))["element"]["id"]
+
+        await day.catalog()
+        await day.settled()
+        products = await day.b24_products()
+        [mine] = [p for p in products if p["id"] == seeded]
+        assert (mine["name"], mine["xmlId"]) == (card["name"], card["id"])  # 1C's card, on the shop's row
+        assert len(products) == len(cards)  # and no second product for it

@@ -122,6 +122,11 @@ def test_mapping_tables_map_both_ways_and_fall_back_instead_of_dropping(tmp_path
             "mapping.pipelines.default = {'status_to_stage': {'N': 'C2:NEW'}}: "
             "stage 'C2:NEW' is not in pipeline 0",
         ),
+        (
+            'catalog_properties = { sku = "CML2_ARTICLE" }',
+            "mapping = {'catalog_properties': {'sku': 'CML2_ARTICLE'}}: catalog_properties takes article "
+            "and barcode, not sku",
+        ),
     ],
 )
 def test_mapping_mistakes_are_one_clear_line(tmp_path: Path, text: str, message: str) -> None:

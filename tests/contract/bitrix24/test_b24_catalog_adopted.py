@@ -48,3 +48,40 @@ async def test_a_hand_made_simple_product_is_updated_as_simple_and_then_takes_va
         assert again.ok, again.error
         products = [r for r in rows(sandbox, "catalog.product") if r.get("xmlId") == GUID]
         assert [(str(r["id"]), r["active"]) for r in products] == [(product_id, "N")]
+
+
+async def test_hand_made_products_are_found_by_their_article_and_barcode_properties() -> None:
+    sandbox = make_sandbox()
+    async with build_client(sandbox) as client:
+        b24 = Bitrix24Connector(
+            client, catalog_properties={"article": "CML2_ARTICLE", "barcode": "CML2_BAR_CODE"}
+        )
+        info = await b24.catalog.info()
+        ids = {}
+        for code in ("CML2_ARTICLE", "CML2_BAR_CODE"):
+            prop = {"iblockId": info.product_iblock, "name": code, "code": code, "propertyType": "S"}
+            made = await client.call("catalog.productProperty.add", {"fields": prop})
+            ids[code] = made.result["productProperty"]["id"]
+        by_hand = {
+            "iblockId": info.product_iblock,
+            "name": "Коврик (вручную)",
+            f"property{ids['CML2_ARTICLE']}": "OB-1",
+        }
+        first = (await client.call("catalog.product.add", {"fields": by_hand})).result["element"]["id"]
+        scanned = {
+            "iblockId": info.product_iblock,
+            "name": "Плед",
+            f"property{ids['CML2_BAR_CODE']}": "4600000000017",
+        }
+        second = (await client.call("catalog.product.add", {"fields": scanned})).result["element"]["id"]
+        keys = [("xml_id", GUID), ("article", "OB-1"), ("barcode", "4600000000017"), ("article", "NONE")]
+        found = await b24.match("product", keys)
+    # 1C's card has an `Ид` the portal never saw; its article and its barcode find the products.
+    assert found == {("article", "OB-1"): str(first), ("barcode", "4600000000017"): str(second)}
+
+
+async def test_a_property_the_portal_lacks_matches_nothing_and_fails_nothing() -> None:
+    sandbox = make_sandbox()
+    async with build_client(sandbox) as client:
+        b24 = Bitrix24Connector(client, catalog_properties={"article": "NO_SUCH_CODE"})
+        assert await b24.match("product", [("article", "OB-1")]) == {}

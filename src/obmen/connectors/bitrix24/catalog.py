@@ -24,6 +24,7 @@ from obmen.connectors.bitrix24.catalog_mapping import (
     product_from_row,
     xml_id_for,
 )
+from obmen.connectors.bitrix24.catalog_match import PropertyKeys, matched
 from obmen.connectors.bitrix24.client import BATCH_LIMIT, PAGE, Bitrix24Client, Call
 from obmen.errors import ObmenError, ProtocolError
 
@@ -42,8 +43,17 @@ _SIMPLE = "1"
 class Catalog:
     """The catalog of one portal."""
 
-    def __init__(self, client: Bitrix24Client, *, variations: bool = False, currency: str = "RUB") -> None:
+    def __init__(
+        self,
+        client: Bitrix24Client,
+        *,
+        variations: bool = False,
+        currency: str = "RUB",
+        properties: Mapping[str, str] | None = None,
+    ) -> None:
         self.client = client
+        #: The product properties holding articles and barcodes, for matching (catalog_match.py).
+        self._keys = PropertyKeys(client, properties or {})
         self.variations = variations
         self._currency = currency
         self._info: CatalogInfo | None = None
@@ -103,7 +113,20 @@ class Catalog:
         return {r.origin: r for r in found.values() if r.origin is not None and r.origin in canonical_ids}
 
     async def match(self, entity: str, keys: Sequence[MatchKey]) -> dict[MatchKey, str]:
-        """Existing objects by their `xmlId` (the 1C `Ид` of objects 1C's own exchange made)."""
+        """Existing objects by their `xmlId` (the 1C `Ид` of objects 1C's own exchange made), and
+        products by the article and barcode properties the operator named (catalog_match.py)."""
+        found = await self._match_xml(entity, keys)
+        wanted = self._keys.wanted(keys) if entity in ("product", "offer") else {}
+        if wanted:
+            _, _, iblock = self._family(entity, await self.info())
+            names = await self._keys.names(iblock) if iblock is not None else {}
+            for field, values in wanted.items():
+                if field in names:
+                    rows = await self._list(entity, {names[field]: values}, extra=(names[field],))
+                    found.update(matched(rows, field, names[field], values))
+        return found
+
+    async def _match_xml(self, entity: str, keys: Sequence[MatchKey]) -> dict[MatchKey, str]:
         wanted = [v for k, v in keys if k == "xml_id"]
         if not wanted:
             return {}
@@ -123,19 +146,20 @@ class Catalog:
         """Raw catalog rows of an entity whose field matches any of the listed values."""
         return await self._list(entity, flt)
 
-    async def _list(self, entity: str, flt: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
-        """Rows of an entity matching `flt` (values are lists: chunked to pages of 50)."""
+    async def _list(
+        self, entity: str, flt: Mapping[str, Any] | None, *, extra: Sequence[str] = ()
+    ) -> list[Mapping[str, Any]]:
+        """Rows of an entity matching `flt` (values are lists: chunked to pages of 50); `extra`: more
+        columns to select (a `propertyN`)."""
         info = await self.info()
         method, key, iblock = self._family(entity, info)
         base = {"iblockId": iblock} if iblock is not None else {}
         if not flt:
             return []
         ((name, values),) = flt.items()
+        select = [*_select(entity, method), *extra]
         calls: list[Call] = [
-            (
-                f"{method}.list",
-                {"filter": {**base, name: values[i : i + PAGE]}, "select": _select(entity, method)},
-            )
+            (f"{method}.list", {"filter": {**base, name: values[i : i + PAGE]}, "select": select})
             for i in range(0, len(values), PAGE)
         ]
         rows: list[Mapping[str, Any]] = []

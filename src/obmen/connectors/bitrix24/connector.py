@@ -58,6 +58,7 @@ class Bitrix24Connector:
         offline: OfflineQueue | None = None,
         poll_every: float = 30.0,
         echo_window: float = 10.0,
+        catalog_properties: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -70,7 +71,9 @@ class Bitrix24Connector:
         self.crm = Crm(client, mapping=mapping, delivery_ids=self._delivery_ids)
         #: Delivery service → catalog product id, once found (the products rarely change).
         self._delivery: dict[str, int] = {}
-        self.catalog = Catalog(client, variations=variations, currency=currency)
+        self.catalog = Catalog(
+            client, variations=variations, currency=currency, properties=catalog_properties
+        )
         self.people = People(client)
         self.write_rounds = write_rounds
         #: obmen's own recent writes, to know their online events for echoes (echo.py).
