@@ -123,9 +123,27 @@ class Runtime:
         worker = Worker(self.engine, name=name, options=options)
         self._workers.append(worker)
         loops = [worker.run(stop), scheduler.run(stop)]
+        if self.settings.bitrix24.portal and self.settings.bitrix24.mode == "app" and self.bitrix24 is None:
+            loops.append(self._await_install(stop))
         if self.site is not None:
             loops.append(self.site.run(stop, interval=self.settings.site.poll_interval, owner=name))
         await asyncio.gather(*loops)
+
+    async def _await_install(self, stop: asyncio.Event, every: float = 2.0) -> None:
+        """Attach the portal once its install has stored the tokens, wherever that happened.
+
+        The install callback reaches one `obmen serve` process; a worker started before it would
+        otherwise work without the CRM until restarted. The tokens are in the state folder they share.
+        """
+        store = TokenFile(self.settings.state_dir / "bitrix24-tokens.json")
+        while self.bitrix24 is None and not stop.is_set():
+            tokens = await store.load()
+            if tokens is not None and self.bitrix24 is None:  # the install may have come here meanwhile
+                await self.attach_bitrix24(tokens)
+                log.info("Bitrix24: the application's tokens arrived; the CRM is attached")
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
 
     async def aclose(self) -> None:
         """Close the clients and the store."""

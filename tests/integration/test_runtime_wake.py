@@ -1,4 +1,5 @@
-"""Keys committed by obmen's own process wake its worker at once; the portal client's counters show."""
+"""Keys committed by obmen's own process wake its worker at once; the portal client's counters show;
+a worker started before the application's install attaches the portal when the tokens arrive."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from obmen.config import load_settings
+from obmen.connectors.bitrix24.auth import TokenFile, Tokens
 from obmen.connectors.onec.records import Record
 from obmen.runtime import build_runtime
 from obmen.store.database import Database, upgrade
@@ -50,3 +52,38 @@ async def test_an_upload_that_changes_something_rings_once(db: Database) -> None
     await ingest.absorb([order], trigger="site:query")
     await ingest.absorb([order], trigger="site:query")  # unchanged: nothing enqueued, nobody woken
     assert rung == [1]
+
+
+async def test_a_worker_started_before_the_install_attaches_the_portal_when_the_tokens_arrive(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "OBMEN_STATE_DIR": str(tmp_path),
+        "OBMEN_BITRIX24__MODE": "app",
+        "OBMEN_BITRIX24__PORTAL": "http://127.0.0.1:9",
+        "OBMEN_BITRIX24__CLIENT_ID": "local.app",
+        "OBMEN_BITRIX24__CLIENT_SECRET": "s" * 16,
+        "OBMEN_WORKER__POLL_INTERVAL": "0.1",
+    }
+    settings = load_settings(None, env=env)
+    await asyncio.to_thread(upgrade, str(settings.database.url))
+    runtime = await build_runtime(settings)  # an `obmen worker`: nothing installed yet
+    stop = asyncio.Event()
+    running = asyncio.create_task(runtime.run(stop))
+    try:
+        await asyncio.sleep(0.3)
+        assert runtime.bitrix24 is None
+        # The install reached the `obmen serve` process, which stored the tokens in the shared state dir.
+        tokens = Tokens("a" * 32, "r" * 32, "http://127.0.0.1:9/rest/", application_token="t" * 32)
+        await TokenFile(tmp_path / "bitrix24-tokens.json").save(tokens)
+        for _ in range(60):
+            if runtime.bitrix24 is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert runtime.bitrix24 is not None
+        assert "bitrix24" in runtime.engine.connectors
+        assert runtime.application_token == "t" * 32
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+        await runtime.aclose()

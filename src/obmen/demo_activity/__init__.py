@@ -216,6 +216,9 @@ class Activity:
 
     async def order(self, offer_xml_id: str, customer: dict[str, str] | None = None) -> dict[str, Any]:
         """Flow 2: a customer orders on the site → contact, deal with rows and its invoice in the CRM."""
+        # A customer can order only what the storefront sells: its offers may arrive a round after the
+        # products the catalog step counted.
+        await self.on_sale(offer_xml_id)
         started = time.monotonic()
         body = {
             "customer": customer or CUSTOMER,
