@@ -78,15 +78,16 @@ def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
-def _insert(db: Database, rows: list[dict[str, object]], *, carry_attempts: bool = False) -> sa.Insert:
+def _insert(db: Database, *, carry_attempts: bool = False) -> sa.Insert:
     """An upsert into the pending set: an existing pending key keeps the earlier `not_before`.
 
     With `carry_attempts` (a retry folding into a newer pending item) the attempt count and last error
-    carry over too, so a key that keeps failing still reaches the parking threshold.
+    carry over too, so a key that keeps failing still reaches the parking threshold. Executed with a
+    list of rows (executemany), so its compiled form is cached; a multi-row VALUES clause would be
+    compiled again for every batch size.
     """
     where = sa.text("state = 'pending'")
     stmt = postgresql.insert(work_items) if db.is_postgres else sqlite.insert(work_items)
-    stmt = stmt.values(rows)
     lowest = sa.func.least if db.is_postgres else sa.func.min
     highest = sa.func.greatest if db.is_postgres else sa.func.max
     update: dict[str, object] = {"not_before": lowest(_W.not_before, stmt.excluded.not_before)}
@@ -150,8 +151,8 @@ async def enqueue(
             "enqueued_at": now,
         }
     values = list(rows.values())
-    for start in range(0, len(values), 500):
-        await conn.execute(_insert(db, values[start : start + 500]))
+    if values:
+        await conn.execute(_insert(db), values)
     if values and db.is_postgres:
         # Delivered at commit: idle workers wake at once instead of at their next poll (store.notify).
         await conn.execute(sa.select(sa.func.pg_notify("obmen_work", tenant)))
@@ -294,30 +295,45 @@ async def retry(
 
     `spent=False` gives back the attempt its claim counted (it waited, it did not fail).
     """
-    await conn.execute(sa.delete(work_items).where(_W.id == item.id))
-    await conn.execute(
-        _insert(
-            db,
-            [
-                {
-                    "tenant": tenant,
-                    "key": item.key,
-                    "lock": item.key if item.canonical_id else f"{item.entity}@new",
-                    "entity": item.entity,
-                    "canonical_id": item.canonical_id,
-                    "system": item.system,
-                    "external_id": item.external_id,
-                    "state": "pending",
-                    "not_before": now + delay,
-                    "attempts": item.attempts if spent else max(0, item.attempts - 1),
-                    "last_error": error[:2000],
-                    "trigger": item.trigger,
-                    "enqueued_at": now,
-                }
-            ],
-            carry_attempts=True,
-        )
-    )
+    await retry_many(db, conn, tenant, [Retry(item, error, delay, spent)], now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """One running item to put back (`retry_many`)."""
+
+    item: Claimed
+    error: str
+    delay: float
+    spent: bool = True
+
+
+async def retry_many(
+    db: Database, conn: AsyncConnection, tenant: str, retries: Sequence[Retry], *, now: float
+) -> None:
+    """`retry` for many items in two statements (a batch of waiting orders is put back at once)."""
+    if not retries:
+        return
+    await conn.execute(sa.delete(work_items).where(_W.id.in_([r.item.id for r in retries])))
+    rows = [
+        {
+            "tenant": tenant,
+            "key": r.item.key,
+            "lock": r.item.key if r.item.canonical_id else f"{r.item.entity}@new",
+            "entity": r.item.entity,
+            "canonical_id": r.item.canonical_id,
+            "system": r.item.system,
+            "external_id": r.item.external_id,
+            "state": "pending",
+            "not_before": now + r.delay,
+            "attempts": r.item.attempts if r.spent else max(0, r.item.attempts - 1),
+            "last_error": r.error[:2000],
+            "trigger": r.item.trigger,
+            "enqueued_at": now,
+        }
+        for r in retries
+    ]
+    await conn.execute(_insert(db, carry_attempts=True), rows)
 
 
 #: How a wait for a referenced object begins its `last_error` (sync/reconciler.py writes it).

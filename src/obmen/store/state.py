@@ -98,7 +98,7 @@ async def add_links(
     # Chunks keep every statement far below PostgreSQL's 65,535 bind parameters.
     for start in range(0, len(rows), 1000):
         chunk = rows[start : start + 1000]
-        await conn.execute(_upsert(conn, links).values(chunk).on_conflict_do_nothing())
+        await conn.execute(_upsert(conn, links).on_conflict_do_nothing(), chunk)
         await _check_links(conn, tenant, entity, chunk)
 
 
@@ -170,18 +170,18 @@ async def save_bases(
         }
         for cid, (fields, fp) in values.items()
     ]
-    for start in range(0, len(rows), 500):
-        stmt = _upsert(conn, bases).values(rows[start : start + 500])
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["tenant", "entity", "canonical_id"],
-                set_={
-                    "fields": stmt.excluded.fields,
-                    "fingerprint": stmt.excluded.fingerprint,
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            )
+    if rows:
+        # executemany: one cached compiled statement whatever the number of rows.
+        stmt = _upsert(conn, bases)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant", "entity", "canonical_id"],
+            set_={
+                "fields": stmt.excluded.fields,
+                "fingerprint": stmt.excluded.fingerprint,
+                "updated_at": stmt.excluded.updated_at,
+            },
         )
+        await conn.execute(stmt, rows)
 
 
 # --- idempotency intents ------------------------------------------------------------------------
@@ -196,13 +196,11 @@ async def add_intents(
         for c, s in pairs
     ]
     if rows:
-        stmt = _upsert(conn, intents).values(rows)
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["tenant", "entity", "canonical_id", "system"],
-                set_={"attempts": intents.c.attempts + 1},
-            )
+        stmt = _upsert(conn, intents).on_conflict_do_update(
+            index_elements=["tenant", "entity", "canonical_id", "system"],
+            set_={"attempts": intents.c.attempts + 1},
         )
+        await conn.execute(stmt, rows)
 
 
 async def fetch_intents(
@@ -222,16 +220,16 @@ async def fetch_intents(
 async def drop_intents(
     conn: AsyncConnection, tenant: str, entity: str, pairs: Iterable[tuple[str, str]]
 ) -> None:
-    """Forget intents whose create is confirmed (the link exists now)."""
-    for cid, system in pairs:
-        await conn.execute(
-            sa.delete(intents).where(
-                intents.c.tenant == tenant,
-                intents.c.entity == entity,
-                intents.c.canonical_id == cid,
-                intents.c.system == system,
-            )
+    """Forget intents whose create is confirmed (the link exists now); one executemany statement."""
+    rows = [{"c": cid, "s": system} for cid, system in pairs]
+    if rows:
+        stmt = sa.delete(intents).where(
+            intents.c.tenant == tenant,
+            intents.c.entity == entity,
+            intents.c.canonical_id == sa.bindparam("c"),
+            intents.c.system == sa.bindparam("s"),
         )
+        await conn.execute(stmt, rows)
 
 
 # --- journal ------------------------------------------------------------------------------------
@@ -363,7 +361,7 @@ async def record_links_in_journal(
         for e in entries
     ]
     if rows:
-        await conn.execute(sa.insert(journal).values(rows))
+        await conn.execute(sa.insert(journal), rows)
 
 
 # --- conflicts ----------------------------------------------------------------------------------

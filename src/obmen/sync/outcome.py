@@ -120,12 +120,12 @@ async def _verdicts(
     held: set[int],
     now: float,
 ) -> None:
-    done = []
+    done, waits = [], []
     for item in batch.items:
         if item.id not in held:
             continue
         if item.id in batch.waiting_items:
-            await _wait(conn, engine, item, batch.waiting_items[item.id], now)
+            waits.append(_wait(item, batch.waiting_items[item.id], engine))
             continue
         cid = batch.item_cid.get(item.id)
         if item.id in batch.vanished or cid is None:
@@ -135,7 +135,7 @@ async def _verdicts(
             # Adopted in this batch: it comes back, if at all, as the linked object it now is.
             item = replace(item, key=f"{item.entity}:{cid}", canonical_id=cid, system=None, external_id=None)
         if cid in batch.waiting:
-            await _wait(conn, engine, item, batch.waiting[cid], now)
+            waits.append(_wait(item, batch.waiting[cid], engine))
             continue
         error = _error_of(batch, cid, by_op)
         if error is None:
@@ -143,6 +143,7 @@ async def _verdicts(
         else:
             await fail_item(conn, engine, item, error, now)
     await queue.complete(conn, done)
+    await queue.retry_many(engine.db, conn, engine.tenant, waits, now=now)
 
 
 async def fail_item(
@@ -160,24 +161,15 @@ async def fail_item(
     await _retry_or_park(conn, engine, item, reason, delay, now)
 
 
-async def _wait(conn: Connection, engine: Engine, item: Claimed, reason: str, now: float) -> None:
+def _wait(item: Claimed, reason: str, engine: Engine) -> queue.Retry:
     """Look again soon: the objects it refers to are on their way (their keys were enqueued).
 
     Waiting spends no attempt: an order whose new customer takes a few rounds to reach a busy portal
     is not failing, and parking it would stop the flow for nothing. A reference that never resolves
     shows as the referred object's own failure (it is parked with its reason) and as this item's
-    `last_error` in the queue.
+    `last_error` in the queue. A batch's waits go back together (`queue.retry_many`).
     """
-    await queue.retry(
-        engine.db,
-        conn,
-        engine.tenant,
-        item,
-        error=reason,
-        delay=engine.settings.ref_retry_delay,
-        now=now,
-        spent=False,
-    )
+    return queue.Retry(item, reason, engine.settings.ref_retry_delay, spent=False)
 
 
 async def _retry_or_park(
