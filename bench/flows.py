@@ -298,6 +298,8 @@ class Result:
     warm: float
     depth: int  # obmen's queue when the run ended
     methods: Counter[str]  # portal commands by method (batched ones under their own method)
+    cpu: float  # obmen's CPU seconds over the run (its own process; 0 when it shares the bench's)
+    wall: float  # the run's seconds, load and drain
 
 
 @contextlib.contextmanager
@@ -354,7 +356,8 @@ async def _load(label: str, tuning: Tuning, args: argparse.Namespace, seconds: f
                 await _offers(act),
                 tuning.site_poll,
             )
-            before, methods_before = await _portal_counters(http, stack.obmen)
+            before, methods_before, cpu_before = await _portal_counters(http, stack.obmen)
+            began = time.monotonic()
             until = time.monotonic() + seconds + args.drain
             await asyncio.gather(
                 run.orders(),
@@ -363,22 +366,28 @@ async def _load(label: str, tuning: Tuning, args: argparse.Namespace, seconds: f
                 run.watch_site(until),
                 run.watch_onec(until),
             )
-            after, methods_after = await _portal_counters(http, stack.obmen)
+            after, methods_after, cpu_after = await _portal_counters(http, stack.obmen)
             requests, methods = after - before, methods_after - methods_before
             depth = int((await http.get(f"{stack.obmen}/api/status")).json()["depth"])
-            return Result(label, run, requests, warm, depth, methods)
+            wall = time.monotonic() - began
+            # In-process (`--threads`) the CPU counter is the sandboxes' and the bench's too: not shown.
+            cpu = cpu_after - cpu_before if stack.runtime is None else 0.0
+            return Result(label, run, requests, warm, depth, methods, cpu, wall)
 
 
-async def _portal_counters(http: httpx.AsyncClient, obmen: str) -> tuple[int, Counter[str]]:
-    """obmen's portal requests and commands by method so far, from its `/metrics` (it may run elsewhere)."""
+async def _portal_counters(http: httpx.AsyncClient, obmen: str) -> tuple[int, Counter[str], float]:
+    """obmen's portal requests, commands by method and CPU seconds so far, from its `/metrics` (it may
+    run in another process)."""
     text = (await http.get(f"{obmen}/metrics")).text
-    requests, methods = 0, Counter[str]()
+    requests, methods, cpu = 0, Counter[str](), 0.0
     for line in text.splitlines():
         if line.startswith("obmen_bitrix24_requests "):
             requests = int(float(line.split()[-1]))
+        elif line.startswith("process_cpu_seconds_total "):
+            cpu = float(line.split()[-1])
         elif found := METHOD_LINE.match(line):
             methods[found.group(1)] = int(float(found.group(2)))
-    return requests, methods
+    return requests, methods, cpu
 
 
 def _print(results: list[Result]) -> None:
@@ -400,6 +409,12 @@ def _print(results: list[Result]) -> None:
         )
         per_order = ", ".join(f"{m} {n / max(1, accepted):.2f}" for m, n in r.methods.most_common(8))
         print(f"portal commands per order: {per_order}")
+        made = len(run.flow(0).samples)
+        if r.cpu and made:
+            print(
+                f"obmen's process: {r.cpu:.1f} CPU s in {r.wall:.1f} s ({r.cpu / r.wall:.0%} of one core),"
+                f" {r.cpu / made * 1000:.0f} ms per deal made (every flow's work included)"
+            )
         print(line.format(*heads))
         for f in run.flows.values():
             if not f.samples:
