@@ -146,3 +146,18 @@ async def test_a_whole_document_and_a_delivered_one_are_not_rebuilt(db: Database
         # The partner had it, then changed it: its upload is the truth now.
         await mirror.absorb(conn, T, S, [order("o1", status="F", paid=True)], now=4.0)
     assert (await store.snapshots("order", ["o1"]))["o1"].fields == {"status": "F", "paid": True}
+
+
+async def test_a_withheld_document_stays_pending_and_a_newer_version_is_not_lost(db: Database) -> None:
+    async with db.begin() as conn:
+        await mirror.put(conn, T, S, "order", {"o1": {"status": "N"}, "o2": {"status": "N"}}, now=1.0)
+        await mirror.collect(conn, T, S, "run-1")
+        # o1 could not be written into the answer; meanwhile the engine queued a version that can.
+        await mirror.put(conn, T, S, "order", {"o1": {"status": "N", "number": "CRM-7"}}, now=2.0)
+        await mirror.withhold(conn, T, S, "run-1", "order", ["o1"])
+        assert await mirror.acknowledge(conn, T, S, "run-1") == 1  # o2 only
+        again = await mirror.collect(conn, T, S, "run-2")
+        assert [(i.external_id, i.fields) for i in again] == [("o1", {"status": "N", "number": "CRM-7"})]
+        await mirror.withhold(conn, T, S, "run-2", "order", ["o1"])  # refused again: still waiting
+        await mirror.acknowledge(conn, T, S, "run-2")
+        assert [i.external_id for i in await mirror.collect(conn, T, S, "run-3")] == ["o1"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from obmen.connectors.onec.records import Record
 from obmen.store.database import Database
+from obmen.store.mirror import MirrorStore
 from obmen.sync.mirrors import MirrorIngest
 
 T, S = "default", "site"
@@ -18,9 +19,10 @@ def _party(fields: dict[str, object]) -> Record:
 async def test_an_order_carrying_fewer_contacts_than_the_partner_holds_changes_nothing(db: Database) -> None:
     clock = iter(float(n) for n in range(1, 100))
     ingest = MirrorIngest(db, T, S, clock=lambda: next(clock))
+    obmen = MirrorStore(db, T, S, clock=lambda: next(clock))  # what the site connector writes to
     await ingest.absorb([_party(OLD)], trigger="site:query")
     # A manager added a phone in the CRM; obmen sent it to the site after the site's upload.
-    await ingest.requeue("counterparty", {"7": BOTH})
+    await obmen.queue("counterparty", {"7": BOTH})
     # The customer orders again, typing only her old phone: not a removal of the new one.
     await ingest.absorb([_party(OLD)], trigger="site:query")
     assert (await ingest.snapshots("counterparty", ["7"]))["7"]["phones"] == BOTH["phones"]
@@ -34,7 +36,8 @@ async def test_an_order_carrying_fewer_contacts_than_the_partner_holds_changes_n
 async def test_a_contact_removed_by_obmen_is_not_brought_back_by_an_older_upload(db: Database) -> None:
     clock = iter(float(n) for n in range(1, 100))
     ingest = MirrorIngest(db, T, S, clock=lambda: next(clock))
+    obmen = MirrorStore(db, T, S, clock=lambda: next(clock))  # what the site connector writes to
     await ingest.absorb([_party(BOTH)], trigger="site:query")
-    await ingest.requeue("counterparty", {"7": OLD})  # removed in the CRM, sent to the site
+    await obmen.queue("counterparty", {"7": OLD})  # removed in the CRM, sent to the site
     await ingest.absorb([_party(OLD)], trigger="site:query")
     assert (await ingest.snapshots("counterparty", ["7"]))["7"]["phones"] == OLD["phones"]

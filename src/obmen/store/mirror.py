@@ -35,6 +35,7 @@ __all__ = [
     "read",
     "scan",
     "unacknowledged",
+    "withhold",
 ]
 
 _CHUNK = 500
@@ -323,6 +324,26 @@ async def acknowledge(conn: AsyncConnection, tenant: str, system: str, run: str)
         .values(acked_version=outbox.c.sent_version)
     )
     return int(result.rowcount or 0)
+
+
+async def withhold(
+    conn: AsyncConnection, tenant: str, system: str, run: str, entity: str, external_ids: Sequence[str]
+) -> None:
+    """Take documents out of `run` (they were not delivered): its acknowledgement leaves them pending.
+
+    Only the run's own marks are cleared, so a newer version queued meanwhile is neither touched nor
+    overwritten: putting the collected document back instead would lose that version.
+    """
+    await conn.execute(
+        outbox.update()
+        .where(
+            _box(tenant, system),
+            outbox.c.sent_run == run,
+            outbox.c.entity == entity,
+            outbox.c.external_id.in_(list(external_ids)),
+        )
+        .values(sent_run=None, sent_version=None)
+    )
 
 
 async def unacknowledged(

@@ -171,14 +171,10 @@ class MirrorIngest:
         async with self.db.begin() as conn:
             await state.set_cursor(conn, self.tenant, f"{self.system}:{what}", text[:500], now=self.clock())
 
-    async def requeue(
-        self,
-        entity: str,
-        documents: Mapping[str, Mapping[str, Any]],
-        changed: Mapping[str, Mapping[str, Any]] | None = None,
-    ) -> None:
-        """Put documents back in the outbox as a new version, which a run's acknowledgement leaves pending."""
-        await self._store.queue(entity, documents, changed)
+    async def withhold(self, run: str, entity: str, external_ids: Sequence[str]) -> None:
+        """Documents `run` collected but did not deliver stay pending when it is acknowledged."""
+        async with self.db.begin() as conn:
+            await mirror.withhold(conn, self.tenant, self.system, run, entity, external_ids)
 
     async def remember(self, entity: str, entries: Mapping[str, Mapping[str, Any]]) -> None:
         """Keep bookkeeping rows in the mirror (an index, say) without enqueueing anything."""

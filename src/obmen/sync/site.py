@@ -160,7 +160,7 @@ class SiteDriver:
                 return pushed, acknowledged
             refused = await self._send(items)
             if refused:
-                await self._keep(items, refused)
+                await self._keep(run, refused)
             await self.ingest.acknowledge(run)
             for item in items:
                 if item.external_id not in refused.get(item.entity, {}):
@@ -204,14 +204,12 @@ class SiteDriver:
                 await self.client.push_documents(body)
         return refused
 
-    async def _keep(self, items: Sequence[OutboxItem], refused: dict[str, dict[str, str]]) -> None:
-        """Keep refused documents pending (a new version survives this run's acknowledgement), loudly."""
+    async def _keep(self, run: str, refused: dict[str, dict[str, str]]) -> None:
+        """Keep refused documents pending (out of this run's acknowledgement), loudly."""
         for entity, reasons in refused.items():
             for external_id, reason in reasons.items():
                 log.error("site exchange: %s %s is kept back: %s", entity, external_id, reason)
-            kept = [i for i in items if i.entity == entity and i.external_id in reasons]
-            changed = {i.external_id: i.changed for i in kept if i.changed is not None}
-            await self.ingest.requeue(entity, {i.external_id: i.fields for i in kept}, changed)
+            await self.ingest.withhold(run, entity, list(reasons))
 
     async def _catalog_id(self) -> str:
         """The configured catalog `Ид`, else the one 1C last uploaded, else a stable one of this tenant."""

@@ -164,10 +164,8 @@ class OneCBackend:
         for external_id, reason in built.refused.items():
             log.error("1C query: order %s is kept back: %s", external_id, reason)
         if built.refused:
-            # Not in this answer, so `success` must not acknowledge it: a new version stays pending.
-            await self.ingest.requeue(
-                "order", {o.external_id: o.fields for o in orders if o.external_id in built.refused}
-            )
+            # Not in this answer, so `success` must not acknowledge it: it stays pending.
+            await self.ingest.withhold(run.id, "order", list(built.refused))
         body = documents_xml(
             built.documents, to="onec", schema_version=self.schema_version, encoding=self.encoding
         )
