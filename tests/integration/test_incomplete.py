@@ -32,7 +32,14 @@ class WithParts(FakeSystem):
     async def fetch(self, entity: str, external_ids: Sequence[str]) -> Mapping[str, Remote]:
         found = await super().fetch(entity, external_ids)
         # The number lives in the part (as an order's number lives in its invoice): without it, unknown.
-        return {k: r if k in self.parts else self._lacking(r) for k, r in found.items()}
+        return {
+            k: self._whole(r, self.parts[k]) if k in self.parts else self._lacking(r)
+            for k, r in found.items()
+        }
+
+    @staticmethod
+    def _whole(remote: Remote, part: Mapping[str, Any]) -> Remote:
+        return dataclasses.replace(remote, fields={**remote.fields, "number": part["number"]})
 
     @staticmethod
     def _lacking(remote: Remote) -> Remote:
@@ -43,7 +50,10 @@ class WithParts(FakeSystem):
         results = await super().write(ops)
         for result in results:
             if result.ok and result.external_id is not None:
-                self.parts.setdefault(result.external_id, {}).update(result.op.fields)
+                part = self.parts.setdefault(result.external_id, {})
+                part.update(result.op.fields)
+                # A part built without a number is numbered after its deal, as `CRM-<deal>` (writes.py).
+                part.setdefault("number", f"CRM-{result.external_id}")
         return results
 
 
@@ -83,9 +93,10 @@ async def test_incomplete_side_with_nothing_to_add_is_written_once_then_left_alo
             "fields": {"status": "N", "lines": [{"name": "Кеды"}]},
         }
     ]
-    assert crm.parts[deal] == {"status": "N", "lines": [{"name": "Кеды"}]}
+    assert crm.parts[deal] == {"number": f"CRM-{deal}", "status": "N", "lines": [{"name": "Кеды"}]}
+    # The site got the order only once it read back complete: with the number the CRM made up.
     (made,) = fakes["site"].objects("order").values()
-    assert made == {"status": "N", "lines": [{"name": "Кеды"}]}
+    assert made == {"number": f"CRM-{deal}", "status": "N", "lines": [{"name": "Кеды"}]}
 
     # Complete now: echoes, further rounds and a full resync write nothing anywhere.
     before = sum(len(f.writes()) for f in fakes.values())

@@ -68,6 +68,8 @@ class Plan:
     target: dict[str, Any] = field(default_factory=dict)
     conflicts: list[Conflict] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
+    #: Read the object again once these writes land: they complete it, and the other systems get it then.
+    read_back: bool = False
 
 
 @dataclass(slots=True)

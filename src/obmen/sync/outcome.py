@@ -77,8 +77,14 @@ async def settle(
         await state.settle_writes(conn, outcomes, now=now)
         await _save_agreement(conn, engine, batch, by_op, held_cids, now)
         await _verdicts(conn, engine, batch, by_op, held, now)
-        if batch.follow_ups:
-            await queue.enqueue(engine.db, conn, tenant, batch.follow_ups, now=now)
+        # A completed object is read again (never after a failed write: that one backs off).
+        back = [
+            queue.NewItem(entity=entity, canonical_id=cid, trigger="completed")
+            for cid, plan in batch.plans.items()
+            if plan.read_back and cid in held_cids and _error_of(batch, cid, by_op) is None
+        ]
+        if batch.follow_ups or back:
+            await queue.enqueue(engine.db, conn, tenant, [*batch.follow_ups, *back], now=now)
         if created or batch.new_links:
             # Objects referring to these (an order to its new customer) need not wait out their delay.
             await queue.release_waiters(conn, tenant, entity, now=now)

@@ -161,8 +161,13 @@ def _plan_writes(
     wanted: list[tuple[str, dict[str, Any], str | None]] = [
         (system, fields, batch.links[cid][system]) for system, fields in sorted(result.writes.items())
     ]
-    _complete(engine, batch, plan, wanted)
-    for system in engine.carriers(batch.entity):
+    completing = _complete(engine, batch, plan, wanted)
+    if completing:
+        # The connector derives parts of what it completes (a CRM deal's order number, `CRM-<deal>`) that
+        # the other systems need: they get the object once it reads back complete, a moment from now.
+        wanted[:] = [w for w in wanted if w[0] in completing]
+        plan.read_back = True
+    for system in [] if completing else engine.carriers(batch.entity):
         creates = engine.connectors[system].capabilities.creates
         if system not in batch.links.get(cid, {}) and batch.entity in creates and system not in present:
             carried = engine.carried(system, batch.entity)
@@ -195,23 +200,27 @@ def _plan_writes(
 
 def _complete(
     engine: Engine, batch: Batch, plan: Plan, wanted: list[tuple[str, dict[str, Any], str | None]]
-) -> None:
-    """A linked side that lacks a part obmen maintains gets every carried target field, even unchanged.
+) -> set[str]:
+    """A linked side that lacks a part obmen maintains gets every carried target field, even unchanged;
+    returns those systems.
 
     Its connector rebuilds the missing part from them (a deal made in the CRM gets its invoice); once
     rebuilt, the side reads as complete and nothing more is written, so this cannot loop.
     """
     planned = {system: fields for system, fields, _ in wanted}
+    completing: set[str] = set()
     for system, external_id in sorted(batch.links.get(plan.canonical_id, {}).items()):
         remote = batch.remotes.get((system, external_id))
         if remote is None or not remote.incomplete:
             continue
+        completing.add(system)
         carried = engine.carried(system, batch.entity)
         full = {k: v for k, v in plan.target.items() if k in carried and v is not None}
         if system in planned:
             planned[system].update({k: v for k, v in full.items() if k not in planned[system]})
         else:
             wanted.append((system, full, external_id))
+    return completing
 
 
 def _trigger_of(batch: Batch, cid: str) -> str:

@@ -103,10 +103,6 @@ def _item_key(method: str, params: Mapping[str, Any], result: Any) -> tuple[str,
         ident = _ident(params.get("ownerId"))
         return (owner, ident) if owner and ident else None
     family = _ITEM_TYPES.get(str(params.get("entityTypeId")))
-    if method == "crm.item.add" and family == "invoice" and _ident(_nested(params, "fields", "parentId2")):
-        # An invoice added to a deal that was there before completes a deal a manager made, under a
-        # number obmen made up (`CRM-<deal>`, writes.py): its event is how the order learns that number.
-        return None
     ident = _ident(params.get("id") or _item_id(result))
     return (family, ident) if family and ident else None
 
