@@ -25,7 +25,7 @@ from lxml import etree
 
 from obmen.connectors.base import Create, Update
 from obmen.connectors.onec.connector import onec_connector
-from obmen.connectors.site.client import ExchangeRefused, SiteExchange
+from obmen.connectors.site.client import ExchangeRefused, Session, SiteExchange
 from obmen.connectors.site.connector import SiteMirrored, site_connector
 from obmen.errors import TransientError
 from obmen.model import entities as canon
@@ -365,9 +365,19 @@ async def test_a_round_pulls_then_pushes(db: Database, url: str, control: httpx.
     assert (first.pulled.seen, first.pushed) == ({"counterparty": 1, "order": 1}, {})
     connector = site_connector(MirrorStore(db, T, S, clock=time.time))
     await connector.write([Update("order", str(placed["id"]), {"status": "F"})])
+    opened: list[str] = []
+    open_run = driver.client.open
+
+    async def counted(kind: str) -> Session:
+        opened.append(kind)
+        return await open_run(kind)
+
+    driver.client.open = counted  # type: ignore[method-assign]
     second = await driver.tick()
     await driver.client.aclose()
     assert (second.pulled.seen, second.pushed, second.acknowledged) == ({}, {"order": 1}, 1)
+    # One sale run, as 1C does it (§1.7): query and success, then the documents' file and import.
+    assert opened == ["sale"]
     assert (await control.get(f"/orders/{placed['id']}")).json()["status"] == "F"
 
 

@@ -30,7 +30,7 @@ from obmen.connectors.onec.connector import SYSTEM as ONEC
 from obmen.connectors.onec.documents import build_documents, customer_id, documents_xml
 from obmen.connectors.onec.records import FileReport, Record, records
 from obmen.connectors.site.catalog import CatalogChanges, write_files
-from obmen.connectors.site.client import SiteExchange
+from obmen.connectors.site.client import Session, SiteExchange
 from obmen.connectors.site.connector import SYSTEM
 from obmen.errors import ObmenError, ProtocolError
 from obmen.store import state
@@ -76,16 +76,22 @@ class SiteDriver:
         self.batch = batch
         self.documents_version = documents_version
         self.clock = clock
+        #: The sale run of this round's confirmed `query`, for its documents (commerceml.md §1.7).
+        self._run: Session | None = None
 
     async def tick(self) -> SiteRound:
         """One round: pull, then push; a failed pull does not hold the push back (it is raised after)."""
         result = SiteRound()
         failed: ObmenError | None = None
+        self._run = None
         try:
             result.pulled = await self.pull()
         except ObmenError as exc:
             failed = exc
-        result.pushed, result.acknowledged = await self.push()
+        try:
+            result.pushed, result.acknowledged = await self.push()
+        finally:
+            self._run = None
         if failed is not None:
             raise failed
         return result
@@ -145,6 +151,7 @@ class SiteDriver:
         found = await asyncio.to_thread(_parse, answer.body)
         absorbed = await self.ingest.absorb(found, trigger="site:query") if found else Absorbed()
         await self.client.confirm(answer)
+        self._run = answer.session
         return absorbed
 
     # -- push -------------------------------------------------------------------------------------------
@@ -201,7 +208,9 @@ class SiteDriver:
                 body = documents_xml(
                     built.documents, to="site", schema_version=self.documents_version, encoding="utf-8"
                 )
-                await self.client.push_documents(body)
+                # The round's own sale run carries the first documents, as 1C does (§1.7 steps 5-6).
+                run, self._run = self._run, None
+                await self.client.push_documents(body, session=run)
         return refused
 
     async def _keep(self, run: str, refused: dict[str, dict[str, str]]) -> None:

@@ -141,9 +141,15 @@ class SiteExchange:
         """`mode=success`: the site commits its export watermark; unconfirmed orders come again (§1.7)."""
         await self._text(answer.session, "success")
 
-    async def push_documents(self, data: Payload, *, filename: str | None = None) -> str:
-        """Upload 1C-style documents (statuses, payments, shipments) and import them (§1.7 steps 5-6)."""
-        session = await self.open("sale")
+    async def push_documents(
+        self, data: Payload, *, filename: str | None = None, session: Session | None = None
+    ) -> str:
+        """Upload 1C-style documents (statuses, payments, shipments) and import them (§1.7 steps 5-6).
+
+        `session` is the run of a `query` just confirmed: 1C uploads its documents in that same run,
+        saving the `checkauth` and `init` round trips; without it a run of its own is opened.
+        """
+        session = session or await self.open("sale")
         name = filename or f"documents___{uuid.uuid4()}.xml"
         # Documents go unzipped: they are small, and not every site's sale import unpacks archives.
         await self.upload(session, name, data)
