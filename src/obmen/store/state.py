@@ -95,7 +95,7 @@ async def add_links(
         }
         for c, s, x in pairs
     ]
-    # Chunks keep every statement far below PostgreSQL's 65,535 bind parameters.
+    # Chunks keep the check's IN lists far below PostgreSQL's 65,535 bind parameters.
     for start in range(0, len(rows), 1000):
         chunk = rows[start : start + 1000]
         await conn.execute(_upsert(conn, links).on_conflict_do_nothing(), chunk)

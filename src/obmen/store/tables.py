@@ -214,7 +214,8 @@ outbox = Table(
     Column("fields", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("queued_at", Float, nullable=False),
-    #: JSON list of the fields obmen changed since the partner last had the object; NULL: all of them.
+    #: JSON object: the fields obmen changed since the partner last had the object, each with the
+    #: partner's value it replaced; NULL: the whole document is obmen's (store/mirror.py `OutboxItem.on`).
     Column("changed", Text),
     #: The run that last collected it and the version that run carried; `acked_version` after success.
     Column("sent_run", String(64)),

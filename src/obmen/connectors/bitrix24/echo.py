@@ -18,13 +18,14 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from obmen.connectors.base import Change
-from obmen.connectors.bitrix24.mapping import counterparty_id
+from obmen.connectors.bitrix24.mapping import PARTY_METHODS, counterparty_id
 
 __all__ = ["Echoes"]
 
 #: `crm.item.*` entity types obmen writes (bitrix24.md §5.5) → the key family their events name.
 _ITEM_TYPES = {"2": "order", "31": "invoice"}
-_LEGACY = {"crm.deal": "order", "crm.contact": "contact", "crm.company": "company"}
+#: Legacy method families → the kind their object is (deals are orders; parties, mapping.PARTY_METHODS).
+_LEGACY = {"crm.deal": "order", **{method: kind for kind, method in PARTY_METHODS.items()}}
 _CATALOG = ("catalog.product.", "catalog.price.modify")
 
 
@@ -35,7 +36,7 @@ class Echoes:
         self.window = window
         self._clock = clock
         self._wrote: OrderedDict[tuple[str, str], float] = OrderedDict()
-        #: Online events dropped as echoes (for `obmen status` and the benchmark).
+        #: Online events dropped as echoes (on `/metrics`, read by the benchmark).
         self.dropped = 0
 
     def wrote(self, method: str, params: Mapping[str, Any], result: Any) -> None:
