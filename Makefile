@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 JS       := tests/fidelity/js
 JS_STAMP := $(JS)/node_modules/.installed
 
-.PHONY: venv js demo test lint typecheck layers pytest pytest-pg bench clean
+.PHONY: venv js browser php wrk demo test lint typecheck layers pytest pytest-pg bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,20 @@ $(JS_STAMP): $(JS)/package-lock.json
 	touch $(JS_STAMP)
 
 js: $(JS_STAMP)
+
+# Debian's chromium and its driver, for the dashboard's browser test (tests/browser): installed from the
+# distribution when missing, so nothing is downloaded at test time.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update && apt-get install -y chromium chromium-driver)
+
+## php-cli runs the obmen.ping 1C-Bitrix module in its tests (tests/integration/test_site_module_php.py).
+php:
+	@command -v php >/dev/null || (apt-get update && apt-get install -y php-cli)
+
+## Debian's wrk, the C load generator of bench/hooks.py (one in Python would share the cores with obmen).
+wrk:
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 
 ## The main job: three sandboxes and obmen on loopback, a catalog through 1C, a day of activity.
 demo: $(STAMP)
@@ -41,7 +55,7 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP) $(JS_STAMP)
+pytest: $(STAMP) $(JS_STAMP) browser php
 	$(BIN)/pytest -q -m "not pg"
 
 # The store and engine suites again on PostgreSQL; starts a local server if none listens.
@@ -50,7 +64,7 @@ pytest-pg: $(STAMP)
 	OBMEN_TEST_PG=$${OBMEN_TEST_PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 		$(BIN)/pytest -q -m pg
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench
 
 clean:

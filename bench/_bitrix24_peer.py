@@ -13,8 +13,14 @@ from typing import Any
 
 from fast_bitrix24 import BitrixAsync
 
-from obmen.connectors.bitrix24.mapping import customer_fields, deal_from_order, party_fields, rows_from_lines
-from obmen.connectors.bitrix24.orders import InvoiceStages, invoice_item
+from obmen.config.mapping import InvoiceStages
+from obmen.connectors.bitrix24.crm.fields import (
+    customer_fields,
+    deal_from_order,
+    party_fields,
+    rows_from_lines,
+)
+from obmen.connectors.bitrix24.crm.orders import invoice_item
 
 Phase = Callable[[], Awaitable[int]]
 
@@ -154,7 +160,7 @@ def peer_phases(webhook: str, work: Any, *, slow: bool = False, **options: Any) 
         return len(orders)
 
     def _rows(owner: str, ident: int, fields: dict[str, Any]) -> dict[str, Any]:
-        rows = rows_from_lines(fields.get("lines") or [], fields.get("delivery"), PIPELINE)
+        rows = rows_from_lines(fields.get("lines") or [], fields.get("delivery"))
         return {"ownerType": owner, "ownerId": ident, "productRows": rows}
 
     return create_products, write_offers, update_products, create_orders, update_orders

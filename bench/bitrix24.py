@@ -6,7 +6,9 @@ product cards created, their offers (price and quantity) written, the cards upda
 created (the buyer deduplicated by phone with `crm.duplicate.findbycomm` against 30 % existing contacts,
 missing contacts created, the deal with its rows, a smart invoice with its rows linked by `parentId2`:
 our connector writes all four as one chained plan per order) and updated (stage, rows of the deal and
-the invoice, paid: the invoice stage; ours reads the deals and invoices first, the peer writes blind).
+the invoice, paid: the invoice stage; the peer writes blind with the ids it made, ours writes from what
+its own creates answered, as it would from the reconciler's read, crm/trust.py, and fills each batch to
+50 commands).
 Requests are counted by the server, 503s included.
 fast-bitrix24 runs twice: as shipped, and inside its own `slow()` (one request in flight); a runner
 that gives up (fast-bitrix24 stops after 10 successive failures) is reported as such.
@@ -14,7 +16,7 @@ that gives up (fast-bitrix24 stops after 10 successive failures) is reported as 
 The ceiling is 100 commands/s (2 requests/s × 50 commands). The first phase rides on the empty bucket's
 burst, so read the later phases for the steady state.
 
-    python -m bench bitrix24 [--scale 0.1] [--no-peer]
+    python -m bench bitrix24 [--scale 0.1] [--no-peer] [--quick]
 """
 
 from __future__ import annotations
@@ -27,17 +29,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from obmen.config.mapping import PipelineMap
 from obmen.connectors.base import Create, Update
-from obmen.connectors.bitrix24.auth import Webhook
-from obmen.connectors.bitrix24.client import Bitrix24Client
+from obmen.connectors.bitrix24.client.auth import Webhook
+from obmen.connectors.bitrix24.client.rest import Bitrix24Client
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
-from obmen.connectors.bitrix24.mapping import Pipeline
-from obmen.connectors.bitrix24.orders import OrderMapping
+from obmen.connectors.bitrix24.crm.orders import OrderMapping
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 from obmen_sandbox.serving import serve_in_thread
 
 HOOK = "1/benchtoken"
-PIPELINE = Pipeline(to_stage={"N": "NEW", "P": "PREPARATION"})
+PIPELINE = PipelineMap(status_to_stage={"N": "NEW", "P": "PREPARATION"})
 MAPPING = OrderMapping(pipelines={"default": PIPELINE})
 
 
@@ -303,7 +305,10 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench bitrix24")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of 2,000 products / 1,000 orders")
     parser.add_argument("--no-peer", action="store_true", help="skip fast-bitrix24")
+    parser.add_argument("--quick", action="store_true", help="--scale 0.1 (what `python -m bench` runs)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.scale = min(args.scale, 0.1)
     work = Workload(products=max(1, int(2000 * args.scale)), orders=max(2, int(1000 * args.scale)))
     print(f"{work.products} products, {work.orders} orders, {work.customers} buyers ({work.existing} exist)")
     rows = _run(_ours, work)
@@ -313,3 +318,17 @@ def main(argv: list[str]) -> None:
         rows += _run(_peer("fb slow()", slow=True), work)
     print("\nside by side")
     _print(rows)
+    _ratios(rows)
+
+
+def _ratios(rows: list[Row]) -> None:
+    """obmen beside fast-bitrix24 as shipped, per phase: the ratio of rates and the requests of each."""
+    ours = {r.phase: r for r in rows if r.runner == "obmen" and not r.failed}
+    peer = {r.phase: r for r in rows if r.runner == "fast-bitrix24" and not r.failed}
+    shared = [phase for phase in ours if phase in peer]
+    if not shared:
+        return
+    print("\nobmen vs fast-bitrix24 (goal for orders: update: ≥ 1.0× entities/s, fewer requests)")
+    for phase in shared:
+        a, b = ours[phase], peer[phase]
+        print(f"{phase:<20} {a.rate / b.rate:>6.2f}× entities/s   requests {a.requests} vs {b.requests}")

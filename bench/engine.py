@@ -4,7 +4,7 @@ Side by side in one run: SQLite and PostgreSQL, one worker and four (concurrent 
 process sharing the store). Three fake systems; every key is a linked object present in all three.
 Ratios between rows are what to read: the machine is shared and absolute times are noisy.
 
-    python -m bench engine [--keys 5000] [--pg postgresql://postgres@127.0.0.1:5432/test]
+    python -m bench engine [--keys 5000] [--pg postgresql://postgres@127.0.0.1:5432/test] [--quick]
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from obmen.connectors.base import Change
+from obmen.engine.context import Engine, EngineSettings
+from obmen.engine.merge import fingerprint
+from obmen.engine.policy import Policy
+from obmen.engine.scheduler import enqueue_changes
+from obmen.engine.worker import Worker, WorkerOptions
 from obmen.store import state
 from obmen.store.database import Database, sync_url, upgrade
-from obmen.sync.context import Engine, EngineSettings
-from obmen.sync.merge import fingerprint
-from obmen.sync.policy import Policy
-from obmen.sync.scheduler import enqueue_changes
-from obmen.sync.worker import Worker, WorkerOptions
-from obmen.testing import FakeSystem
+from obmen.testing.fakes import FakeSystem
 
 FIELDS = {"counterparty": ["name", "emails", "phones", "comment", "inn", "kpp"]}
 SYSTEMS = ("onec", "site", "bitrix24")
@@ -157,7 +157,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--pg", default=os.environ.get("OBMEN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
     )
+    parser.add_argument("--quick", action="store_true", help="--keys 1000 (what `python -m bench` runs)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.keys = min(args.keys, 1000)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         for workers, batch in SHAPES:

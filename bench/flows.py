@@ -1,6 +1,6 @@
 """Change → visible latency per flow under a steady order load, the three sandboxes and obmen on loopback.
 
-The stack is `obmen.demo.running_stack`: the sandboxes on real sockets, each in a process of its own as
+The stack is `obmen.demo.stack.running_stack`: the sandboxes on real sockets, each in a process of its own as
 the real systems are (`--threads` puts them in threads of obmen's process, sharing its interpreter
 lock), and obmen in one more (as `obmen run`; with `--threads`, on this loop).
 It is warmed with the 1C catalog through a real exchange; then customers order on the site at `--rate`
@@ -8,17 +8,24 @@ per second for `--seconds` while, in parallel, a manager moves deal stages in th
 would), customers pay on the site and 1C runs its sale exchange on a schedule. Each change is timed
 until it is visible on the other side, read through the sandboxes' control APIs (the portal's
 `/_sandbox/dump`, the site's `/_sandbox/orders/{id}`, 1C's `/_sandbox/orders`), so watching spends none
-of the portal's REST budget (bitrix24.md §3). A sample's time is taken when the probe's answer arrives,
+of the portal's REST budget (docs/protocols/bitrix24.md §3). A sample's time is taken when the probe's answer
+arrives,
 an upper bound: the portal probe's period is printed beside the table.
 
 Goals (issue 5): p50 ≤ 200 ms and p99 ≤ 1 s on push paths (Bitrix24 events); on poll paths the same plus
 one poll interval (the change waits at most one interval for the poll that carries it). A change not
 seen by the end of the drain counts as missing and fails its goal.
 
-50 orders/s needs ~7.5 requests/s at 0.15 requests per order; a cloud portal drains 2/s (bitrix24.md §3),
+50 orders/s needs ~7.5 requests/s at 0.15 requests per order; a cloud portal drains 2/s
+(docs/protocols/bitrix24.md §3),
 so the load runs against an `enterprise` portal (`--limits`) and a short cloud row follows for honesty.
 
+Then the rows of the partners' two modes, side by side (`bench/_modes.py`): site order → deal with
+`site.mode = "rest"` beside `"exchange"` at a production poll interval, and 1C price → Bitrix24 with
+`onec.mode = "odata"` beside the exchange (plus one 1C schedule).
+
     python -m bench flows [--rate 50] [--seconds 20] [--limits enterprise] [--cloud-seconds 10] [--quick]
+                          [--no-modes | --modes-only] [--exchange-interval 180] [--mode-orders 20]
 """
 
 from __future__ import annotations
@@ -42,12 +49,15 @@ from urllib.parse import quote
 import httpx
 import sqlalchemy as sa
 
-from obmen.demo import Stack, Tuning, running_stack
-from obmen.demo_activity import Activity
+from bench._modes import measure, table
+from obmen.demo.activity import Activity
+from obmen.demo.stack import Stack, Tuning, running_stack
 from obmen.store.database import sync_url
 
 #: The deal's title «Заказ №N» (connectors/bitrix24/orders.py): how a person finds a site order's deal.
 TITLE_NUMBER = re.compile(r"№\s*(\S+)")
+#: SQL statements per order obmen may send at 10 orders/s, every flow included (issue 14).
+SQL_GOAL = 6.0
 #: The stage a manager moves to, and the site status the configured mapping gives it (as the demo).
 STAGE, STATUS = "PREPARATION", "P"
 PUSH_GOAL, PUSH_GOAL_P99 = 0.2, 1.0
@@ -197,7 +207,7 @@ class Run:
                 continue
             turn += 1
             if turn % 2:
-                # The manager's click shares the portal's bucket with obmen (bitrix24.md §3).
+                # The manager's click shares the portal's bucket with obmen (docs/protocols/bitrix24.md §3).
                 self.moved[order.number] = (order, time.monotonic())
                 await self.act.b24("crm.deal.update", {"id": order.deal, "fields": {"STAGE_ID": STAGE}})
             else:
@@ -300,6 +310,7 @@ class Result:
     methods: Counter[str]  # portal commands by method (batched ones under their own method)
     cpu: float  # obmen's CPU seconds over the run (its own process; 0 when it shares the bench's)
     wall: float  # the run's seconds, load and drain
+    statements: float = 0.0  # SQL statements obmen sent over the run (its `obmen_sql_statements`)
 
 
 @contextlib.contextmanager
@@ -356,7 +367,7 @@ async def _load(label: str, tuning: Tuning, args: argparse.Namespace, seconds: f
                 await _offers(act),
                 tuning.site_poll,
             )
-            before, methods_before, cpu_before = await _portal_counters(http, stack.obmen)
+            before, methods_before, cpu_before, sql_before = await _portal_counters(http, stack.obmen)
             began = time.monotonic()
             until = time.monotonic() + seconds + args.drain
             await asyncio.gather(
@@ -366,28 +377,30 @@ async def _load(label: str, tuning: Tuning, args: argparse.Namespace, seconds: f
                 run.watch_site(until),
                 run.watch_onec(until),
             )
-            after, methods_after, cpu_after = await _portal_counters(http, stack.obmen)
+            after, methods_after, cpu_after, sql_after = await _portal_counters(http, stack.obmen)
             requests, methods = after - before, methods_after - methods_before
             depth = int((await http.get(f"{stack.obmen}/api/status")).json()["depth"])
             wall = time.monotonic() - began
             # In-process (`--threads`) the CPU counter is the sandboxes' and the bench's too: not shown.
             cpu = cpu_after - cpu_before if stack.runtime is None else 0.0
-            return Result(label, run, requests, warm, depth, methods, cpu, wall)
+            return Result(label, run, requests, warm, depth, methods, cpu, wall, sql_after - sql_before)
 
 
-async def _portal_counters(http: httpx.AsyncClient, obmen: str) -> tuple[int, Counter[str], float]:
-    """obmen's portal requests, commands by method and CPU seconds so far, from its `/metrics` (it may
-    run in another process)."""
+async def _portal_counters(http: httpx.AsyncClient, obmen: str) -> tuple[int, Counter[str], float, float]:
+    """obmen's portal requests, commands by method, CPU seconds and SQL statements so far, from its
+    `/metrics` (it may run in another process)."""
     text = (await http.get(f"{obmen}/metrics")).text
-    requests, methods, cpu = 0, Counter[str](), 0.0
+    requests, methods, cpu, statements = 0, Counter[str](), 0.0, 0.0
     for line in text.splitlines():
         if line.startswith("obmen_bitrix24_requests "):
             requests = int(float(line.split()[-1]))
         elif line.startswith("process_cpu_seconds_total "):
             cpu = float(line.split()[-1])
+        elif line.startswith("obmen_sql_statements "):
+            statements = float(line.split()[-1])
         elif found := METHOD_LINE.match(line):
             methods[found.group(1)] = int(float(found.group(2)))
-    return requests, methods, cpu
+    return requests, methods, cpu, statements
 
 
 def _print(results: list[Result]) -> None:
@@ -409,6 +422,12 @@ def _print(results: list[Result]) -> None:
         )
         per_order = ", ".join(f"{m} {n / max(1, accepted):.2f}" for m, n in r.methods.most_common(8))
         print(f"portal commands per order: {per_order}")
+        if r.statements and accepted:
+            sql = r.statements / accepted
+            print(
+                f"SQL statements per order: {sql:.1f} (every flow's included; goal ≤ {SQL_GOAL:g},"
+                f" {sql / SQL_GOAL:.2f}× of it)"
+            )
         made = len(run.flow(0).samples)
         if r.cpu and made:
             print(
@@ -456,10 +475,29 @@ def main(argv: list[str]) -> None:
     )
     parser.add_argument("--pg", help="run obmen on PostgreSQL (a fresh database on this server)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 10/s for 5 s, cloud 3 s")
+    modes = parser.add_argument_group("the partners' modes side by side (bench/_modes.py)")
+    modes.add_argument("--no-modes", action="store_true", help="skip the rows of both modes")
+    modes.add_argument("--modes-only", action="store_true", help="only the rows of both modes")
+    modes.add_argument("--mode-orders", type=int, default=20, help="site orders in rest mode")
+    modes.add_argument("--exchange-orders", type=int, default=12, help="site orders in exchange mode")
+    modes.add_argument(
+        "--exchange-interval", type=float, default=180.0, help="the site exchange's production poll, s"
+    )
+    modes.add_argument("--mode-samples", type=int, default=5, help="1C price changes per mode")
     args = parser.parse_args(argv)
     if args.quick:
         args.rate, args.seconds, args.drain = 10.0, 5.0, 15.0
         args.cloud_seconds = min(args.cloud_seconds, 3.0)
+        args.mode_orders, args.exchange_orders, args.exchange_interval = 8, 6, 20.0
+        args.mode_samples = 3
+    if not args.modes_only:
+        _flows(args)
+    if not args.no_modes:
+        print("\nthe site's and 1C's modes, side by side", flush=True)
+        print(table(measure(args)))
+
+
+def _flows(args: argparse.Namespace) -> None:
     results = [_run(f"{args.limits} portal", args.limits, args, args.seconds)]
     _print(results)
     if args.cloud_seconds > 0:

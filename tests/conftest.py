@@ -19,8 +19,7 @@ import sqlalchemy as sa
 from obmen.store.database import Database, sync_url, upgrade
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures" / "commerceml"
+FIXTURES = REPO / "tests" / "fixtures" / "commerceml"
 
 
 def pg_server_url() -> str | None:

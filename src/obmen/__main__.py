@@ -1,5 +1,5 @@
 """`python -m obmen` runs the CLI."""
 
-from obmen.cli import main
+from obmen.cli.main import main
 
 main()

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from obmen.demo import Tuning, running_stack
-from obmen.demo_activity import Activity
+from obmen.demo.activity import Activity
+from obmen.demo.stack import Tuning, running_stack
 
 pytestmark = pytest.mark.slow
 

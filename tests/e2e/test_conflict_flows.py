@@ -6,18 +6,30 @@ Its own stack (three sandboxes and obmen on loopback) with that one override in 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from obmen.demo import Tuning, running_stack
-from obmen.demo_activity import Activity, _first_offer
+from obmen.demo.activity import Activity, _first_offer
+from obmen.demo.stack import Tuning, running_stack
 
 pytestmark = pytest.mark.slow
 
 #: Only the portal's events tell obmen of its changes (no scan between the two edits).
 CONFLICT = Tuning(b24_poll_every=600, extra_env={"OBMEN_FIELD_POLICY__ORDER.COMMENT": "conflict"})
+
+
+async def _placed(day: Activity) -> tuple[str, str]:
+    """The catalog loaded and one order placed and agreed everywhere: its deal and site ids."""
+    await day.catalog()
+    offer = _first_offer(await day.onec("GET", "/products"))
+    await day.on_sale(offer)
+    placed = await day.order(offer)
+    await day.quiet()
+    return placed["deal"]["ID"], placed["site"]["id"]
 
 
 async def test_the_same_comment_edited_on_two_sides_is_recorded_as_a_conflict(tmp_path: Path) -> None:
@@ -26,12 +38,7 @@ async def test_the_same_comment_edited_on_two_sides_is_recorded_as_a_conflict(tm
         httpx.AsyncClient(timeout=60) as http,
     ):
         day = Activity(stack, http, timeout=60)
-        await day.catalog()
-        offer = _first_offer(await day.onec("GET", "/products"))
-        await day.on_sale(offer)
-        placed = await day.order(offer)
-        deal_id, site_id = placed["deal"]["ID"], placed["site"]["id"]
-        await day.quiet()
+        deal_id, site_id = await _placed(day)
 
         conflict = await day.comment_conflict(deal_id, site_id, "Позвонить до обеда", "Оставить у консьержа")
         assert conflict["entity"] == "order", conflict
@@ -42,6 +49,54 @@ async def test_the_same_comment_edited_on_two_sides_is_recorded_as_a_conflict(tm
         deal = next(d for d in await day.portal("crm.deal") if str(d["ID"]) == str(deal_id))
         assert deal["COMMENTS"] == "Позвонить до обеда"
         assert (await day.site("GET", f"/orders/{site_id}"))["comment"] == "Оставить у консьержа"
-        # The operator's page shows it too (what `obmen status` prints).
-        page = (await http.get(stack.obmen)).text
-        assert "Конфликты / Conflicts (1)" in page
+        # The operator's page shows it too (what `obmen status` prints)…
+        page = (await http.get(f"{stack.obmen}/conflicts")).text
+        assert "Позвонить до обеда" in page
+        assert "Оставить у консьержа" in page
+        # …and a person decides it there (the API the page's buttons call): the portal takes the site's value.
+        url = f"{stack.obmen}/api/conflicts/{conflict['id']}/resolve"
+        assert (await http.post(url, json={"side": "site"})).status_code == 200
+
+        async def deal_follows() -> bool:
+            deal = next(d for d in await day.portal("crm.deal") if str(d["ID"]) == str(deal_id))
+            return bool(deal["COMMENTS"] == "Оставить у консьержа")
+
+        await day.until("8 decided", "the deal takes the site's comment", deal_follows, time.monotonic())
+        await day.settled()
+        assert (await day.obmen_status())["conflicts"]["total"] == 0
+
+
+#: The portal's change is found by its poll within a second (its events are lost meanwhile).
+CONTESTED = Tuning(b24_poll_every=1, extra_env={"OBMEN_FIELD_POLICY__ORDER.COMMENT": "conflict"})
+
+
+async def test_a_site_edit_made_before_obmens_queued_change_reached_it_is_a_conflict(tmp_path: Path) -> None:
+    """The site changed the comment while the CRM's value waited for the site's next round (§2.11).
+
+    The site's next `query` is held for 4 s: obmen hears of the CRM's edit by its poll and queues it for
+    the site first, then the query brings the site's own edit. Before the outbox remembered such a contest,
+    the site's value looked like a change made after the CRM's and won in silence.
+    """
+    async with (
+        running_stack(tmp_path / "state", tuning=CONTESTED) as stack,
+        httpx.AsyncClient(timeout=60) as http,
+    ):
+        day = Activity(stack, http, timeout=60)
+        deal_id, site_id = await _placed(day)
+        hold = {"kind": "delay", "type": "sale", "mode": "query", "seconds": 4, "times": 1}
+        assert (await http.post(f"{stack.site}/_sandbox/faults", json=hold)).status_code == 201
+        started = await day.journal()
+        after = max((entry["id"] for entry in started), default=0)
+
+        conflict = await day.comment_conflict(deal_id, site_id, "Позвонить до обеда", "Оставить у консьержа")
+        candidates = json.loads(conflict["candidates"])
+        assert candidates["bitrix24"] == "Позвонить до обеда", conflict
+        assert candidates["site"] == "Оставить у консьержа", conflict
+        # obmen had queued the CRM's comment for the site before it heard of the site's edit…
+        queued = [e for e in await day.journal(after) if e.get("target_system") == "site"]
+        assert any("comment" in e["changed"] and e["source_system"] == "bitrix24" for e in queued), queued
+        # …and the round that brought the site's edit pushed nothing over it.
+        await asyncio.sleep(2)
+        assert (await day.site("GET", f"/orders/{site_id}"))["comment"] == "Оставить у консьержа"
+        deal = next(d for d in await day.portal("crm.deal") if str(d["ID"]) == str(deal_id))
+        assert deal["COMMENTS"] == "Позвонить до обеда"

@@ -1,6 +1,6 @@
 """The flows of issue 5 end to end: the three sandboxes and obmen on loopback, over real sockets.
 
-One stack plays a shop's day (obmen.demo_activity, the same script `obmen demo` prints); each step
+One stack plays a shop's day (obmen.demo.activity, the same script `obmen demo` prints); each step
 waits until the change is visible in the other systems through their own APIs, or fails the test.
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from obmen.demo import running_stack
-from obmen.demo_activity import Activity
+from obmen.demo.activity import Activity
+from obmen.demo.stack import running_stack
 
 pytestmark = pytest.mark.slow
 

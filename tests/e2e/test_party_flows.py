@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from obmen.demo import Tuning, running_stack
-from obmen.demo_activity import CUSTOMER, Activity, _first_offer, digits
+from obmen.demo.activity import CUSTOMER, Activity, _first_offer, digits
+from obmen.demo.stack import Tuning, running_stack
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 Values, ids and dates may differ between the official docs' examples and the sandbox; what must not
 differ is which keys exist and whether a value is a string, a number, a boolean, an object or an array
-(legacy `crm.*` methods answer strings, `crm.item.*` typed values: docs/bitrix24.md §2.2).
+(legacy `crm.*` methods answer strings, `crm.item.*` typed values: docs/protocols/bitrix24.md §2.2).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 # `time` carries `operating` and `operating_reset_at` only on cloud portals; the field set "may vary"
-# (docs/bitrix24.md §2.2, D:…/data-types.md#time), so neither side is required to have them.
+# (docs/protocols/bitrix24.md §2.2, D:…/data-types.md#time), so neither side is required to have them.
 VARIABLE_TIME_KEYS = frozenset({"operating", "operating_reset_at"})
 
-# Maps that PHP serialises as `[]` when empty (docs/bitrix24.md §4: "Empty members are `[]`").
+# Maps that PHP serialises as `[]` when empty (docs/protocols/bitrix24.md §4: "Empty members are `[]`").
 EMPTY_AS_ARRAY = frozenset({"result_error", "result_total", "result_next", "result_time"})
 
 
@@ -73,7 +73,7 @@ def _compare(expected: Any, actual: Any, path: str, paths: _Paths, out: list[str
     if got == "null" and _generic(path) in paths.nullable:
         return
     if want == "object" and actual == [] and path.rsplit(".", 1)[-1] in EMPTY_AS_ARRAY:
-        # PHP serialises an empty associative array as `[]` (docs/bitrix24.md §2.2, §4).
+        # PHP serialises an empty associative array as `[]` (docs/protocols/bitrix24.md §2.2, §4).
         return
     if want != got:
         out.append(f"{path}: expected {want} ({_brief(expected)}), got {got} ({_brief(actual)})")

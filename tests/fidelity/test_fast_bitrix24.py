@@ -2,7 +2,8 @@
 
 FB POSTs JSON to `<webhook><method lower-cased>`, pages `get_all` with `start` offsets packed into
 `batch` commands, packs `call` items 50 to a batch (`cmd` keys `order0000000000`…, an extra `__order`
-parameter in every command) and `get_by_ID` 50 ids to a batch keyed by the id (docs/bitrix24.md §7.2).
+parameter in every command) and `get_by_ID` 50 ids to a batch keyed by the id (docs/protocols/bitrix24.md
+§7.2).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ async def test_call_with_130_items_is_batched_and_creates_every_deal(
     deals = await bitrix.get_all("crm.deal.list", {"select": ["ID", "TITLE", "OPPORTUNITY"]})
     assert sorted(int(deal["ID"]) for deal in deals) == sorted(ids)
     assert sorted(deal["TITLE"] for deal in deals) == [f"FB deal {number:03}" for number in range(DEALS)]
-    # Legacy methods answer strings (docs/bitrix24.md §2.2), whatever FB sent.
+    # Legacy methods answer strings (docs/protocols/bitrix24.md §2.2), whatever FB sent.
     assert {deal["OPPORTUNITY"] for deal in deals} == {f"{100 + number}.00" for number in range(DEALS)}
 
 

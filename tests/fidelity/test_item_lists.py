@@ -1,4 +1,6 @@
-"""Both Python clients page `crm.item.list`, whose rows sit under `result.items` (docs/bitrix24.md §2.2).
+"""Both Python clients page `crm.item.list`, whose rows sit under `result.items` (docs/protocols/bitrix24.md).
+
+See §2.2.
 
 fast-bitrix24 unwraps the one-key `{"items": [...]}` of every page, in the first answer and inside
 batch results; b24pysdk's `as_list_fast` chains `>id` filters through `$result[n][items][49][id]`.
@@ -34,7 +36,7 @@ async def test_fast_bitrix24_get_all_unwraps_items_across_pages(served: Served) 
             "crm.item.list", {"entityTypeId": 1, "select": ["id", "title", "opportunity"]}
         )
     assert sorted(lead["id"] for lead in leads) == sorted(ids)
-    # crm.item.* answer typed values, unlike the legacy methods (docs/bitrix24.md §2.2).
+    # crm.item.* answer typed values, unlike the legacy methods (docs/protocols/bitrix24.md §2.2).
     assert {lead["opportunity"] for lead in leads} == set(range(LEADS))
 
 

@@ -1,4 +1,4 @@
-"""A 1C exchange client for tests, written from docs/commerceml.md §1 (what 1C does, call by call)."""
+"""A 1C exchange client for tests: what 1C does, call by call (docs/protocols/commerceml.md §1)."""
 
 from __future__ import annotations
 

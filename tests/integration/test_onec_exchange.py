@@ -1,4 +1,6 @@
-"""1C → obmen over the exchange endpoint with the real backend and store (docs/commerceml.md §1, §2).
+"""1C → obmen over the exchange endpoint with the real backend and store (docs/protocols/commerceml.md).
+
+See §1, §2.
 
 1C is played by `onec_client.OneC` over in-process ASGI; the store is real (SQLite, and PostgreSQL
 under `pg`). What matters: uploads land in the 1C mirror and enqueue exactly the keys that changed,
@@ -26,8 +28,13 @@ from lxml import etree
 from onec_client import OneC
 
 from obmen.connectors.base import Create, Update
-from obmen.connectors.commerceml import Document, RunContext, read
-from obmen.connectors.mirrored import Mirrored
+from obmen.connectors.commerceml import Document, RunContext, elements, read
+from obmen.connectors.commerceml.names import Vocabulary
+from obmen.connectors.mirrored.connector import Mirrored
+from obmen.connectors.mirrored.ingest import MirrorIngest
+from obmen.connectors.onec.backend import OneCBackend, onec_endpoint
+from obmen.connectors.onec.server import ExchangeEndpoint
+from obmen.connectors.onec.uploads import Limits
 from obmen.model import entities as canon
 from obmen.model.base import EntityType, Money, Ref
 from obmen.model.fields import to_fields
@@ -36,16 +43,12 @@ from obmen.store.database import Database
 from obmen.store.mirror import MirrorStore
 from obmen.store.status import read_status
 from obmen.store.tables import work_items
-from obmen.sync.mirrors import MirrorIngest
-from obmen.testing import ManualClock
+from obmen.testing.fakes import ManualClock
 from obmen.web.app import create_app
-from obmen.web.exchange import ExchangeEndpoint
-from obmen.web.onec import OneCBackend, onec_endpoint
-from obmen.web.uploads import Limits
 from obmen_sandbox.onec import OnecSandbox
 from obmen_sandbox.serving import free_port
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "commerceml"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "commerceml"
 SMALL = FIXTURES / "ut11-small-2.07"
 T, S = "default", "onec"
 DELETED = "b631c9c1-49de-11e9-80c9-0cc47ab29cd1"
@@ -96,7 +99,7 @@ async def stack(db: Database, tmp_path: Path) -> Stack:
 
 @pytest.fixture
 async def onec(stack: Stack) -> AsyncIterator[OneC]:
-    app = create_app(stack.db, onec=stack.endpoint, clock=stack.clock)
+    app = create_app(stack.db, routes=stack.endpoint.routes(), clock=stack.clock)
     transport = httpx.ASGITransport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://obmen", auth=AUTH) as http:
         yield OneC(http)
@@ -140,6 +143,48 @@ async def test_an_unchanged_reupload_enqueues_nothing(stack: Stack, onec: OneC) 
     # The one product marked `Статус="Удален"` in the fixture is inactive; nothing else was retired.
     inactive = [x for x, row in (await stack.mirrored("product")).items() if not row.fields["active"]]
     assert inactive == [DELETED]
+
+
+async def test_an_unchanged_reupload_parses_no_product_or_offer(
+    stack: Stack, onec: OneC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await onec.catalog(catalog(), zipped=True)
+    await stack.drain()
+    assert all(row.digest for row in (await stack.mirrored("product")).values())
+    built: list[str] = []
+    for name in ("product", "offer"):
+        original = getattr(elements, name)
+
+        def spy(el: Any, digest: str | None = None, _name: str = name, _build: Any = original) -> Any:
+            built.append(_name)
+            return _build(el, digest)
+
+        monkeypatch.setattr(elements, name, spy)
+    stack.clock.advance(60)
+    replies = await onec.catalog(catalog(), zipped=True)
+    assert "product 36 (0 changed)" in replies[0]
+    assert "offer 44 (0 changed)" in replies[1]
+    assert built == []
+    assert await stack.queued() == []
+    # Seen again: a full run's retirement spares them.
+    assert all(row.seen_at == stack.clock() for row in (await stack.mirrored("product")).values())
+
+
+async def test_an_object_retired_and_sent_again_unchanged_is_read_again(stack: Stack, onec: OneC) -> None:
+    await onec.catalog(catalog(), zipped=True)
+    text = (SMALL / "import0_1.xml").read_text(encoding="utf-8-sig")
+    goods = re.findall(r"<Товар>.*?</Товар>", text, flags=re.S)
+    gone = re.search(r"<Ид>([^<]+)</Ид>", goods[0])
+    assert gone
+    stack.clock.advance(60)
+    await onec.catalog({"import0_1.xml": text.replace(goods[0], "").encode()}, zipped=True)
+    assert (await stack.mirrored("product"))[gone.group(1)].fields["active"] is False
+    await stack.drain()
+    stack.clock.advance(60)
+    # The same element as in the first run: its digest matches that run's, but the row was retired since.
+    await onec.catalog({"import0_1.xml": text.encode()}, zipped=True)
+    assert (await stack.mirrored("product"))[gone.group(1)].fields["active"] is True
+    assert await stack.queued() == [f"product@onec:{gone.group(1)}"]
 
 
 def _first_offer_price(xml: str) -> str:
@@ -284,6 +329,42 @@ async def test_documents_from_1c_update_the_orders_obmen_sent(stack: Stack, onec
     assert await stack.mirrored("counterparty") == {}
 
 
+async def test_1c_speaks_its_own_status_names_both_ways(stack: Stack, onec: OneC) -> None:
+    # `[mapping] onec_statuses`: 1C calls `N` «Новый» and `F` «Закрыт»; it sends no `Статуса заказа ИД`.
+    stack.backend.vocabulary = Vocabulary(statuses={"Новый": "N", "Закрыт": "F"})
+    await queue_orders(stack, "1001")
+    sent = documents_of(await onec.query())
+    assert sent[0].requisite("Статус заказа") == "Новый"
+    await onec.success()
+    await stack.drain()
+    stack.clock.advance(60)
+    closed = DOC_1C.format(number="1001").replace("<Значение>F</Значение>", "<Значение>Закрыт</Значение>")
+    assert (await onec.documents(closed.encode())).startswith("success")
+    assert (await stack.mirrored("order"))["cid-1001"].fields["status"] == "F"
+    # A name the table does not know says nothing about the status: the order keeps the one it had.
+    stack.clock.advance(60)
+    odd = DOC_1C.format(number="1001").replace("<Значение>F</Значение>", "<Значение>Собирается</Значение>")
+    assert (await onec.documents(odd.encode())).startswith("success")
+    assert (await stack.mirrored("order"))["cid-1001"].fields["status"] == "F"
+
+
+async def test_a_counterparty_file_updates_the_counterparties_without_duplicates(
+    stack: Stack, onec: OneC
+) -> None:
+    body = (FIXTURES / "authored" / "counterparties-2.09.xml").read_bytes()
+    replies = await onec.catalog({"contragents.xml": body}, zipped=False)
+    assert all(r.startswith("success") for r in replies), replies
+    mirrored = await stack.mirrored("counterparty")
+    assert sorted(mirrored) == ["a1b2", "c3d4"]
+    assert mirrored["a1b2"].fields["requisites"]["kpp"] == "773601001"
+    assert sorted(await stack.queued()) == ["counterparty@onec:a1b2", "counterparty@onec:c3d4"]
+    await stack.drain()
+    again = await onec.catalog({"contragents.xml": body}, zipped=True)
+    assert all(r.startswith("success") for r in again), again
+    assert sorted(await stack.mirrored("counterparty")) == ["a1b2", "c3d4"]
+    assert await stack.queued() == []  # nothing changed: nothing to reconcile
+
+
 async def test_orders_born_in_1c_land_under_their_own_id(stack: Stack, onec: OneC) -> None:
     orders = FIXTURES / "erp-2.07" / "orders.xml"
     reply = await onec.documents(orders.read_bytes(), name="documents___erp.xml")
@@ -360,7 +441,7 @@ async def served(app: Any) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def onec_sandbox(stack: Stack) -> AsyncIterator[OnecSandbox]:
-    async with served(create_app(stack.db, onec=stack.endpoint)) as url:
+    async with served(create_app(stack.db, routes=stack.endpoint.routes())) as url:
         # The endpoint's own clock runs in real time here: the sandbox's runs happen now.
         stack.endpoint.clock = stack.clock = stack.ingest.clock = stack.backend.clock = time.time
         yield OnecSandbox(f"{url}/exchange/1c", AUTH[0], AUTH[1], SMALL, timeout=30)
@@ -418,7 +499,7 @@ async def test_the_1c_sandbox_collects_orders_and_sends_its_documents(
 
 async def test_the_endpoint_factory_serves_a_run_into_the_mirror(db: Database, tmp_path: Path) -> None:
     endpoint = onec_endpoint(db, login=AUTH[0], password=AUTH[1], workdir=tmp_path / "runs")
-    transport = httpx.ASGITransport(create_app(db, onec=endpoint))
+    transport = httpx.ASGITransport(create_app(db, routes=endpoint.routes()))
     async with httpx.AsyncClient(transport=transport, base_url="http://obmen", auth=AUTH) as http:
         replies = await OneC(http).catalog(catalog(), zipped=True)
     assert all(r.startswith("success") for r in replies), replies
@@ -479,7 +560,7 @@ async def test_info_offers_statuses_and_payment_systems_to_map_to(db: Database, 
     endpoint = onec_endpoint(
         db, login=AUTH[0], password=AUTH[1], workdir=tmp_path / "runs", payment_systems={"2": "Картой онлайн"}
     )
-    transport = httpx.ASGITransport(create_app(db, onec=endpoint))
+    transport = httpx.ASGITransport(create_app(db, routes=endpoint.routes()))
     async with httpx.AsyncClient(transport=transport, base_url="http://obmen", auth=AUTH) as http:
         client = OneC(http)
         await client.start("sale")
@@ -505,7 +586,7 @@ class BrokenStore(MirrorIngest):
 async def test_a_store_failure_reaches_1c_as_a_failure_line(db: Database, tmp_path: Path) -> None:
     backend = OneCBackend(BrokenStore(db, T, S))
     endpoint = ExchangeEndpoint(backend, login=AUTH[0], password=AUTH[1], workdir=tmp_path / "runs")
-    transport = httpx.ASGITransport(create_app(db, onec=endpoint))
+    transport = httpx.ASGITransport(create_app(db, routes=endpoint.routes()))
     async with httpx.AsyncClient(transport=transport, base_url="http://obmen", auth=AUTH) as http:
         replies = await OneC(http).catalog(catalog(), zipped=False)
     assert replies[0] == "failure\nimport0_1.xml: obmen could not store it (RuntimeError)"

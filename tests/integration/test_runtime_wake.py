@@ -8,13 +8,14 @@ from pathlib import Path
 
 import httpx
 
-from obmen.config import load_settings
-from obmen.connectors.bitrix24.auth import TokenFile, Tokens
-from obmen.connectors.onec.records import Record
-from obmen.runtime import build_runtime
+from obmen.app.runtime import build_runtime
+from obmen.config.load import load_settings
+from obmen.connectors.bitrix24.client.auth import TokenFile, Tokens
+from obmen.connectors.bitrix24.setup import Bitrix24Integration
+from obmen.connectors.mirrored.ingest import MirrorIngest
+from obmen.connectors.mirrored.records import Record
+from obmen.engine.worker import Worker
 from obmen.store.database import Database, upgrade
-from obmen.sync.mirrors import MirrorIngest
-from obmen.sync.worker import Worker
 
 TOKEN = "outgoing-secret"
 
@@ -72,17 +73,19 @@ async def test_a_worker_started_before_the_install_attaches_the_portal_when_the_
     running = asyncio.create_task(runtime.run(stop))
     try:
         await asyncio.sleep(0.3)
-        assert runtime.bitrix24 is None
+        portal = runtime.integrations["bitrix24"]
+        assert isinstance(portal, Bitrix24Integration)
+        assert portal.connector is None
         # The install reached the `obmen serve` process, which stored the tokens in the shared state dir.
         tokens = Tokens("a" * 32, "r" * 32, "http://127.0.0.1:9/rest/", application_token="t" * 32)
         await TokenFile(tmp_path / "bitrix24-tokens.json").save(tokens)
         for _ in range(60):
-            if runtime.bitrix24 is not None:
+            if portal.connector is not None:
                 break
             await asyncio.sleep(0.1)
-        assert runtime.bitrix24 is not None
+        assert portal.connector is not None
         assert "bitrix24" in runtime.engine.connectors
-        assert runtime.application_token == "t" * 32
+        assert portal.application_token == "t" * 32
     finally:
         stop.set()
         await asyncio.wait_for(running, timeout=10)

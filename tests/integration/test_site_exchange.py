@@ -24,31 +24,32 @@ import uvicorn
 from lxml import etree
 
 from obmen.connectors.base import Create, Update
+from obmen.connectors.mirrored.ingest import Absorbed, MirrorIngest
+from obmen.connectors.onec.backend import onec_endpoint
 from obmen.connectors.onec.connector import onec_connector
 from obmen.connectors.site.client import ExchangeRefused, Session, SiteExchange
 from obmen.connectors.site.connector import SiteMirrored, site_connector
+from obmen.connectors.site.driver import SiteDriver, site_driver
+from obmen.engine.context import Engine
+from obmen.engine.policy import Policy
+from obmen.engine.worker import Worker, WorkerOptions
 from obmen.errors import TransientError
 from obmen.model import entities as canon
 from obmen.model.base import EntityType, Money, Ref
 from obmen.model.fields import to_fields
 from obmen.store import mirror
 from obmen.store.database import Database
+from obmen.store.keeper import Leases
 from obmen.store.mirror import MirrorStore
 from obmen.store.status import read_status
 from obmen.store.tables import outbox, work_items
-from obmen.sync.context import Engine
-from obmen.sync.mirrors import Absorbed, MirrorIngest
-from obmen.sync.policy import Policy
-from obmen.sync.site import SiteDriver, site_driver
-from obmen.sync.worker import Worker, WorkerOptions
-from obmen.testing import ManualClock
+from obmen.testing.fakes import ManualClock
 from obmen.web.app import create_app
-from obmen.web.onec import onec_endpoint
 from obmen_sandbox.onec import OnecSandbox
 from obmen_sandbox.serving import free_port, serve_in_thread
 from obmen_sandbox.site import EXCHANGE_PATH, SiteSandbox
 
-SMALL = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "commerceml" / "ut11-small-2.07"
+SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "commerceml" / "ut11-small-2.07"
 CATALOG_ID = "b21db898-7f82-46d8-a5ca-7c4f1d200a13"  # the fixture's `Каталог/Ид`
 T, S = "default", "site"
 CUSTOMER = {"name": "Иван Петров", "email": "ivan@example.ru", "phone": "+79001234567"}
@@ -83,7 +84,7 @@ class Stack:
         self.db = db
         self.clock = ManualClock()
         self.ingest = MirrorIngest(db, T, S, clock=self.clock)
-        self.driver = SiteDriver(client, self.ingest, catalog_id=CATALOG_ID, clock=self.clock)
+        self.driver = SiteDriver(client, self.ingest, catalog_id=CATALOG_ID)
         self.site: SiteMirrored = site_connector(MirrorStore(db, T, S, clock=self.clock))
 
     async def mirrored(self, entity: str) -> dict[str, mirror.MirrorRow]:
@@ -443,7 +444,7 @@ async def test_1c_to_the_site_and_back_through_the_engine(
     endpoint = onec_endpoint(db, login="1c", password="pw1", workdir=tmp_path / "runs")
     # No catalog id configured: the driver takes the one 1C uploaded, as the site must see the same.
     driver = site_driver(db, url=url + EXCHANGE_PATH, login="obmen", password="pw")
-    async with obmen_served(create_app(db, onec=endpoint)) as obmen:
+    async with obmen_served(create_app(db, routes=endpoint.routes())) as obmen:
         onec = OnecSandbox(f"{obmen}/exchange/1c", "1c", "pw1", SMALL, timeout=30)
         # 1. The catalog: 1C → obmen → the site.
         assert (await onec.run_catalog())["ok"]
@@ -481,15 +482,17 @@ async def test_only_the_lease_holder_runs_the_exchange(db: Database, url: str) -
         for _ in range(2)
     ]
     stop = asyncio.Event()
-    first = asyncio.create_task(drivers[0].run(stop, interval=0.05, owner="worker-a"))
+    holders = [Leases(db, name, ttl=15) for name in ("worker-a", "worker-b")]
+    keepers = [asyncio.create_task(h.run(stop)) for h in holders]
+    first = asyncio.create_task(drivers[0].run(stop, interval=0.05, leases=holders[0]))
     for _ in range(500):
         if drivers[0].client.stats.requests:
             break
         await asyncio.sleep(0.01)
-    second = asyncio.create_task(drivers[1].run(stop, interval=0.05, owner="worker-b"))
+    second = asyncio.create_task(drivers[1].run(stop, interval=0.05, leases=holders[1]))
     await asyncio.sleep(0.5)
     stop.set()
-    await asyncio.gather(first, second)
+    await asyncio.gather(first, second, *keepers)
     for driver in drivers:
         await driver.client.aclose()
     assert drivers[0].client.stats.requests > 0

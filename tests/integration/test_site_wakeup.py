@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from obmen.connectors.site.driver import site_driver
 from obmen.store.database import Database
-from obmen.sync.site import site_driver
 
 
 async def test_a_wake_runs_the_next_round_now_and_stop_ends_the_wait(db: Database) -> None:

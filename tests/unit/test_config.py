@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from obmen.config import load_settings
+from obmen.config.load import load_settings
 from obmen.errors import ConfigError
 
 
@@ -105,11 +105,11 @@ def test_mapping_tables_map_both_ways_and_fall_back_instead_of_dropping(tmp_path
     )
     mapping = load_settings(path, env={}).mapping
     wholesale = mapping.pipeline_for("s2")
-    assert (wholesale.stage_of("N"), wholesale.stage_of("F")) == ("C2:NEW", "C2:WON")
-    assert wholesale.stage_of("X") == "C2:PREPARATION"  # unmapped status: the declared fallback
-    assert (wholesale.status_of("C2:WON"), wholesale.status_of("C2:LOSE")) == ("F", "C")
-    assert wholesale.status_of("C2:UC_ODD") == "P"
-    assert mapping.pipeline_for("s1").stage_of("F") == "WON"  # unlisted sites use the default pipeline
+    assert (wholesale.stage("N"), wholesale.stage("F")) == ("C2:NEW", "C2:WON")
+    assert wholesale.stage("X") == "C2:PREPARATION"  # unmapped status: the declared fallback
+    assert (wholesale.status("C2:WON"), wholesale.status("C2:LOSE")) == ("F", "C")
+    assert wholesale.status("C2:UC_ODD") == "P"
+    assert mapping.pipeline_for("s1").stage("F") == "WON"  # unlisted sites use the default pipeline
     assert mapping.onec_status_name("F") == "[F] Выполнен"
 
 
@@ -121,6 +121,19 @@ def test_mapping_tables_map_both_ways_and_fall_back_instead_of_dropping(tmp_path
             '[mapping.pipelines.default]\nstatus_to_stage = { N = "C2:NEW" }',
             "mapping.pipelines.default = {'status_to_stage': {'N': 'C2:NEW'}}: "
             "stage 'C2:NEW' is not in pipeline 0",
+        ),
+        (
+            'order_properties = { NOTE = "COMMENTS" }',
+            "mapping = {'order_properties': {'NOTE': 'COMMENTS'}}: deal field COMMENTS carries another order "
+            "field",
+        ),
+        (
+            'order_properties = { NOTE = "uf_crm_note" }',
+            "mapping = {'order_properties': {'NOTE': 'uf_crm_note'}}: deal field 'uf_crm_note' is not",
+        ),
+        (
+            'warehouses = { "Брак" = -1 }',
+            "mapping = {'warehouses': {'Брак': -1}}: warehouses maps to store ids ≥ 1 (or 0: not counted)",
         ),
         (
             'catalog_properties = { sku = "CML2_ARTICLE" }',

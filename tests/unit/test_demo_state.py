@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from obmen.demo import _fresh
+from obmen.demo.stack import _fresh
 
 
 def test_a_previous_demo_folder_is_cleared(tmp_path: Path) -> None:

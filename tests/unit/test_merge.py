@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from obmen.engine.merge import Side, merge, merge_fields
+from obmen.engine.policy import FieldRule, Policy, Strategy
 from obmen.errors import ConfigError
-from obmen.sync.merge import Side, merge
-from obmen.sync.policy import FieldRule, Policy, Strategy
 
 SYSTEMS = ["onec", "site", "bitrix24"]
 NAMES = ["a", "b", "c"]
@@ -72,6 +72,35 @@ def test_conflict_rule_records_and_writes_nothing_for_that_field() -> None:
     assert result.target["comment"] == "a"
 
 
+def test_a_change_made_without_seeing_obmens_value_is_concurrent_under_the_conflict_rule() -> None:
+    """The CRM's comment "c" went to the site's outbox (base "c"); the site changed "a" to "s" first."""
+    policy = Policy.build({"order.comment": "conflict"})
+    site = Side("site", {"comment": "s"}, contested={"comment": ("a", "c")})
+    result = merge("order", {"comment": "c"}, [site, Side("bitrix24", {"comment": "c"})], policy)
+    (conflict,) = result.conflicts
+    assert dict(conflict.candidates) == {"site": "s", "bitrix24": "c"}
+    assert result.writes == {}
+    # Under "newest wins" the partner's change is simply the newest: the same as without the contest.
+    newest = merge("order", {"comment": "c"}, [site, Side("bitrix24", {"comment": "c"})], Policy.build())
+    assert newest.target == {"comment": "s"}
+    assert newest.writes == {"bitrix24": {"comment": "s"}}
+
+
+def test_a_contest_no_longer_counts_once_the_base_moved_on() -> None:
+    policy = Policy.build({"order.comment": "conflict"})
+    contested = {"comment": ("a", "c")}
+    # A person decided "s" (or the sides agreed on it): a later change elsewhere is one change, no conflict.
+    sides = [Side("site", {"comment": "s"}, contested=contested), Side("bitrix24", {"comment": "x"})]
+    result = merge("order", {"comment": "s"}, sides, policy)
+    assert result.conflicts == []
+    assert result.writes == {"site": {"comment": "x"}}
+    # The sides agree again: the conflict settles.
+    agreed = [Side("site", {"comment": "s"}, contested=contested), Side("bitrix24", {"comment": "s"})]
+    settled = merge("order", {"comment": "c"}, agreed, policy)
+    assert settled.conflicts == []
+    assert settled.target == {"comment": "s"}
+
+
 def test_policy_rules_parse_and_reject_nonsense_with_a_clear_message() -> None:
     assert FieldRule.parse("owner:onec") == FieldRule(Strategy.OWNER, "onec")
     assert Policy.build({"order.*": "conflict"}).rule("order", "anything").strategy is Strategy.CONFLICT
@@ -112,3 +141,62 @@ def test_owner_value_always_wins(base: dict[str, Any], change: dict[str, Any]) -
     sides = [Side("onec", change, 0.0), Side("site", base, 5.0), Side("bitrix24", {**base, "a": "z"}, 9.0)]
     result = merge("e", base, sides, Policy.build({"e.*": "owner:onec"}))
     assert result.target == change
+
+
+def test_a_decided_value_wins_over_a_conflict_and_reaches_every_side_that_differs() -> None:
+    policy = Policy.build({"order.comment": "conflict"})
+    base = {"comment": None, "status": "N"}
+    sides = [
+        Side("onec", base),
+        Side("site", {**base, "comment": "консьерж"}),
+        Side("bitrix24", {**base, "comment": "позвонить"}),
+    ]
+    undecided = merge("order", base, sides, policy)
+    assert [c.field for c in undecided.conflicts] == ["comment"]
+    by_side = merge("order", base, sides, policy, decided={"comment": "консьерж"})
+    assert by_side.conflicts == []
+    assert by_side.target == {"comment": "консьерж", "status": "N"}
+    assert by_side.writes == {"onec": {"comment": "консьерж"}, "bitrix24": {"comment": "консьерж"}}
+    assert by_side.sources == {"comment": "site"}
+    assert "comment" in by_side.settled
+    typed = merge("order", base, sides, policy, decided={"comment": "домофон 12"})
+    assert set(typed.writes) == {"onec", "site", "bitrix24"}
+    assert "comment" not in typed.sources  # nobody's value: the operator's
+
+
+@given(field_maps, field_maps, field_maps, rules, values)
+def test_a_decision_always_ends_with_every_side_holding_it(
+    base: dict[str, Any], a: dict[str, Any], b: dict[str, Any], rule: str, decided: Any
+) -> None:
+    policy = Policy.build({"order.*": rule})
+    sides = [Side("onec", a, 1.0), Side("site", b, 2.0)]
+    result = merge("order", base, sides, policy, decided={"a": decided})
+    after = apply_writes(sides, result.writes)
+    assert all(side.fields["a"] == decided for side in after)
+    assert result.target["a"] == decided
+
+
+fact_rules = st.sampled_from(["newest", "conflict", "owner:onec", "fact", "fact:x<y<z"])
+
+
+@given(
+    base=field_maps,
+    shares=st.lists(st.sets(st.sampled_from(NAMES)), min_size=1, max_size=3),
+    extra=st.sets(st.sampled_from(["d", "e"])),
+    rule=fact_rules,
+)
+def test_the_shortcut_for_sides_equal_to_the_base_decides_what_the_full_merge_decides(
+    base: dict[str, Any], shares: list[set[str]], extra: set[str], rule: str
+) -> None:
+    # Sides show parts of the base (a side need not carry every field); the base may hold more.
+    full_base = {**base, **dict.fromkeys(extra, "x")}
+    sides = [
+        Side(s, {k: base[k] for k in share}, float(i))
+        for i, (s, share) in enumerate(zip(SYSTEMS, shares, strict=False))
+    ]
+    fast = merge("e", full_base, sides, Policy.build({"e.*": rule}))
+    full = merge_fields("e", full_base, sides, Policy.build({"e.*": rule}))
+    assert fast == full
+    assert fast.writes == {}
+    assert fast.conflicts == []
+    assert fast.target == full_base

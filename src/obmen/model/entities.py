@@ -117,6 +117,9 @@ class Offer:
     #: stock over every warehouse: what a system with a single price and quantity (Bitrix24) carries.
     price: Money | None = None
     quantity: Decimal | None = None
+    #: (Bitrix24 store id, quantity) of every store `[mapping] warehouses` maps 1C's warehouses to: the
+    #: stock per store of a portal with inventory management (docs/configuration.md).
+    store_stock: tuple[tuple[str, Decimal], ...] = ()
     active: bool = True
 
 
@@ -148,7 +151,8 @@ class Counterparty:
 
 @dataclass(**_DC)
 class OrderLine:
-    """One line of an order or invoice."""
+    """One line of an order or invoice: `price` is what the buyer pays per unit (the discount taken),
+    `discount` the line's discount sum, already taken; the line sums to price × quantity, to the kopeck."""
 
     offer: Ref | None
     name: str

@@ -1,8 +1,8 @@
 """The bridge to the sync engine: canonical entities ⇄ flat, JSON-safe field maps.
 
-The engine merges field maps (ARCHITECTURE §2.2), so equal values must encode to equal JSON: Decimals
+The engine merges field maps (docs/architecture.md §2.2), so equal values must encode to equal JSON: Decimals
 become canonical strings without exponent (`"10.5"`), money `{"amount", "currency"}`, dates ISO-8601,
-references `{"$ref": entity, "id": id}` (the form `obmen.sync.refs` translates), tuples lists. The
+references `{"$ref": entity, "id": id}` (the form `obmen.engine.refs` translates), tuples lists. The
 conversion is driven by the dataclasses' own type hints, so a new field needs no code here.
 """
 

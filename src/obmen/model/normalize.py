@@ -1,4 +1,4 @@
-"""Normalisation for matching (ARCHITECTURE §2.4): phones, e-mails, ИНН/КПП, names, articles.
+"""Normalisation for matching (docs/architecture.md §2.4): phones, e-mails, ИНН/КПП, names, articles.
 
 Mappings normalise values before they reach the engine, so that the same phone typed two ways is one
 matching key and one field value, and an echo never looks like a change.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from obmen.errors import ConfigError
+from obmen.store.private import private_sqlite
 
-__all__ = ["Connection", "Database", "async_url", "sync_url", "upgrade"]
+__all__ = [
+    "Connection",
+    "Database",
+    "Probe",
+    "async_url",
+    "head_revision",
+    "probe",
+    "refresh_statistics",
+    "sync_url",
+    "upgrade",
+]
 
 #: The connection type repositories take (re-exported so that callers need not import SQLAlchemy).
 Connection = AsyncConnection
@@ -70,8 +81,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def upgrade(url: str, revision: str = "head") -> str:
     """Apply migrations up to `revision` and return the revision the database is at."""
     parsed = make_url(sync_url(url))
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() == "sqlite":
+        private_sqlite(parsed.database)
     engine = sa.create_engine(parsed)
     if parsed.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
@@ -79,6 +90,8 @@ def upgrade(url: str, revision: str = "head") -> str:
         with engine.begin() as connection:
             command.upgrade(_alembic_config(connection), revision)
             current = MigrationContext.configure(connection).get_current_revision()
+            # Fresh statistics after a schema change: the planner must not plan on none (or old ones).
+            connection.execute(sa.text("ANALYZE"))
     finally:
         engine.dispose()
     return current or "base"
@@ -92,12 +105,84 @@ def head_revision() -> str:
     return head
 
 
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What a database is like before anything is opened on it (`obmen check`, first contact)."""
+
+    #: The revision it is at; None for an empty (or, on SQLite, absent) database.
+    revision: str | None
+    head: str
+    #: Why it could not be reached, or None.
+    error: str | None = None
+
+    @property
+    def migrated(self) -> bool:
+        """Reachable and at the revision this code expects."""
+        return self.error is None and self.revision == self.head
+
+
+def probe(url: str) -> Probe:
+    """Connect once and read the revision, creating nothing (a SQLite file that is absent stays absent)."""
+    head = head_revision()
+    parsed = make_url(sync_url(url))
+    sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+    if sqlite_file and not Path(str(parsed.database)).exists():
+        return Probe(None, head)
+    engine = sa.create_engine(parsed)
+    try:
+        with engine.connect() as connection:
+            revision = MigrationContext.configure(connection).get_current_revision()
+    except sa.exc.SQLAlchemyError as exc:
+        # Unreachable, refused, unknown database: the operator needs the driver's own words, one line.
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return Probe(None, head, error=reason[0] if reason else type(exc).__name__)
+    finally:
+        engine.dispose()
+    return Probe(revision, head)
+
+
+#: Rows changed since a table's last ANALYZE, beyond a fifth of its size, that warrant a new one.
+_STALE_ROWS = 500
+_STALE_SHARE = 0.2
+
+
+async def refresh_statistics(conn: AsyncConnection, table: str, written: int) -> bool:
+    """On PostgreSQL, ANALYZE `table` when a bulk write has left its statistics stale; True if it did.
+
+    Autovacuum catches up within a minute or so, but a queue filled in one go is claimed at once: planned
+    on a table believed empty, every claim walks every pending row (issue 14). The check is one cheap
+    catalog query, made only after writes of many rows; the ANALYZE samples a bounded number of rows, so
+    it costs milliseconds however large the table, and a growing table is analysed at most once per
+    fifth of growth. The caller's own uncommitted rows count (PostgreSQL samples them as live).
+    """
+    if conn.dialect.name != "postgresql" or written < 100:
+        return False
+    row = (
+        await conn.execute(
+            sa.text(
+                "SELECT s.n_mod_since_analyze, c.reltuples FROM pg_class c "
+                "JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = to_regclass(:t)"
+            ),
+            {"t": table},
+        )
+    ).first()
+    changed, size = (int(row[0] or 0), max(0.0, float(row[1] or 0))) if row else (0, 0.0)
+    if changed + written < _STALE_ROWS + _STALE_SHARE * size:
+        return False
+    await conn.execute(sa.text(f"ANALYZE {table}"))
+    return True
+
+
 @dataclass(slots=True)
 class Database:
     """An async engine plus what the repositories need to know about its dialect."""
 
     engine: AsyncEngine
     url: str
+    #: Tenant → the clock reading until which this process skips giving back expired claims (store.queue).
+    reap_after: dict[str, float] = field(default_factory=dict)
+    #: SQL statements sent since the pool opened (an executemany counts once): `/metrics`, bench/idle.py.
+    statements: int = 0
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 5) -> Database:
@@ -108,8 +193,14 @@ class Database:
             kwargs = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
         engine = create_async_engine(target, **kwargs)
         if engine.dialect.name == "sqlite":
+            private_sqlite(make_url(target).database)
             sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return cls(engine=engine, url=target)
+        db = cls(engine=engine, url=target)
+        sa.event.listen(engine.sync_engine, "before_cursor_execute", db._count)
+        return db
+
+    def _count(self, *_: Any) -> None:
+        self.statements += 1
 
     @property
     def is_postgres(self) -> bool:

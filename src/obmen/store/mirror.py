@@ -1,23 +1,23 @@
-"""Mirror and outbox of a pull-only partner (ARCHITECTURE §2.7).
+"""Mirror and outbox of a pull-only partner (docs/architecture.md §2.7).
 
 1C speaks only when it wants to: it uploads what it has and collects what we prepared. The *mirror*
 holds what it last uploaded, and absorbing an upload reports only objects whose fingerprint changed,
 so an unchanged re-import enqueues nothing. The *outbox* holds what obmen wants it to collect; a
 collection marks rows as sent under a run id and only the partner's `success` acknowledges them
-(docs/commerceml.md §1.7), so a failed exchange simply sends them again.
+(docs/protocols/commerceml.md §1.7), so a failed exchange simply sends them again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from obmen.model.fields import fingerprint
 from obmen.store.database import Database
 from obmen.store.tables import mirror, outbox
 
@@ -31,9 +31,12 @@ __all__ = [
     "acknowledge",
     "by_origin",
     "collect",
+    "digests",
+    "narrow",
     "put",
     "read",
     "scan",
+    "touch",
     "unacknowledged",
     "withhold",
 ]
@@ -50,6 +53,8 @@ class MirrorRecord:
     fields: Mapping[str, Any]
     origin: str | None = None
     deleted: bool = False
+    #: The raw digest of the element it was read from (`digests`); None: not from a raw element.
+    digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,8 @@ class MirrorRow:
     deleted: bool
     seen_at: float
     changed_at: float
+    #: The raw digest of the element it was last read from; None when written from anything else.
+    digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,9 @@ class OutboxItem:
     changed: Mapping[str, Any] | None = None
     #: Not yet acknowledged by the partner.
     pending: bool = True
+    #: Fields the partner changed itself while obmen's change of them was in flight: field →
+    #: (the value it changed from, obmen's value it never saw) (docs/architecture.md §2.11).
+    contested: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
 
     def on(self, latest: MirrorRow | None) -> dict[str, Any]:
         """The document as it should reach the partner: its latest upload with obmen's changes on top.
@@ -95,9 +105,43 @@ class OutboxItem:
         }
         return {**latest.fields, **ours}
 
+    def unseen(
+        self, held: Mapping[str, Any], upload: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, tuple[Any, Any]]]:
+        """An upload laid over what the partner held, keeping obmen's changes it has not shown yet.
+
+        A field the upload still shows as it was before obmen's change (1C wrote its document before it
+        took ours in) is "not yet seen", not a change back (docs/architecture.md §2.11): obmen's value stays.
+        A field the upload shows with obmen's value is seen; one with a third value is the partner's own
+        change, for the engine to decide, made without knowing obmen's (*contested*). A field the upload
+        does not carry keeps obmen's value. Returns the fields, the changes still unseen (each with the
+        value it replaced) and the contested fields (each with the value it replaced and obmen's).
+        """
+        fields = {**held, **upload}
+        unseen: dict[str, Any] = {}
+        contested: dict[str, tuple[Any, Any]] = {}
+        for name, before in (self.changed or {}).items():
+            if name not in self.fields:
+                continue
+            ours = self.fields[name]
+            if name in upload:
+                stale = upload[name] == before and before != ours
+                if upload[name] not in (before, ours) and before != ours:
+                    contested[name] = (before, ours)
+            else:
+                stale = held.get(name, before) in (before, ours)
+            if stale:
+                fields[name], unseen[name] = ours, before
+        return fields, unseen, contested
+
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _print(text: str) -> str:
+    """The fingerprint of a field map from its stored text: `model.fields.fingerprint`, one dump fewer."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _key(tenant: str, system: str) -> Any:
@@ -122,22 +166,21 @@ async def _absorb_chunk(
     conn: AsyncConnection, tenant: str, system: str, entity: str, records: Sequence[MirrorRecord], now: float
 ) -> list[tuple[str, str]]:
     ids = [r.external_id for r in records]
-    query = sa.select(mirror.c.external_id, mirror.c.fingerprint, mirror.c.deleted).where(
+    query = sa.select(mirror.c.external_id, mirror.c.fingerprint, mirror.c.deleted, mirror.c.digest).where(
         _key(tenant, system), mirror.c.entity == entity, mirror.c.external_id.in_(ids)
     )
-    known = {row.external_id: (row.fingerprint, bool(row.deleted)) for row in await conn.execute(query)}
+    known = {row.external_id: row for row in await conn.execute(query)}
     fresh: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
     touched: list[str] = []
+    redigested: list[dict[str, Any]] = []
     for record in {r.external_id: r for r in records}.values():
-        print_ = fingerprint(record.fields)
-        row: dict[str, Any] = {
-            "fields": _dumps(record.fields),
-            "fingerprint": print_,
-            "origin": record.origin,
-        }
-        row |= {"deleted": int(record.deleted), "seen_at": now, "changed_at": now}
-        if record.external_id not in known:
+        text = _dumps(record.fields)
+        print_ = _print(text)
+        row: dict[str, Any] = {"fields": text, "fingerprint": print_, "origin": record.origin}
+        row |= {"deleted": int(record.deleted), "seen_at": now, "changed_at": now, "digest": record.digest}
+        held = known.get(record.external_id)
+        if held is None:
             fresh.append(
                 {
                     "tenant": tenant,
@@ -147,8 +190,10 @@ async def _absorb_chunk(
                     **row,
                 }
             )
-        elif known[record.external_id] != (print_, record.deleted):
+        elif (held.fingerprint, bool(held.deleted)) != (print_, record.deleted):
             changed.append({"b_id": record.external_id, **row})
+        elif held.digest != record.digest:
+            redigested.append({"b_id": record.external_id, "b_digest": record.digest})
         else:
             touched.append(record.external_id)
     if fresh:
@@ -157,11 +202,37 @@ async def _absorb_chunk(
     if changed:
         stmt = mirror.update().where(where, mirror.c.external_id == sa.bindparam("b_id"))
         await conn.execute(stmt.values({c: sa.bindparam(c) for c in changed[0] if c != "b_id"}), changed)
-    if touched:
-        await conn.execute(
-            mirror.update().where(where, mirror.c.external_id.in_(touched)).values(seen_at=now)
-        )
+    if redigested:
+        stmt = mirror.update().where(where, mirror.c.external_id == sa.bindparam("b_id"))
+        await conn.execute(stmt.values(seen_at=now, digest=sa.bindparam("b_digest")), redigested)
+    await touch(conn, tenant, system, entity, touched, now=now)
     return [(entity, r["external_id"]) for r in fresh] + [(entity, r["b_id"]) for r in changed]
+
+
+async def touch(
+    conn: AsyncConnection, tenant: str, system: str, entity: str, external_ids: Sequence[str], *, now: float
+) -> None:
+    """The partner sent these objects again, unchanged: only when it last did moves."""
+    where = sa.and_(_key(tenant, system), mirror.c.entity == entity)
+    for start in range(0, len(external_ids), _CHUNK):
+        chunk = list(external_ids[start : start + _CHUNK])
+        await conn.execute(mirror.update().where(where, mirror.c.external_id.in_(chunk)).values(seen_at=now))
+
+
+async def digests(
+    conn: AsyncConnection, tenant: str, system: str, entity: str, external_ids: Sequence[str]
+) -> dict[str, str]:
+    """The raw digests held for these objects (those with none are absent)."""
+    out: dict[str, str] = {}
+    for start in range(0, len(external_ids), _CHUNK):
+        query = sa.select(mirror.c.external_id, mirror.c.digest).where(
+            _key(tenant, system),
+            mirror.c.entity == entity,
+            mirror.c.external_id.in_(list(external_ids[start : start + _CHUNK])),
+            mirror.c.digest.is_not(None),
+        )
+        out.update({row.external_id: row.digest for row in await conn.execute(query)})
+    return out
 
 
 async def read(
@@ -181,7 +252,8 @@ async def read(
 
 
 def _row(row: Any) -> MirrorRow:
-    return MirrorRow(json.loads(row.fields), row.origin, bool(row.deleted), row.seen_at, row.changed_at)
+    fields = json.loads(row.fields)
+    return MirrorRow(fields, row.origin, bool(row.deleted), row.seen_at, row.changed_at, row.digest)
 
 
 async def by_origin(
@@ -195,9 +267,16 @@ async def by_origin(
 
 
 async def scan(
-    conn: AsyncConnection, tenant: str, system: str, entity: str, after: str | None, limit: int
+    conn: AsyncConnection,
+    tenant: str,
+    system: str,
+    entity: str,
+    after: str | None,
+    limit: int,
+    *,
+    seen_before: float | None = None,
 ) -> list[str]:
-    """Ids of live mirrored objects in id order, after `after`."""
+    """Ids of live mirrored objects in id order, after `after`; only those not sent since `seen_before`."""
     query = (
         sa.select(mirror.c.external_id)
         .where(_key(tenant, system), mirror.c.entity == entity, mirror.c.deleted == 0)
@@ -206,6 +285,8 @@ async def scan(
     )
     if after is not None:
         query = query.where(mirror.c.external_id > after)
+    if seen_before is not None:
+        query = query.where(mirror.c.seen_at < seen_before)
     return list((await conn.execute(query)).scalars())
 
 
@@ -255,7 +336,9 @@ async def put(
         await conn.execute(outbox.insert(), fresh)
     for x in (x for x in ids if x in held):
         row = held[x]
-        earlier = row.changed if row.version > row.acked_version else "{}"
+        # Changes the partner has not shown yet stay named after it collected them (`unseen`, which the
+        # ingest narrows as uploads show them); a delivered create's document is no longer all obmen's.
+        earlier = row.changed if row.version > row.acked_version or row.changed is not None else "{}"
         await conn.execute(
             outbox.update()
             .where(_box(tenant, system), outbox.c.entity == entity, outbox.c.external_id == x)
@@ -278,9 +361,40 @@ def _changed(names: Mapping[str, Any] | None, earlier: str | None) -> str | None
 def _item(row: Any) -> OutboxItem:
     changed = json.loads(row.changed) if row.changed is not None else None
     pending = row.version > row.acked_version
+    contested = {k: (v[0], v[1]) for k, v in json.loads(row.contested or "{}").items()}
     return OutboxItem(
-        row.entity, row.external_id, json.loads(row.fields), row.version, row.queued_at, changed, pending
+        row.entity,
+        row.external_id,
+        json.loads(row.fields),
+        row.version,
+        row.queued_at,
+        changed,
+        pending,
+        contested,
     )
+
+
+async def narrow(
+    conn: AsyncConnection,
+    tenant: str,
+    system: str,
+    entity: str,
+    unseen: Mapping[str, Mapping[str, Any]],
+    contested: Mapping[str, Mapping[str, tuple[Any, Any]]] | None = None,
+) -> None:
+    """Keep only these of each document's changed fields: the rest the partner has shown (`unseen`).
+
+    `contested` (whole, per document) replaces what the outbox remembers of the partner's own changes.
+    """
+    for external_id, names in unseen.items():
+        values: dict[str, Any] = {"changed": _dumps(dict(names))}
+        if contested and external_id in contested:
+            values["contested"] = _dumps({k: list(v) for k, v in contested[external_id].items()})
+        await conn.execute(
+            outbox.update()
+            .where(_box(tenant, system), outbox.c.entity == entity, outbox.c.external_id == external_id)
+            .values(**values)
+        )
 
 
 async def collect(
@@ -295,14 +409,19 @@ async def collect(
         .limit(limit)
     )
     rows = list(await conn.execute(query))
-    for row in rows:
-        await conn.execute(
+    if rows:
+        # One executemany for the whole collection, not a statement per document (issue 14).
+        mark = (
             outbox.update()
             .where(
-                _box(tenant, system), outbox.c.entity == row.entity, outbox.c.external_id == row.external_id
+                _box(tenant, system),
+                outbox.c.entity == sa.bindparam("b_entity"),
+                outbox.c.external_id == sa.bindparam("b_xid"),
             )
-            .values(sent_run=run, sent_version=row.version)
+            .values(sent_run=run, sent_version=sa.bindparam("b_version"))
         )
+        marks = [{"b_entity": r.entity, "b_xid": r.external_id, "b_version": r.version} for r in rows]
+        await conn.execute(mark, marks)
     items = [_item(r) for r in rows]
     wanted: dict[str, list[str]] = {}
     for item in items:
@@ -358,11 +477,13 @@ async def unacknowledged(
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """An object as a mirrored connector sees it (see `obmen.connectors.mirrored`)."""
+    """An object as a mirrored connector sees it (see `obmen.connectors.mirrored.connector`)."""
 
     fields: Mapping[str, Any]
     origin: str | None
     modified_at: float
+    #: `OutboxItem.contested` of the object's document.
+    contested: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 class MirrorStore:
@@ -415,9 +536,10 @@ def _overlay(rows: Mapping[str, MirrorRow], queued: Mapping[str, OutboxItem]) ->
         elif item is not None and item.pending and item.changed is not None and not row.deleted:
             # The partner changed the object while obmen's changes wait for it: it will have both
             # (a field both changed shows the partner's value, for the engine to decide).
-            out[external_id] = Snapshot(item.on(row), row.origin, row.changed_at)
+            out[external_id] = Snapshot(item.on(row), row.origin, row.changed_at, item.contested)
         elif not row.deleted:
-            out[external_id] = Snapshot(row.fields, row.origin, row.changed_at)
+            contested = item.contested if item is not None else {}
+            out[external_id] = Snapshot(row.fields, row.origin, row.changed_at, contested)
     for external_id, item in queued.items():
         # Created by obmen and not uploaded back yet: it exists as far as the partner will know.
         if external_id not in rows:

@@ -1,4 +1,4 @@
-"""Optional PostgreSQL wake-up: `enqueue` NOTIFYs, idle workers LISTEN (ARCHITECTURE §2.9).
+"""Optional PostgreSQL wake-up: `enqueue` NOTIFYs, idle workers LISTEN (docs/architecture.md §2.9).
 
 Latency then no longer depends on the polling interval; polling stays as the fallback, so a lost
 notification (a dropped connection) only costs one interval. SQLite has no such channel.

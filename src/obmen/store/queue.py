@@ -1,4 +1,4 @@
-"""The durable work queue of keys (ARCHITECTURE §2.1, STYLE §6.8).
+"""The durable work queue of keys (docs/architecture.md §2.1).
 
 Semantics, after procrastinate's `queueing_lock` + `lock` and controller-runtime's de-duplicating queue:
 
@@ -9,15 +9,18 @@ Semantics, after procrastinate's `queueing_lock` + `lock` and controller-runtime
   share the lock `<entity>@new`, so two new objects that are the same real-world thing (the same
   person created on two sides) are matched one after the other, never both created.
 * A claim takes a batch of one entity type, oldest first, skipping locked rows (`FOR UPDATE SKIP
-  LOCKED` on PostgreSQL). Claims of one tenant are serialised by a transaction-scoped advisory lock on
-  PostgreSQL (SQLite serialises writers anyway), so the lock check and the claim are one atomic step.
+  LOCKED` on PostgreSQL), in one `UPDATE … RETURNING` statement served by the index
+  `(tenant, state, not_before, id)`. Claims of one tenant are serialised by a transaction-scoped
+  advisory lock on PostgreSQL (SQLite serialises writers anyway), so the lock check and the claim are
+  one atomic step. A bulk enqueue refreshes the queue's statistics on PostgreSQL
+  (`database.refresh_statistics`): a claim planned on a table believed empty walks every pending row.
 * A running item has a lease. A worker that dies stops renewing it; the next claim after expiry puts
   its items back (or drops them where a newer pending item for the key already exists).
 """
 
 from __future__ import annotations
 
-import random
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -25,10 +28,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from obmen.store.database import Database
+from obmen.store.database import Database, refresh_statistics
 from obmen.store.tables import links, parked, work_items
 
-__all__ = ["Claimed", "NewItem", "backoff", "claim", "enqueue", "heartbeat"]
+__all__ = ["Claimed", "NewItem", "claim", "enqueue", "heartbeat"]
 
 _W = work_items.c
 
@@ -70,12 +73,8 @@ class Claimed:
     attempts: int
     trigger: str
     enqueued_at: float
-
-
-def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter: a delay in `[0, min(cap, base * 2**(attempts-1))]`."""
-    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
-    return (rng or random).uniform(ceiling / 2, ceiling)
+    #: When it began waiting for a referenced object, if it waits (docs/architecture.md §2.14).
+    waiting_since: float | None = None
 
 
 def _insert(db: Database, *, carry_attempts: bool = False) -> sa.Insert:
@@ -86,15 +85,34 @@ def _insert(db: Database, *, carry_attempts: bool = False) -> sa.Insert:
     list of rows (executemany), so its compiled form is cached; a multi-row VALUES clause would be
     compiled again for every batch size.
     """
+    return _upsert(db.is_postgres, carry_attempts)
+
+
+@functools.cache
+def _upsert(postgres: bool, carry_attempts: bool) -> sa.Insert:
+    # Built once per dialect: building it (`excluded` proxies every column) cost more than running it.
     where = sa.text("state = 'pending'")
-    stmt = postgresql.insert(work_items) if db.is_postgres else sqlite.insert(work_items)
-    lowest = sa.func.least if db.is_postgres else sa.func.min
-    highest = sa.func.greatest if db.is_postgres else sa.func.max
+    stmt = postgresql.insert(work_items) if postgres else sqlite.insert(work_items)
+    lowest = sa.func.least if postgres else sa.func.min
+    highest = sa.func.greatest if postgres else sa.func.max
     update: dict[str, object] = {"not_before": lowest(_W.not_before, stmt.excluded.not_before)}
     if carry_attempts:
         update["attempts"] = highest(_W.attempts, stmt.excluded.attempts)
         update["last_error"] = stmt.excluded.last_error
+        update["waiting_since"] = stmt.excluded.waiting_since
     return stmt.on_conflict_do_update(index_elements=["tenant", "key"], index_where=where, set_=update)
+
+
+#: The links of some objects, named by (entity, system, external id): one statement for a whole batch,
+#: served by the primary key, built once like `_upsert`.
+_LINKED = sa.select(links.c.entity, links.c.system, links.c.external_id, links.c.canonical_id).where(
+    links.c.tenant == sa.bindparam("tenant"),
+    sa.tuple_(links.c.entity, links.c.system, links.c.external_id).in_(sa.bindparam("keys", expanding=True)),
+)
+
+
+#: Keys per `_LINKED` lookup (three bound values each).
+_LINK_CHUNK = 500
 
 
 async def _resolve_links(conn: AsyncConnection, tenant: str, items: Sequence[NewItem]) -> list[NewItem]:
@@ -102,19 +120,13 @@ async def _resolve_links(conn: AsyncConnection, tenant: str, items: Sequence[New
     unlinked = [i for i in items if i.canonical_id is None]
     if not unlinked:
         return list(items)
+    wanted = {(i.entity, str(i.system), str(i.external_id)) for i in unlinked if i.external_id is not None}
     known: dict[tuple[str, str, str], str] = {}
-    wanted = {(i.entity, i.system, i.external_id) for i in unlinked}
-    for entity, system in {(e, s) for e, s, _ in wanted}:
-        ids = [x for e, s, x in wanted if e == entity and s == system and x is not None]
-        rows = await conn.execute(
-            sa.select(links.c.external_id, links.c.canonical_id).where(
-                links.c.tenant == tenant,
-                links.c.entity == entity,
-                links.c.system == system,
-                links.c.external_id.in_(ids),
-            )
-        )
-        known.update({(entity, str(system), r.external_id): r.canonical_id for r in rows})
+    ordered = sorted(wanted)
+    # In chunks: PostgreSQL refuses a 20,000-row tuple list as too deep to plan (issue 14's deep queue).
+    for start in range(0, len(ordered), _LINK_CHUNK):
+        rows = await conn.execute(_LINKED, {"tenant": tenant, "keys": ordered[start : start + _LINK_CHUNK]})
+        known.update({(r.entity, r.system, r.external_id): r.canonical_id for r in rows})
     resolved = []
     for item in items:
         cid = known.get((item.entity, str(item.system), str(item.external_id)))
@@ -125,9 +137,19 @@ async def _resolve_links(conn: AsyncConnection, tenant: str, items: Sequence[New
 
 
 async def enqueue(
-    db: Database, conn: AsyncConnection, tenant: str, items: Iterable[NewItem], *, now: float
+    db: Database,
+    conn: AsyncConnection,
+    tenant: str,
+    items: Iterable[NewItem],
+    *,
+    now: float,
+    seen: set[str] | None = None,
 ) -> int:
-    """Add keys to the queue (de-duplicated while pending); returns how many distinct keys were given."""
+    """Add keys to the queue (de-duplicated while pending); returns how many distinct keys were given.
+
+    `seen` collects the keys as queued (linked objects under their canonical key), so that a load that
+    meets one object in three systems counts it once.
+    """
     batch = await _resolve_links(conn, tenant, list(items))
     rows: dict[str, dict[str, object]] = {}
     for item in batch:
@@ -151,12 +173,28 @@ async def enqueue(
             "enqueued_at": now,
         }
     values = list(rows.values())
+    if seen is not None:
+        seen.update(rows)
     if values:
         await conn.execute(_insert(db), values)
+        await refresh_statistics(conn, "work_items", len(values))
     if values and db.is_postgres:
         # Delivered at commit: idle workers wake at once instead of at their next poll (store.notify).
         await conn.execute(sa.select(sa.func.pg_notify("obmen_work", tenant)))
     return len(values)
+
+
+def _reap_due(db: Database, tenant: str, now: float, lease: float) -> bool:
+    """Whether this claim gives back expired claims: at most every third of a lease per process (issue 14).
+
+    A dead worker's items return a third of a lease later at worst, and a busy or idle worker stops
+    spending two statements on every claim. A clock that went back (tests) reaps at once.
+    """
+    after = db.reap_after.get(tenant)
+    if after is not None and now < after and after - now <= lease / 3:
+        return False
+    db.reap_after[tenant] = now + lease / 3
+    return True
 
 
 async def _reap(conn: AsyncConnection, tenant: str, now: float) -> None:
@@ -179,31 +217,29 @@ async def claim(
     async with db.begin() as conn:
         if db.is_postgres:
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("claim:" + tenant))))
-        await _reap(conn, tenant, now)
-        running = work_items.alias("running")
+        if _reap_due(db, tenant, now, lease):
+            await _reap(conn, tenant, now)
+        running, pending = work_items.alias("running"), work_items.alias("pending")
+        p = pending.c
         free = ~sa.exists().where(
-            running.c.tenant == _W.tenant, running.c.lock == _W.lock, running.c.state == "running"
+            running.c.tenant == p.tenant, running.c.lock == p.lock, running.c.state == "running"
         )
-        ready = sa.and_(_W.tenant == tenant, _W.state == "pending", _W.not_before <= now, free)
-        first = await conn.execute(sa.select(_W.entity).where(ready).order_by(_W.not_before, _W.id).limit(1))
-        entity = first.scalar_one_or_none()
-        if entity is None:
-            return []
-        query = (
-            sa.select(work_items)
-            .where(ready, _W.entity == entity)
-            .order_by(_W.not_before, _W.id)
-            .limit(limit)
-        )
+        ready = sa.and_(p.tenant == tenant, p.state == "pending", p.not_before <= now, free)
+        oldest = sa.select(p.entity).where(ready).order_by(p.not_before, p.id).limit(1).scalar_subquery()
+        chosen = sa.select(p.id).where(ready, p.entity == oldest).order_by(p.not_before, p.id).limit(limit)
         if db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        rows = (await conn.execute(query)).all()
-        ids = [r.id for r in rows]
-        await conn.execute(
+            chosen = chosen.with_for_update(skip_locked=True)
+        # One statement: the oldest ready entity, its batch, and the claim itself (no round trips).
+        claimed = (
             sa.update(work_items)
-            .where(_W.id.in_(ids))
+            .where(_W.id.in_(chosen.scalar_subquery()))
             .values(state="running", claimed_by=worker, lease_until=now + lease, attempts=_W.attempts + 1)
-        )
+            .returning(
+                _W.id, _W.key, _W.entity, _W.canonical_id, _W.system, _W.external_id, _W.attempts,
+                _W.trigger, _W.enqueued_at, _W.not_before, _W.waiting_since,
+            )
+        )  # fmt: skip
+        rows = sorted((await conn.execute(claimed)).all(), key=lambda r: (r.not_before, r.id))
     return [
         Claimed(
             id=r.id,
@@ -212,9 +248,10 @@ async def claim(
             canonical_id=r.canonical_id,
             system=r.system,
             external_id=r.external_id,
-            attempts=r.attempts + 1,
+            attempts=r.attempts,
             trigger=r.trigger,
             enqueued_at=r.enqueued_at,
+            waiting_since=r.waiting_since,
         )
         for r in rows
     ]
@@ -247,14 +284,21 @@ async def relock(conn: AsyncConnection, tenant: str, moves: Sequence[tuple[int, 
     Once an unlinked item is adopted, notifications for the object enqueue its *linked* key; holding
     that key's lock keeps them waiting until this item is finished.
     """
-    for item_id, entity, cid in moves:
-        await conn.execute(
-            sa.update(work_items)
-            .where(_W.id == item_id, _W.tenant == tenant)
-            .values(
-                lock=f"{entity}:{cid}", key=f"{entity}:{cid}", canonical_id=cid, system=None, external_id=None
-            )
+    if not moves:
+        return
+    rows = [{"b_id": item_id, "b_key": f"{entity}:{cid}", "b_cid": cid} for item_id, entity, cid in moves]
+    stmt = (
+        sa.update(work_items)
+        .where(_W.id == sa.bindparam("b_id"), _W.tenant == tenant)
+        .values(
+            lock=sa.bindparam("b_key"),
+            key=sa.bindparam("b_key"),
+            canonical_id=sa.bindparam("b_cid"),
+            system=None,
+            external_id=None,
         )
+    )
+    await conn.execute(stmt, rows)  # one executemany for the whole batch
 
 
 async def try_relock(db: Database, tenant: str, item_id: int, entity: str, cid: str) -> bool:
@@ -278,6 +322,15 @@ async def complete(conn: AsyncConnection, ids: Sequence[int]) -> None:
     """Remove finished items."""
     if ids:
         await conn.execute(sa.delete(work_items).where(_W.id.in_(list(ids))))
+
+
+async def complete_owned(conn: AsyncConnection, worker: str, ids: Sequence[int]) -> set[int]:
+    """Remove the finished items of `ids` this worker still holds; returns those (`owned` and `complete`
+    in one statement, for a batch whose every item is done)."""
+    if not ids:
+        return set()
+    held = sa.and_(_W.id.in_(list(ids)), _W.claimed_by == worker, _W.state == "running")
+    return {r.id for r in await conn.execute(sa.delete(work_items).where(held).returning(_W.id))}
 
 
 async def retry(
@@ -306,6 +359,8 @@ class Retry:
     error: str
     delay: float
     spent: bool = True
+    #: Since when it waits (a wait), or None (a failure).
+    waiting_since: float | None = None
 
 
 async def retry_many(
@@ -330,6 +385,7 @@ async def retry_many(
             "last_error": r.error[:2000],
             "trigger": r.item.trigger,
             "enqueued_at": now,
+            "waiting_since": r.waiting_since,
         }
         for r in retries
     ]

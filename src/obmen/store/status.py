@@ -7,7 +7,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from obmen.store import notes
+from obmen.store import outages as breakers
 from obmen.store.database import Database
+from obmen.store.keeper import lease_rows
+from obmen.store.progress import Load, loads_of
 from obmen.store.tables import conflicts, cursors, journal, links, parked, work_items
 from obmen.store.timeline import propagations
 
@@ -29,6 +33,22 @@ class Status:
     recent: list[dict[str, Any]] = field(default_factory=list)
     #: The last applied writes with the object's ids per system and their latency (store.timeline).
     propagations: list[dict[str, Any]] = field(default_factory=list)
+    #: Loads started by `obmen sync`, newest first (store.progress).
+    loads: list[Load] = field(default_factory=list)
+    #: Items waiting for a referenced object, oldest wait first: key, what it waits for, since when.
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    waiting_total: int = 0
+    #: Seconds the oldest of them has waited (0 when none waits).
+    oldest_wait: float = 0.0
+    #: Systems that refuse obmen (their breakers are open, docs/architecture.md §2.13), by name.
+    outages: list[breakers.Outage] = field(default_factory=list)
+    #: The named leases: who holds each loop since when, its last tick, held/stalled/expired (store.keeper).
+    leases: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def stalled(self) -> list[dict[str, Any]]:
+        """The leases whose holder lives but whose loop has stopped moving."""
+        return [lease for lease in self.leases if lease["state"] == "stalled"]
 
     @property
     def depth(self) -> int:
@@ -60,9 +80,13 @@ async def read_status(db: Database, tenant: str, *, now: float, limit: int = 20)
         status.conflicts = [
             r._asdict() for r in await conn.execute(open_.order_by(conflicts.c.created_at).limit(limit))
         ]
-        status.checkpoints = [
+        marks = [
             r._asdict() for r in await conn.execute(sa.select(cursors).where(cursors.c.tenant == tenant))
         ]
+        status.checkpoints = [m for m in marks if not notes.own(str(m["source"]))]
+        progress_rows = {str(m["source"]): (m["value"], float(m["updated_at"])) for m in marks}
+        status.loads = loads_of(progress_rows, status.queue)
+        status.outages = sorted(breakers.outages_of(progress_rows).values(), key=lambda o: o.system)
         counted = await conn.execute(
             sa.select(links.c.entity, links.c.system, sa.func.count())
             .where(links.c.tenant == tenant)
@@ -74,4 +98,24 @@ async def read_status(db: Database, tenant: str, *, now: float, limit: int = 20)
         recent = newest.order_by(journal.c.at.desc(), journal.c.id.desc()).limit(limit)
         status.recent = [r._asdict() for r in await conn.execute(recent)]
         status.propagations = await propagations(conn, tenant, limit=limit)
+        await _waiting(conn, tenant, status, now=now, limit=limit)
+        status.leases = await lease_rows(conn, tenant, now=now)
     return status
+
+
+async def _waiting(conn: Any, tenant: str, status: Status, *, now: float, limit: int) -> None:
+    """What waits for what, and since when (docs/architecture.md §2.14)."""
+    w = work_items.c
+    where = sa.and_(w.tenant == tenant, w.waiting_since.is_not(None))
+    total, oldest = (
+        await conn.execute(sa.select(sa.func.count(), sa.func.min(w.waiting_since)).where(where))
+    ).one()
+    status.waiting_total = int(total)
+    status.oldest_wait = max(0.0, now - oldest) if oldest is not None else 0.0
+    rows = await conn.execute(
+        sa.select(w.key, w.last_error, w.waiting_since).where(where).order_by(w.waiting_since).limit(limit)
+    )
+    status.waiting = [
+        {"key": r.key, "waits_for": r.last_error, "since": r.waiting_since, "seconds": now - r.waiting_since}
+        for r in rows
+    ]

@@ -32,7 +32,7 @@ metadata = MetaData(
 _ID = String(64)
 _EXT = String(255)
 
-#: The id map: canonical id ⇄ (system, external id), unique both ways (ARCHITECTURE §2.4).
+#: The id map: canonical id ⇄ (system, external id), unique both ways (docs/architecture.md §2.4).
 links = Table(
     "links",
     metadata,
@@ -45,7 +45,7 @@ links = Table(
     UniqueConstraint("tenant", "entity", "canonical_id", "system"),
 )
 
-#: The base: canonical field values all linked systems last agreed on (ARCHITECTURE §2.2).
+#: The base: canonical field values all linked systems last agreed on (docs/architecture.md §2.2).
 bases = Table(
     "bases",
     metadata,
@@ -55,6 +55,10 @@ bases = Table(
     Column("fields", Text, nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("updated_at", Float, nullable=False),
+    #: {"shown": {system: {field: level}}, "held": {system: {field: print}}, "unknown": {system: {field:
+    #: value}}}: what each side last showed of each fact, the values it showed against the agreed ones and
+    #: which fields it could not tell (docs/architecture.md §2.11, §2.12).
+    Column("sides", Text),
 )
 
 #: The work queue of keys: deduplicated while pending, one running item per lock.
@@ -77,6 +81,8 @@ work_items = Table(
     Column("enqueued_at", Float, nullable=False),
     Column("claimed_by", String(128)),
     Column("lease_until", Float),
+    #: When the item began waiting for a referenced object (docs/architecture.md §2.14).
+    Column("waiting_since", Float),
     Index(
         "uq_work_items_pending_key",
         "tenant",
@@ -85,7 +91,8 @@ work_items = Table(
         sqlite_where=text("state = 'pending'"),
         postgresql_where=text("state = 'pending'"),
     ),
-    Index("ix_work_items_claim", "tenant", "state", "not_before"),
+    #: Serves the claim's `ORDER BY not_before, id` (migration 0005).
+    Index("ix_work_items_claim", "tenant", "state", "not_before", "id"),
     Index("ix_work_items_lock", "tenant", "lock", "state"),
 )
 
@@ -99,7 +106,7 @@ cursors = Table(
     Column("updated_at", Float, nullable=False),
 )
 
-#: Every write obmen makes, written ahead of the remote call and settled after it (ARCHITECTURE §2.8).
+#: Every write obmen makes, written ahead of the remote call and settled after it (docs/architecture.md §2.8).
 journal = Table(
     "journal",
     metadata,
@@ -137,6 +144,12 @@ conflicts = Table(
     Column("created_at", Float, nullable=False),
     Column("resolved_at", Float),
     Column("resolution", Text),
+    #: An operator's decision, waiting for the engine to apply it: the value (JSON), the side it was
+    #: taken from (NULL for a typed value), who and when (migration 0006).
+    Column("decision", Text),
+    Column("decided_side", _ID),
+    Column("decided_by", String(128)),
+    Column("decided_at", Float),
     Index(
         "uq_conflicts_open",
         "tenant",
@@ -165,7 +178,7 @@ parked = Table(
     Column("parked_at", Float, nullable=False),
 )
 
-#: Idempotency intents: a create is recorded here before the remote call (ARCHITECTURE §2.4).
+#: Idempotency intents: a create is recorded here before the remote call (docs/architecture.md §2.4).
 intents = Table(
     "intents",
     metadata,
@@ -177,16 +190,23 @@ intents = Table(
     Column("attempts", Integer, nullable=False, server_default=text("1")),
 )
 
-#: Leases: one live owner per name (a tenant's rate limiter, the scheduler), expiring if not renewed.
+#: Leases: one live owner per name (a tenant's rate limiter, the scheduler, the site exchange), expiring
+#: unless its process's heartbeat renews it (store/keeper.py, docs/operations.md §10).
 leases = Table(
     "leases",
     metadata,
     Column("name", String(200), primary_key=True),
     Column("owner", String(128), nullable=False),
     Column("expires_at", Float, nullable=False),
+    #: When `owner` took the lease (a renewal keeps it); NULL on rows written before revision 0009.
+    Column("acquired_at", Float),
+    #: The ttl it was taken with, and when its loop last made progress and what it was doing then.
+    Column("ttl", Float),
+    Column("ticked_at", Float),
+    Column("doing", String(200)),
 )
 
-#: What a pull-only partner last told us (1C's uploads, the site's order exports): ARCHITECTURE §2.7.
+#: What a pull-only partner last told us (1C's uploads, the site's order exports): docs/architecture.md §2.7.
 mirror = Table(
     "mirror",
     metadata,
@@ -201,6 +221,9 @@ mirror = Table(
     #: Last time the partner sent this object, changed or not; `changed_at` when its content changed.
     Column("seen_at", Float, nullable=False),
     Column("changed_at", Float, nullable=False),
+    #: The raw digest of the element the partner last sent (store/mirror.py `digests`); NULL when the row
+    #: was last written from anything else, so only an untouched row can be skipped unparsed.
+    Column("digest", String(32)),
 )
 
 #: What obmen wants a pull-only partner to collect; acknowledged only when the partner confirms.
@@ -217,6 +240,9 @@ outbox = Table(
     #: JSON object: the fields obmen changed since the partner last had the object, each with the
     #: partner's value it replaced; NULL: the whole document is obmen's (store/mirror.py `OutboxItem.on`).
     Column("changed", Text),
+    #: JSON object: fields the partner changed itself while obmen's change of them was in flight, each
+    #: with [the value it changed from, obmen's value it never saw] (`OutboxItem.contested`).
+    Column("contested", Text),
     #: The run that last collected it and the version that run carried; `acked_version` after success.
     Column("sent_run", String(64)),
     Column("sent_version", Integer),

@@ -1,4 +1,6 @@
-"""What happened to one object, and what obmen did lately (ARCHITECTURE §2.8 "everything explains itself").
+"""What happened to one object, and what obmen did lately (docs/architecture.md).
+
+See §2.8 "everything explains itself".
 
 `recent_propagations` lists the last applied journal rows with each object's ids in every system and the
 latency from the key being enqueued to the write being confirmed. `timeline` answers "what happened to
@@ -134,6 +136,11 @@ class Timeline:
     queued: list[dict[str, Any]] = field(default_factory=list)
     parked: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    #: system → field → what the system holds that tells nothing of the field (an unmapped stage, §2.12).
+    unknown: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: system → field → what the system showed, when last read, against the agreed value: a field it only
+    #: shows (docs/architecture.md §2.15) or a write it could not take (an unmapped status, §2.12).
+    held: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Journal rows left out: only the newest `limit` are read (a product's stock changes every run).
     omitted: int = 0
 
@@ -217,6 +224,9 @@ async def _linked_history(conn: Connection, tenant: str, out: Timeline, limit: i
     ).first()
     if base is not None:
         out.base, out.base_updated_at = json.loads(base.fields), base.updated_at
+        sides = json.loads(base.sides) if base.sides else {}
+        out.unknown = sides.get("unknown", {})
+        out.held = _behind(out.base or {}, sides.get("held", {}))
     where = sa.and_(journal.c.tenant == tenant, journal.c.entity == entity, journal.c.canonical_id == cid)
     query = sa.select(journal).where(where).order_by(journal.c.id.desc()).limit(limit)
     newest = (await conn.execute(query)).all()
@@ -297,6 +307,16 @@ async def _work_state(conn: Connection, tenant: str, out: Timeline, pairs: set[t
             )
 
 
+def _behind(base: dict[str, Any], seen: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The values each side showed, when last read, that differ from the agreed ones."""
+    out: dict[str, dict[str, Any]] = {}
+    for system, fields in seen.items():
+        for name, value in fields.items():
+            if json.dumps(value, sort_keys=True) != json.dumps(base.get(name), sort_keys=True):
+                out.setdefault(system, {})[name] = value
+    return out
+
+
 def timeline_json(t: Timeline) -> dict[str, Any]:
     """The timeline as JSON-safe data (the API and `obmen status --timeline --json`)."""
     return {
@@ -310,6 +330,8 @@ def timeline_json(t: Timeline) -> dict[str, Any]:
         "queued": t.queued,
         "parked": t.parked,
         "outbox": t.outbox,
+        "unknown": t.unknown,
+        "held": t.held,
         "omitted": t.omitted,
     }
 
@@ -349,6 +371,13 @@ def timeline_lines(t: Timeline) -> list[str]:
     for box in t.outbox:
         state = "collected / забран" if box["delivered"] else "waits to be collected / ждёт выгрузки"
         lines.append(f"outbox {box['system']}:{box['external_id']} v{box['version']}: {state}")
+    for system, fields in sorted(t.unknown.items()):
+        for name, held in sorted(fields.items()):
+            lines.append(f"{system} tells nothing of {name} / не сообщает {name}: {held}")
+    for system, fields in sorted(t.held.items()):
+        for name, held in sorted(fields.items()):
+            shown = json.dumps(held, ensure_ascii=False)
+            lines.append(f"{system} showed its own {name} when last read / показывал своё {name}: {shown}")
     if t.base is not None:
         lines.append(f"base / согласовано: {json.dumps(t.base, ensure_ascii=False, sort_keys=True)}")
     return lines

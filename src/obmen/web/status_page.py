@@ -1,188 +1,55 @@
-"""The operator's view (ARCHITECTURE §2.8): live status page, status and propagation JSON, one object's
-timeline, and a one-click retry of parked items.
+"""The operator's routes (docs/architecture.md §2.8, docs/operations.md §7.1): the dashboard's pages, its
+stylesheet and script, the login form, and the JSON API (`web.api`).
 
-With a token set, every route here wants `Authorization: Bearer <token>`; a browser may send it as the
-password of HTTP Basic (any user name), which it prompts for on the 401, so the page and its retry
-buttons work without JavaScript. Retries refuse cross-site requests, so a page elsewhere cannot make a
-logged-in browser press the button.
+With a token set, every route here but the login form and the static files wants it (`web.auth`): an
+API call without it gets a JSON 401 (with the Basic challenge a browser answers), a page gets the login
+form with a 401.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
-import html
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any
-from urllib.parse import quote, urlsplit
+from importlib import resources
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from obmen.store import queue
 from obmen.store.database import Database
 from obmen.store.status import Status
-from obmen.store.timeline import read_propagations, timeline, timeline_json
+from obmen.web.api import Handler, api_handlers, status_json
+from obmen.web.auth import SESSION_COOKIE, allowed, api_denied, safe_next, session_value
+from obmen.web.conflicts import conflicts_page
+from obmen.web.context import Dashboard, Site
+from obmen.web.mappings import mappings_page
+from obmen.web.markup import esc
+from obmen.web.objects import object_page, objects_page
+from obmen.web.overview import overview_page
+from obmen.web.queue import queue_page
+from obmen.web.render import remember_language
 
-__all__ = ["render_page", "routes", "status_json"]
+__all__ = ["routes", "status_json"]
 
-_MAX_LIMIT = 500
-_PROPAGATION_HEADS = [
-    "время / time",
-    "объект / object",
-    "действие / action",
-    "поля / fields",
-    "откуда → куда / from → to",
-    "причина / trigger",
-    "задержка / latency",
-]
-
-
-def status_json(status: Status) -> dict[str, Any]:
-    """The status as JSON-safe data (the API, and `obmen status --json`)."""
-    return {
-        "queue": [{"entity": e, "state": s, "count": c} for (e, s), c in sorted(status.queue.items())],
-        "depth": status.depth,
-        "parked": {"total": status.parked_total, "items": status.parked},
-        "conflicts": {"total": status.conflicts_total, "items": status.conflicts},
-        "checkpoints": status.checkpoints,
-        "linked": [{"entity": e, "system": s, "count": c} for (e, s), c in sorted(status.linked.items())],
-        "recent": status.recent,
-        "propagations": status.propagations,
-    }
+_STATIC = {"obmen.css": "text/css; charset=utf-8", "obmen.js": "text/javascript; charset=utf-8"}
 
 
-# --- the page -----------------------------------------------------------------------------------
-
-
-class _Html(str):
-    """Markup built by this module from escaped parts."""
-
-
-def _cell(value: Any) -> str:
-    """A table cell: plain values are escaped; `_Html` values are trusted markup built here."""
-    return f"<td>{value if isinstance(value, _Html) else html.escape(str(value))}</td>"
-
-
-def _table(title: str, heads: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
-    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<h2>{html.escape(title)}</h2><table><tr>{head}</tr>{body or '<tr><td>—</td></tr>'}</table>"
-
-
-def _object_link(entity: str, canonical_id: str, ids: dict[str, str]) -> _Html:
-    label = " · ".join(f"{s}:{x}" for s, x in sorted(ids.items())) or canonical_id[:8]
-    href = f"api/timeline/{quote(entity, safe='')}/{quote(canonical_id, safe='')}"
-    return _Html(f"<a href='{html.escape(href)}'>{html.escape(label)}</a>")
-
-
-def _latency(seconds: float | None) -> str:
-    return "—" if seconds is None else f"{seconds * 1000:.0f} ms"
-
-
-def _retry_button(key: str) -> _Html:
-    action = html.escape(f"api/parked/{quote(key, safe='')}/retry")
-    return _Html(
-        f"<form method='post' action='{action}' style='margin:0'>"
-        "<button type='submit'>Повторить / Retry</button></form>"
+def _login_form(site: Site, request: Request, *, failed: bool = False) -> Response:
+    words, root = site.words(request), site.root(request)
+    target = request.query_params.get("next") or request.url.path
+    wrong = f"<p class='error'>{esc(words('wrong_token'))}</p>" if failed else ""
+    body = (
+        f"<!doctype html><html lang='{words.lang}'><head><meta charset='utf-8'><title>obmen</title>"
+        f"<link rel='stylesheet' href='{esc(root)}/static/obmen.css'></head><body>"
+        f"<form class='login' method='post' action='{esc(root)}/login'><h1>obmen</h1>{wrong}"
+        f"<label>{esc(words('token'))}<input type='password' name='token' autofocus required></label>"
+        f"<input type='hidden' name='next' value='{esc(safe_next(target, root))}'>"
+        f"<button type='submit'>{esc(words('login'))}</button></form></body></html>"
     )
-
-
-def render_page(status: Status) -> str:
-    """The home page: queue, recent propagations, parked items with retry buttons, open conflicts."""
-    parts = [
-        _table(
-            f"Очередь / Queue ({status.depth})",
-            ["entity", "state", "items"],
-            [[e, s, c] for (e, s), c in sorted(status.queue.items())],
-        ),
-        _table(
-            "Последние изменения / Recent propagations",
-            _PROPAGATION_HEADS,
-            [
-                [
-                    time.strftime("%H:%M:%S", time.localtime(p["at"])),
-                    _object_link(p["entity"], p["canonical_id"], p["links"]),
-                    f"{p['entity']} {p['action']}",
-                    ", ".join(p["changed"]),
-                    f"{p['source_system'] or 'obmen'} → {p['target_system']}",
-                    p["trigger"],
-                    _latency(p["latency"]),
-                ]
-                for p in status.propagations
-            ],
-        ),
-        _table(
-            f"Отложено / Parked ({status.parked_total})",
-            ["key", "attempts", "reason", ""],
-            [[p["key"], p["attempts"], p["reason"], _retry_button(p["key"])] for p in status.parked],
-        ),
-        _table(
-            f"Конфликты / Conflicts ({status.conflicts_total})",
-            ["entity", "object", "field", "candidates"],
-            [
-                [c["entity"], _object_link(c["entity"], c["canonical_id"], {}), c["field"], c["candidates"]]
-                for c in status.conflicts
-            ],
-        ),
-    ]
-    style = (
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px}"
-    )
-    return (
-        "<!doctype html><html lang='ru'><head><meta charset='utf-8'><meta http-equiv='refresh' content='2'>"
-        f"<title>obmen</title><style>{style}</style></head><body><h1>obmen</h1>{''.join(parts)}</body></html>"
-    )
-
-
-# --- access -------------------------------------------------------------------------------------
-
-
-def _presented(request: Request) -> str | None:
-    """The token in `Authorization`: Bearer, or the password of Basic (what a browser prompts for)."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip()
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2]
-    return None
-
-
-def _denied(request: Request, token: str | None) -> Response | None:
-    """None when the request may pass; otherwise the 401 that asks for the token."""
-    if token is None:
-        return None
-    given = _presented(request)
-    if given is not None and hmac.compare_digest(given.encode(), token.encode()):
-        return None
-    response = JSONResponse(
-        {"error": "нужен токен администратора / admin token required (Authorization: Bearer <token>)"},
-        status_code=401,
-    )
-    response.headers.append("WWW-Authenticate", 'Basic realm="obmen", charset="UTF-8"')
-    response.headers.append("WWW-Authenticate", 'Bearer realm="obmen"')
+    response = HTMLResponse(body, status_code=401)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="obmen"'
+    remember_language(request, response)
     return response
-
-
-def _cross_site(request: Request) -> bool:
-    """A browser says where a POST comes from; one from another site is refused."""
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return True
-    origin = request.headers.get("origin")
-    return origin is not None and origin != "null" and urlsplit(origin).netloc != request.headers.get("host")
-
-
-# --- routes -------------------------------------------------------------------------------------
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 def routes(
@@ -192,58 +59,68 @@ def routes(
     clock: Callable[[], float],
     status_now: Callable[[], Awaitable[Status]],
     token: str | None = None,
+    dashboard: Dashboard | None = None,
 ) -> list[Route]:
-    """The operator's routes: `/`, `/api/status`, `/api/propagations`, `/api/timeline/…`, retries."""
+    """The dashboard's pages, `/login`, `/logout`, `/static/…` and every `/api/…` route."""
+    site = Site(db, tenant, clock, status_now, token, dashboard or Dashboard())
 
-    def guarded(handler: Handler) -> Handler:
+    def api(handler: Handler) -> Handler:
         async def wrapped(request: Request) -> Response:
-            return _denied(request, token) or await handler(request)
+            return await handler(request) if allowed(request, token) else api_denied()
 
         return wrapped
 
-    async def home(_: Request) -> Response:
-        return HTMLResponse(render_page(await status_now()))
+    def page(handler: Callable[[Site, Request], Awaitable[Response]]) -> Handler:
+        async def wrapped(request: Request) -> Response:
+            if not allowed(request, token):
+                return _login_form(site, request)
+            return await handler(site, request)
 
-    async def api_status(_: Request) -> Response:
-        return JSONResponse(status_json(await status_now()))
+        return wrapped
 
-    async def api_propagations(request: Request) -> Response:
-        raw = request.query_params.get("limit", "20")
-        if not raw.isdigit() or not 1 <= int(raw) <= _MAX_LIMIT:
-            return _error(
-                f"limit must be an integer from 1 to {_MAX_LIMIT} / limit: число от 1 до {_MAX_LIMIT}"
-            )
-        return JSONResponse({"items": await read_propagations(db, tenant, limit=int(raw))})
+    async def login(request: Request) -> Response:
+        if request.method == "GET" or token is None:
+            return _login_form(site, request) if token else RedirectResponse(site.root(request) + "/", 303)
+        form = await request.form()
+        given, target = str(form.get("token", "")), str(form.get("next", ""))
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return _login_form(site, request, failed=True)
+        response = RedirectResponse(safe_next(target, site.root(request)), status_code=303)
+        secure = request.url.scheme == "https"
+        response.set_cookie(
+            SESSION_COOKIE,
+            session_value(token),
+            httponly=True,
+            samesite="strict",
+            secure=secure,
+            max_age=86400 * 30,
+        )
+        return response
 
-    async def api_timeline(request: Request) -> Response:
-        entity, key = request.path_params["entity"], request.path_params["key"]
-        try:
-            found = await timeline(db, tenant, entity, key)
-        except ValueError as exc:
-            return _error(str(exc))
-        if not found.found:
-            return _error(f"{entity} {key}: nothing known / ничего не известно", status=404)
-        return JSONResponse(timeline_json(found))
+    async def logout(request: Request) -> Response:
+        response = RedirectResponse(site.root(request) + "/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
 
-    async def retry(request: Request) -> Response:
-        if _cross_site(request):
-            return _error("cross-site request refused / запрос с другого сайта отклонён", status=403)
-        key = request.path_params["key"]
-        if await queue.unpark(db, tenant, [key], now=clock()) == 0:
-            return _error(f"{key} is not parked / не отложен", status=404)
-        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            # The page's button: back to the page, which now shows the item in the queue.
-            return RedirectResponse(request.scope.get("root_path", "") + "/", status_code=303)
-        return JSONResponse({"retried": key})
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in _STATIC:
+            return Response("not found", status_code=404)
+        text = resources.files("obmen.web").joinpath("static", name).read_text(encoding="utf-8")
+        return Response(text, media_type=_STATIC[name], headers={"Cache-Control": "no-cache"})
 
-    return [
-        Route("/", guarded(home)),
-        Route("/api/status", guarded(api_status)),
-        Route("/api/propagations", guarded(api_propagations)),
-        Route("/api/timeline/{entity}/{key:path}", guarded(api_timeline)),
-        Route("/api/parked/{key:path}/retry", guarded(retry), methods=["POST"]),
+    out = [
+        Route("/", page(overview_page)),
+        Route("/objects", page(objects_page)),
+        Route("/objects/{entity}/{key:path}", page(object_page)),
+        Route("/conflicts", page(conflicts_page)),
+        Route("/queue", page(queue_page)),
+        Route("/mappings", page(mappings_page)),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/static/{name}", static),
     ]
-
-
-def _error(message: str, *, status: int = 400) -> Response:
-    return JSONResponse({"error": message}, status_code=status)
+    out += [
+        Route(path, api(handler), methods=methods) for path, (handler, methods) in api_handlers(site).items()
+    ]
+    return out

@@ -1,4 +1,4 @@
-"""A faithful, stateful Bitrix24 REST sandbox (docs/bitrix24.md §9).
+"""A faithful, stateful Bitrix24 REST sandbox (docs/protocols/bitrix24.md §9).
 
 `Bitrix24Sandbox(webhook="1/token", limits="off"|"cloud"|"enterprise", domain="portal.test")` holds one
 portal: `.app` is the ASGI app, `.portal` its state (`registry.PortalLike`), `.clock` the sandbox clock —
@@ -9,10 +9,12 @@ limits)` runs one with uvicorn for `obmen sandbox bitrix24`.
 Routes: `/rest/{user}/{token}/{method}[.json]`, `/rest/{method}[.json]` (+ `auth`), `/oauth/token/`,
 `/oauth/authorize/`, and the control API: `POST /_sandbox/reset`, `POST /_sandbox/seed`
 (`{"users": [...], "pipelines": [...], "tables": {"crm.deal": [...]}}`), `GET /_sandbox/dump`,
+`GET /_sandbox/requests` (the REST calls that arrived: `{"total", "requests": [{"method", "at"}]}`),
 `POST /_sandbox/apps` (`{"handler", "events_handler"}` → tokens; ONAPPINSTALL to `handler`),
-`POST /_sandbox/faults` (`error_rate`, `latency`, `timeout_rate`, `timeout_seconds`, `moved_to`,
-`overload`, `free_plan`, `events: {drop, duplicate, delay}`, `seed`), `POST /_sandbox/limits`
-(`operating_limit`, `costs: {method: seconds}`), `POST /_sandbox/clock` (`freeze`, `at`, `advance`).
+`POST /_sandbox/faults` (`error_rate`, `latency`, `timeout_rate`, `timeout_seconds`, `lost_rate`,
+`moved_to`, `overload`, `free_plan`, `events: {drop, duplicate, delay, reorder, reorder_seconds}`,
+`seed`), `POST /_sandbox/limits` (`operating_limit`, `costs: {method: seconds}`), `POST /_sandbox/clock`
+(`freeze`, `at`, `advance`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The HTTP face of the portal: REST routes, the OAuth endpoints, injected faults (docs/bitrix24.md §1, §2).
+"""The HTTP face of the portal: REST routes, the OAuth endpoints, injected faults.
+
+See §1, §2 (docs/protocols/bitrix24.md).
 
 `/rest/{user}/{code}/{method}[.json]` (webhook) and `/rest/{method}[.json]` with `auth` in the query or
 the body (application); GET query strings, JSON, urlencoded and multipart bodies in bracket notation.
@@ -14,6 +16,7 @@ from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -23,6 +26,7 @@ from obmen_sandbox.bitrix24.auth import ACCESS_LIFETIME, OAuthError
 from obmen_sandbox.bitrix24.dispatch import Caller, invoke
 from obmen_sandbox.bitrix24.registry import RestError
 from obmen_sandbox.bitrix24.wire import dumps, parse_brackets, parse_query
+from obmen_sandbox.bodies import ControlBodyLimit
 
 if TYPE_CHECKING:
     from obmen_sandbox.bitrix24.portal import Portal
@@ -99,10 +103,11 @@ def _caller(portal: Portal, parts: list[str], params: Mapping[str, Any]) -> Call
 async def rest(request: Request) -> Response:
     """One REST call."""
     portal: Portal = request.app.state.portal
+    parts = [p for p in request.path_params["path"].split("/") if p]
+    portal.requests.record(parts[-1].removesuffix(".json") if parts else "", portal.clock.now())
     faulty = await _faults(portal, request)
     if faulty is not None:
         return faulty
-    parts = [p for p in request.path_params["path"].split("/") if p]
     if len(parts) not in (1, 3):
         return _error(RestError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404))
     name = parts[-1].removesuffix(".json")
@@ -114,6 +119,11 @@ async def rest(request: Request) -> Response:
         return _error(exc)
     outcome = invoke(portal, name, params, caller)
     portal.events.flush()
+    faults = portal.faults
+    if faults.lost_rate and faults.rng.random() < faults.lost_rate:
+        # Done, but the answer never arrives: a proxy gives up waiting for it.
+        await asyncio.sleep(faults.timeout_seconds)
+        return Response(_HTML_504, 504, media_type="text/html")
     if outcome.error is not None:
         return _error(outcome.error)
     return json_response(outcome.envelope())
@@ -175,6 +185,6 @@ def build_app(portal: Portal) -> Starlette:
         Route("/oauth/authorize/", oauth_authorize, methods=["GET"]),
         *control.routes(),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(ControlBodyLimit)])
     app.state.portal = portal
     return app

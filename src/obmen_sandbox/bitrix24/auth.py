@@ -1,4 +1,4 @@
-"""Who is calling: incoming webhooks and OAuth 2.0 applications (docs/bitrix24.md §1.1, §1.2).
+"""Who is calling: incoming webhooks and OAuth 2.0 applications (docs/protocols/bitrix24.md §1.1, §1.2).
 
 Applications are installed through the control API; their access tokens live 3600 s by the sandbox
 clock, refresh tokens rotate on every refresh (the old one stops working), authorization codes live 30 s.

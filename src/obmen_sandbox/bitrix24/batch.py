@@ -1,4 +1,6 @@
-"""`batch`: up to 50 commands in one request, run in order, chained by `$result[...]` (docs/bitrix24.md §4).
+"""`batch`: up to 50 commands in one request, run in order, chained by `$result[..]`.
+
+See §4 (docs/protocols/bitrix24.md).
 
 `cmd` maps a command id to `"method?query"`, the query URL-encoded in bracket notation. References like
 `$result[get_user][UF_DEPARTMENT][0]` (and `$result_total`, `$result_next`, `$result_error`,

@@ -1,4 +1,4 @@
-"""The `catalog.*` REST methods of the Bitrix24 sandbox (scope `catalog`, docs/bitrix24.md §5.7).
+"""The `catalog.*` REST methods of the Bitrix24 sandbox (scope `catalog`, docs/protocols/bitrix24.md §5.7).
 
 This module holds the seeded dictionaries (two catalogs, price types, units, VAT rates, a warehouse) and
 `catalog.catalog.list`; the method families live in `catalog_*` modules imported below so that importing

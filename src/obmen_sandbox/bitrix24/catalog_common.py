@@ -1,6 +1,7 @@
 """What every `catalog.*` method shares: typed fields, numeric error codes, list answers, timestamps.
 
-The catalog family is the "new" REST style (docs/bitrix24.md §2.2, §5.7): camelCase keys, typed values
+The catalog family is the "new" REST style (docs/protocols/bitrix24.md §2.2, §5.7): camelCase keys, typed
+values
 (ints as ints, doubles as floats, flags "Y"/"N", dates ISO 8601 with offset), answers wrapped in a named
 object (`{"product": {...}}`, `{"products": [...]}` with `total`), and numeric error codes such as
 `200040300040` (D:…/catalog/section/catalog-section-add.md).
@@ -16,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from obmen_sandbox.bitrix24.query import matches, page, parse_start, sort_rows
+from obmen_sandbox.bitrix24.query import number as decimal_of
 from obmen_sandbox.bitrix24.registry import Call, PortalLike, RestError
 from obmen_sandbox.bitrix24.wire import PORTAL_TZ, iso
 
@@ -66,7 +68,10 @@ def missing(name: str) -> RestError:
 
 
 def now_iso(portal: PortalLike) -> str:
-    """The portal clock as the API writes datetimes: ISO 8601 with an offset (docs/bitrix24.md §2.2)."""
+    """The portal clock as the API writes datetimes: ISO 8601 with an offset (docs/protocols/bitrix24.md).
+
+    See §2.2.
+    """
     return iso(portal.clock.now())
 
 
@@ -187,22 +192,11 @@ def _list_params(call: Call) -> tuple[list[Any], Mapping[str, Any], Mapping[str,
     return select, where, order
 
 
-def _decimal(value: Any) -> Decimal | None:
-    """A number as the filters compare numbers (query.py: Decimal of the text), else None."""
-    if isinstance(value, bool) or value is None or value == "":
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return None if number.is_nan() else number
-
-
 def _narrow(rows: Sequence[dict[str, Any]], where: Mapping[str, Any], plain: Any) -> Sequence[dict[str, Any]]:
     """A cheap superset of the rows `where` admits, from its `=` keys and `id` bounds on plain fields.
 
     `query.matches` still decides every row; this only spares it most rows of a lookup by `xmlId` or
-    of a keyset page (`>id`), which is what clients send most (docs/bitrix24.md §2.4).
+    of a keyset page (`>id`), which is what clients send most (docs/protocols/bitrix24.md §2.4).
     """
     # The catalog key every product list carries (`iblockId`) selects least: it goes last.
     for key, wanted in sorted(where.items(), key=lambda item: item[0].lstrip("=!<>@%") == "iblockId"):
@@ -212,14 +206,14 @@ def _narrow(rows: Sequence[dict[str, Any]], where: Mapping[str, Any], plain: Any
             continue
         if isinstance(wanted, str) and _DATE.match(wanted):
             continue  # dates compare as moments in `matches` ("…T00:00:00+03:00" = "…T21:00:00+00:00")
-        number = _decimal(wanted)
+        number = decimal_of(wanted)
         if op in ("", "="):
             text = str(wanted).casefold()
 
             def keep(actual: Any, text: str = text, number: Decimal | None = number) -> bool:
                 if actual is None or isinstance(actual, list) or str(actual).casefold() == text:
                     return True
-                return number is not None and _decimal(actual) == number
+                return number is not None and decimal_of(actual) == number
 
             rows = [row for row in rows if keep(row.get(name))]
         elif name == "id" and number is not None and op in (">", ">=", "<", "<="):
@@ -240,7 +234,9 @@ def list_answer(
     flat: Any = None,
     flat_fields: Iterable[str] = (),
 ) -> Listed:
-    """One page of a catalog list: filter, order (`asc`/`desc`), select, `start` (docs/bitrix24.md §2.4).
+    """One page of a catalog list: filter, order (`asc`/`desc`), select, `start` (docs/protocols/bitrix24.md).
+
+    See §2.4.
 
     `must_select` / `must_filter` are the fields the product lists insist on (`id`, `iblockId`):
     without them the portal refuses the call (D:…/catalog/product/catalog-product-list.md).

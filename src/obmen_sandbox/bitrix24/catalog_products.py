@@ -1,6 +1,6 @@
 """`catalog.product.*`, `catalog.product.sku.*` (parents) and `catalog.product.offer.*` (variations).
 
-The naming trap of docs/bitrix24.md §5.7: `sku` is the PARENT product (type 6, or 3 once it has
+The naming trap of docs/protocols/bitrix24.md §5.7: `sku` is the PARENT product (type 6, or 3 once it has
 variations) in the product iblock, `offer` the variation (type 4) in the offers iblock with `parentId`.
 The three families share one table and differ in which types they see, which fields they answer and how
 they name the answer: `element`/`product`/`products`, `sku`/`sku`/`units`, `offer`/`offer`/`offers`

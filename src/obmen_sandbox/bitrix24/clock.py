@@ -1,6 +1,7 @@
 """The sandbox clock: real time by default, frozen and moved by hand in tests.
 
-Token lifetimes (docs/bitrix24.md §1.2, 3600 s), the leaky bucket and operating-time baskets (§3) all read
+Token lifetimes (docs/protocols/bitrix24.md §1.2, 3600 s), the leaky bucket and operating-time baskets (§3)
+all read
 this clock, so a test can play an hour out in a microsecond.
 """
 

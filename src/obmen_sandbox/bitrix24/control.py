@@ -125,7 +125,7 @@ def install_app(portal: Portal, handler: str | None, events_handler: str | None)
 
 def _faults(portal: Portal, data: Mapping[str, Any]) -> dict[str, Any]:
     faults = portal.faults
-    for name in ("error_rate", "latency", "timeout_rate", "timeout_seconds"):
+    for name in ("error_rate", "latency", "timeout_rate", "timeout_seconds", "lost_rate"):
         if name in data:
             setattr(faults, name, float(data[name]))
     if "moved_to" in data:
@@ -134,7 +134,7 @@ def _faults(portal: Portal, data: Mapping[str, Any]) -> dict[str, Any]:
         if flag in data:
             setattr(faults, flag, bool(data[flag]))
     events = data.get("events", {})
-    for name in ("drop", "duplicate", "delay"):
+    for name in ("drop", "duplicate", "delay", "reorder", "reorder_seconds"):
         if name in events:
             setattr(portal.events.faults, name, float(events[name]))
     if "seed" in data:
@@ -179,6 +179,8 @@ def routes() -> list[Route]:
             return _json({"ok": True})
         if action == "seed":
             return _json({"ids": seed(portal, data)})
+        if action == "requests":
+            return _json(portal.requests.as_json())
         if action == "dump":
             return _json(dump(portal, request.query_params.get("tables")))
         if action == "apps":

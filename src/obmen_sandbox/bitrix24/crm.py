@@ -1,4 +1,6 @@
-"""Legacy `crm.{deal,contact,company,lead}.{add,update,get,list,delete,fields}` (docs/bitrix24.md §5.2, §5.4).
+"""Legacy `crm.{deal,contact,company,lead}.{add,update,get,list,delete,fields}` (docs/protocols/bitrix24.md).
+
+See §5.2, §5.4.
 
 Deprecated upstream but still served: upper-case names, every value a string, `add` → id, `update` and
 `delete` → true, errors HTTP 400 with an empty code ("Not found", "ID is not defined or invalid.").
@@ -85,21 +87,26 @@ def legacy_row(
     return out
 
 
+def field_entry(spec: Any) -> dict[str, Any]:
+    """One field's description as `*.fields` and `crm.item.fields` give it: type, flags, title."""
+    return {
+        "type": spec.type,
+        "isRequired": spec.required,
+        "isReadOnly": spec.read_only,
+        "isImmutable": spec.name == "CATEGORY_ID",
+        "isMultiple": spec.multiple,
+        "isDynamic": False,
+        "title": spec.title,
+    }
+
+
 def fields_description(entity: Entity) -> dict[str, Any]:
     """`*.fields`: every field with type, flags and title (D:…/crm/deals/crm-deal-fields.md)."""
     out: dict[str, Any] = {}
     for spec in entity.described:
         if spec.name == "OBSERVERS":
             continue  # a crm.item member only
-        entry: dict[str, Any] = {
-            "type": spec.type,
-            "isRequired": spec.required,
-            "isReadOnly": spec.read_only,
-            "isImmutable": spec.name == "CATEGORY_ID",
-            "isMultiple": spec.multiple,
-            "isDynamic": False,
-            "title": spec.title,
-        }
+        entry = field_entry(spec)
         if spec.status_type:
             entry["statusType"] = spec.status_type
         out[spec.name] = entry

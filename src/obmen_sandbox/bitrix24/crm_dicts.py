@@ -1,5 +1,5 @@
 """Dictionaries and lookups: `crm.category.list|get`, `crm.status.list`, `crm.status.entity.types`,
-`crm.duplicate.findbycomm` (docs/bitrix24.md §5.3, §5.4).
+`crm.duplicate.findbycomm` (docs/protocols/bitrix24.md §5.3, §5.4).
 """
 
 from __future__ import annotations

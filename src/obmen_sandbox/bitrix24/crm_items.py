@@ -1,6 +1,6 @@
 """`crm.item.add|update|get|list|delete|fields` for leads, deals, contacts, companies and smart invoices.
 
-Typed camelCase (docs/bitrix24.md §2.2, §5.1): `{"item": {...}}`, `{"items": [...]}` with `total`,
+Typed camelCase (docs/protocols/bitrix24.md §2.2, §5.1): `{"item": {...}}`, `{"items": [...]}` with `total`,
 `delete` → `[]`; UFs as `ufCrm…` unless `useOriginalUfNames=Y`; `fm` for phones and e-mails (§5.4);
 `ENTITY_TYPE_NOT_SUPPORTED` for types not served (e.g. the old invoices, 5).
 """
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from obmen_sandbox.bitrix24 import crm_store, query
+from obmen_sandbox.bitrix24.crm import field_entry
 from obmen_sandbox.bitrix24.crm_schema import Entity, by_type_id
 from obmen_sandbox.bitrix24.crm_values import item_value, names_of, to_int
 from obmen_sandbox.bitrix24.registry import Call, Listed, PortalLike, RestError, method
@@ -229,14 +230,5 @@ def item_fields(portal: PortalLike, call: Call) -> dict[str, Any]:
     for spec in entity.described:
         if spec.type == "crm_multifield" or legacy_only(spec.name):
             continue
-        out[entity.item_name(spec.name, original)] = {
-            "type": spec.type,
-            "isRequired": spec.required,
-            "isReadOnly": spec.read_only,
-            "isImmutable": spec.name == "CATEGORY_ID",
-            "isMultiple": spec.multiple,
-            "isDynamic": False,
-            "title": spec.title,
-            "upperName": spec.name,
-        }
+        out[entity.item_name(spec.name, original)] = {**field_entry(spec), "upperName": spec.name}
     return {"fields": out}

@@ -1,4 +1,4 @@
-"""`crm.deal.contact.items.get|set|delete`, `crm.deal.contact.add|delete` (docs/bitrix24.md §5.2).
+"""`crm.deal.contact.items.get|set|delete`, `crm.deal.contact.add|delete` (docs/protocols/bitrix24.md §5.2).
 
 The contacts of a deal are its CONTACT_IDS in order, the first one primary; changing them is an update
 of the deal (its UPDATE event fires).

@@ -1,7 +1,8 @@
 """CRM entity schemas: the fields of leads, deals, contacts, companies and smart invoices.
 
 Rows are stored under the legacy upper-case names with typed Python values; the legacy methods answer
-them as strings and `crm.item.*` as typed camelCase (docs/bitrix24.md §2.2, §5.1). Field lists follow
+them as strings and `crm.item.*` as typed camelCase (docs/protocols/bitrix24.md §2.2, §5.1). Field lists
+follow
 D:…/crm/deals/crm-deal-fields.md, …/contacts/crm-contact-add.md, …/companies/crm-company-fields.md,
 …/leads/crm-lead-fields.md and D:…/crm/universal/object-fields.md (invoice), checked against the
 `*-get.md` examples (tests/fidelity/doc_examples.json).

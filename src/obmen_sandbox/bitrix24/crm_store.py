@@ -1,7 +1,8 @@
 """CRM objects in the portal's tables: create, update, delete with the portal's own rules.
 
 Shared by the legacy `crm.{deal,contact,company,lead}.*` methods and `crm.item.*`, so that both families
-see one object and one set of events (docs/bitrix24.md §5.2–§5.5, §6.2). Rows hold legacy upper-case names.
+see one object and one set of events (docs/protocols/bitrix24.md §5.2–§5.5, §6.2). Rows hold legacy upper-case
+names.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Running one method call: lookup, application context, scope, operating-time budget, timing.
 
-Used for a single REST request and for every command of a `batch` alike (docs/bitrix24.md §3, §4).
+Used for a single REST request and for every command of a `batch` alike (docs/protocols/bitrix24.md §3, §4).
 """
 
 from __future__ import annotations

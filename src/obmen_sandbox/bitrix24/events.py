@@ -1,4 +1,4 @@
-"""Events: bindings, online delivery and the offline queue (docs/bitrix24.md §6).
+"""Events: bindings, online delivery and the offline queue (docs/protocols/bitrix24.md §6).
 
 Online: a form-encoded POST per bound handler, sent after the REST reply, never retried (§6.4).
 Offline: one record per (event, object) and queue (application, `auth_connector`), coalesced while
@@ -77,6 +77,9 @@ class EventFaults:
     drop: float = 0.0
     duplicate: float = 0.0
     delay: float = 0.0
+    #: Share of deliveries held back `reorder_seconds` more, so that later ones overtake them (§6.4).
+    reorder: float = 0.0
+    reorder_seconds: float = 1.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
 
@@ -235,9 +238,12 @@ class EventHub:
             if self.faults.drop and self.faults.rng.random() < self.faults.drop:
                 self.delivered.append((url, pairs, "dropped"))
                 continue
-            copies = 2 if self.faults.duplicate and self.faults.rng.random() < self.faults.duplicate else 1
+            faults = self.faults
+            copies = 2 if faults.duplicate and faults.rng.random() < faults.duplicate else 1
             for _ in range(copies):
-                task = asyncio.get_running_loop().create_task(self._send(url, pairs, self.faults.delay))
+                late = faults.reorder and faults.rng.random() < faults.reorder
+                delay = faults.delay + (faults.reorder_seconds if late else 0.0)
+                task = asyncio.get_running_loop().create_task(self._send(url, pairs, delay))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 

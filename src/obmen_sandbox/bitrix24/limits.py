@@ -1,4 +1,6 @@
-"""Cloud limits: the per-portal leaky bucket and the per-method operating-time budget (docs/bitrix24.md §3).
+"""Cloud limits: the per-portal leaky bucket and the per-method operating-time budget.
+
+See §3 (docs/protocols/bitrix24.md).
 
 Bucket: +1 per HTTP request (a batch is one request), drains Y per second, over X → 503
 `QUERY_LIMIT_EXCEEDED`. Operating time: seconds spent in one method by one app/webhook, kept in one-minute

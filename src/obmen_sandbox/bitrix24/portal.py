@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import random
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +19,12 @@ from obmen_sandbox.bitrix24.events import EventHub
 from obmen_sandbox.bitrix24.limits import Limits
 from obmen_sandbox.bitrix24.registry import Call, Table
 
-__all__ = ["Faults", "Portal"]
+__all__ = ["Faults", "Portal", "RequestLog"]
 
 
 @dataclass
 class Faults:
-    """Misbehaviour injected into REST answers (control API `/faults`, docs/bitrix24.md §9)."""
+    """Misbehaviour injected into REST answers (control API `/faults`, docs/protocols/bitrix24.md §9)."""
 
     #: Share of requests answered 500 with an HTML body (a proxy in front of the portal).
     error_rate: float = 0.0
@@ -32,13 +33,43 @@ class Faults:
     #: Share of requests that hang for `timeout_seconds` before a 504 HTML answer.
     timeout_rate: float = 0.0
     timeout_seconds: float = 30.0
+    #: Share of requests that are carried out but whose answer is lost: the change is made (and its events
+    #: sent), then the caller waits `timeout_seconds` for a 504 HTML page (docs/protocols/bitrix24.md §3).
+    lost_rate: float = 0.0
     #: The portal moved: requests for another host get 302 to this one (§1.3).
     moved_to: str | None = None
-    #: REST blocked by support: 503 OVERLOAD_LIMIT (docs/bitrix24.md §2.3).
+    #: REST blocked by support: 503 OVERLOAD_LIMIT (docs/protocols/bitrix24.md §2.3).
     overload: bool = False
     #: A free plan: 403 ACCESS_DENIED "REST API is available only on commercial plans" (§1.3).
     free_plan: bool = False
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+
+class RequestLog:
+    """The REST calls that reached the portal, as they arrived (control API `GET /_sandbox/requests`).
+
+    Tests read it to prove what obmen did not ask; the newest `KEEP` are kept, the total counts them all.
+    """
+
+    KEEP = 10_000
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.recent: deque[tuple[str, float]] = deque(maxlen=self.KEEP)
+
+    def record(self, method: str, at: float) -> None:
+        """One REST call arrived."""
+        self.total += 1
+        self.recent.append((method, at))
+
+    def clear(self) -> None:
+        """Forget every call (`reset`)."""
+        self.total = 0
+        self.recent.clear()
+
+    def as_json(self) -> dict[str, Any]:
+        """`{"total": n, "requests": [{"method", "at"}, …]}`, oldest first."""
+        return {"total": self.total, "requests": [{"method": m, "at": t} for m, t in self.recent]}
 
 
 DEFAULT_USERS: tuple[dict[str, Any], ...] = (
@@ -98,6 +129,7 @@ class Portal:
         self.limits = Limits(clock, limits)
         self.faults = Faults()
         self.events = EventHub(clock, self.auth, domain, self.member_id, event_transport, base_url or "")
+        self.requests = RequestLog()
         self._tables: dict[str, Table] = {}
         self.reset()
 
@@ -123,6 +155,7 @@ class Portal:
     def reset(self) -> None:
         """Back to a fresh portal: default pipelines, stages, users, presets, catalog; no apps, no events."""
         self._tables.clear()
+        self.requests.clear()
         self.auth.reset()
         self.events.reset()
         self.limits.reset()

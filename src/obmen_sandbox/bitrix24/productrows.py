@@ -1,4 +1,4 @@
-"""Product rows: `crm.deal.productrows.set|get` and `crm.item.productrow.*` (docs/bitrix24.md §5.2).
+"""Product rows: `crm.deal.productrows.set|get` and `crm.item.productrow.*` (docs/protocols/bitrix24.md §5.2).
 
 One table "crm.productrow" holds rows of every owner in camelCase (the `crm.item.productrow.*` shape).
 `set` replaces all rows of the owner (rows not passed are deleted); the owner's OPPORTUNITY follows the rows

@@ -1,6 +1,6 @@
 """List semantics shared by every `*.list` method: filter operators, order, select, pages of 50.
 
-docs/bitrix24.md §2.4: filter keys carry an operator prefix (`>=`, `>`, `<=`, `<`, `@`, `!@`, `%`,
+docs/protocols/bitrix24.md §2.4: filter keys carry an operator prefix (`>=`, `>`, `<=`, `<`, `@`, `!@`, `%`,
 `=%`, `%=`, `!%`, `!=%`, `!%=`, `=`, `!=`, `!`); `crm.item.list` also nests `{"logic": "OR", ...}`
 groups; the page size is fixed at 50, `start=-1` drops the count (`total` 0, no `next`).
 Field names are resolved by the caller's `resolve(name) -> row key | None` (legacy methods use
@@ -35,21 +35,22 @@ def _split(key: str) -> tuple[str, str]:
     return "=", key
 
 
-def _number(value: Any) -> Decimal | None:
+def number(value: Any) -> Decimal | None:
+    """A value as the filters compare numbers: the Decimal of its text, or None when it is not one."""
     if isinstance(value, bool) or value is None or value == "":
         return None
     try:
-        number = Decimal(str(value))
+        parsed = Decimal(str(value))
     except InvalidOperation:
         return None
     # `NaN` and `Infinity` parse but cannot be compared: they are text to a filter, as to the portal's SQL.
-    return number if number.is_finite() else None
+    return parsed if parsed.is_finite() else None
 
 
 def _scalar_equal(actual: Any, wanted: Any) -> bool:
     if isinstance(actual, list):
         return any(_scalar_equal(item, wanted) for item in actual)
-    left, right = _number(actual), _number(wanted)
+    left, right = number(actual), number(wanted)
     if left is not None and right is not None:
         return left == right
     if actual is None:
@@ -58,7 +59,8 @@ def _scalar_equal(actual: Any, wanted: Any) -> bool:
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-# Dates without an offset are in portal time (docs/bitrix24.md §2.4: API dates are stored in server time).
+# Dates without an offset are in portal time (docs/protocols/bitrix24.md §2.4: API dates are stored in server
+# time).
 _PORTAL_TZ = timezone(timedelta(hours=3))
 
 
@@ -77,7 +79,7 @@ def _compare(actual: Any, wanted: Any) -> int | None:
     """-1, 0, 1 like cmp: numbers as numbers, ISO dates as instants (any offset), else text; None if unset."""
     if actual is None or actual == "":
         return None
-    left, right = _number(actual), _number(wanted)
+    left, right = number(actual), number(wanted)
     if left is not None and right is not None:
         return (left > right) - (left < right)
     when, then = _moment(actual), _moment(wanted)
@@ -149,9 +151,9 @@ def sort_rows(
 
         def sort_key(row: dict[str, Any], field: str = field) -> tuple[int, Any]:
             value = row.get(field)
-            number = _number(value)
-            if number is not None:
-                return (1, number)
+            as_number = number(value)
+            if as_number is not None:
+                return (1, as_number)
             return (0 if value in (None, "") else 2, str(value or ""))
 
         rows.sort(key=sort_key, reverse=descending)

@@ -3,7 +3,7 @@
 Every REST method is a plain function `handler(portal, call) -> result` registered under its name with
 `@method(...)`. The HTTP layer (auth, body decoding, limits, `batch`, envelopes) lives elsewhere and
 never knows what a method does; a method never knows how it was called (alone or inside `batch`).
-Errors are `RestError`s carrying the wire code and HTTP status (docs/bitrix24.md §2.3).
+Errors are `RestError`s carrying the wire code and HTTP status (docs/protocols/bitrix24.md §2.3).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class RestError(Exception):
 
 
 def legacy_error(description: str, status: int = 400) -> RestError:
-    """Legacy `crm.*` methods answer HTTP 400 with an empty code (docs/bitrix24.md §2.3)."""
+    """Legacy `crm.*` methods answer HTTP 400 with an empty code (docs/protocols/bitrix24.md §2.3)."""
     return RestError("", description, status)
 
 

@@ -1,4 +1,6 @@
-"""`crm.requisite.add|update|get|list|delete|fields` and `crm.requisite.preset.list` (docs/bitrix24.md §5.4).
+"""`crm.requisite.add|update|get|list|delete|fields` and `crm.requisite.preset.list`.
+
+See §5.4 (docs/protocols/bitrix24.md).
 
 Legacy conventions: upper-case names, string values, errors HTTP 400 with an empty code. ENTITY_TYPE_ID
 (3 contact, 4 company), ENTITY_ID, PRESET_ID and NAME are required on add; the first three never change.

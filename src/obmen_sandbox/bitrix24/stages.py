@@ -1,4 +1,4 @@
-"""Pipelines (categories) and stages with their semantics (docs/bitrix24.md §5.3).
+"""Pipelines (categories) and stages with their semantics (docs/protocols/bitrix24.md §5.3).
 
 Stages live in table "crm.status" as `crm.status.list` rows; pipelines in "crm.category" as
 `crm.category.list` rows. Deal stages of pipeline 0 are bare (`NEW`), of pipeline n prefixed `C{n}:`;

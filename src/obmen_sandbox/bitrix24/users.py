@@ -1,4 +1,7 @@
-"""`user.get`, `user.current`, `methods`, `scope`, `app.info`, `feature.get` (docs/bitrix24.md §5.6, §6.5)."""
+"""`user.get`, `user.current`, `methods`, `scope`, `app.info`, `feature.get` (docs/protocols/bitrix24.md).
+
+See §5.6, §6.5.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Wire format: PHP bracket notation in, PHP-flavoured JSON out (docs/bitrix24.md §2.1, §2.2).
+"""Wire format: PHP bracket notation in, PHP-flavoured JSON out (docs/protocols/bitrix24.md §2.1, §2.2).
 
 Form bodies and query strings carry nested parameters as `fields[PHONE][0][VALUE]=…` and `select[]=ID`;
 PHP turns them into arrays, and arrays indexed 0..n-1 become JSON lists. On the way out PHP's

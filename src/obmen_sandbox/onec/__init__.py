@@ -2,7 +2,7 @@
 
 `OnecSandbox(target, login, password, fixture)` holds an infobase (loaded from CommerceML files as 1C
 wrote them, or a built-in demo) and exposes a control API under `/_sandbox` to edit it and to start
-catalog and sale runs against `target` (docs/commerceml.md §1). It never imports obmen.
+catalog and sale runs against `target` (docs/protocols/commerceml.md §1). It never imports obmen.
 """
 
 from __future__ import annotations
@@ -15,16 +15,20 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from obmen_sandbox.bodies import ControlBodyLimit
 from obmen_sandbox.onec.client import ExchangeError, ExchangeSession, ProtocolClient
 from obmen_sandbox.onec.demo import demo_infobase
 from obmen_sandbox.onec.edits import EditError, edit_order, edit_product
 from obmen_sandbox.onec.exchange import run_catalog, run_sale
 from obmen_sandbox.onec.infobase import Infobase, order_json, product_json, products_json
 from obmen_sandbox.onec.loader import load_directory
+from obmen_sandbox.onec.odata.extension import Extension, registered
+from obmen_sandbox.onec.odata.service import ODataService
 
 __all__ = ["ExchangeError", "Infobase", "OnecSandbox", "serve"]
 
@@ -46,6 +50,10 @@ class OnecSandbox:
         max_import_steps: int = 1000,
         sale_version: str | None = None,
         timeout: float = 60.0,
+        publication: str = "trade",
+        odata_login: str | None = None,
+        odata_password: str | None = None,
+        ping_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.target, self.login, self.password = target, login, password
         self.fixture = fixture
@@ -55,7 +63,32 @@ class OnecSandbox:
         self.infobase = self._fresh()
         self.last_run: dict[str, Any] | None = None
         self._lock = asyncio.Lock()
+        #: The 1C user obmen reads OData with (the exchange's own login and password unless told).
+        self.odata_login = odata_login or login
+        self.odata_password = odata_password or password
+        self.extension = Extension()
+        self._ping_transport = ping_transport
+        self.odata = ODataService(
+            lambda: self.infobase,
+            publication=publication,
+            login=self.odata_login,
+            password=self.odata_password,
+            extension=self.extension,
+            changed=self._changed,
+        )
         self.app = self._build_app()
+
+    def _changed(self, before: int) -> None:
+        """What was stamped after `before` is pinged, as the extension's event subscription would."""
+        self.extension.ping([item for _, item in registered(self.infobase, before)], self._ping_transport)
+
+    def odata_endpoints(self, base_url: str) -> dict[str, str]:
+        """`endpoints.json`'s `onec` entries for a sandbox served at `base_url` (the OData root, its user)."""
+        return {
+            "odata": f"{base_url.rstrip('/')}{self.odata.path}",
+            "odata_login": self.odata_login,
+            "odata_password": self.odata_password,
+        }
 
     def _fresh(self) -> Infobase:
         return load_directory(self.fixture) if self.fixture is not None else demo_infobase()
@@ -104,6 +137,7 @@ class OnecSandbox:
 
     def _build_app(self) -> Starlette:
         return Starlette(
+            middleware=[Middleware(ControlBodyLimit)],
             routes=[
                 Route("/_sandbox/exchange/catalog", self._catalog, methods=["POST"]),
                 Route("/_sandbox/exchange/sale", self._sale, methods=["POST"]),
@@ -113,7 +147,11 @@ class OnecSandbox:
                 Route("/_sandbox/orders/{key}", self._patch_order, methods=["PATCH"]),
                 Route("/_sandbox/reset", self._reset, methods=["POST"]),
                 Route("/_sandbox/state", self._state, methods=["GET"]),
-            ]
+                Route("/_sandbox/odata", self._odata_state, methods=["GET"]),
+                Route("/_sandbox/odata", self._odata_settings, methods=["PUT"]),
+                Route("/_sandbox/odata/pings", self._pings, methods=["GET"]),
+                *self.odata.routes(),
+            ],
         )
 
     @staticmethod
@@ -149,10 +187,12 @@ class OnecSandbox:
 
     async def _patch_product(self, request: Request) -> JSONResponse:
         key = request.path_params["key"]
+        before = self.infobase.revision
         try:
             edit_product(self.infobase, key, await self._body(request))
         except EditError as exc:
             return JSONResponse({"error": str(exc)}, exc.status)
+        self._changed(before)
         product = self.infobase.products.get(key.split("#", 1)[0])
         return JSONResponse(product_json(self.infobase, product) if product else {"id": key})
 
@@ -160,13 +200,39 @@ class OnecSandbox:
         return JSONResponse([order_json(order) for order in self.infobase.orders.values()])
 
     async def _patch_order(self, request: Request) -> JSONResponse:
+        before = self.infobase.revision
         try:
             order = edit_order(
                 self.infobase, request.path_params["key"], await self._body(request), datetime.now()
             )
         except EditError as exc:
             return JSONResponse({"error": str(exc)}, exc.status)
+        self._changed(before)
         return JSONResponse(order_json(order))
+
+    async def _odata_state(self, request: Request) -> JSONResponse:
+        """Where the OData interface is, its user, and the extension's state."""
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                **self.odata_endpoints(base),
+                "requests": self.odata.requests,
+                "extension": self.extension.state(),
+            }
+        )
+
+    async def _odata_settings(self, request: Request) -> JSONResponse:
+        """{"installed", "ping_url", "token", "drop_pings": n, "faults": [status…]}: extension, faults."""
+        try:
+            body = await self._body(request)
+            _odata_settings(self, body)
+        except EditError as exc:
+            return JSONResponse({"error": str(exc)}, exc.status)
+        return await self._odata_state(request)
+
+    async def _pings(self, request: Request) -> JSONResponse:
+        await self.extension.drain()
+        return JSONResponse(self.extension.pings)
 
     async def _reset(self, request: Request) -> JSONResponse:
         self.reset()
@@ -175,6 +241,38 @@ class OnecSandbox:
     async def _state(self, request: Request) -> JSONResponse:
         base = self.infobase
         return JSONResponse({"counts": base.counts(), "version": base.version, "last_run": self.last_run})
+
+
+def _odata_settings(sandbox: OnecSandbox, body: dict[str, Any]) -> None:
+    unknown = set(body) - {"installed", "ping_url", "token", "drop_pings", "faults"}
+    if unknown:
+        raise EditError(f"unknown fields: {sorted(unknown)}")
+    ext = sandbox.extension
+    if "installed" in body:
+        if not isinstance(body["installed"], bool):
+            raise EditError("installed: true or false is expected")
+        ext.installed = body["installed"]
+    if "ping_url" in body:
+        if body["ping_url"] is not None and not str(body["ping_url"]).startswith(("http://", "https://")):
+            raise EditError("ping_url: an http(s) URL or null is expected")
+        ext.ping_url = body["ping_url"]
+    if "token" in body:
+        if not isinstance(body["token"], str):
+            raise EditError("token: a string is expected")
+        ext.token = body["token"]
+    if "drop_pings" in body:
+        if (
+            isinstance(body["drop_pings"], bool)
+            or not isinstance(body["drop_pings"], int)
+            or body["drop_pings"] < 0
+        ):
+            raise EditError("drop_pings: a count ≥ 0 is expected")
+        ext.drop_pings = body["drop_pings"]
+    if "faults" in body:
+        faults = body["faults"]
+        if not isinstance(faults, list) or not all(isinstance(f, int) and 400 <= f <= 599 for f in faults):
+            raise EditError("faults: a list of HTTP statuses 400–599 is expected")
+        sandbox.odata.faults = list(faults)
 
 
 def serve(host: str, port: int, target: str, login: str, password: str, fixture: Path | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The «Обмен с сайтом» HTTP protocol from 1C's side (docs/commerceml.md §1).
+"""The «Обмен с сайтом» HTTP protocol from 1C's side (docs/protocols/commerceml.md §1).
 
 Basic credentials go on every request (the access log of §1.1 shows the user on every line), the
 cookie from `checkauth` and its `sessid` line on every request after it (§1.2), uploads are cut at
@@ -8,12 +8,16 @@ answers `progress` (§1.5). Every request lands in a transcript that the control
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
+
+#: Seconds between two `mode=import` calls while the other side answers `progress`.
+IMPORT_PAUSE = 0.02
 
 __all__ = ["ExchangeError", "ExchangeSession", "ProtocolClient", "Step"]
 
@@ -180,6 +184,8 @@ class ProtocolClient:
             lines = await self._status(session, "import", {"filename": filename})
             if lines[0] == "success":
                 return attempt
+            # 1C comes back after a moment, not at once: the site's import runs between its calls.
+            await asyncio.sleep(IMPORT_PAUSE)
         raise ExchangeError(
             "import", f"{filename}: still `progress` after {self.max_import_steps} calls; 1C gives up"
         )

@@ -1,4 +1,6 @@
-"""Hardened CommerceML reading helpers: local names, no DTD, no entities, no network (docs/commerceml.md §6).
+"""Hardened CommerceML reading helpers: local names, no DTD, no entities, no network.
+
+See §6 (docs/protocols/commerceml.md).
 
 The namespace of a CommerceML file varies and lies (none, `commerceml_2`, `commerceml_210` with
 `ВерсияСхемы="2.08"`, §1.11), so everything here matches elements by their local name.
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
+
+from obmen_sandbox.xmlsafe import has_doctype, iterparse, parser
 
 __all__ = [
     "CmlError",
@@ -32,13 +36,6 @@ class CmlError(ValueError):
     """A CommerceML document that is unsafe or malformed; the message says which and where."""
 
 
-def _parser() -> etree.XMLParser:
-    # §6: no entity expansion, no DTD loading, no network, no huge trees.
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
-    )
-
-
 def local(element: etree._Element) -> str:
     """The local name of an element (`{urn:1C.ru:commerceml_2}Товар` → `Товар`)."""
     tag = element.tag
@@ -47,19 +44,18 @@ def local(element: etree._Element) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _refuse_doctype(tree: etree._ElementTree, where: str) -> None:
-    # lxml-stubs lack `DocInfo.doctype`; lxml has it (the DOCTYPE line, "" when there is none).
-    if getattr(tree.docinfo, "doctype", "") or tree.docinfo.internalDTD is not None:
-        raise CmlError(f"{where}: a DOCTYPE is refused (docs/commerceml.md §6)")
+def _refuse_doctype(element: etree._Element, where: str) -> None:
+    if has_doctype(element):
+        raise CmlError(f"{where}: a DOCTYPE is refused (docs/protocols/commerceml.md §6)")
 
 
 def parse_bytes(data: bytes, where: str = "document") -> etree._Element:
     """Parse a whole (small) document held in memory, e.g. a `mode=query` answer."""
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, parser())
     except etree.XMLSyntaxError as exc:
         raise CmlError(f"{where}: not well-formed XML: {exc}") from exc
-    _refuse_doctype(root.getroottree(), where)
+    _refuse_doctype(root, where)
     return root
 
 
@@ -70,16 +66,7 @@ def stream(path: Path, where: str) -> Iterator[tuple[str, etree._Element, tuple[
     from `Предложение/Склад` (stock) without keeping the tree.
     """
     with path.open("rb") as handle:
-        context = etree.iterparse(
-            handle,
-            events=("start", "end"),
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-        )
-        yield from _walk(context, where)
+        yield from _walk(iterparse(handle), where)
 
 
 def _walk(
@@ -90,7 +77,7 @@ def _walk(
     try:
         for event, element in context:
             if not checked:
-                _refuse_doctype(element.getroottree(), where)
+                _refuse_doctype(element, where)
                 checked = True
             name = local(element)
             if event == "start":

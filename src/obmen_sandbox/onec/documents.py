@@ -1,6 +1,7 @@
 """Order documents: reading a site's `mode=query` answer (and 1C order files), writing 1C's documents back.
 
-Reading follows docs/commerceml.md §2.6 (Bitrix 2.05 answer, windows-1251 or UTF-8) and the 2.10 form
+Reading follows docs/protocols/commerceml.md §2.6 (Bitrix 2.05 answer, windows-1251 or UTF-8) and the 2.10
+form
 where each order travels in a `Контейнер` together with its payment and shipment documents (§1.11).
 Writing follows §2.7 (the real 1C file: `Номер по 1С`, `Проведен`, payment and shipment numbers).
 """
@@ -52,7 +53,7 @@ class IncomingOrder:
     lines: list[OrderLine]
     values: dict[str, str]
     paid: bool = False
-    #: `Время` beside `Дата` (docs/commerceml.md §2.6): the time of day the order was placed.
+    #: `Время` beside `Дата` (docs/protocols/commerceml.md §2.6): the time of day the order was placed.
     time: str = ""
     shipped: bool = False
     extra: list[str] = field(default_factory=list)
@@ -183,6 +184,7 @@ def apply_incoming(base: Infobase, incoming: IncomingOrder, today: str) -> tuple
     if order.rev <= order.uploaded_rev:
         # A status set in 1C and not uploaded yet wins over the site's; otherwise the site's is news.
         order.status = incoming.values.get("Статуса заказа ИД", "").strip() or order.status
+        order.responsible = incoming.values.get("Ответственный", "").strip() or order.responsible
     if incoming.from_onec:
         order.posted = _flag(incoming.values, "Проведен")
         order.deleted = _flag(incoming.values, "ПометкаУдаления")
@@ -264,6 +266,8 @@ def _order_requisites(block: etree._Element, order: Order) -> None:
     _requisite(block, "Статус заказа", _STATUS_NAMES.get(order.status, order.status))
     _requisite(block, "Статуса заказа ИД", order.status)
     _requisite(block, "Отменен", "true" if order.cancelled else "false")
+    if order.responsible:
+        _requisite(block, "Ответственный", order.responsible)
     if order.paid:
         _requisite(block, "Номер оплаты по 1С", order.payment_number)
         _requisite(block, "Дата оплаты по 1С", order.payment_date)

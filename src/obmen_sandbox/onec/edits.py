@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -11,7 +11,7 @@ from lxml import etree
 from obmen_sandbox.onec.documents import today_text
 from obmen_sandbox.onec.infobase import Infobase, Offer, Order
 
-__all__ = ["EditError", "edit_order", "edit_product"]
+__all__ = ["EditError", "edit_order", "edit_product", "register_time"]
 
 
 class EditError(ValueError):
@@ -83,10 +83,22 @@ def edit_product(base: Infobase, key: str, body: dict[str, Any]) -> None:
         product.name = body.get("name", product.name).strip()
         product.deleted = body.get("deleted", product.deleted)
         product.rev = base.stamp()
+    now = register_time()
     for offer in offers if price_updates or stock_updates else []:
         offer.prices.update(price_updates)
         offer.stock.update(stock_updates)
         offer.rev = base.stamp()
+        # A price is a new record of the price register, a stock level a movement of the stock register
+        # (docs: the OData view, onec/odata/entities.py): both carry the period they were made in.
+        if price_updates:
+            offer.prices_rev, offer.prices_at = offer.rev, now
+        if stock_updates:
+            offer.stock_rev, offer.stock_at = offer.rev, now
+
+
+def register_time() -> str:
+    """1C's `Edm.DateTime` of now: local time to the second, without a zone."""
+    return datetime.now().replace(microsecond=0).isoformat()
 
 
 def _price_type(base: Infobase, key: str) -> str:
@@ -103,18 +115,20 @@ def _warehouse(base: Infobase, key: str) -> str:
     return store.id
 
 
-_ORDER_FIELDS = {"posted", "paid", "shipped", "cancelled", "deleted", "status"}
+_ORDER_FIELDS = {"posted", "paid", "shipped", "cancelled", "deleted", "status", "responsible"}
+_TEXTS = {"status", "responsible"}
 
 
 def edit_order(base: Infobase, key: str, body: dict[str, Any], today: date) -> Order:
-    """Apply {"posted", "paid", "shipped", "cancelled", "deleted": bool, "status": code} to an order."""
+    """Apply {"posted", "paid", "shipped", "cancelled", "deleted": bool, "status": code,
+    "responsible": a manager's name} to an order."""
     order = base.find_order(key)
     if order is None:
         raise EditError(f"no order {key!r}", 404)
     unknown = set(body) - _ORDER_FIELDS
     if unknown:
         raise EditError(f"unknown fields: {sorted(unknown)}")
-    for name in _ORDER_FIELDS - {"status"}:
+    for name in _ORDER_FIELDS - _TEXTS:
         if name in body and not isinstance(body[name], bool):
             raise EditError(f"{name}: true or false is expected")
     if "status" in body and (not isinstance(body["status"], str) or not body["status"].strip()):
@@ -131,5 +145,10 @@ def edit_order(base: Infobase, key: str, body: dict[str, Any], today: date) -> O
             setattr(order, name, body[name])
     if "status" in body:
         order.status = body["status"].strip()
+    if "responsible" in body:
+        if not isinstance(body["responsible"], str):
+            raise EditError("responsible: a manager's name is expected")
+        _xml_text(body["responsible"], "responsible")
+        order.responsible = body["responsible"].strip()
     order.rev = base.stamp()
     return order

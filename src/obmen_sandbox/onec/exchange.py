@@ -1,4 +1,4 @@
-"""One catalog run and one sale run, in the order 1C makes its calls (docs/commerceml.md §1.10).
+"""One catalog run and one sale run, in the order 1C makes its calls (docs/protocols/commerceml.md §1.10).
 
 A run either completes (the change mark of the catalog, or the upload stamps of the orders, move
 forward) or raises `ExchangeError`; the caller still holds the session and so its transcript.

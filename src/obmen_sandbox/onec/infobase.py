@@ -2,7 +2,7 @@
 
 Every change bumps a revision counter and stamps the changed object with it, the way a 1C exchange
 plan registers changes: a change-only catalog run exports what was stamped after the last successful
-run (docs/commerceml.md §2.3 `СодержитТолькоИзменения`), and the sale exchange uploads the orders
+run (docs/protocols/commerceml.md §2.3 `СодержитТолькоИзменения`), and the sale exchange uploads the orders
 whose 1C-side revision is newer than the one last uploaded (§1.7 step 5).
 """
 
@@ -21,6 +21,7 @@ __all__ = [
     "Offer",
     "Order",
     "OrderLine",
+    "Partner",
     "PriceType",
     "Product",
     "Property",
@@ -38,6 +39,7 @@ class Group:
     id: str
     name: str
     parent: str | None = None
+    rev: int = 0
 
 
 @dataclass
@@ -99,6 +101,12 @@ class Offer:
     stock: dict[str, Decimal] = field(default_factory=dict)
     quantity: Decimal | None = None
     rev: int = 0
+    #: Revisions and times of the last price and stock change: the registers' records of this offer
+    #: (`InformationRegister_ЦеныНоменклатуры25`, `AccumulationRegister_ТоварыНаСкладах`, onec/odata/).
+    prices_rev: int = 0
+    stock_rev: int = 0
+    prices_at: str = "2024-01-01T00:00:00"
+    stock_at: str = "2024-01-01T00:00:00"
 
     @property
     def product_id(self) -> str:
@@ -122,6 +130,21 @@ class Counterparty:
     inn: str = ""
     kpp: str = ""
     address: str = ""
+    #: `ЮрЛицо` or `ФизЛицо` (УТ 11 `ЮрФизЛицо`), and (kind, text) pairs of contact information.
+    legal: str = ""
+    contacts: list[tuple[str, str]] = field(default_factory=list)
+    #: The business partner (`Catalog_Партнеры`) the counterparty belongs to.
+    partner: str = ""
+    rev: int = 0
+
+
+@dataclass
+class Partner:
+    """A business partner (УТ 11 `Catalog_Партнеры`): the customer a counterparty and an order belong to."""
+
+    id: str
+    name: str
+    rev: int = 0
 
 
 @dataclass
@@ -134,6 +157,8 @@ class OrderLine:
     price: Decimal
     amount: Decimal
     service: bool = False
+    #: The line's VAT rate as УТ 11 names it (`НДС20`, `БезНДС`), shown over OData.
+    vat: str = "НДС20"
 
 
 @dataclass
@@ -164,6 +189,8 @@ class Order:
     shipment_number: str = ""
     shipment_date: str = ""
     site_requisites: dict[str, str] = field(default_factory=dict)
+    #: The order's responsible manager (`Ответственный`, a person's name as 1C's users list has it).
+    responsible: str = ""
     rev: int = 0
     uploaded_rev: int = 0
 
@@ -186,6 +213,7 @@ class Infobase:
         self.offers: dict[str, Offer] = {}
         self.counterparties: dict[str, Counterparty] = {}
         self.orders: dict[str, Order] = {}
+        self.partners: dict[str, Partner] = {}
         self.files: dict[str, bytes] = {}
         self.revision = 0
         self.catalog_mark = 0
@@ -294,4 +322,7 @@ def order_json(order: Order) -> dict[str, Any]:
             for line in order.lines
         ],
         "pending_upload": order.rev > order.uploaded_rev,
+        #: What the site's document said in `ЗначенияРеквизитов` (order properties among them).
+        "requisites": dict(order.site_requisites),
+        "responsible": order.responsible,
     }

@@ -1,6 +1,6 @@
 """Load an infobase from CommerceML files as 1C wrote them (import / offers / prices / rests / orders).
 
-The kind of each file is told by its content, never by its name (docs/commerceml.md §1.11): a
+The kind of each file is told by its content, never by its name (docs/protocols/commerceml.md §1.11): a
 `Классификатор`, a `Каталог`, a `ПакетПредложений` (offers, prices or rests: the same package with
 different parts, §2.5) or `Документ`s. Files stream through iterparse and every consumed element is
 released, so a big fixture does not hold its whole tree.

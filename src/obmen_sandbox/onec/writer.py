@@ -1,6 +1,6 @@
 """Catalog files as 1C writes them: `import0_1.xml` (classifier + catalog) and `offers0_1.xml` (offers).
 
-Shapes follow docs/commerceml.md §2.2-§2.4 (UT 11, 2.07): the root in the infobase's namespace and
+Shapes follow docs/protocols/commerceml.md §2.2-§2.4 (UT 11, 2.07): the root in the infobase's namespace and
 schema version, per-warehouse `<Склад ИдСклада КоличествоНаСкладе/>` plus a total `<Количество>`,
 `<Статус>Удален</Статус>` for products marked for deletion (§2.3), and `СодержитТолькоИзменения`.
 """

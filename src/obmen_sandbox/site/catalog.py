@@ -10,7 +10,7 @@ from obmen_sandbox.site.cml import CatalogFile, GroupRec, OfferRec, ProductRec
 
 __all__ = ["Catalog", "Offer", "PriceType", "Product", "Section"]
 
-# Bitrix matches price types by name (docs/commerceml.md §2.4); the storefront shows this one.
+# Bitrix matches price types by name (docs/protocols/commerceml.md §2.4); the storefront shows this one.
 RETAIL = "Розничная"
 
 
@@ -123,7 +123,7 @@ class Catalog:
         self.offers[rec.xml_id] = offer
 
     def deactivate(self, before: float, kinds: set[str]) -> int:
-        """Deactivate what a full run did not touch since `before` (docs/commerceml.md §1.6)."""
+        """Deactivate what a full run did not touch since `before` (docs/protocols/commerceml.md §1.6)."""
         pools: list[dict[str, Any]] = []
         if "catalog" in kinds:
             pools += [self.sections, self.products]

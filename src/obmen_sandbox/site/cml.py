@@ -1,6 +1,6 @@
 """Reading CommerceML files the way a 1C-Bitrix site does: catalog, offers packages and 1C's documents.
 
-Hardened per docs/commerceml.md §6: no DTD, no entity resolution, no network, and any DOCTYPE is
+Hardened per docs/protocols/commerceml.md §6: no DTD, no entity resolution, no network, and any DOCTYPE is
 refused. Names are matched by local name because the namespace varies and lies (§1.11), `Ид` stays
 an opaque string (§2.8). A file is read whole before anything is applied, so a truncated or
 malformed file changes nothing (the site's own importer also reads the XML into a table first, §1.5).
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lxml import etree
+
+from obmen_sandbox.xmlsafe import has_doctype, iterparse
 
 __all__ = [
     "CatalogFile",
@@ -121,7 +123,7 @@ class DocItem:
 
 @dataclass
 class DocumentRec:
-    """One `Документ` sent by 1C (docs/commerceml.md §2.7)."""
+    """One `Документ` sent by 1C (docs/protocols/commerceml.md §2.7)."""
 
     xml_id: str
     number: str
@@ -155,7 +157,7 @@ def _text(elem: etree._Element, name: str) -> str | None:
 
 
 def _number(text: str, what: str) -> Decimal:
-    # Custom 1C setups write comma decimals and thousands spaces (docs/commerceml.md §4 item 5).
+    # Custom 1C setups write comma decimals and thousands spaces (docs/protocols/commerceml.md §4 item 5).
     cleaned = text.replace("\xa0", "").replace(" ", "").replace(",", ".")
     try:
         return Decimal(cleaned)
@@ -188,20 +190,11 @@ def _iterparse(path: Path, handle: Callable[[tuple[str, ...], etree._Element], b
 
 def _walk(source: BinaryIO, handle: Callable[[tuple[str, ...], etree._Element], bool]) -> None:
     stack: list[str] = []
-    events = etree.iterparse(
-        source,
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    events = iterparse(source)
     try:
         for event, elem in events:
             if event == "start":
-                if not stack and elem.getroottree().docinfo.doctype:
+                if not stack and has_doctype(elem):
                     raise CmlError("DOCTYPE запрещен / DOCTYPE is refused")
                 stack.append(_local(elem.tag))
                 continue
@@ -262,7 +255,7 @@ def _prices(elem: etree._Element) -> dict[str, Decimal] | None:
 
 
 def _warehouse_rows(elem: etree._Element) -> Iterator[tuple[str, str]]:
-    """Per-warehouse stock in the four shapes of docs/commerceml.md §2.5."""
+    """Per-warehouse stock in the four shapes of docs/protocols/commerceml.md §2.5."""
     for row in _children(elem, "Склад"):
         if row.get("ИдСклада") is not None:
             yield row.get("ИдСклада") or "", row.get("КоличествоНаСкладе") or "0"

@@ -105,6 +105,7 @@ def _order_json(order: Order) -> dict[str, Any]:
         "allow_delivery": order.allow_delivery,
         "shipped": order.shipped,
         "cancelled": order.cancelled,
+        "properties": dict(order.properties),
         "comment": order.comment,
         "customer_comment": order.customer_comment,
         "external": order.external,
@@ -146,14 +147,24 @@ async def create_order(state: SiteState, request: Request) -> Response:
         _str(payment, "system"),
     )
     order.customer_comment = note
+    if "properties" in body:
+        state.book.patch(order, {"properties": _properties(body["properties"])})
     if paid:
         state.book.patch(order, {"paid": True})
     return JSONResponse({"id": order.id, "number": order.number}, status_code=201)
 
 
+def _properties(raw: Any) -> dict[str, str]:
+    given = _dict(raw, "properties")
+    if not all(isinstance(v, str) for v in given.values()):
+        raise BadRequest("'properties' maps property names to strings")
+    return {str(k): str(v) for k, v in given.items()}
+
+
 def _patch_changes(body: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
-    unknown = set(body) - {"status", "paid", "cancelled", "comment", "allow_delivery", "shipped"}
+    known = {"status", "paid", "cancelled", "comment", "allow_delivery", "shipped", "properties"}
+    unknown = set(body) - known
     if unknown:
         raise BadRequest(f"unknown fields: {sorted(unknown)}")
     if "status" in body:
@@ -167,6 +178,8 @@ def _patch_changes(body: dict[str, Any]) -> dict[str, Any]:
             changes[key] = body[key]
     if "comment" in body:
         changes["comment"] = _str(body, "comment", required=False)
+    if "properties" in body:
+        changes["properties"] = _properties(body["properties"])
     return changes
 
 

@@ -1,4 +1,6 @@
-"""`/bitrix/admin/1c_exchange.php`: the site side of «Обмен с сайтом» (docs/commerceml.md §1), catalog modes.
+"""`/bitrix/admin/1c_exchange.php`: the site side of «Обмен с сайтом», catalog modes.
+
+See docs/protocols/commerceml.md §1.
 
 Work that takes time runs in step-wise imports answering `progress`, so each HTTP call stays short.
 """

@@ -1,6 +1,7 @@
 """The orders answer a 1C-Bitrix site gives to `type=sale&mode=query` (2.05, windows-1251).
 
-Shape after docs/commerceml.md §2.6 and the fixture bitrix-site-orders-2.05: the format attributes on
+Shape after docs/protocols/commerceml.md §2.6 and the fixture bitrix-site-orders-2.05: the format attributes
+on
 the root, counterparty inline, goods with `СвойствоКорзины#…`, delivery as the `ORDER_DELIVERY`
 service line, then the order requisites (payment, delivery, paid, cancelled, status).
 """
@@ -151,6 +152,7 @@ def _order_requisites(doc: etree._Element, order: Order, book: OrderBook) -> Non
     ]
     if order.customer_comment:
         pairs.append(("Комментарии покупателя", order.customer_comment))
+    pairs += sorted(order.properties.items())  # the order's properties, by their names
     pairs.append(("Сайт", _SITE))
     _requisites(doc, pairs)
 

@@ -1,6 +1,6 @@
 """The exchange work directory of one session: confined paths, appended chunks and guarded unzipping.
 
-Rules from docs/commerceml.md §1.4 and §6: `filename` may hold sub-directories but never leaves the
+Rules from docs/protocols/commerceml.md §1.4 and §6: `filename` may hold sub-directories but never leaves the
 run directory; chunks of one file are appended; an archive is unpacked on the first `import` after
 it was uploaded, refusing zip slip, links, and bombs (member count, total size, compression ratio).
 """

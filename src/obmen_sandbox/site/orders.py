@@ -1,6 +1,6 @@
 """Storefront orders: who changed them last, what was exported, and how 1C's documents update them.
 
-Echo suppression follows Bitrix (docs/commerceml.md §1.7 point 3, §7 point 5): an order whose last
+Echo suppression follows Bitrix (docs/protocols/commerceml.md §1.7 point 3, §7 point 5): an order whose last
 change came from 1C (`UPDATED_1C = Y`) or that was born in 1C (`EXTERNAL_ORDER`) is not exported;
 an order is exported again when the site changes it after the export 1C acknowledged with `success`.
 """
@@ -23,7 +23,10 @@ STATUSES = {"N": "Принят, ожидается оплата", "P": "Опла
 FINAL = {"F"}
 _TRUE = {"true", "1", "да", "y"}
 
-Source = Literal["site", "1c"]
+Source = Literal["site", "1c", "rest"]
+#: What a save touched, for the sale module's events: "order", "payment", "shipment", "property".
+Parts = frozenset[str]
+ALL_PARTS: Parts = frozenset({"order", "payment", "shipment", "property"})
 
 
 @dataclass
@@ -47,6 +50,8 @@ class Item:
     quantity: Decimal
     price: Decimal
     discount: Decimal = Decimal(0)
+    #: The basket item's id (`sale.basketitem.*`), given when the order is placed.
+    id: int = 0
 
     @property
     def total(self) -> Decimal:
@@ -82,6 +87,13 @@ class Order:
     updated_by: Source = "site"
     exported_version: int | None = None
     onec: dict[str, str] = field(default_factory=dict)
+    #: The ids of its one payment and one (non-system) shipment in the REST (`sale.payment.*`,
+    #: `sale.shipment.*`), and its external id (`xmlId`), as Bitrix gives them when the order is saved.
+    payment_id: int = 0
+    shipment_id: int = 0
+    xml_id: str = ""
+    #: Order properties by name (`Адрес доставки`, `ИНН`…): the export lists them in `ЗначенияРеквизитов`.
+    properties: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> Decimal:
@@ -100,10 +112,29 @@ class OrderBook:
         self.deliveries: dict[str, int] = {"Самовывоз": 1, "Доставка курьером": 2}
         self.users: dict[str, int] = {}
         self._seq = 0
+        self._ids = {"basket": 0, "payment": 0, "shipment": 0}
+        #: Told of every save: the order and what the save touched (a new order: everything).
+        self.listener: Callable[[Order, Parts], None] | None = None
 
-    def _touch(self, order: Order, by: Source) -> None:
+    def _next(self, kind: str) -> int:
+        self._ids[kind] += 1
+        return self._ids[kind]
+
+    def _born(self, order: Order) -> None:
+        """Give a new order the ids Bitrix gives on its first save."""
+        for item in order.items:
+            item.id = self._next("basket")
+        order.payment_id, order.shipment_id = self._next("payment"), self._next("shipment")
+        order.xml_id = f"bx_{order.id:013x}"
+
+    def _touch(self, order: Order, by: Source, parts: Parts = ALL_PARTS) -> None:
         self._seq += 1
-        order.version, order.updated_at, order.updated_by = self._seq, self.clock(), by
+        # Bitrix counts an order's saves in its VERSION; REST and the exchange read it.
+        order.version, order.updated_at = self._seq, self.clock()
+        # A REST call is the site's own change as far as the 1C exchange is concerned (§1.7 point 3).
+        order.updated_by = "site" if by == "rest" else by
+        if self.listener is not None and parts:
+            self.listener(order, parts)
 
     def _user(self, customer: Customer) -> None:
         key = customer.email or customer.name
@@ -120,23 +151,40 @@ class OrderBook:
         now = self.clock()
         order = Order(oid, str(oid), now, customer, items, delivery[0], delivery[1], payment, status_at=now)
         self.orders[oid] = order
+        self._born(order)
         self._touch(order, "site")
         return order
 
-    def patch(self, order: Order, changes: dict[str, Any]) -> None:
-        """A manager edits the order in the admin panel (values already validated)."""
+    def patch(self, order: Order, changes: dict[str, Any], by: Source = "site") -> None:
+        """A manager edits the order in the admin panel, or a REST call does (values already validated)."""
         now = self.clock()
+        parts = {"order"}
         if "status" in changes and changes["status"] != order.status:
             order.status, order.status_at = changes["status"], now
         if "paid" in changes and changes["paid"] != order.paid:
             order.paid, order.paid_at = changes["paid"], now if changes["paid"] else None
+            parts.add("payment")
         if "allow_delivery" in changes and changes["allow_delivery"] != order.allow_delivery:
             order.allow_delivery = changes["allow_delivery"]
             order.allow_delivery_at = now if order.allow_delivery else None
-        for key in ("cancelled", "comment", "shipped"):
+            parts.add("shipment")
+        if "shipped" in changes and changes["shipped"] != order.shipped:
+            parts.add("shipment")
+        for key in ("cancelled", "comment", "shipped", "customer_comment"):
             if key in changes:
                 setattr(order, key, changes[key])
-        self._touch(order, "site")
+        if changes.get("properties"):
+            order.properties.update(changes["properties"])
+            parts.add("property")
+        for key, part in (
+            ("payment_number", "payment"),
+            ("shipment_number", "shipment"),
+            ("number", "order"),
+        ):
+            if key in changes:
+                order.onec[key] = changes[key]
+                parts.add(part)
+        self._touch(order, by, frozenset(parts))
 
     def to_export(self) -> list[Order]:
         """Orders a `query` returns: changed on the site and not yet acknowledged at this version."""
@@ -175,8 +223,12 @@ class OrderBook:
             result = "created"
         else:
             result = "updated"
+        before = _parts_state(order)
         self._apply_requisites(order, doc)
-        self._touch(order, "1c")
+        after = _parts_state(order)
+        touched = {part for part in before if before[part] != after[part]}
+        parts = ALL_PARTS if result == "created" else frozenset(touched | {"order"})
+        self._touch(order, "1c", parts)
         return result
 
     def _from_document(self, doc: DocumentRec, offers: dict[str, str]) -> Order:
@@ -195,6 +247,7 @@ class OrderBook:
         order = Order(oid, doc.number or str(oid), now, customer, items, "", price, "", external=True)
         order.status_at = now
         self.orders[oid] = order
+        self._born(order)
         return order
 
     def _apply_requisites(self, order: Order, doc: DocumentRec) -> None:
@@ -222,6 +275,14 @@ class OrderBook:
         status = _status_letter(req)
         if status is not None and status != order.status:
             order.status, order.status_at = status, now
+
+
+def _parts_state(order: Order) -> dict[str, tuple[Any, ...]]:
+    """What each entity of an order holds, to tell which ones a save changed."""
+    return {
+        "payment": (order.paid, order.onec.get("payment_number")),
+        "shipment": (order.allow_delivery, order.shipped, order.onec.get("shipment_number")),
+    }
 
 
 def _flag(req: dict[str, str], name: str) -> bool:

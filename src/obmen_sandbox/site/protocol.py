@@ -1,6 +1,6 @@
 """The shared parts of the exchange protocol: replies, Basic auth and sessions, init, upload, import steps.
 
-Every reply is windows-1251 with `text/html; charset=windows-1251` (docs/commerceml.md §1.9) and
+Every reply is windows-1251 with `text/html; charset=windows-1251` (docs/protocols/commerceml.md §1.9) and
 starts with `success`, `progress` or `failure` (§1.5), except the capability replies and XML answers.
 """
 

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from obmen_sandbox.site.catalog import Catalog
+from obmen_sandbox.site.events import RECOMMENDED, Module, SiteEvents
 from obmen_sandbox.site.files import Limits, RunDir
 from obmen_sandbox.site.orders import OrderBook
+from obmen_sandbox.site.rest_state import RestState
 
 __all__ = ["Fault", "Options", "Session", "SiteState", "Steps"]
 
@@ -33,10 +35,19 @@ class Options:
     login: str
     password: str
     zip: bool = True
-    file_limit: int = 200 * 1024  # Bitrix's 1C_FILE_SIZE_LIMIT default (docs/commerceml.md §1.3)
+    file_limit: int = 200 * 1024  # Bitrix's 1C_FILE_SIZE_LIMIT default (docs/protocols/commerceml.md §1.3)
     portion: int = 100
     import_new_orders: bool = False
     limits: Limits = field(default_factory=Limits)
+    #: An incoming webhook made at start, `"<user id>/<code>"` (the demo's fixed one).
+    webhook: str | None = None
+    #: An outgoing webhook made at start: the handler URL and its `application_token`, bound to the order's,
+    #: payment's and shipment's saves (docs/protocols/site-rest.md §4, §7).
+    handler: str | None = None
+    handler_token: str = ""
+    #: The obmen.ping module installed at start: obmen's ping URL and the shared secret (§5).
+    ping_url: str | None = None
+    ping_secret: str = ""
 
 
 @dataclass
@@ -96,9 +107,25 @@ class SiteState:
             shutil.rmtree(session.run.root, ignore_errors=True)
         self.catalog = Catalog()
         self.book = OrderBook(self.now, self.options.import_new_orders)
+        self.events = getattr(self, "events", None) or SiteEvents(clock=self.clock)
+        self.events.reset()
+        self.book.listener = self.events.saved
+        self.rest = RestState()
+        self._configure()
         self.sessions: dict[str, Session] = {}
         self.faults: list[Fault] = []
         self.log: list[dict[str, Any]] = []
+
+    def _configure(self) -> None:
+        """What the options set up at start, again after a reset (a reset empties the shop, not its setup)."""
+        o = self.options
+        if o.webhook:
+            user, _, code = o.webhook.partition("/")
+            self.rest.add(int(user), code)
+        if o.handler:
+            self.events.bind(o.handler, RECOMMENDED, o.handler_token)
+        if o.ping_url:
+            self.events.module = Module(o.ping_url, o.ping_secret)
 
     def now(self) -> datetime:
         """Server local time, as Bitrix prints it."""

@@ -1,4 +1,4 @@
-"""Catalog mapping and write plans, and which calls may be repeated (docs/bitrix24.md §4, §5.7)."""
+"""Catalog mapping and write plans, and which calls may be repeated (docs/protocols/bitrix24.md §4, §5.7)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from obmen.connectors.base import Change, Create, Update, WriteResult
-from obmen.connectors.bitrix24 import catalog_writes as cw
-from obmen.connectors.bitrix24.catalog_mapping import (
+from obmen.connectors.bitrix24.catalog import writes as cw
+from obmen.connectors.bitrix24.catalog.fields import (
     CatalogInfo,
     as_price_and_stock,
     category_from_section,
@@ -20,8 +20,8 @@ from obmen.connectors.bitrix24.catalog_mapping import (
     section_payload,
     stock_moves,
 )
-from obmen.connectors.bitrix24.client import repeatable
-from obmen.connectors.bitrix24.events import changes_of
+from obmen.connectors.bitrix24.client.rest import repeatable
+from obmen.connectors.bitrix24.events.notices import changes_of
 
 INFO = CatalogInfo(
     product_iblock=23,

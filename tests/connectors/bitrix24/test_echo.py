@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from obmen.connectors.base import Change
-from obmen.connectors.bitrix24.echo import Echoes
+from obmen.connectors.bitrix24.events.echo import Echoes
 
 
 class Clock:

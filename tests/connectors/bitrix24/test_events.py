@@ -1,17 +1,17 @@
-"""Event payloads become keys; forged ones are refused (docs/bitrix24.md §6.3)."""
+"""Event payloads become keys; forged ones are refused (docs/protocols/bitrix24.md §6.3)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
 from obmen.connectors.base import Change
-from obmen.connectors.bitrix24.auth import Tokens
-from obmen.connectors.bitrix24.events import change_of, parse_form
-from obmen.web.hooks import Bitrix24Hooks, routes
+from obmen.connectors.bitrix24.client.auth import Tokens
+from obmen.connectors.bitrix24.events.hooks import Bitrix24Hooks, routes
+from obmen.connectors.bitrix24.events.notices import change_of, parse_form
 
 TOKEN = "51856fefc120afa4b628cc82d3935cce"
 
@@ -63,7 +63,7 @@ def hooks_app() -> tuple[Starlette, list[Change], list[Tokens]]:
         queued.extend(changes)
         return len(changes)
 
-    async def install(tokens: Tokens) -> None:
+    async def install(tokens: Tokens, operator: bool) -> None:
         installed.append(tokens)
 
     hooks = Bitrix24Hooks(application_token=lambda: TOKEN, enqueue=enqueue, install=install)
@@ -100,7 +100,7 @@ async def test_a_forged_event_is_refused_and_enqueues_nothing(
 async def test_an_oversized_body_is_refused(hooks_app: tuple[Starlette, list[Change], list[Tokens]]) -> None:
     app, queued, _ = hooks_app
     response = await _post(app, "/hooks/bitrix24", b"event=X&pad=" + b"a" * 100_000)
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert queued == []
 
 
@@ -120,3 +120,56 @@ async def test_install_hands_over_the_tokens(hooks_app: tuple[Starlette, list[Ch
     broken = await _post(app, "/hooks/bitrix24/install", {"event": "ONAPPINSTALL"})
     assert broken.status_code == 400
     assert len(installed) == 1
+
+
+class _Counted:
+    """A chunked body of 300 MB that counts what the server read."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while self.sent < 300 * 1024 * 1024:
+            self.sent += 4096
+            yield b"a" * 4096
+
+
+@pytest.mark.parametrize("path", ["/hooks/bitrix24", "/hooks/bitrix24/install"])
+async def test_a_chunked_body_far_over_the_cap_is_refused_while_streaming(
+    hooks_app: tuple[Starlette, list[Change], list[Tokens]], path: str
+) -> None:
+    app, queued, installed = hooks_app
+    body = _Counted()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://obmen") as client:
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        response = await client.post(path, content=body, headers=headers)
+    assert response.status_code == 413
+    assert body.sent <= 64 * 1024 + 2 * 4096  # the handler stopped reading at the cap
+    assert (queued, installed) == ([], [])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"event=ONCRMDEALUPDATE&" + b"&".join(b"f%d=1" % i for i in range(1001)),  # past MAX_FIELDS
+        b"event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=%FF",  # not UTF-8 once decoded
+        b"event=ONCRMDEALUPDATE&data[FIELDS]=1&data[FIELDS][ID]=2",  # a plain value and a nested one
+    ],
+)
+async def test_a_malformed_form_is_refused(
+    hooks_app: tuple[Starlette, list[Change], list[Tokens]], body: bytes
+) -> None:
+    app, queued, _ = hooks_app
+    response = await _post(app, "/hooks/bitrix24", body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_request"
+    assert queued == []
+
+
+async def test_a_multipart_event_is_read_too(hooks_app: tuple[Starlette, list[Change], list[Tokens]]) -> None:
+    app, queued, _ = hooks_app
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://obmen") as client:
+        fields = {k: (None, v) for k, v in _form("ONCRMDEALUPDATE", "31").items()}
+        response = await client.post("/hooks/bitrix24", files=fields)
+    assert response.json() == {"queued": 1}
+    assert queued == [Change("order", "31")]

@@ -1,13 +1,14 @@
-"""The legacy deal dialect translates at the edge (docs/bitrix24.md §2.2, §5.1, §5.2)."""
+"""The legacy deal dialect translates at the edge (docs/protocols/bitrix24.md §2.2, §5.1, §5.2)."""
 
 from __future__ import annotations
 
-from obmen.connectors.bitrix24.legacy import to_item, to_legacy, to_legacy_filter, to_legacy_row
-from obmen.connectors.bitrix24.mapping import Pipeline, deal_from_order, order_from_deal
+from obmen.config.mapping import PipelineMap
+from obmen.connectors.bitrix24.crm.fields import deal_from_order, order_from_deal
+from obmen.connectors.bitrix24.crm.legacy import to_item, to_legacy, to_legacy_filter, to_legacy_row
 
 
 def test_item_fields_become_upper_snake_and_back() -> None:
-    fields = deal_from_order({"status": "N", "comment": "x"}, Pipeline(category_id=2), "a" * 32)
+    fields = deal_from_order({"status": "N", "comment": "x"}, PipelineMap(category_id=2), "a" * 32)
     legacy = to_legacy(fields)
     assert legacy["STAGE_ID"] == "C2:NEW"
     assert (legacy["ORIGINATOR_ID"], legacy["ORIGIN_ID"], legacy["CATEGORY_ID"]) == ("obmen", "a" * 32, 2)
@@ -35,7 +36,22 @@ def test_legacy_strings_read_as_a_typed_item() -> None:
     item = to_item(row)
     assert (item["id"], item["companyId"], item["contactId"], item["originId"]) == (410, 0, 12, "1234")
     assert item["updatedTime"] == "2026-01-01T00:00:00+03:00"
-    order = order_from_deal(item, [], Pipeline(category_id=2, to_stage={"F": "WON"}))
+    order = order_from_deal(item, [], PipelineMap(category_id=2, status_to_stage={"F": "WON"}))
     assert order["status"] == "F"
     assert order["customer"] == {"$ref": "counterparty", "id": "C12"}
     assert order["total"] == {"amount": "1000", "currency": "RUB"}
+
+
+def test_order_properties_are_deal_fields_in_both_dialects() -> None:
+    properties = {"COURIER": "UF_CRM_COURIER_NOTE", "INN": "UF_CRM_10_1617", "SRC": "SOURCE_DESCRIPTION"}
+    order = {"property:COURIER": "Домофон", "property:INN": None, "property:SRC": "сайт"}
+    item = deal_from_order(order, PipelineMap(), None, properties)
+    assert item == {"ufCrm_COURIER_NOTE": "Домофон", "ufCrm10_1617": "", "sourceDescription": "сайт"}
+    assert to_legacy(item) == {
+        "UF_CRM_COURIER_NOTE": "Домофон",
+        "UF_CRM_10_1617": "",
+        "SOURCE_DESCRIPTION": "сайт",
+    }
+    row = to_item({"ID": "5", "STAGE_ID": "NEW", "UF_CRM_COURIER_NOTE": "Код", "UF_CRM_10_1617": ["7707"]})
+    back = order_from_deal(row, [], PipelineMap(), properties=properties)
+    assert (back["property:COURIER"], back["property:INN"], back["property:SRC"]) == ("Код", "7707", None)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from obmen.connectors.bitrix24.auth import Webhook
-from obmen.connectors.bitrix24.client import Bitrix24Client
-from obmen.connectors.bitrix24.limits import Plan, plan_for
+from obmen.connectors.bitrix24.client.auth import Webhook
+from obmen.connectors.bitrix24.client.limits import Plan, plan_for
+from obmen.connectors.bitrix24.client.rest import Bitrix24Client
 
 
 def test_stock_plans_and_custom() -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from obmen.connectors.bitrix24.mapping import (
-    Pipeline,
+from obmen.config.mapping import PipelineMap
+from obmen.connectors.bitrix24.crm.fields import (
     deal_from_order,
     order_from_deal,
     party_fields,
@@ -19,7 +19,9 @@ from obmen.connectors.bitrix24.mapping import (
 )
 from obmen.model.fields import decimal_text
 
-PIPE = Pipeline(category_id=3, to_stage={"N": "NEW", "P": "EXECUTING", "F": "WON"}, to_status={"WON": "F"})
+PIPE = PipelineMap(
+    category_id=3, status_to_stage={"N": "NEW", "P": "EXECUTING", "F": "WON"}, stage_to_status={"WON": "F"}
+)
 
 amounts = st.decimals(min_value=0, max_value=10**7, places=2, allow_nan=False).map(decimal_text)
 money = st.builds(lambda a: {"amount": a, "currency": "RUB"}, amounts)
@@ -47,7 +49,8 @@ def lines(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _as_sandbox_returns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # crm.item.productrow.list answers typed numbers; rows come back with ids (bitrix24.md §2.2).
+    # crm.item.productrow.list answers typed numbers; rows come back with ids (docs/protocols/bitrix24.md
+    # §2.2).
     return [{**row, "id": i + 100, "taxRate": row["taxRate"]} for i, row in enumerate(rows)]
 
 
@@ -56,11 +59,22 @@ def _as_sandbox_returns(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     st.one_of(st.none(), st.builds(lambda s, p: {"service": s, "price": p, "address": None}, names, money)),
 )
 def test_lines_and_delivery_survive_product_rows(order_lines: list[dict[str, Any]], delivery: Any) -> None:
-    rows = rows_from_lines(order_lines, delivery, PIPE)
+    rows = rows_from_lines(order_lines, delivery)
     item = {"stageId": "C3:NEW", "currencyId": "RUB", "opportunity": 0}
     back = order_from_deal(item, _as_sandbox_returns(rows), PIPE)
-    assert back["lines"] == order_lines
+    # A row's discount is per unit, in kopecks (docs/protocols/bitrix24.md §5.2): the line's sum reads
+    # back as that, rounded; everything else exactly.
+    assert back["lines"] == [{**line, "discount": _per_unit_discount(line)} for line in order_lines]
     assert back["delivery"] == delivery
+
+
+def _per_unit_discount(line: dict[str, Any]) -> Any:
+    if not line["discount"]:
+        return None
+    kopeck, quantity = Decimal("0.01"), Decimal(line["quantity"])
+    per_unit = (Decimal(line["discount"]["amount"]) / quantity).quantize(kopeck, ROUND_HALF_UP)
+    amount = (per_unit * quantity).quantize(kopeck, ROUND_HALF_UP)
+    return {"amount": decimal_text(amount), "currency": "RUB"} if amount else None
 
 
 def test_delivery_is_one_row_after_the_goods() -> None:
@@ -72,9 +86,10 @@ def test_delivery_is_one_row_after_the_goods() -> None:
         "price": {"amount": "1000", "currency": "RUB"},
         "discount": {"amount": "100", "currency": "RUB"},
     }
-    rows = rows_from_lines([line], {"service": "Курьер", "price": {"amount": "300", "currency": "RUB"}}, PIPE)
+    rows = rows_from_lines([line], {"service": "Курьер", "price": {"amount": "300", "currency": "RUB"}})
+    # The price is final per unit; the line's discount of 100 is 50 a unit.
     assert [(r["productId"], r["productName"], r["price"], r["discountSum"]) for r in rows] == [
-        (7, "Чайник", 900.0, 100.0),
+        (7, "Чайник", 1000.0, 50.0),
         (0, "Доставка: Курьер", 300.0, 0.0),
     ]
 
@@ -84,7 +99,7 @@ def test_status_and_stage_map_both_ways_with_fallbacks() -> None:
     assert PIPE.stage("unknown") == "C3:NEW"  # never drop an order because its status is unmapped
     assert PIPE.status("C3:WON") == "F"
     assert PIPE.status("C3:LOSE") == "N"
-    assert Pipeline().stage("X") == "NEW"  # pipeline 0 has no prefix (bitrix24.md §5.2)
+    assert PipelineMap().stage("X") == "NEW"  # pipeline 0 has no prefix (docs/protocols/bitrix24.md §5.2)
 
 
 def test_deal_add_is_stamped_with_the_origin() -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from obmen.config_mappings import MappingSettings
-from obmen.connectors.bitrix24.mapping import Pipeline, order_from_deal, rows_from_lines
-from obmen.connectors.bitrix24.orders import (
+from obmen.config.mapping import MappingSettings, PipelineMap
+from obmen.connectors.bitrix24.crm.fields import order_from_deal, rows_from_lines
+from obmen.connectors.bitrix24.crm.orders import (
     InvoiceStages,
     OrderMapping,
     invoice_item,
@@ -30,7 +31,8 @@ moments = st.one_of(st.none(), st.datetimes().map(lambda d: d.replace(microsecon
 
 
 def _as_portal_returns(body: dict[str, Any], semantic: str | None = None) -> dict[str, Any]:
-    # The portal answers `opportunity` as a number and adds the stage's semantics (bitrix24.md §5.3).
+    # The portal answers `opportunity` as a number and adds the stage's semantics (docs/protocols/bitrix24.md
+    # §5.3).
     return {**body, "id": 5, "opportunity": float(body.get("opportunity", 0)), "stageSemanticId": semantic}
 
 
@@ -53,7 +55,7 @@ def test_one_payment_survives_the_invoice(system: str, amount: str, paid: bool, 
 
 def test_stage_semantics_decide_paid_and_cancelled() -> None:
     assert invoice_state({"stageId": "DT31_7:P"}, MAPPING) == (True, False)
-    # Another success stage the portal defines (`S` semantics, bitrix24.md §5.3) is paid too.
+    # Another success stage the portal defines (`S` semantics, docs/protocols/bitrix24.md §5.3) is paid too.
     assert invoice_state({"stageId": "DT31_7:UC_X", "stageSemanticId": "S"}, MAPPING) == (True, False)
     assert invoice_state({"stageId": "DT31_7:D", "stageSemanticId": "F"}, MAPPING) == (False, True)
     assert invoice_state(None, MAPPING) == (False, False)
@@ -82,9 +84,9 @@ def test_pipelines_from_the_config_tables() -> None:
 
 
 def test_delivery_row_with_its_catalog_product_reads_back_as_delivery() -> None:
-    pipe = Pipeline()
+    pipe = PipelineMap()
     delivery = {"service": "Курьер", "price": {"amount": "400", "currency": "RUB"}, "address": None}
-    rows = rows_from_lines([], delivery, pipe, delivery_product=77)
+    rows = rows_from_lines([], delivery, delivery_product=77)
     assert (rows[0]["productId"], rows[0]["productName"]) == (77, "Доставка: Курьер")
     item = {"stageId": "NEW", "currencyId": "RUB", "opportunity": 400}
     assert order_from_deal(item, rows, pipe, {"Курьер"})["delivery"] == delivery
@@ -99,3 +101,28 @@ def test_an_invoice_in_an_unknown_pipeline_starts_at_the_portals_default() -> No
     assert "stageId" not in body
     with pytest.raises(PermanentError, match="pipeline"):
         invoice_item({}, unknown, deal=3, client=None, state=(True, False), new=True)
+
+
+payments = st.lists(st.tuples(systems, amounts, st.booleans(), moments), min_size=2, max_size=4)
+
+
+@given(payments)
+def test_several_payments_survive_the_invoice_and_paid_means_paid_in_full(given: list[Any]) -> None:
+    listed = [
+        {"system": s, "amount": {"amount": a, "currency": "RUB"}, "paid": p, "paid_at": at}
+        for s, a, p, at in given
+    ]
+    order = {"number": "A-2", "payments": listed, "cancelled": False}
+    paid = all(p["paid"] for p in listed)
+    body = invoice_item(order, MAPPING, deal=9, client=None, state=(paid, False), new=True)
+    assert body["stageId"] == f"DT31_7:{'P' if paid else 'N'}"  # paid only when every payment is
+    assert body["opportunity"] == float(sum(Decimal(a) for _, a, _, _ in given))
+    read = order_parts({"stageSemanticId": "P"}, _as_portal_returns(body), MAPPING, "RUB")
+    assert read["payments"] == listed
+    # A manager moves the invoice to paid: every payment is paid; back from paid in full: none is.
+    moved = order_parts({}, _as_portal_returns({**body, "stageId": "DT31_7:P"}), MAPPING, "RUB")
+    assert all(p["paid"] for p in moved["payments"])
+    assert [p["amount"] for p in moved["payments"]] == [p["amount"] for p in listed]
+    if paid:
+        back = order_parts({}, _as_portal_returns({**body, "stageId": "DT31_7:N"}), MAPPING, "RUB")
+        assert not any(p["paid"] or p["paid_at"] for p in back["payments"])

@@ -1,4 +1,4 @@
-"""The wire format and the one place Bitrix24 errors are classified (docs/bitrix24.md §2, §4)."""
+"""The wire format and the one place Bitrix24 errors are classified (docs/protocols/bitrix24.md §2, §4)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from obmen.connectors.bitrix24.wire import (
+from obmen.connectors.bitrix24.client.wire import (
     ApiError,
     MethodNotFound,
     TokenExpired,
@@ -28,7 +28,7 @@ def test_flatten_uses_php_brackets_for_nested_maps_and_lists() -> None:
 
 
 def test_batch_command_values_are_encoded_once() -> None:
-    # bitrix24.md §4: inside a JSON batch the inner query string is URL-encoded exactly once.
+    # docs/protocols/bitrix24.md §4: inside a JSON batch the inner query string is URL-encoded exactly once.
     query = encode_query({"fields": {"TITLE": "John&Martin = 100%"}})
     assert query == "fields[TITLE]=John%26Martin%20%3D%20100%25"
     assert parse_qsl(query) == [("fields[TITLE]", "John&Martin = 100%")]
@@ -75,7 +75,7 @@ def test_invalid_arg_keeps_its_code() -> None:
 
 
 def test_html_from_a_proxy_is_transient() -> None:
-    # bitrix24.md §2.3 / I#FB-216: proxies answer HTML on timeouts; try again later.
+    # docs/protocols/bitrix24.md §2.3 / I#FB-216: proxies answer HTML on timeouts; try again later.
     with pytest.raises(TransientError, match="HTML"):
         parse_reply(502, "text/html", b"<html><body>Bad Gateway</body></html>", "crm.deal.list")
     with pytest.raises(TransientError):

@@ -1,4 +1,7 @@
-"""Every real fixture is read with the true counts (docs/commerceml.md §3, fixtures/commerceml/SOURCES.md)."""
+"""Every real fixture is read with the true counts (docs/protocols/commerceml.md).
+
+See §3, fixtures/commerceml/SOURCES.md.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import TypeVar
 import pytest
 
 from obmen.connectors.commerceml import (
+    Counterparty,
     Document,
     DocumentKind,
     FileInfo,
@@ -27,14 +31,15 @@ from obmen.connectors.commerceml import (
     sniff,
 )
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "commerceml"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "commerceml"
 
 KINDS = {Group: "groups", Property: "props", PriceType: "ptypes", Warehouse: "wh", Product: "goods"}
-KINDS.update({Offer: "offers", Document: "docs"})
+KINDS.update({Offer: "offers", Document: "docs", Counterparty: "parties"})
 
 # Counted independently with a whole-tree lxml parse (children of `Группы`, `Товары` under `Каталог`,
 # `Предложения`, `ТипыЦен`, `Склады` outside offers, `Свойства`, root `Документ`).
 CASES = [
+    ("authored/counterparties-2.09.xml", DocumentKind.COUNTERPARTIES, {"parties": 2}),
     ("bitrix-site-orders-2.05/query-response-empty.xml", DocumentKind.EMPTY, {}),
     ("bitrix-site-orders-2.05/query-response-full.xml", DocumentKind.DOCUMENTS, {"docs": 2}),
     ("erp-2.07/import.xml", DocumentKind.CATALOG, {"groups": 28, "props": 41, "goods": 249}),

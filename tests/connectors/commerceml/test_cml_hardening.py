@@ -1,4 +1,4 @@
-"""The bad-input corpus at the XML level (docs/commerceml.md §6): each case is refused with a clear
+"""The bad-input corpus at the XML level (docs/protocols/commerceml.md §6): each case is refused with a clear
 `ProtocolError` naming the file, and nothing of a local file or an entity expansion ever comes out."""
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from obmen.connectors.commerceml.outbound import offer_from_fields, order_docume
 from obmen.errors import ProtocolError
 from obmen.model.fields import fingerprint, to_fields
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "commerceml"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "commerceml"
 
 
 def _docs(name: str) -> list[Document]:
@@ -216,7 +216,7 @@ def test_currencies_and_dates_are_read_leniently_but_not_blindly() -> None:
 
 CARRIED = ("name", "article", "barcode", "characteristics", "prices", "stock")
 #: Derived from prices and stock by the 1C connector (obmen.connectors.onec.connector), never in a file.
-DERIVED = ("price", "quantity")
+DERIVED = ("price", "quantity", "store_stock")
 
 
 @pytest.mark.parametrize(
@@ -272,3 +272,16 @@ def test_known_digests_skip_unchanged_items_and_see_every_change(tmp_path: Path)
     digests, unchanged = _digest_run([retyped], first)
     assert unchanged == 0
     assert len(digests) == 36
+
+
+def test_a_digest_does_not_depend_on_the_files_encoding(tmp_path: Path) -> None:
+    """UTF-8 or windows-1251 (docs/protocols/commerceml.md §1.9): the same items, the same digests."""
+    folder = FIXTURES / "ut11-small-2.07"
+    names = ["import0_1.xml", "offers0_1.xml"]
+    first, _ = _digest_run([folder / n for n in names], {})
+    for name in names:
+        text = (folder / name).read_text(encoding="utf-8-sig")
+        head, rest = text.split("?>", 1)
+        (tmp_path / name).write_text(head.replace("UTF-8", "windows-1251") + "?>" + rest, encoding="cp1251")
+    again, unchanged = _digest_run([tmp_path / n for n in names], first)
+    assert (again, unchanged) == (first, 80)

@@ -1,4 +1,7 @@
-"""What 1C's own order documents do not carry (site, delivery service) is not lost (commerceml.md §2.7)."""
+"""What 1C's own order documents do not carry (site, delivery service) is not lost.
+
+See §2.7 (docs/protocols/commerceml.md).
+"""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import io
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from obmen.connectors.commerceml import (
@@ -261,6 +261,7 @@ def test_a_written_bitrix_answer_keeps_the_bitrix_byte_shape() -> None:
     .map(str.strip)
     .filter(bool)
 )
+@example(name="\U000e0001")  # libxml2's windows-1251 output dropped it; no character reference
 def test_any_text_survives_windows_1251_as_character_references(name: str) -> None:
     doc = Document(id="1", number=name, date="2024-01-01", comment=name)
     out = io.BytesIO()

@@ -1,4 +1,7 @@
-"""Outbox orders → CommerceML documents → read back: what 1C or a site sees (docs/commerceml.md §2.6-2.7)."""
+"""Outbox orders → CommerceML documents → read back: what 1C or a site sees (docs/protocols/commerceml.md).
+
+See §2.6-2.7.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from obmen.connectors.commerceml import Document, RunContext, read
-from obmen.connectors.onec.documents import build_documents, document_number, documents_xml
-from obmen.connectors.onec.records import Record, document_records
+from obmen.connectors.mirrored.documents import build_documents, document_number, documents_xml
+from obmen.connectors.mirrored.records import Record, document_records
 from obmen.model import entities as canon
 from obmen.model.base import EntityType, Money, Ref
 from obmen.model.fields import to_fields

@@ -1,4 +1,7 @@
-"""Codec items → mirror records: entities, ids, and what a file covers in full (docs/commerceml.md §2)."""
+"""Codec items → mirror records: entities, ids, and what a file covers in full (docs/protocols/commerceml.md).
+
+See §2.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from obmen.connectors.commerceml import RunContext, read
-from obmen.connectors.onec.records import FileReport, Record, records
+from obmen.connectors.mirrored.records import FileReport, Record, records
 
-FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "commerceml"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "commerceml"
 
 
 def run(*sources: Path | bytes) -> tuple[list[Record], list[FileReport]]:

@@ -1,4 +1,4 @@
-"""A small, honest 1C-Bitrix exchange server for the site client's tests (docs/commerceml.md §1).
+"""A small, honest 1C-Bitrix exchange server for the site client's tests (docs/protocols/commerceml.md §1).
 
 Written from the reference, not from the client: windows-1251 replies, a 5-line catalog and 4-line sale
 checkauth, a cookie and `sessid` checked on every call, `init` that empties the run's files, appended

@@ -1,4 +1,7 @@
-"""obmen's client of a site's `1c_exchange.php` against a small honest server (docs/commerceml.md §1)."""
+"""obmen's client of a site's `1c_exchange.php` against a small honest server (docs/protocols/commerceml.md).
+
+See §1.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from obmen.connectors.site.client import ExchangeRefused, SiteExchange
 from obmen.errors import AuthError, ProtocolError, TransientError
 
 URL = "http://site/bitrix/admin/1c_exchange.php"
-SMALL = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "commerceml" / "ut11-small-2.07"
+SMALL = Path(__file__).resolve().parents[2] / "fixtures" / "commerceml" / "ut11-small-2.07"
 
 
 def count(path: Path, local: str) -> int:

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from obmen.connectors.bitrix24.auth import Webhook
-from obmen.connectors.bitrix24.client import Bitrix24Client, Retry
+from obmen.connectors.bitrix24.client.auth import Webhook
+from obmen.connectors.bitrix24.client.rest import Bitrix24Client, Retry
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 from obmen_sandbox.bitrix24.control import dump
 

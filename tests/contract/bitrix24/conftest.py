@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from b24_support import Build, build_client, make_sandbox
 
-from obmen.connectors.bitrix24.client import Bitrix24Client
+from obmen.connectors.bitrix24.client.rest import Bitrix24Client
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 
 

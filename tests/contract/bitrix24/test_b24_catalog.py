@@ -164,3 +164,66 @@ async def test_scans_walk_past_50_and_read_the_dictionaries() -> None:
         assert not b24.capabilities.carries("price_type")
         assert not b24.capabilities.carries("warehouse")
         assert await _walk(b24, "user") == ["1"]
+
+
+async def test_a_section_is_renamed_and_a_repeated_create_of_it_becomes_an_update_that_lands() -> None:
+    """`catalog.section.update` requires `iblockId` (docs/protocols/bitrix24.md §5.7); a create repeated
+    after a crash finds the stamped section and updates it (found by the chaos run: it was refused 400)."""
+    sandbox = make_sandbox()
+    async with build_client(sandbox) as client:
+        b24 = Bitrix24Connector(client)
+        root = {"name": "Обувь", "xml_id": None, "parent": None, "active": True}
+        [made] = await b24.write([Create("category", _cid(1), root)])
+        assert made.ok, made.error
+        [renamed] = await b24.write([Update("category", str(made.external_id), {"name": "Обувь и сумки"})])
+        assert renamed.ok, renamed.error
+        [again] = await b24.write([Create("category", _cid(1), {**root, "name": "Обувь, сумки"})])
+        assert (again.ok, again.external_id) == (True, made.external_id), again.error
+        assert [r["name"] for r in rows(sandbox, "catalog.section")] == ["Обувь, сумки"]
+
+
+async def test_mapped_stores_get_their_stock_and_an_unmapped_store_keeps_its_own() -> None:
+    # `[mapping] warehouses` names stores 2 and 3; store 1 (the portal's first) is no warehouse's.
+    sandbox = make_sandbox()
+    set_store_control(sandbox.portal, True)
+    stores = sandbox.portal.table("catalog.store")
+    for ident in (2, 3):
+        stores.rows[ident] = {**stores.rows[1], "id": ident, "title": f"Склад {ident}", "code": f"s{ident}"}
+    async with build_client(sandbox) as client:
+        plain = Bitrix24Connector(client)
+        product = {"name": "Мяч", "xml_id": None, "description": None, "categories": [], "active": True}
+        [p] = await plain.write([Create("product", _cid(20), product)])
+        offer = {"product": {"$ref": "product", "id": p.external_id}, "price": _price("10"), "quantity": "5"}
+        [o] = await plain.write([Create("offer", _cid(21), offer)])
+        assert o.ok, o.error
+        ident = str(o.external_id)
+
+        b24 = Bitrix24Connector(client, stores=(2, 3))
+        for wanted in ([["2", "4"], ["3", "1"]], [["2", "0"], ["3", "6"]]):
+            [u] = await b24.write([Update("offer", ident, {"store_stock": wanted, "quantity": "99"})])
+            assert u.ok, u.error
+            read = (await b24.fetch("offer", [ident]))[ident]
+            assert read.fields["store_stock"] == wanted
+            # The total over every store is not 1C's quantity: the portal does not vote on it.
+            assert read.unknown == {"quantity": "kept per store"}
+            amounts = {r["storeId"]: r["amount"] for r in rows(sandbox, "catalog.storeproduct")}
+            assert amounts[1] == 5, amounts
+            assert (amounts.get(2, 0), amounts.get(3, 0)) == tuple(float(q) for _, q in wanted)
+
+
+async def test_without_inventory_management_mapped_stores_fold_into_the_quantity() -> None:
+    sandbox = make_sandbox()
+    async with build_client(sandbox) as client:
+        b24 = Bitrix24Connector(client, stores=(1,))
+        product = {"name": "Мяч", "xml_id": None, "description": None, "categories": [], "active": True}
+        [p] = await b24.write([Create("product", _cid(22), product)])
+        offer = {
+            "product": {"$ref": "product", "id": p.external_id},
+            "quantity": "7",
+            "store_stock": [["1", "3"]],
+        }
+        [o] = await b24.write([Create("offer", _cid(23), offer)])
+        assert o.ok, o.error
+        read = (await b24.fetch("offer", [str(o.external_id)]))[str(o.external_id)]
+        assert read.fields["quantity"] == "7"
+        assert "store_stock" in read.unknown

@@ -1,4 +1,7 @@
-"""Our REST client against the sandbox: batches, paging, limits, faults, tokens (docs/bitrix24.md §1–§4)."""
+"""Our REST client against the sandbox: batches, paging, limits, faults, tokens (docs/protocols/bitrix24.md).
+
+See §1–§4.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,10 @@ import httpx
 import pytest
 from b24_support import BASE, HOOK, build_client, make_sandbox, rows
 
-from obmen.connectors.bitrix24.auth import OAuth, TokenFile, Tokens, Webhook
-from obmen.connectors.bitrix24.client import Bitrix24Client, Retry
-from obmen.connectors.bitrix24.wire import MethodNotFound
-from obmen.errors import AuthError, NotFound, TransientError
+from obmen.connectors.bitrix24.client.auth import OAuth, TokenFile, Tokens, Webhook
+from obmen.connectors.bitrix24.client.rest import Bitrix24Client, Retry
+from obmen.connectors.bitrix24.client.wire import MethodNotFound
+from obmen.errors import AccessRefused, AuthError, NotFound, RateLimited, TransientError
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 
 Build = Callable[..., Bitrix24Client]
@@ -23,17 +26,22 @@ async def test_call_and_legacy_string_values(client: Bitrix24Client) -> None:
     created = await client.call("crm.deal.add", {"fields": {"TITLE": "Заказ №1", "OPPORTUNITY": 1500}})
     deal = (await client.call("crm.deal.get", {"id": created.result})).result
     assert deal["TITLE"] == "Заказ №1"
-    assert deal["ID"] == str(created.result)  # legacy methods answer strings (bitrix24.md §2.2)
+    assert deal["ID"] == str(
+        created.result
+    )  # legacy methods answer strings (docs/protocols/bitrix24.md §2.2)
     with pytest.raises(NotFound):
         await client.call("crm.deal.get", {"id": 999_999})
     with pytest.raises(MethodNotFound):
         await client.call("crm.nonsense.list")
 
 
-async def test_wrong_webhook_code_is_an_auth_error(sandbox: Bitrix24Sandbox, client_for: Build) -> None:
+async def test_a_wrong_webhook_refuses_the_whole_portal(sandbox: Bitrix24Sandbox, client_for: Build) -> None:
     async with client_for(sandbox, auth=Webhook(f"{BASE}/rest/1/wrongcode/")) as client:
-        with pytest.raises(AuthError):
+        with pytest.raises(AccessRefused) as refused:
             await client.call("crm.deal.list")
+    # An outage of the portal (its breaker opens, docs/architecture.md §2.13), and still an AuthError.
+    assert isinstance(refused.value, AuthError)
+    assert refused.value.system == "bitrix24"
 
 
 async def test_call_many_splits_at_50_and_keeps_order(client: Bitrix24Client) -> None:
@@ -99,16 +107,33 @@ async def test_503_and_html_are_absorbed_and_nothing_is_duplicated(
     assert names == sorted(f"c{i}" for i in range(30))
 
 
-async def test_operating_time_limit_is_waited_out(sandbox: Bitrix24Sandbox, client_for: Build) -> None:
-    # Each call costs a minute of server time: the ninth call within ten minutes is refused with 429.
+async def test_a_short_operating_time_hold_is_waited_out_a_long_one_goes_to_the_queue(
+    sandbox: Bitrix24Sandbox, client_for: Build
+) -> None:
+    # Each call costs a minute of server time: the ninth call within ten minutes would be refused.
     strict = make_sandbox("cloud")
     strict.portal.limits.costs["crm.deal.list"] = 60.0
     start = strict.clock.now()
-    async with client_for(strict, limits="cloud", retry=Retry(attempts=4, base=0.1, cap=1.0)) as client:
+    patient = Retry(attempts=4, base=0.1, cap=1.0, max_wait=700.0, max_total=1400.0)
+    async with client_for(strict, limits="cloud", retry=patient) as client:
         for _ in range(12):
             await client.call("crm.deal.list", {"start": -1})
     # The budget (480 s per 10 minutes) holds 8 calls; the rest waited for the oldest basket to drop.
     assert strict.clock.now() - start >= 600
+
+    strict = make_sandbox("cloud")
+    strict.portal.limits.costs["crm.deal.list"] = 60.0
+    start = strict.clock.now()
+    async with client_for(strict, limits="cloud", retry=Retry(attempts=4, base=0.1, cap=1.0)) as client:
+        for _ in range(8):
+            await client.call("crm.deal.list", {"start": -1})
+        sent = client.requests
+        with pytest.raises(RateLimited) as refused:
+            await client.call("crm.deal.list", {"start": -1})
+    # Not slept under a lease, not even sent: the error carries the wait for the queue (§2.6).
+    assert client.requests == sent
+    assert (refused.value.retry_after or 0) > 60
+    assert strict.clock.now() - start < 60
 
 
 async def test_token_expiry_refreshes_once_under_concurrency(
@@ -135,7 +160,7 @@ async def test_token_expiry_refreshes_once_under_concurrency(
         assert oauth.refreshes == 1
         assert len(saved) == 1
         assert saved[0].refresh_token != app["refresh_token"]
-    # The old refresh token died with the rotation (bitrix24.md §1.2).
+    # The old refresh token died with the rotation (docs/protocols/bitrix24.md §1.2).
     async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox.app), base_url=BASE) as raw:
         answer = await raw.get(
             "/oauth/token/",
@@ -150,7 +175,10 @@ async def test_token_expiry_refreshes_once_under_concurrency(
 
 
 class _Moved(httpx.AsyncBaseTransport):
-    """The portal was renamed: the old address answers 302 to the new one (bitrix24.md §1.3)."""
+    """The portal was renamed: the old address answers 302 to the new one (docs/protocols/bitrix24.md).
+
+    See §1.3.
+    """
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
@@ -232,7 +260,9 @@ async def test_an_application_follows_a_renamed_portal_and_stores_the_new_addres
         client_secret=app["client_secret"],
         save=save,
     )
-    sandbox.portal.faults.moved_to = "renamed.test"  # the old address answers 302 (bitrix24.md §1.3)
+    sandbox.portal.faults.moved_to = (
+        "renamed.test"  # the old address answers 302 (docs/protocols/bitrix24.md §1.3)
+    )
     async with build_client(sandbox, auth=oauth) as client:
         made = await client.call("crm.contact.add", {"fields": {"NAME": "после переезда"}})
         assert client.endpoint == "http://renamed.test/rest/"

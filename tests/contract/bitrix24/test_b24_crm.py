@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from b24_support import build_client, make_sandbox, rows
 
+from obmen.config.mapping import PipelineMap
 from obmen.connectors.base import ChangePage, Create, Update
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
-from obmen.connectors.bitrix24.mapping import Pipeline
-from obmen.connectors.bitrix24.orders import OrderMapping
+from obmen.connectors.bitrix24.crm.orders import OrderMapping
 
-PIPELINE = Pipeline(to_stage={"N": "NEW", "P": "PREPARATION", "F": "WON"})
+PIPELINE = PipelineMap(status_to_stage={"N": "NEW", "P": "PREPARATION", "F": "WON"})
 MAPPING = OrderMapping(pipelines={"default": PIPELINE})
 
 

@@ -11,13 +11,13 @@ from b24_support import BASE, build_client, make_sandbox
 from starlette.applications import Starlette
 
 from obmen.connectors.base import Change, Create
-from obmen.connectors.bitrix24.auth import OAuth, TokenFile, Tokens
-from obmen.connectors.bitrix24.client import Bitrix24Client
+from obmen.connectors.bitrix24.client.auth import OAuth, TokenFile, Tokens
+from obmen.connectors.bitrix24.client.rest import Bitrix24Client
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
-from obmen.connectors.bitrix24.events import OfflineQueue
+from obmen.connectors.bitrix24.events.hooks import Bitrix24Hooks, routes
+from obmen.connectors.bitrix24.events.notices import OfflineQueue
 from obmen.connectors.bitrix24.install import AppInstaller
 from obmen.errors import TransientError
-from obmen.web.hooks import Bitrix24Hooks, routes
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 
 OBMEN = "http://obmen.test"
@@ -51,9 +51,9 @@ class Obmen:
         self.queued.extend(changes)
         return len(changes)
 
-    async def install(self, tokens: Tokens) -> None:
+    async def install(self, tokens: Tokens, operator: bool) -> None:
         assert self.installer is not None
-        await self.installer(tokens)
+        await self.installer(tokens, operator=operator)
         stored = await self.tokens.load()
         assert stored is not None
         self.application_token = stored.application_token
@@ -79,17 +79,18 @@ async def _installed(tmp_path: Path) -> tuple[Bitrix24Sandbox, Obmen, dict[str, 
     def client_factory(auth: OAuth) -> Bitrix24Client:
         return build_client(sandbox, auth=auth)
 
+    app = sandbox.install_app(handler=f"{OBMEN}/hooks/bitrix24/install")  # ONAPPINSTALL sent on drain
     obmen.installer = AppInstaller(
         portal="portal.test",
-        client_id="",
+        client_id=app["client_id"],
         client_secret="",
         save=obmen.tokens.save,
+        load=obmen.tokens.load,
         handler=f"{OBMEN}/hooks/bitrix24",
         connector="obmen",
         auth_url=f"{BASE}/oauth/token/",
         client_factory=client_factory,
     )
-    app = sandbox.install_app(handler=f"{OBMEN}/hooks/bitrix24/install")
     credentials.update(client_id=app["client_id"], client_secret=app["client_secret"])
     await sandbox.drain_events()
     return sandbox, obmen, credentials
@@ -146,7 +147,7 @@ async def test_events_lost_online_come_back_from_the_offline_queue(tmp_path: Pat
         before = len(obmen.queued)
         feed = OfflineQueue(ours, connector="obmen")
         page = await feed.changes(None, 500)
-        # The deal's add and update coalesce into one record per object (bitrix24.md §6.5).
+        # The deal's add and update coalesce into one record per object (docs/protocols/bitrix24.md §6.5).
         assert set(page.changes) == {
             Change("order", str(made.result)),
             Change("counterparty", f"C{second.result}"),

@@ -9,26 +9,26 @@ import httpx
 import pytest
 from b24_support import build_client, make_sandbox, rows
 
+from obmen.config.mapping import PipelineMap
 from obmen.connectors.base import Change, Create, Update
-from obmen.connectors.bitrix24 import crm
-from obmen.connectors.bitrix24.client import Bitrix24Client
+from obmen.connectors.bitrix24.client.rest import Bitrix24Client
 from obmen.connectors.bitrix24.connector import Bitrix24Connector
-from obmen.connectors.bitrix24.mapping import Pipeline
-from obmen.connectors.bitrix24.orders import OrderMapping
+from obmen.connectors.bitrix24.crm import connector as crm
+from obmen.connectors.bitrix24.crm.orders import OrderMapping
+from obmen.engine.context import Engine, EngineSettings
+from obmen.engine.policy import Policy
+from obmen.engine.scheduler import enqueue_changes, full_resync
+from obmen.engine.worker import Worker, WorkerOptions
 from obmen.store.database import Database
-from obmen.sync.context import Engine, EngineSettings
-from obmen.sync.policy import Policy
-from obmen.sync.scheduler import enqueue_changes, full_resync
-from obmen.sync.worker import Worker, WorkerOptions
-from obmen.testing import FakeSystem, ManualClock
+from obmen.testing.fakes import FakeSystem, ManualClock
 from obmen_sandbox.bitrix24 import Bitrix24Sandbox
 from obmen_sandbox.bitrix24.control import seed
 from obmen_sandbox.bitrix24.registry import METHODS
 
 MAPPING = OrderMapping(
     pipelines={
-        "default": Pipeline(to_stage={"N": "NEW", "P": "PREPARATION", "F": "WON", "C": "LOSE"}),
-        "wholesale": Pipeline(category_id=2, to_stage={"N": "NEW", "P": "EXECUTING"}),
+        "default": PipelineMap(status_to_stage={"N": "NEW", "P": "PREPARATION", "F": "WON", "C": "LOSE"}),
+        "wholesale": PipelineMap(category_id=2, status_to_stage={"N": "NEW", "P": "EXECUTING"}),
     },
     sites={"opt": "wholesale"},
     delivery={"Курьер": "delivery-courier"},
@@ -73,7 +73,10 @@ def _order(number: str, customer: str | None = None, **extra: Any) -> dict[str, 
 
 
 async def _delivery_product(client: Bitrix24Client) -> int:
-    """The integrator's setup: a delivery section and its courier product (bitrix24.md §5.7)."""
+    """The integrator's setup: a delivery section and its courier product (docs/protocols/bitrix24.md).
+
+    See §5.7.
+    """
     catalogs = (await client.call("catalog.catalog.list", {})).result["catalogs"]
     iblock = next(c["iblockId"] for c in catalogs if not c.get("productIblockId"))
     section = await client.call(
@@ -230,7 +233,7 @@ async def test_cancelled_reads_from_the_invoice_or_a_lost_deal() -> None:
         assert next(i for i in _invoices(sandbox) if str(i["PARENT_ID_2"]) == deal_a)["STAGE_ID"].endswith(
             ":D"
         )
-        # A manager loses deal b in the CRM (a stage with failure semantics, bitrix24.md §5.3).
+        # A manager loses deal b in the CRM (a stage with failure semantics, docs/protocols/bitrix24.md §5.3).
         await client.call(
             "crm.item.update", {"entityTypeId": 2, "id": int(deal_b), "fields": {"stageId": "LOSE"}}
         )
@@ -343,7 +346,7 @@ async def test_a_deal_made_in_the_crm_reads_incomplete_and_the_engine_gives_it_i
 async def test_on_a_portal_without_crm_item_new_orders_fall_back_to_legacy_deals(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # An old portal (bitrix24.md §1.3): every crm.item.* method answers ERROR_METHOD_NOT_FOUND.
+    # An old portal (docs/protocols/bitrix24.md §1.3): every crm.item.* method answers ERROR_METHOD_NOT_FOUND.
     for name in [n for n in METHODS if n.startswith("crm.item.")]:
         monkeypatch.delitem(METHODS, name)
     sandbox = make_sandbox()

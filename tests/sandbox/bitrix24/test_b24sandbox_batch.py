@@ -1,4 +1,7 @@
-"""`batch`: inner URL-encoding, chaining, halt, members, limits of 50 and nesting (docs/bitrix24.md §4)."""
+"""`batch`: inner URL-encoding, chaining, halt, members, limits of 50 and nesting.
+
+See §4 (docs/protocols/bitrix24.md).
+"""
 
 from __future__ import annotations
 

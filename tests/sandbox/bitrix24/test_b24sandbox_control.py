@@ -76,6 +76,14 @@ async def test_timeouts_answer_504_html_after_the_delay(http: httpx.AsyncClient,
     assert (response.status_code, response.headers["content-type"].split(";")[0]) == (504, "text/html")
 
 
+async def test_a_lost_answer_is_a_504_after_the_change_was_made(http: httpx.AsyncClient, rest: Rest) -> None:
+    await http.post("/_sandbox/faults", json={"lost_rate": 1.0, "timeout_seconds": 0.01})
+    response = await rest.raw("crm.deal.add", {"fields": {"TITLE": "Потерянный ответ"}})
+    assert (response.status_code, response.headers["content-type"].split(";")[0]) == (504, "text/html")
+    await http.post("/_sandbox/faults", json={"lost_rate": 0.0})
+    assert [d["TITLE"] for d in await rest.result("crm.deal.list")] == ["Потерянный ответ"]
+
+
 async def test_clock_control(http: httpx.AsyncClient, sandbox: Bitrix24Sandbox) -> None:
     frozen = (await http.post("/_sandbox/clock", json={"freeze": True, "at": 1000})).json()
     assert frozen == {"now": 1000, "frozen": True}

@@ -12,7 +12,8 @@ import pytest
 from b24sandbox_support import Rest
 
 _MULTI = {"PHONE", "EMAIL", "WEB", "IM", "LINK"}
-# Described but never answered by `get`: links are read through `*.items.get` (docs/bitrix24.md §2.4).
+# Described but never answered by `get`: links are read through `*.items.get` (docs/protocols/bitrix24.md
+# §2.4).
 _NOT_IN_GET = {"CONTACT_IDS", "COMPANY_IDS"}
 
 

@@ -1,4 +1,4 @@
-"""Events: online delivery to handlers, never retried; the offline queue (docs/bitrix24.md §6)."""
+"""Events: online delivery to handlers, never retried; the offline queue (docs/protocols/bitrix24.md §6)."""
 
 from __future__ import annotations
 
@@ -146,6 +146,20 @@ async def test_dropped_and_duplicated_events(
     await _hook(web, "crm.deal.update", id=1, fields={"TITLE": "b"})
     await portal.drain_events()
     assert len(recorder.calls) == 2
+
+
+async def test_reordered_events_are_overtaken_by_later_ones(
+    portal: Bitrix24Sandbox, recorder: Recorder, app: AppClient, web: httpx.AsyncClient
+) -> None:
+    await app.result("event.bind", event="ONCRMDEALADD", handler="http://app.test/b24")
+    await portal.drain_events()
+    recorder.calls.clear()
+    await web.post("/_sandbox/faults", json={"events": {"reorder": 1.0, "reorder_seconds": 0.2}})
+    await _hook(web, "crm.deal.add", fields={})
+    await web.post("/_sandbox/faults", json={"events": {"reorder": 0.0}})
+    await _hook(web, "crm.deal.add", fields={})
+    await portal.drain_events()
+    assert [fields["data[FIELDS][ID]"] for _, fields, _ in recorder.calls] == ["2", "1"]
 
 
 async def test_bind_errors(app: AppClient) -> None:

@@ -1,4 +1,7 @@
-"""Cloud limits: the leaky bucket (503) and the per-method operating time (429) (docs/bitrix24.md §3)."""
+"""Cloud limits: the leaky bucket (503) and the per-method operating time (429) (docs/protocols/bitrix24.md).
+
+See §3.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Product rows: replace-all, derived prices, the owner's amount, catalog names (docs/bitrix24.md §5.2)."""
+"""Product rows: replace-all, derived prices, the owner's amount, catalog names (docs/protocols/bitrix24.md).
+
+See §5.2.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Wire level: bracket bodies, envelopes, PHP-style JSON, auth, error statuses (docs/bitrix24.md §1, §2)."""
+"""Wire level: bracket bodies, envelopes, PHP-style JSON, auth, error statuses (docs/protocols/bitrix24.md).
+
+See §1, §2.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A recording exchange server written here from docs/commerceml.md §1, for the sandbox 1C's tests.
+"""A recording exchange server written here from docs/protocols/commerceml.md §1, for the sandbox 1C's tests.
 
 It is honest about the protocol (5-line checkauth, 2-line catalog init that cleans the work directory,
 4-line sale init when 1C passes `version`, appended `file` chunks, unzip on the first `import` answering
@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from obmen_sandbox.onec import OnecSandbox
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "commerceml"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "commerceml"
 TARGET = "http://site.test/bitrix/admin/1c_exchange.php"
 LOGIN, PASSWORD = "exchange", "s3cret-пароль"
 
@@ -76,7 +76,7 @@ def _text(body: str) -> Response:
 
 
 def recording_server(site: Site) -> Starlette:
-    """A function-level Bitrix-like exchange endpoint (docs/commerceml.md §1.2-§1.7)."""
+    """A function-level Bitrix-like exchange endpoint (docs/protocols/commerceml.md §1.2-§1.7)."""
     expected = "Basic " + base64.b64encode(f"{LOGIN}:{PASSWORD}".encode()).decode()
 
     async def endpoint(request: Request) -> Response:

@@ -1,7 +1,7 @@
-"""Over real sockets: the sandbox 1C against obmen's own exchange endpoint (`obmen.web.exchange`).
+"""Over real sockets: the sandbox 1C against obmen's own exchange endpoint (`obmen.connectors.onec.server`).
 
 The backend here only records what the endpoint hands over, so this pins the protocol between two
-independent readings of docs/commerceml.md §1: the sandbox's client and obmen's server.
+independent readings of docs/protocols/commerceml.md §1: the sandbox's client and obmen's server.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from starlette.applications import Starlette
 from obmen_sandbox.onec import OnecSandbox
 from obmen_sandbox.serving import serve_in_thread
 
-exchange = pytest.importorskip("obmen.web.exchange")
-uploads = pytest.importorskip("obmen.web.uploads")
+exchange = pytest.importorskip("obmen.connectors.onec.server")
+uploads = pytest.importorskip("obmen.connectors.onec.uploads")
 
 LOGIN, PASSWORD = "exchange", "s3cret"
 ANSWER = (FIXTURES / "bitrix-site-orders-2.05" / "query-response-full.xml").read_bytes()

@@ -10,7 +10,7 @@ import httpx
 
 from obmen_sandbox.site import EXCHANGE_PATH
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "commerceml"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "commerceml"
 SMALL = FIXTURES / "ut11-small-2.07"
 LOGIN, PASSWORD = "exchange", "s3cret"
 

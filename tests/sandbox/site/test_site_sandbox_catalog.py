@@ -30,7 +30,8 @@ async def test_full_run_zipped_and_chunked_imports_the_real_fixture(
 ) -> None:
     files = small_catalog()
     replies = await onec.catalog_run(files, use_zip=True)
-    # The archive is unpacked on the first import call, which answers progress (docs/commerceml.md §1.4).
+    # The archive is unpacked on the first import call, which answers progress (docs/protocols/commerceml.md
+    # §1.4).
     assert replies[0] == "progress\nРаспаковка архива завершена."
     assert "progress\nОбработано 10 из 36 элементов." in replies
     assert "progress\nОбработано 44 из 44 элементов." in replies

@@ -1,1 +1,1 @@
-"""Bitrix24: REST client, CRM and catalog mapping, events (docs/bitrix24.md)."""
+"""Bitrix24: REST client, CRM and catalog mapping, events (docs/protocols/bitrix24.md)."""

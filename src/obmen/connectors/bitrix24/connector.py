@@ -2,7 +2,8 @@
 
 Each entity goes to the part that speaks its methods (`crm`, `catalog`, `people`). Writes that a limit
 refused, or whose request came back without a clear answer, are not lost: creates are first looked up
-by their stamp (`ORIGIN_ID`, `xmlId`, bitrix24.md §7.3), so a create that did land becomes an update of
+by their stamp (`ORIGIN_ID`, `xmlId`, docs/protocols/bitrix24.md §7.3), so a create that did land becomes an
+update of
 that object, and the rest are sent again after the wait the portal asked for.
 """
 
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from obmen.config.mapping import property_field
 from obmen.connectors.base import (
     Capabilities,
     Change,
@@ -24,14 +26,14 @@ from obmen.connectors.base import (
     WriteOp,
     WriteResult,
 )
-from obmen.connectors.bitrix24.catalog import CATALOG_CARRIED, Catalog
-from obmen.connectors.bitrix24.client import BATCH_LIMIT, Bitrix24Client
-from obmen.connectors.bitrix24.crm import CARRIED as CRM_CARRIED
-from obmen.connectors.bitrix24.crm import Crm
-from obmen.connectors.bitrix24.echo import Echoes
-from obmen.connectors.bitrix24.events import OfflineQueue
-from obmen.connectors.bitrix24.orders import INVOICE_ONLY, OrderMapping
-from obmen.connectors.bitrix24.people import PEOPLE_CARRIED, People
+from obmen.connectors.bitrix24.catalog.connector import CATALOG_CARRIED, Catalog
+from obmen.connectors.bitrix24.client.rest import BATCH_LIMIT, Bitrix24Client
+from obmen.connectors.bitrix24.crm.connector import CARRIED as CRM_CARRIED
+from obmen.connectors.bitrix24.crm.connector import Crm
+from obmen.connectors.bitrix24.crm.orders import INVOICE_ONLY, OrderMapping
+from obmen.connectors.bitrix24.crm.people import PEOPLE_CARRIED, People
+from obmen.connectors.bitrix24.events.echo import Echoes
+from obmen.connectors.bitrix24.events.notices import OfflineQueue
 from obmen.errors import TransientError
 
 __all__ = ["CARRIED", "Bitrix24Connector"]
@@ -59,6 +61,8 @@ class Bitrix24Connector:
         poll_every: float = 30.0,
         echo_window: float = 10.0,
         catalog_properties: Mapping[str, str] | None = None,
+        stores: Sequence[int] = (),
+        fresh_for: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -68,24 +72,32 @@ class Bitrix24Connector:
         self._clock = clock
         self._last_poll: float | None = None
         self._woken = False
-        self.crm = Crm(client, mapping=mapping, delivery_ids=self._delivery_ids)
+        #: How long an order update trusts the last read or write of its deal (crm/trust.py).
+        self.crm = Crm(
+            client, mapping=mapping, delivery_ids=self._delivery_ids, fresh_for=fresh_for, clock=clock
+        )
         #: Delivery service → catalog product id, once found (the products rarely change).
         self._delivery: dict[str, int] = {}
         self.catalog = Catalog(
-            client, variations=variations, currency=currency, properties=catalog_properties
+            client, variations=variations, currency=currency, properties=catalog_properties, stores=stores
         )
         self.people = People(client)
         self.write_rounds = write_rounds
         #: obmen's own recent writes, to know their online events for echoes (echo.py).
         self.echoes = Echoes(echo_window, clock=clock)
         client.on_write = self.echoes.wrote
+        # Each mapped order property is an order field of its own (`property:<code>`).
+        own = {property_field(code) for code in (mapping.properties if mapping else {})}
+        own |= {"manager"} if mapping and mapping.managers else set()
         self.capabilities = Capabilities(
-            fields=CARRIED,
+            fields={**CARRIED, "order": CARRIED["order"] | own},
             creates=frozenset(CARRIED) - _READ_ONLY,
             # fetch and write chunk to batches of 50 themselves: a bigger call only saves requests.
             batch_size=BATCH_LIMIT * 10,
             push=True,
             poll=True,
+            # Invoice events become their orders' keys when a worker claims them (engine/aliases.py).
+            resolves=frozenset({"invoice"}),
             notes={
                 "limits": "leaky bucket per portal, batch ≤ 50",
                 "read_only": ", ".join(sorted(_READ_ONLY)),
@@ -131,7 +143,8 @@ class Bitrix24Connector:
     async def resolve_changes(self, changes: Sequence[Change]) -> list[Change]:
         """Keys as the engine knows them: an invoice's change is its order's (it is part of it, orders.py).
 
-        Invoice events carry only the invoice id (bitrix24.md §5.5); one lookup finds their deals.
+        Invoice events carry only the invoice id (docs/protocols/bitrix24.md §5.5); one lookup finds their
+        deals.
         Invoices that are gone or belong to no deal name nothing.
         """
         ids = [c.external_id for c in changes if c.entity == "invoice"]
@@ -142,7 +155,16 @@ class Bitrix24Connector:
                 out.append(change)
             elif change.external_id in parents:
                 out.append(Change("order", parents[change.external_id]))
-        return list(dict.fromkeys(out))
+        return self._heard(list(dict.fromkeys(out)))
+
+    def _heard(self, changes: list[Change]) -> list[Change]:
+        """Changes someone made: what obmen last saw of those deals is no longer fresh (crm/trust.py)."""
+        self.crm.seen.forget(c.external_id for c in changes if c.entity == "order")
+        return changes
+
+    async def resolve(self, changes: Sequence[Change]) -> list[Change]:
+        """`Resolver`: invoice keys an event enqueued, as their orders' keys."""
+        return await self.resolve_changes(changes)
 
     def drop_echoes(self, changes: Sequence[Change]) -> list[Change]:
         """Online events minus the echoes of obmen's own writes that a reliable feed would still carry.
@@ -150,7 +172,7 @@ class Bitrix24Connector:
         The offline queue (application mode) covers every bound event; the modification-time poll
         (webhook mode) covers the CRM only, so catalog events are then always kept (echo.py).
         """
-        return self.echoes.drop(changes, only=None if self.offline is not None else _POLLED)
+        return self._heard(self.echoes.drop(changes, only=None if self.offline is not None else _POLLED))
 
     def wake(self) -> None:
         """The portal rang (`ONOFFLINEEVENT`): the next `changes` reads at once."""
@@ -173,6 +195,7 @@ class Bitrix24Connector:
             page = ChangePage(await self.resolve_changes(page.changes), page.cursor, page.more)
         else:
             page = await self.crm.changes(cursor, limit)
+            self._heard(list(page.changes))
         if page.more:
             self._woken = True  # the caller reads on at once while pages are full
         return page
@@ -197,7 +220,7 @@ class Bitrix24Connector:
     # -- writing -------------------------------------------------------------------------------------
 
     async def write(self, ops: Sequence[WriteOp]) -> Sequence[WriteResult]:
-        """Apply writes in as few batches as possible; one result per op, transient refusals absorbed."""
+        """Apply writes in as few batches as possible; one result per op, short refusals absorbed."""
         results: dict[int, WriteResult] = {}
         pending = dict(enumerate(ops))
         for round_ in range(self.write_rounds):
@@ -206,9 +229,11 @@ class Bitrix24Connector:
             for index, result in zip(pending, await self._write_once(list(pending.values())), strict=True):
                 results[index] = result
                 error = result.error
-                if isinstance(error, TransientError) and round_ + 1 < self.write_rounds:
+                # Only short waits are taken here; a long one is the queue's (docs/architecture.md §2.6).
+                hint = (error.retry_after or 1.0) if isinstance(error, TransientError) else None
+                if hint is not None and self.client.retry.short(hint) and round_ + 1 < self.write_rounds:
                     again[index] = ops[index]
-                    wait = max(wait, error.retry_after or 1.0)
+                    wait = max(wait, hint)
                     if isinstance(ops[index], Create) and result.external_id:
                         # The object was made before a later step failed: finish it as an update.
                         again[index] = Update(ops[index].entity, result.external_id, ops[index].fields)

@@ -1,4 +1,4 @@
-"""CommerceML 2 codec shared by the 1C side and the site side (docs/commerceml.md).
+"""CommerceML 2 codec shared by the 1C side and the site side (docs/protocols/commerceml.md).
 
 Reading (streaming, hardened; memory does not grow with the file):
 
@@ -20,7 +20,7 @@ warehouses, offers with prices and stock); each takes a path or binary stream an
 
 Recipes:
 
-    # obmen as a site answering 1C's `type=sale&mode=query` (docs/commerceml.md §2.6)
+    # obmen as a site answering 1C's `type=sale&mode=query` (docs/protocols/commerceml.md §2.6)
     docs = (outbound.order_document(id, fields, customer_id=cid, customer=cfields, to="onec") for ...)
     write_documents(stream, docs, schema_version="2.05" or "2.10", encoding="windows-1251")
     # obmen as 1C uploading status, payment and shipment to a site (§2.7)
@@ -36,7 +36,7 @@ carry left out); `outbound` turns field maps back into codec items for the write
 
 from __future__ import annotations
 
-from obmen.connectors.commerceml.context import Classifier, Known, RunContext
+from obmen.connectors.commerceml.context import Classifier, Known, KnownMany, RunContext
 from obmen.connectors.commerceml.items import (
     Address,
     Counterparty,
@@ -75,6 +75,7 @@ __all__ = [
     "Group",
     "Item",
     "Known",
+    "KnownMany",
     "Offer",
     "OfferPrice",
     "PriceType",

@@ -1,4 +1,6 @@
-"""What a CommerceML exchange can say about each entity, in canonical fields (docs/commerceml.md §2).
+"""What a CommerceML exchange can say about each entity, in canonical fields (docs/protocols/commerceml.md).
+
+See §2.
 
 The 1C side and the site side both speak CommerceML; each narrows or widens this to what its partner
 really keeps (the connectors of `onec` and `site`).

@@ -1,4 +1,6 @@
-"""What one exchange run remembers between its files: the classifier (docs/commerceml.md §1.5, §2.2).
+"""What one exchange run remembers between its files: the classifier (docs/protocols/commerceml.md).
+
+See §1.5, §2.2.
 
 1C may send the classifier in its own file and the catalog after it with only `ИдКлассификатора`
 (carono/yii2-1c-exchange #12); price types and warehouses come with the offers. The caller keeps one
@@ -8,12 +10,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from obmen.connectors.commerceml.items import Group, PriceType, Property, Warehouse
 
-__all__ = ["Classifier", "Known", "RunContext"]
+__all__ = ["Classifier", "Known", "KnownMany", "RunContext"]
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Classifier:
 
 #: `known(kind, id, digest)`: whether the caller already holds this exact product or offer.
 Known = Callable[[str, str, str], bool]
+#: `known_many([(kind, id, digest), …])`: the (kind, id) of those the caller already holds exactly.
+KnownMany = Callable[[Sequence[tuple[str, str, str]]], Collection[tuple[str, str]]]
 
 
 @dataclass

@@ -1,8 +1,8 @@
-"""One finished `Документ` element → a codec `Document` (docs/commerceml.md §2.6, §2.7)."""
+"""One finished `Документ` element → a codec `Document` (docs/protocols/commerceml.md §2.6, §2.7)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from obmen.connectors.commerceml.elements import (
     El,
@@ -87,12 +87,32 @@ def _discounts(el: El) -> tuple[Discount, ...]:
     return tuple(out)
 
 
+def _unit_price(
+    per_unit: Decimal | None, price: Decimal | None, total: Decimal | None, quantity: Decimal | None
+) -> Decimal | None:
+    """`ЦенаЗаЕдиницу`, else `Цена`, else `Сумма / Количество` to the kopeck.
+
+    1C:УТ 11 sends an order's lines back with `Цена` and `Сумма` but no `ЦенаЗаЕдиницу`
+    (docs/protocols/commerceml.md §2.7): reading that as no price would zero the order's rows.
+    """
+    if per_unit is not None:
+        return per_unit
+    if price is not None:
+        return price
+    if total is not None and quantity:
+        return (total / quantity).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return None
+
+
 def _line(el: El) -> DocumentLine:
     fields = first(el)
     unit = fields.get("БазоваяЕдиница")
     unit = unit if unit is not None else fields.get("Единица")
     quantity = opt_decimal(fields.get("Количество"))
-    price = opt_decimal(fields.get("ЦенаЗаЕдиницу"))
+    total = opt_decimal(fields.get("Сумма"))
+    price = _unit_price(
+        opt_decimal(fields.get("ЦенаЗаЕдиницу")), opt_decimal(fields.get("Цена")), total, quantity
+    )
     discounts, reqs = fields.get("Скидки"), fields.get("ЗначенияРеквизитов")
     taxes = fields.get("Налоги")
     taxes = taxes if taxes is not None else fields.get("СтавкиНалогов")
@@ -101,7 +121,7 @@ def _line(el: El) -> DocumentLine:
         name=opt(fields, "Наименование") or "",
         quantity=quantity if quantity is not None else Decimal(0),
         price=price if price is not None else Decimal(0),
-        total=opt_decimal(fields.get("Сумма")),
+        total=total,
         catalog_id=opt(fields, "ИдКаталога"),
         article=opt(fields, "Артикул"),
         unit=unit_of(unit)[0] if unit is not None else None,

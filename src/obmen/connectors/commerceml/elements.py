@@ -1,4 +1,4 @@
-"""One finished XML element → one codec item (docs/commerceml.md §2). Names are matched locally."""
+"""One finished XML element → one codec item (docs/protocols/commerceml.md §2). Names are matched locally."""
 
 from __future__ import annotations
 
@@ -121,10 +121,22 @@ def opt_decimal(el: El | None) -> Decimal | None:
 def pairs(el: El, key: str = "Наименование", value: str = "Значение") -> tuple[tuple[str, str], ...]:
     """(name, value) of every child: `ЗначенияРеквизитов`, `ХарактеристикиТовара`."""
     out = []
-    for _, item in kids(el):
-        fields = {tag: text_of(child) for tag, child in kids(item)}
-        if key in fields:
-            out.append((fields[key], fields.get(value, "")))
+    names = _NAMES
+    for item in el:
+        if not isinstance(item.tag, str):
+            continue
+        found_key = found_value = None
+        for child in item:  # the last of several with one name wins, as before
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            name = names.get(tag) or local(tag)
+            if name == key:
+                found_key = child
+            elif name == value:
+                found_value = child
+        if found_key is not None:
+            out.append((text_of(found_key), text_of(found_value) if found_value is not None else ""))
     return tuple(out)
 
 
@@ -139,8 +151,19 @@ def _deleted(el: El, fields: dict[str, El]) -> bool:
 
 
 def first(el: El) -> dict[str, El]:
-    """Children by local name; the first of several with one name wins."""
-    return dict(reversed(kids(el)))
+    """Children by local name; the first of several with one name wins.
+
+    One pass over the children, no intermediate list: this runs for every element of an item.
+    """
+    out: dict[str, El] = {}
+    names = _NAMES
+    for child in el:
+        tag = child.tag
+        if isinstance(tag, str):
+            name = names.get(tag) or local(tag)
+            if name not in out:
+                out[name] = child
+    return out
 
 
 def _req(fields: dict[str, El], name: str, owner: El) -> str:
@@ -236,7 +259,9 @@ def unit_of(el: El) -> tuple[str | None, str | None]:
 
 def taxes_of(el: El) -> tuple[Tax, ...]:
     out: list[Tax] = []
-    for _, item in kids(el):
+    for item in el:
+        if not isinstance(item.tag, str):
+            continue
         fields = first(item)
         rate = fields.get("Ставка")
         rate_text = text_of(rate) if rate is not None else ""
@@ -259,13 +284,20 @@ def _numeric(text: str) -> bool:
 
 def _property_values(el: El) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
-    for _, item in kids(el):
+    names = _NAMES
+    for item in el:
+        if not isinstance(item.tag, str):
+            continue
         prop_id = None
         values = []
-        for tag, child in kids(item):
-            if tag == "Ид":
+        for child in item:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            name = names.get(tag) or local(tag)
+            if name == "Ид":
                 prop_id = text_of(child)
-            elif tag in ("Значение", "ИдЗначения"):
+            elif name in ("Значение", "ИдЗначения"):
                 values.append(text_of(child))
         if prop_id:
             out.extend((prop_id, value) for value in values if value)
@@ -277,14 +309,19 @@ def product(el: El, digest: str | None = None) -> Product:
     fields: dict[str, El] = {}
     groups: list[str] = []
     images: list[str] = []
-    for tag, child in kids(el):
-        if tag == "Группы":
-            groups.extend(text_of(g) for _, g in kids(child) if text_of(g))
-        elif tag == "Картинка":
-            if text_of(child):
-                images.append(text_of(child))
-        else:
-            fields.setdefault(tag, child)
+    names = _NAMES
+    for child in el:  # one pass over the children builds the whole item
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        name = names.get(tag) or local(tag)
+        if name == "Группы":
+            groups.extend(t for g in child if isinstance(g.tag, str) and (t := text_of(g)))
+        elif name == "Картинка":
+            if image := text_of(child):
+                images.append(image)
+        elif name not in fields:
+            fields[name] = child
     unit = fields.get("БазоваяЕдиница")
     unit_name, unit_code = unit_of(unit) if unit is not None else (None, None)
     props, reqs, taxes = (
@@ -312,7 +349,9 @@ def product(el: El, digest: str | None = None) -> Product:
 
 def _prices(el: El) -> tuple[OfferPrice, ...]:
     out = []
-    for _, item in kids(el):
+    for item in el:
+        if not isinstance(item.tag, str):
+            continue
         fields = first(item)
         value = fields.get("ЦенаЗаЕдиницу")
         if value is None or not text_of(value):
@@ -333,8 +372,13 @@ def _rests(el: El) -> tuple[Decimal | None, list[StockEntry]]:
     """`Остатки/Остаток`: either a total `Количество` or `Склад/{Ид, Количество}` (§2.5)."""
     total: Decimal | None = None
     stock = []
-    for _, rest in kids(el):
-        for tag, child in kids(rest):
+    names = _NAMES
+    for rest in el:
+        for child in rest:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            tag = names.get(tag) or local(tag)
             if tag == "Склад":
                 fields = first(child)
                 qty = opt_decimal(fields.get("Количество"))
@@ -350,7 +394,12 @@ def offer(el: El, digest: str | None = None) -> Offer:
     fields: dict[str, El] = {}
     stock: list[StockEntry] = []
     total: Decimal | None = None
-    for tag, child in kids(el):
+    names = _NAMES
+    for child in el:  # one pass over the children builds the whole item
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        tag = names.get(tag) or local(tag)
         if tag in ("Склад", "Склады"):  # `Склады` repeats per warehouse in ИзмененияПакетаПредложений (2.09)
             warehouse_id = child.get("ИдСклада")
             amount = child.get("КоличествоНаСкладе")
@@ -359,8 +408,8 @@ def offer(el: El, digest: str | None = None) -> Offer:
         elif tag == "Остатки":
             total, rests = _rests(child)
             stock.extend(rests)
-        else:
-            fields.setdefault(tag, child)
+        elif tag not in fields:
+            fields[tag] = child
     offer_id = _req(fields, "Ид", el)
     product_id, _, characteristic = offer_id.partition("#")
     separate = opt(fields, "ИдХарактеристики")  # 2.09 changes name the characteristic apart (XSD 2.09)

@@ -1,7 +1,8 @@
 """What the CommerceML reader yields and the writer takes: frozen codec records, not canonical entities.
 
 Values stay close to the wire: `Ид` is an opaque string, numbers are `Decimal`, dates are the text 1C
-wrote (they come in several shapes, docs/commerceml.md §2.1). `mapping.py` turns these into canonical
+wrote (they come in several shapes, docs/protocols/commerceml.md §2.1). `mapping.py` turns these into
+canonical
 field maps; `writer.py` writes them back.
 """
 
@@ -42,13 +43,14 @@ Pairs = tuple[tuple[str, str], ...]
 
 
 class DocumentKind(StrEnum):
-    """What a CommerceML file carries, detected by its content (docs/commerceml.md §1.11)."""
+    """What a CommerceML file carries, detected by its content (docs/protocols/commerceml.md §1.11)."""
 
     CLASSIFIER = "classifier"  # only `Классификатор` (split into its own file)
     CATALOG = "catalog"  # `Каталог` (with or without a classifier before it)
     OFFERS = "offers"  # `ПакетПредложений` (offers, prices-only and rests-only files alike)
     OFFERS_CHANGES = "offers_changes"  # `ИзмененияПакетаПредложений` (2.09+)
     DOCUMENTS = "documents"  # `Документ` elements: orders, payments, shipments
+    COUNTERPARTIES = "counterparties"  # `Контрагенты` under the root: 1C's counterparties alone
     EMPTY = "empty"  # a root without children (an empty `mode=query` answer)
 
 
@@ -300,4 +302,16 @@ class Document:
         return None
 
 
-Item = FileInfo | Section | Group | Property | PriceType | Warehouse | Product | Offer | Document | Unchanged
+Item = (
+    FileInfo
+    | Section
+    | Group
+    | Property
+    | PriceType
+    | Warehouse
+    | Product
+    | Offer
+    | Document
+    | Counterparty
+    | Unchanged
+)

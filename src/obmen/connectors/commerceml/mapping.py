@@ -1,7 +1,8 @@
 """Codec items ⇄ canonical field maps (pure functions, no I/O).
 
 Ids are the 1C id space: a reference is `{"$ref": entity, "id": <Ид>}` with the group, product, offer,
-price type, warehouse or counterparty `Ид` as 1C wrote it. Decisions (docs/commerceml.md §2.4, §2.8):
+price type, warehouse or counterparty `Ид` as 1C wrote it. Decisions (docs/protocols/commerceml.md §2.4,
+§2.8):
 
 - Every sellable unit is an offer. A product without characteristics is sold through one offer whose
   `Ид` is the product's own `Ид` (1C writes it so in offers.xml); order lines always refer to offers.
@@ -23,6 +24,7 @@ from obmen.connectors.commerceml.items import Counterparty as CmlCounterparty
 from obmen.connectors.commerceml.items import Document, DocumentLine, Group, Offer, OfferPrice, Product, Tax
 from obmen.connectors.commerceml.items import PriceType as CmlPriceType
 from obmen.connectors.commerceml.items import Warehouse as CmlWarehouse
+from obmen.connectors.commerceml.names import MANAGER, PROPERTY
 from obmen.errors import ProtocolError
 from obmen.model import entities as canon
 from obmen.model.base import EntityType, Money, Ref
@@ -370,4 +372,11 @@ def order_fields(document: Document, *, currency: str = "RUB") -> Fields:
         "delivery": shipping is None,
         "site": document.requisite("Сайт") is None,
     }
-    return {key: value for key, value in fields.items() if not absent.get(key, False)}
+    out = {key: value for key, value in fields.items() if not absent.get(key, False)}
+    # Order properties, named `property:<code>` by the partner's vocabulary (names.py); only those the
+    # document carries: a property it does not name is not known to be empty.
+    out.update({name: value or None for name, value in document.requisites if name.startswith(PROPERTY)})
+    manager = document.requisite(MANAGER)  # `Ответственный` in `[mapping] managers` (names.py)
+    if manager:
+        out["manager"] = manager
+    return out

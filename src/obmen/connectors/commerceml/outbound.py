@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from obmen.connectors.commerceml.items import (
@@ -28,6 +28,7 @@ from obmen.connectors.commerceml.items import (
     Warehouse,
 )
 from obmen.connectors.commerceml.mapping import DELIVERY_LINE, TOTAL_STOCK
+from obmen.connectors.commerceml.names import MANAGER, PROPERTY
 from obmen.model import entities as canon
 from obmen.model.base import EntityType
 from obmen.model.fields import from_fields
@@ -144,8 +145,10 @@ def _customer(customer_id: str, fields: Fields | None) -> Counterparty:
 
 
 def _goods_line(line: canon.OrderLine) -> DocumentLine:
+    # The price is what the buyer pays per unit and the discount the line's, already taken
+    # (model.entities.OrderLine; `УчтеноВСумме`): the line sums to price × quantity, to the kopeck.
     discount = line.discount.amount if line.discount else Decimal(0)
-    total = line.price.amount * line.quantity - discount
+    total = (line.price.amount * line.quantity).quantize(Decimal("0.01"), ROUND_HALF_UP)
     return DocumentLine(
         id=line.offer.id if line.offer else "",
         name=line.name,
@@ -154,7 +157,7 @@ def _goods_line(line: canon.OrderLine) -> DocumentLine:
         total=total,
         unit="шт",
         unit_code="796",
-        discounts=(Discount(name="Скидка", amount=discount),) if line.discount else (),
+        discounts=(Discount(name="Скидка", amount=discount, included=True),) if line.discount else (),
         taxes=(Tax(name="НДС", rate=line.vat_rate, included=True),) if line.vat_rate is not None else (),
         requisites=(("ВидНоменклатуры", "Товар"), ("ТипНоменклатуры", "Товар")),
     )
@@ -261,5 +264,15 @@ def order_document(
         comment=order.comment,
         counterparties=(_customer(customer_id, customer),) if customer_id else (),
         lines=lines,
-        requisites=_site_requisites(order) if to == "onec" else _onec_requisites(order),
+        requisites=(_site_requisites(order) if to == "onec" else _onec_requisites(order))
+        + _property_requisites(fields),
     )
+
+
+def _property_requisites(fields: Fields) -> tuple[tuple[str, str], ...]:
+    """The order's properties as `property:<code>` requisites and its manager, renamed by the partner's
+    vocabulary (names.py)."""
+    out = tuple(
+        (name, str(value or "")) for name, value in sorted(fields.items()) if name.startswith(PROPERTY)
+    )
+    return (*out, (MANAGER, str(fields["manager"]))) if fields.get("manager") else out

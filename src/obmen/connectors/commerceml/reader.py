@@ -1,4 +1,4 @@
-"""Streaming, hardened reader of CommerceML files (docs/commerceml.md §2, §6).
+"""Streaming, hardened reader of CommerceML files (docs/protocols/commerceml.md §2, §6).
 
 lxml `iterparse` sees only the elements the codec cares about (tag filter with `{*}`, so any namespace
 or none); each item is built when its element ends and the element is then freed with its earlier
@@ -21,8 +21,17 @@ from lxml import etree
 
 from obmen.connectors.commerceml import documents as D
 from obmen.connectors.commerceml import elements as E
-from obmen.connectors.commerceml.context import Known, RunContext
-from obmen.connectors.commerceml.items import DocumentKind, FileInfo, Item, Section, SectionKind, Unchanged
+from obmen.connectors.commerceml.context import Known, KnownMany, RunContext
+from obmen.connectors.commerceml.items import (
+    DocumentKind,
+    FileInfo,
+    Item,
+    Offer,
+    Product,
+    Section,
+    SectionKind,
+    Unchanged,
+)
 from obmen.errors import ProtocolError
 
 __all__ = ["Source", "read", "sniff"]
@@ -43,15 +52,22 @@ _KINDS = {
 }
 #: Lists whose start means the section header (`Ид`, `Наименование`…) has been read.
 _LISTS = frozenset({"Группы", "Свойства", "ТипыЦен", "Склады", "Товары", "Предложения"})
-_ITEMS = frozenset({"Группа", "Свойство", "ТипЦены", "Склад", "Товар", "Предложение", "Документ"})
+_ITEMS = frozenset(
+    {"Группа", "Свойство", "ТипЦены", "Склад", "Товар", "Предложение", "Документ", "Контрагент"}
+)
 #: Documents sit under the root, or under `Контейнер` (Bitrix's newest order export wraps each order).
 _DOC_PARENTS = frozenset({"КоммерческаяИнформация", "Контейнер"})
-_TAGS = [f"{{*}}{name}" for name in ("КоммерческаяИнформация", "Контейнер", *_SECTIONS, *_LISTS, *_ITEMS)]
+_TAGS = [
+    f"{{*}}{name}"
+    for name in ("КоммерческаяИнформация", "Контейнер", "Контрагенты", *_SECTIONS, *_LISTS, *_ITEMS)
+]
 #: A section's parent: the root, or nothing when a split classifier file has `Классификатор` as its root.
 _TOP = frozenset({"КоммерческаяИнформация", None})
 _HEAD = 65536
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+#: Products and offers whose digests are asked about in one `known_many` call.
+_ASK = 500
 
 
 def _name(source: Source) -> str:
@@ -167,7 +183,23 @@ class _Walk:
         self.info: FileInfo | None = None
         self.root: Any = None
         self.buffer: list[Item] = []
-        self.known: Known | None = None
+        self.known: KnownMany | None = None
+        #: Items ended but not built yet, waiting for one `known` question about all of them:
+        #: (kind, id, digest, element).
+        self.pending: list[tuple[str, str, str, Any]] = []
+
+    def settle(self) -> Iterator[Item]:
+        """Ask about the pending items at once; build those the caller does not hold, in file order."""
+        if not self.pending or self.known is None:
+            return
+        pending, self.pending = self.pending, []
+        held = self.known([(kind, key, digest) for kind, key, digest, _ in pending if key])
+        for kind, key, digest, el in pending:
+            if key and (kind, key) in held:
+                yield Unchanged(kind=kind, id=key, digest=digest)
+            else:
+                yield (E.product if kind == "product" else E.offer)(el, digest)
+            el.clear(keep_tail=False)
 
     def inside(self, name: str) -> bool:
         return name in self.stack
@@ -219,6 +251,9 @@ def _start(walk: _Walk, tag: str, el: Any) -> Iterator[Item]:
             yield from walk.file_info(_KINDS[tag])
     elif tag == "Документ" and parent in _DOC_PARENTS:
         yield from walk.file_info(DocumentKind.DOCUMENTS)
+    elif tag == "Контрагенты" and parent == "КоммерческаяИнформация":
+        # Counterparties alone (docs/protocols/commerceml.md §1.11), not a classifier: they are read.
+        yield from walk.file_info(DocumentKind.COUNTERPARTIES)
     elif tag in _LISTS and parent in _SECTIONS:
         yield from walk.emit(walk.header())
     elif tag == "Группа" and walk.groups and walk.inside("Классификатор"):
@@ -262,18 +297,22 @@ def _end(walk: _Walk, tag: str, el: Any) -> Iterator[Item]:
         yield from walk.emit(iter((warehouse,)))
         _free(el)
     elif tag == "Товар" and parent == "Товары" and walk.inside("Каталог"):
-        yield _item(walk, "product", el)
-        _free(el)
+        yield from _item(walk, "product", el)
     elif tag == "Предложение" and parent == "Предложения":
         if len(el) or el.text:  # ERP writes empty `<Предложение/>` elements (erp-2.07 offers.xml)
-            yield _item(walk, "offer", el)
-        _free(el)
+            yield from _item(walk, "offer", el)
+        else:
+            _free(el)
     elif tag == "Документ" and parent in _DOC_PARENTS:
         yield D.document(el)
         _free(el)
     elif tag in _SECTIONS and parent in _TOP:
         yield from walk.emit(walk.header())
         walk.section = None
+    elif tag == "Контрагент" and parent == "Контрагенты" and walk.stack[:1] == ["КоммерческаяИнформация"]:
+        if len(walk.stack) == 2:  # the file's own list, not a document's buyers
+            yield D.counterparty(el)
+            _free(el)
     elif tag == "Контейнер":
         _free(el)
     if not walk.stack:  # the root closed: a file of only a classifier, or an empty answer
@@ -281,28 +320,43 @@ def _end(walk: _Walk, tag: str, el: Any) -> Iterator[Item]:
         yield from walk.file_info(kind)
 
 
-def _item(walk: _Walk, kind: str, el: Any) -> Item:
-    """A product or offer; with `known`, an `Unchanged` when the caller already holds its raw digest.
+def _item(walk: _Walk, kind: str, el: Any) -> Iterator[Item]:
+    """A product or offer; with `known`, held back until a batch of them can be asked about at once.
 
     The digest covers the element's bytes and the classifier revision (property values and price-type
     currencies feed the mapping), so an unchanged re-import never parses or maps an unchanged item.
+    A held element is detached from the tree (its earlier siblings are freed) and cleared once built.
     """
-    build = E.product if kind == "product" else E.offer
     if walk.known is None:
-        return build(el)
+        yield (E.product if kind == "product" else E.offer)(el)
+        _free(el)
+        return
     hasher = hashlib.blake2b(walk.context.classifier.revision.encode(), digest_size=16)
-    hasher.update(etree.tostring(el))
-    digest, key = hasher.hexdigest(), E.item_key(el)
-    if key and walk.known(kind, key, digest):
-        return Unchanged(kind=kind, id=key, digest=digest)
-    return build(el, digest)
+    # UTF-8, not lxml's default ASCII: escaping every Cyrillic letter as `&#NNNN;` made the digest cost
+    # four times as much (the same bytes whatever the file's own encoding, so the digest stays stable).
+    hasher.update(etree.tostring(el, with_tail=False, encoding="utf-8"))
+    walk.pending.append((kind, E.item_key(el), hasher.hexdigest(), el))
+    parent = el.getparent()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
+    if len(walk.pending) >= _ASK:
+        yield from walk.settle()
 
 
 def _walk(
-    source: Source, context: RunContext, name: str, stop_at_kind: bool, known: Known | None
+    source: Source, context: RunContext, name: str, stop_at_kind: bool, known: KnownMany | None
 ) -> Iterator[Item]:
     walk = _Walk(context, name)
     walk.known = known
+    for item in _items(walk, source, name, stop_at_kind):
+        if walk.pending and not isinstance(item, Unchanged | Product | Offer):
+            yield from walk.settle()  # held items come first: the file's order is kept
+        yield item
+    yield from walk.settle()
+
+
+def _items(walk: _Walk, source: Source, name: str, stop_at_kind: bool) -> Iterator[Item]:
     for event, el in _events(source, name):
         tag = E.local(el.tag)
         if walk.root is None:
@@ -321,19 +375,29 @@ def _walk(
 
 
 def read(
-    source: Source, context: RunContext | None = None, *, name: str | None = None, known: Known | None = None
+    source: Source,
+    context: RunContext | None = None,
+    *,
+    name: str | None = None,
+    known: Known | None = None,
+    known_many: KnownMany | None = None,
 ) -> Iterator[Item]:
     """Stream the items of one CommerceML file: `FileInfo` first, then sections and their content.
 
-    `context` carries the classifier across the files of a run (a fresh one if omitted). With `known`,
-    products and offers carry a `digest`, and those the caller already holds come as `Unchanged`.
-    Any malformed input raises `ProtocolError` naming the file and line; no lxml exception escapes.
+    `context` carries the classifier across the files of a run (a fresh one if omitted). With `known`
+    (asked per item) or `known_many` (asked about a few hundred items at once, for a caller that looks
+    them up in a store), products and offers carry a `digest`, and those the caller already holds come
+    as `Unchanged`. Any malformed input raises `ProtocolError` naming the file and line; no lxml
+    exception escapes.
     """
     label = name or _name(source)
     context = context if context is not None else RunContext()
     context.files.append(label)
+    if known is not None and known_many is None:
+        ask = known
+        known_many = lambda batch: {(k, i) for k, i, d in batch if ask(k, i, d)}  # noqa: E731
     try:
-        yield from _walk(source, context, label, stop_at_kind=False, known=known)
+        yield from _walk(source, context, label, stop_at_kind=False, known=known_many)
     except E.BadValue as exc:
         raise ProtocolError(f"{label}: line {exc.line}: {exc}") from exc
     except etree.XMLSyntaxError as exc:

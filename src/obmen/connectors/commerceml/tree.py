@@ -1,4 +1,4 @@
-"""Codec items → lxml elements, in the child order 1C and Bitrix write (docs/commerceml.md §2)."""
+"""Codec items → lxml elements, in the child order 1C and Bitrix write (docs/protocols/commerceml.md §2)."""
 
 from __future__ import annotations
 

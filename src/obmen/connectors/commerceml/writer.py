@@ -1,4 +1,6 @@
-"""Streaming CommerceML writers: orders and documents (docs/commerceml.md §2.6, §2.7), the catalog (§2.2-2.5).
+"""Streaming CommerceML writers: orders and documents, the catalog.
+
+See docs/protocols/commerceml.md §2.6, §2.7 (documents) and §2.2-2.5 (the catalog).
 
 Each writer takes a path or a binary stream and an iterable it consumes one item at a time
 (`lxml.etree.xmlfile`), so a 1,000,000-product catalog is written in constant memory. The XML
@@ -7,6 +9,7 @@ declaration is written byte for byte as Bitrix and 1C write it (double quotes).
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -65,13 +68,29 @@ def _root(target: Target, encoding: str, attrib: dict[str, str], bom: bool) -> I
         if bom and codec == "UTF-8":
             stream.write(b"\xef\xbb\xbf")  # UT 11 starts its files with a BOM (§1.9)
         stream.write(f'<?xml version="1.0" encoding="{codec}"?>\n'.encode("ascii"))
-        with etree.xmlfile(stream, encoding=codec) as xf, xf.element("КоммерческаяИнформация", attrib):
+        # lxml writes UTF-8 and windows-1251 is made from it here: libxml2's own windows-1251 output
+        # drops some characters it cannot encode (U+E0001) where a character reference keeps them.
+        sink = stream if codec == "UTF-8" else _Transcoded(stream, codec)
+        with etree.xmlfile(sink, encoding="UTF-8") as xf, xf.element("КоммерческаяИнформация", attrib):
             xf.write("\n")
             yield xf
         stream.write(b"\n")
     finally:
         if own:
             stream.close()
+
+
+class _Transcoded:
+    """A binary sink taking UTF-8 and writing `codec`, what it cannot encode as character references."""
+
+    def __init__(self, stream: IO[bytes], codec: str) -> None:
+        self.stream, self.codec = stream, codec
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+
+    def write(self, data: bytes) -> int:
+        """Take a piece of UTF-8 (a character may be split between two pieces)."""
+        self.stream.write(self.decoder.decode(data).encode(self.codec, "xmlcharrefreplace"))
+        return len(data)
 
 
 def write_documents(

@@ -1,1 +1,4 @@
-"""1C:Enterprise as obmen sees it: a pull-only partner behind the exchange endpoint (ARCHITECTURE §2.7)."""
+"""1C:Enterprise as obmen sees it: a pull-only partner behind the exchange endpoint (docs/architecture.md).
+
+See §2.7.
+"""

@@ -1,4 +1,4 @@
-"""Catalog changes for a site, written as the files 1C would upload (docs/commerceml.md §2.2-2.4).
+"""Catalog changes for a site, written as the files 1C would upload (docs/protocols/commerceml.md §2.2-2.4).
 
 A push carries only what changed (`СодержитТолькоИзменения="true"`), so the site never retires what a
 push did not mention. Offers go with the price types and warehouses they refer to: Bitrix maps a price

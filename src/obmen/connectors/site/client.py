@@ -1,4 +1,4 @@
-"""obmen as 1C toward a 1C-Bitrix site's `/bitrix/admin/1c_exchange.php` (docs/commerceml.md §1).
+"""obmen as 1C toward a 1C-Bitrix site's `/bitrix/admin/1c_exchange.php` (docs/protocols/commerceml.md §1).
 
 Every run starts afresh with `checkauth` + `init` (Bitrix's `init` empties its work directory, §1.3), so a
 run that failed in the middle is retried as a whole and never appends to the half-written files of the
@@ -21,7 +21,15 @@ from typing import Any
 
 import httpx
 
-from obmen.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
+from obmen.errors import (
+    AccessRefused,
+    AuthError,
+    PermanentError,
+    ProtocolError,
+    RateLimited,
+    TransientError,
+    Unreachable,
+)
 
 __all__ = ["ExchangeRefused", "OrdersAnswer", "Payload", "Session", "SiteExchange"]
 
@@ -90,7 +98,8 @@ class SiteExchange:
         self.step_pause = step_pause
         self.version = version
         self._sleep = sleep
-        # 1C sends Basic on every request (docs/commerceml.md §1.1); the site may check it each time.
+        # 1C sends Basic on every request (docs/protocols/commerceml.md §1.1); the site may check it each
+        # time.
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=timeout,
@@ -255,8 +264,11 @@ class SiteExchange:
                 response = await self._http.post(self.url, params=params, headers=headers, content=content)
         except httpx.TimeoutException as exc:
             raise TransientError(f"site exchange timed out after {time.monotonic() - started:.1f}s") from exc
+        except httpx.ConnectError as exc:
+            reason = f"unreachable: {type(exc).__name__}: {exc}"
+            raise Unreachable(f"site exchange {reason}", system="site", reason=reason) from exc
         except httpx.HTTPError as exc:
-            raise TransientError(f"site exchange unreachable: {type(exc).__name__}: {exc}") from exc
+            raise TransientError(f"site exchange failed: {type(exc).__name__}: {exc}") from exc
         _classify(response)
         return response
 
@@ -264,7 +276,8 @@ class SiteExchange:
 def _classify(response: httpx.Response) -> None:
     code = response.status_code
     if code in (401, 403):
-        raise AuthError(f"site refused the exchange login (HTTP {code})")
+        reason = f"the exchange login refused (HTTP {code})"
+        raise AccessRefused(f"site: {reason}", system="site", reason=reason)
     if code == 429:
         hint = response.headers.get("retry-after", "")
         raise RateLimited(

@@ -1,19 +1,21 @@
 """The site connector: a mirror of the site's orders and an outbox of what obmen pushes to it.
 
-obmen is the site's 1C (ARCHITECTURE §2.7, "the same in reverse"): it polls the site's orders with
+obmen is the site's 1C (docs/architecture.md §2.7, "the same in reverse"): it polls the site's orders with
 `mode=query` into the site mirror and pushes catalog files and order documents from the outbox (the
-driver is `obmen.sync.site`). Catalog objects are created on the site under their 1C `Ид` (`xml_id`):
-a site that was fed by 1C before already knows them by it, and an offer's `Ид` must begin with its
-product's (`product#characteristic`, docs/commerceml.md §2.4), so the canonical id cannot serve.
+driver is `obmen.connectors.site.driver`). Catalog objects are created on the site under their 1C
+`Ид` (`xml_id`): a site that was fed by 1C before already knows them by it, and an offer's `Ид` must begin
+with its
+product's (`product#characteristic`, docs/protocols/commerceml.md §2.4), so the canonical id cannot serve.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from obmen.config.mapping import property_field
 from obmen.connectors.base import Create, WriteOp, WriteResult
 from obmen.connectors.commerceml.carried import CARRIED
-from obmen.connectors.mirrored import Mirrored, MirrorPort
+from obmen.connectors.mirrored.connector import Mirrored, MirrorPort
 
 __all__ = ["SITE_CREATES", "SITE_FIELDS", "SYSTEM", "SiteMirrored", "site_connector"]
 
@@ -47,6 +49,9 @@ def _keyed(op: WriteOp) -> WriteOp:
     return op
 
 
-def site_connector(port: MirrorPort) -> SiteMirrored:
-    """The engine's connector for the site over its mirror (a `MirrorStore(db, tenant, "site")`)."""
-    return SiteMirrored(SYSTEM, port, fields=SITE_FIELDS, creates=SITE_CREATES)
+def site_connector(port: MirrorPort, properties: Sequence[str] = ()) -> SiteMirrored:
+    """The engine's connector for the site over its mirror (a `MirrorStore(db, tenant, "site")`);
+    `properties` are the codes of the order properties it carries (`property:<code>`)."""
+    extra = {property_field(code) for code in properties}
+    fields = {**SITE_FIELDS, "order": SITE_FIELDS["order"] | extra}
+    return SiteMirrored(SYSTEM, port, fields=fields, creates=SITE_CREATES)

@@ -1,4 +1,4 @@
-"""Mirror and outbox of pull-only partners (1C and the site, ARCHITECTURE §2.7).
+"""Mirror and outbox of pull-only partners (1C and the site, docs/architecture.md §2.7).
 
 Revision ID: 0002
 Revises: 0001

@@ -1,4 +1,6 @@
-"""Journal rows carry when their key was enqueued and when the write was confirmed (ARCHITECTURE §2.8).
+"""Journal rows carry when their key was enqueued and when the write was confirmed (docs/architecture.md).
+
+See §2.8.
 
 With both, a propagation's latency (enqueue → confirmation) is read from the store by any process,
 not only by the worker that made the write.

@@ -1,0 +1,1 @@
+"""The `obmen` command, one module per command group."""

@@ -1,0 +1,1 @@
+"""The Bitrix24 REST client: wire format and error classes, credentials, the portal's limits."""

@@ -1,0 +1,350 @@
+"""What obmen's 1C exchange endpoint does with a run (the `ExchangeBackend` of `onec.server`).
+
+Catalog files are read by the streaming codec in a worker thread and their records *spooled* to a file
+next to the upload; only a file read to its end is absorbed into the 1C mirror, so truncated or hostile
+XML imports nothing, and memory does not grow with the file. Products and offers whose raw digest the
+mirror already holds are neither parsed nor mapped (the reader asks the mirror a few hundred at a
+time), and only their sighting is stored: an unchanged re-import costs little more than the XML walk.
+Absorbing enqueues the keys of the objects whose fingerprint changed (`obmen.connectors.mirrored.ingest`).
+`deactivate` retires what a full run did not mention. `query` answers 1C with the outbox's orders,
+acknowledged only by `success` (docs/protocols/commerceml.md §1.7).
+
+1C sends an order back under its own `Ид` but with the site's `Номер` (§2.7), so every order handed to
+1C is indexed by number in the mirror (`ORDER_NUMBERS`), and 1C's documents find their order by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from obmen.connectors.commerceml import KnownMany, RunContext, read
+from obmen.connectors.commerceml.names import Vocabulary
+from obmen.connectors.mirrored.documents import (
+    DEFAULT_STATUSES,
+    build_documents,
+    customer_id,
+    document_number,
+    documents_xml,
+    info_xml,
+)
+from obmen.connectors.mirrored.ingest import CATALOG_ID, LAST_ORDER, ORDER_NUMBERS, Absorbed, MirrorIngest
+from obmen.connectors.mirrored.records import CATALOG_ENTITIES, FileReport, Record, records
+from obmen.connectors.onec.connector import SYSTEM
+from obmen.connectors.onec.server import ExchangeEndpoint, Run
+from obmen.connectors.onec.throttle import TrustedProxies
+from obmen.connectors.onec.uploads import Limits
+from obmen.errors import ObmenError, PermanentError, ProtocolError, TransientError
+from obmen.store.database import Database
+
+__all__ = ["OneCBackend", "onec_endpoint", "spool_line", "spooled"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 500
+#: An unchanged record costs a sighting only: this many of them weigh as much as one parsed record.
+_UNCHANGED_WEIGHT = 0.25
+_STATE_TTL = 6 * 3600.0
+#: How long the reading thread waits for the mirror to answer which items it holds.
+_ASK_TIMEOUT = 120.0
+
+
+@dataclass(slots=True)
+class _RunState:
+    started: float
+    context: RunContext = field(default_factory=RunContext)
+    full: set[str] = field(default_factory=set)
+
+
+class OneCBackend:
+    """The 1C mirror behind the exchange endpoint."""
+
+    def __init__(
+        self,
+        ingest: MirrorIngest,
+        *,
+        query_limit: int = 1000,
+        schema_version: str = "2.05",
+        encoding: str = "windows-1251",
+        statuses: Mapping[str, str] = DEFAULT_STATUSES,
+        payment_systems: Mapping[str, str] | None = None,
+        vocabulary: Vocabulary | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ingest = ingest
+        self.statuses = dict(statuses)
+        self.payment_systems = dict(payment_systems or {})
+        #: 1C's names of statuses and payment kinds (`[mapping] onec_statuses`, `payment_systems`).
+        self.vocabulary = vocabulary or Vocabulary()
+        self.query_limit = query_limit
+        self.schema_version = schema_version
+        self.encoding = encoding
+        self.clock = clock
+        self._runs: dict[str, _RunState] = {}
+
+    def _state(self, run: Run) -> _RunState:
+        now = self.clock()
+        for stale in [k for k, s in self._runs.items() if now - s.started > _STATE_TTL]:
+            del self._runs[stale]
+        return self._runs.setdefault(run.id, _RunState(run.started))
+
+    # -- catalog ----------------------------------------------------------------------------------------
+
+    async def import_file(self, run: Run, path: Path) -> str:
+        """Read one catalog file to its end, then absorb it into the mirror."""
+        state = self._state(run)
+        report = FileReport()
+        async with self._noted("catalog", path):
+            known = self._known_many(asyncio.get_running_loop())
+            spool = await asyncio.to_thread(_spool, path, state.context, report, known)
+            absorbed = await self._absorb(spool, trigger="onec:exchange")
+        state.full |= report.full
+        if report.catalog_id:
+            await self.ingest.remember(CATALOG_ID, {"catalog": {"id": report.catalog_id}})
+        summary = f"{path.name}: {absorbed.summary() or 'nothing to import'}"
+        await self.ingest.note("catalog", f"ok: {summary}")
+        return summary
+
+    def _known_many(self, loop: asyncio.AbstractEventLoop) -> KnownMany:
+        """The reader's question, asked from its thread, answered by the mirror on this loop."""
+
+        def known(batch: Sequence[tuple[str, str, str]]) -> Collection[tuple[str, str]]:
+            future = asyncio.run_coroutine_threadsafe(self.ingest.held(batch), loop)
+            try:
+                return future.result(timeout=_ASK_TIMEOUT)
+            except concurrent.futures.TimeoutError as exc:
+                future.cancel()
+                raise TransientError("the 1C mirror did not answer in time") from exc
+
+        return known
+
+    @contextlib.asynccontextmanager
+    async def _noted(self, what: str, path: Path) -> AsyncIterator[None]:
+        """A failed upload is recorded for the operator (`obmen status`) before 1C hears `failure`."""
+        try:
+            yield
+        except ObmenError as exc:
+            await self._note(what, f"failed: {path.name}: {exc}")
+            raise
+        except Exception as exc:
+            # The store failing under us (or a bug) must still reach 1C as a readable `failure` line;
+            # 1C runs the exchange again later and an absorb is idempotent.
+            log.exception("1C exchange: storing %s failed", path.name)
+            error = TransientError(f"{path.name}: obmen could not store it ({type(exc).__name__})")
+            await self._note(what, f"failed: {error}")
+            raise error from exc
+
+    async def _note(self, what: str, text: str) -> None:
+        try:
+            await self.ingest.note(what, text)
+        except Exception:
+            # Best effort: the store may be what failed; the log has the story either way.
+            log.warning("1C exchange: could not record %r for the operator", text, exc_info=True)
+
+    async def deactivate(self, run: Run) -> str:
+        """Retire the catalog objects a full run did not mention (docs/protocols/commerceml.md §1.6)."""
+        state = self._runs.get(run.id)
+        full = sorted(e for e in (state.full if state else set()) if e in CATALOG_ENTITIES)
+        if not full:
+            return "Обмен содержал только изменения, деактивировать нечего / a delta run retires nothing"
+        retired = await self.ingest.retire(full, before=run.started, trigger="onec:deactivate")
+        counts = ", ".join(f"{e} {retired.seen.get(e, 0)}" for e in full)
+        return f"Деактивировано / retired: {counts}"
+
+    async def _absorb(self, spool: Path, *, trigger: str, rekey: bool = False) -> Absorbed:
+        total = Absorbed()
+        reader = _Spool(spool)
+        try:
+            while chunk := await asyncio.to_thread(reader.next_chunk):
+                if rekey:
+                    chunk = await self.ingest.rekey_orders(chunk)
+                total.add(await self.ingest.absorb(chunk, trigger=trigger))
+        finally:
+            await asyncio.to_thread(reader.close)
+        return total
+
+    # -- sale -------------------------------------------------------------------------------------------
+
+    async def query(self, run: Run) -> bytes:
+        """The outbox's orders as a site answers `mode=query`, marked as sent under this run."""
+        items = await self.ingest.collect(run.id, limit=self.query_limit)
+        orders = [Record(i.entity, i.external_id, i.fields) for i in items if i.entity == "order"]
+        customers: dict[str, Any] = {i.external_id: i.fields for i in items if i.entity == "counterparty"}
+        orders += await self._carriers(customers, orders)
+        missing = [c for c in (customer_id(o.fields) for o in orders) if c and c not in customers]
+        if missing:
+            customers |= await self.ingest.snapshots("counterparty", missing)
+        numbers = {n: {"order": o.external_id} for o in orders if (n := document_number(o.fields))}
+        await self.ingest.remember(ORDER_NUMBERS, numbers)
+        await self.ingest.remember(
+            LAST_ORDER, {c: {"order": o.external_id} for o in orders if (c := customer_id(o.fields))}
+        )
+        built = build_documents(orders, customers, to="onec", vocabulary=self.vocabulary)
+        for external_id, reason in built.refused.items():
+            log.error("1C query: order %s is kept back: %s", external_id, reason)
+        if built.refused:
+            # Not in this answer, so `success` must not acknowledge it: it stays pending.
+            await self.ingest.withhold(run.id, "order", list(built.refused))
+        body = documents_xml(
+            built.documents, to="onec", schema_version=self.schema_version, encoding=self.encoding
+        )
+        log.info("1C query: %d orders, %d counterparties under run %s", len(orders), len(customers), run.id)
+        await self.ingest.note(
+            "query", f"sent {len(built.documents)} orders, waiting for success (run {run.id})"
+        )
+        return body
+
+    async def _carriers(self, customers: dict[str, Any], orders: list[Record]) -> list[Record]:
+        """The last order of each changed customer no order of this answer names, to carry the change.
+
+        CommerceML has no document for a counterparty alone (§2.6): a change of one reaches 1C inside
+        an order. A customer without an order known to 1C travels with its first order anyway.
+        """
+        named = {customer_id(o.fields) for o in orders}
+        alone = [c for c in customers if c not in named]
+        last = await self.ingest.recall(LAST_ORDER, alone) if alone else {}
+        ids = sorted({str(entry["order"]) for entry in last.values()} - {o.external_id for o in orders})
+        found = await self.ingest.snapshots("order", ids) if ids else {}
+        return [Record("order", x, dict(fields)) for x, fields in found.items()]
+
+    async def info(self, run: Run) -> bytes:
+        """Order statuses and payment systems for 1C to map its own to (`mode=info`)."""
+        return info_xml(self.statuses, self.payment_systems)
+
+    async def acknowledge(self, run: Run) -> None:
+        """1C confirmed the orders it collected under this run."""
+        count = await self.ingest.acknowledge(run.id)
+        await self.ingest.note("query", f"ok: 1C confirmed {count} documents (run {run.id})")
+
+    async def import_documents(self, run: Run, path: Path) -> str:
+        """1C's orders back: statuses, postings, payments, shipments, and orders born in 1C."""
+        report = FileReport()
+        async with self._noted("documents", path):
+            spool = await asyncio.to_thread(_spool, path, RunContext(), report, None, self.vocabulary)
+            total = await self._absorb(spool, trigger="onec:documents", rekey=True)
+        skipped = f"; skipped {len(report.skipped)} non-order documents" if report.skipped else ""
+        summary = f"{path.name}: {total.summary() or 'no documents'}{skipped}"
+        await self.ingest.note("documents", f"ok: {summary}")
+        return summary
+
+
+def _spool(
+    path: Path,
+    context: RunContext,
+    report: FileReport,
+    known: KnownMany | None = None,
+    vocabulary: Vocabulary | None = None,
+) -> Path:
+    """Read and map a whole file into a spool of JSON lines; any malformed input raises `ProtocolError`."""
+    spool = path.with_name(path.name + ".records")
+    try:
+        with spool.open("w", encoding="utf-8") as out:
+            for record in records(read(path, context, known_many=known), context, report, vocabulary):
+                out.write(spool_line(record))
+    except ObmenError:
+        spool.unlink(missing_ok=True)
+        raise
+    except (ValueError, ArithmeticError, KeyError) as exc:
+        spool.unlink(missing_ok=True)
+        raise ProtocolError(f"{path.name}: {exc}") from exc
+    except Exception as exc:
+        # A bug of ours must still reach 1C as a `failure` line (not a 500 it cannot read), loudly here.
+        spool.unlink(missing_ok=True)
+        log.exception("1C exchange: reading %s failed", path.name)
+        raise PermanentError(f"{path.name}: obmen could not read the file ({type(exc).__name__})") from exc
+    return spool
+
+
+#: Marks a spool line of an unchanged record: `<mark>entity<tab>id<tab>digest`, no JSON either way.
+_SIGHTED = "="
+_PLAIN = str.maketrans("", "", "\t\n\r")
+
+
+def spool_line(record: Record) -> str:
+    """A record as one spool line; an unchanged one (most of a re-import) in a cheap form of its own."""
+    x, digest = record.external_id, record.digest
+    if record.unchanged and digest and f"{x}{digest}".translate(_PLAIN) == f"{x}{digest}":
+        return f"{_SIGHTED}{record.entity}\t{x}\t{digest}\n"
+    line = [record.entity, x, record.fields, digest, record.unchanged]
+    return json.dumps(line, ensure_ascii=False) + "\n"
+
+
+def spooled(line: str) -> Record:
+    """The record a spool line holds (`spool_line`)."""
+    if line.startswith(_SIGHTED):
+        entity, external_id, digest = line[1:].rstrip("\n").split("\t")
+        return Record(entity, external_id, {}, digest, unchanged=True)
+    entity, external_id, fields, digest, unchanged = json.loads(line)
+    return Record(entity, external_id, fields, digest, unchanged)
+
+
+class _Spool:
+    """Reads a spool back a chunk at a time (in a worker thread) and deletes it when closed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lines: IO[str] | None = None
+
+    def next_chunk(self) -> list[Record]:
+        if self._lines is None:
+            self._lines = self.path.open(encoding="utf-8")
+        chunk: list[Record] = []
+        weight = 0.0
+        for line in self._lines:
+            record = spooled(line)
+            chunk.append(record)
+            weight += _UNCHANGED_WEIGHT if record.unchanged else 1.0
+            # A document's counterparties come before its order: never split them across chunks.
+            if weight >= _CHUNK and record.entity != "counterparty":
+                break
+        return chunk
+
+    def close(self) -> None:
+        if self._lines is not None:
+            self._lines.close()
+        self.path.unlink(missing_ok=True)
+
+
+def onec_endpoint(
+    db: Database,
+    *,
+    login: str,
+    password: str,
+    workdir: Path,
+    tenant: str = "default",
+    limits: Limits | None = None,
+    statuses: Mapping[str, str] = DEFAULT_STATUSES,
+    payment_systems: Mapping[str, str] | None = None,
+    vocabulary: Vocabulary | None = None,
+    clock: Callable[[], float] = time.time,
+    on_enqueued: Callable[[], None] | None = None,
+    trusted_proxies: Sequence[str] = (),
+) -> ExchangeEndpoint:
+    """The 1C exchange endpoint over the 1C mirror; mount its `routes()` in the web app.
+
+    `statuses` and `payment_systems` (id → name) are what `mode=info` offers 1C to map to; `vocabulary`
+    translates 1C's status names and payment kinds both ways; `on_enqueued` is told when an upload's
+    changed keys are committed (a worker may start now);
+    `trusted_proxies` are the addresses whose `X-Forwarded-For` names the client (`web.trusted_proxies`).
+    """
+    ingest = MirrorIngest(db, tenant, SYSTEM, clock=clock, on_enqueued=on_enqueued)
+    backend = OneCBackend(
+        ingest, statuses=statuses, payment_systems=payment_systems, vocabulary=vocabulary, clock=clock
+    )
+    return ExchangeEndpoint(
+        backend,
+        login=login,
+        password=password,
+        workdir=workdir,
+        limits=limits,
+        clock=clock,
+        trusted_proxies=TrustedProxies(trusted_proxies),
+    )

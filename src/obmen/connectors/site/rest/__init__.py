@@ -1,0 +1,1 @@
+"""The site through its REST and events: client, mapping, writes, connector, event hooks."""

@@ -1,0 +1,154 @@
+"""The journal: every write obmen plans, then settles with its outcome and latency."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from obmen.store.state._sql import dumps
+from obmen.store.tables import journal, links, work_items
+
+__all__ = ["JournalEntry", "plan_writes", "record_links_in_journal", "settle_writes"]
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One write obmen made or is about to make."""
+
+    entity: str
+    canonical_id: str
+    action: str
+    target_system: str
+    fields: Mapping[str, Any]
+    trigger: str
+    source_system: str | None = None
+    external_id: str | None = None
+
+
+async def plan_writes(
+    conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry], *, now: float
+) -> list[int]:
+    """Journal writes ahead of the remote call (status `planned`); returns their ids in order."""
+    if not entries:
+        return []
+    enqueued = await _enqueued_at(conn, tenant, entries)
+    rows = [
+        {
+            "tenant": tenant,
+            "at": now,
+            "enqueued_at": enqueued.get((entry.entity, entry.canonical_id)),
+            "entity": entry.entity,
+            "canonical_id": entry.canonical_id,
+            "action": entry.action,
+            "source_system": entry.source_system,
+            "target_system": entry.target_system,
+            "external_id": entry.external_id,
+            "fields": dumps(entry.fields),
+            "trigger": entry.trigger,
+            "status": "planned",
+        }
+        for entry in entries
+    ]
+    # Rows come back matched by what names them (one write per object and system in a batch), not in
+    # parameter order: SQLite cannot promise that order, and asking for it sends one INSERT per row.
+    keys = [(e.entity, e.canonical_id, e.target_system, e.action) for e in entries]
+    if len(set(keys)) < len(keys):
+        stmt = sa.insert(journal).returning(journal.c.id, sort_by_parameter_order=True)
+        return [row.id for row in await conn.execute(stmt, rows)]
+    c = journal.c
+    stmt = sa.insert(journal).returning(c.id, c.entity, c.canonical_id, c.target_system, c.action)
+    found = {
+        (r.entity, r.canonical_id, r.target_system, r.action): r.id for r in await conn.execute(stmt, rows)
+    }
+    return [found[key] for key in keys]
+
+
+async def _enqueued_at(
+    conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry]
+) -> dict[tuple[str, str], float]:
+    """(entity, canonical id) → when the running work item for that object was enqueued.
+
+    The item is the linked key itself, or an unlinked key (`order@site:132`) whose object is linked
+    by now; either way it is the item whose reconcile planned these writes (one running item per lock).
+    """
+    out: dict[tuple[str, str], float] = {}
+    w = work_items.c
+    for entity in {e.entity for e in entries}:
+        cids = list({e.canonical_id for e in entries if e.entity == entity})
+        running = sa.and_(w.tenant == tenant, w.entity == entity, w.state == "running")
+        linked = sa.select(w.canonical_id.label("cid"), w.enqueued_at).where(
+            running, w.canonical_id.in_(cids)
+        )
+        adopted = (
+            sa.select(links.c.canonical_id.label("cid"), w.enqueued_at)
+            .join(
+                links,
+                sa.and_(
+                    links.c.tenant == w.tenant,
+                    links.c.entity == w.entity,
+                    links.c.system == w.system,
+                    links.c.external_id == w.external_id,
+                ),
+            )
+            .where(running, links.c.canonical_id.in_(cids))
+        )
+        for row in await conn.execute(sa.union_all(linked, adopted)):
+            key = (entity, row.cid)
+            out[key] = min(out.get(key, row.enqueued_at), row.enqueued_at)
+    return out
+
+
+async def settle_writes(
+    conn: AsyncConnection,
+    outcomes: Iterable[tuple[int, str, str | None, str | None]],
+    *,
+    now: float | None = None,
+) -> None:
+    """Mark journalled writes `applied` or `failed`: (journal id, status, external id, error).
+
+    `now` is when the remote system confirmed them; without it the row has no latency to show.
+    """
+    rows = [{"jid": j, "st": status, "xid": x, "err": error} for j, status, x, error in outcomes]
+    if rows:
+        stmt = (
+            sa.update(journal)
+            .where(journal.c.id == sa.bindparam("jid"))
+            .values(
+                status=sa.bindparam("st"),
+                error=sa.bindparam("err"),
+                settled_at=now,
+                external_id=sa.func.coalesce(sa.bindparam("xid", type_=sa.String), journal.c.external_id),
+            )
+        )
+        await conn.execute(stmt, rows)
+
+
+async def record_links_in_journal(
+    conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry], *, now: float
+) -> None:
+    """Journal actions that changed no remote object (links found by matching or recovery)."""
+    enqueued = await _enqueued_at(conn, tenant, entries) if entries else {}
+    rows = [
+        {
+            "tenant": tenant,
+            "at": now,
+            "enqueued_at": enqueued.get((e.entity, e.canonical_id)),
+            "settled_at": now,
+            "entity": e.entity,
+            "canonical_id": e.canonical_id,
+            "action": e.action,
+            "source_system": e.source_system,
+            "target_system": e.target_system,
+            "external_id": e.external_id,
+            "fields": dumps(e.fields),
+            "trigger": e.trigger,
+            "status": "applied",
+        }
+        for e in entries
+    ]
+    if rows:
+        await conn.execute(sa.insert(journal), rows)

@@ -1,0 +1,1 @@
+"""Test doubles: an in-memory system that implements the connector contract (`fakes`)."""

@@ -1,0 +1,114 @@
+"""A create confirmed while the created object's own event is being adopted (found by the chaos run).
+
+obmen creates a contact in the portal; the portal's event about it reaches a restarted obmen (which no
+longer knows the write was its own) and is queued as an unlinked key. The batch holding that key first
+finds no link, then reads the object; meanwhile the batch that made the create settles: its link is
+committed and its intent dropped. The object is obmen's canonical object all the same, not a new one
+(docs/architecture.md §2.4): before the fix the batch paired it with a fresh canonical id, failed on the
+link check with every other key it held, and was retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from obmen.connectors.base import Remote
+from obmen.engine.context import Engine, EngineSettings
+from obmen.engine.policy import Policy
+from obmen.engine.reconciler import reconcile
+from obmen.engine.scheduler import enqueue_changes
+from obmen.engine.worker import Worker, WorkerOptions
+from obmen.store import queue, state
+from obmen.store.database import Database
+from obmen.testing.fakes import FakeSystem, Knobs, ManualClock, SimulatedCrash
+
+FIELDS = {"counterparty": ["name", "emails"]}
+
+
+class Racing(FakeSystem):
+    """A portal whose next read first lets `meanwhile` run (the other batch settling)."""
+
+    meanwhile: Callable[[], Awaitable[None]] | None = None
+
+    async def fetch(self, entity: str, external_ids: Sequence[str]) -> Mapping[str, Remote]:
+        hook, self.meanwhile = self.meanwhile, None
+        if hook is not None:
+            await hook()
+        return await super().fetch(entity, external_ids)
+
+
+def _engine(db: Database, connectors: dict[str, Any], clock: ManualClock) -> Engine:
+    settings = EngineSettings(batch_size=50, lease_seconds=30, max_attempts=3, backoff_base=1, backoff_cap=10)
+    return Engine(db=db, connectors=connectors, policy=Policy.build({}), settings=settings, clock=clock)
+
+
+async def test_the_event_of_a_create_confirmed_meanwhile_is_adopted_as_that_object(db: Database) -> None:
+    clock = ManualClock()
+    site = FakeSystem("site", fields=FIELDS, clock=clock, seed=1)
+    crm = Racing("bitrix24", fields=FIELDS, clock=clock, seed=2, knobs=Knobs(crash_after_write=1.0))
+    engine = _engine(db, {"site": site, "bitrix24": crm}, clock)
+    site.create("counterparty", {"name": "Ирина", "emails": ["irina@example.ru"]})
+    await enqueue_changes(engine, "site", site.take_notifications(), trigger="site:query")
+    # The create reaches the portal, then the process dies before it records the link.
+    with pytest.raises(SimulatedCrash):
+        await reconcile(engine, "w1", await _claim(engine, clock))
+    crm.knobs.crash_after_write = 0.0
+    ((contact, cid),) = crm.origins("counterparty").items()
+    assert cid is not None
+    await enqueue_changes(engine, "bitrix24", crm.take_notifications(), trigger="bitrix24:event")
+
+    async def settle_the_create() -> None:
+        async with db.begin() as conn:
+            pair = [(cid, "bitrix24", contact)]
+            await state.add_links(conn, engine.tenant, "counterparty", pair, now=clock())
+            await state.drop_intents(conn, engine.tenant, "counterparty", [(cid, "bitrix24")])
+
+    crm.meanwhile = settle_the_create
+    event = await _claim(engine, clock)
+    assert [(i.system, i.external_id) for i in event] == [("bitrix24", contact)]
+    await reconcile(engine, "w2", event)  # raised LinkConflict: paired with a fresh canonical id
+    async with db.begin() as conn:
+        links = await state.fetch_links(conn, engine.tenant, "counterparty", [cid])
+    assert links[cid]["bitrix24"] == contact
+    clock.advance(31)  # the crashed batch's lease runs out: it is reconciled again
+    await Worker(engine, name="w3", options=WorkerOptions(tenant_lease=False)).drain()
+    assert len(crm.objects("counterparty")) == len(site.objects("counterparty")) == 1
+
+
+async def _claim(engine: Engine, clock: ManualClock) -> list[queue.Claimed]:
+    return await queue.claim(engine.db, engine.tenant, "w", limit=50, lease=30, now=clock())
+
+
+async def test_a_copy_stamped_with_an_id_that_is_no_canonical_one_is_matched_not_made_anew(
+    db: Database,
+) -> None:
+    """A partner's copy queued by obmen reads as stamped with its external id (store/mirror.py): for a 1C
+    offer that id is its `Ид`, no canonical id. When the create that queued it was never confirmed (obmen
+    was killed between the outbox and the link), adopting the copy must still find the 1C offer it is by
+    its keys, not make a second canonical offer (found by the chaos run: the two then fought over the
+    portal's variation and were parked)."""
+    clock = ManualClock()
+    fields = {"offer": ["xml_id", "name"]}
+    onec = FakeSystem("onec", fields=fields, clock=clock, seed=1, creates=[])
+    site = FakeSystem("site", fields=fields, clock=clock, seed=2, creates=[])
+    engine = _engine(db, {"onec": onec, "site": site}, clock)
+    guid = "3d7fc284-2b61-5c1e-b85b-ef44c44af07a#746d0af0"
+    onec.create("offer", {"xml_id": guid, "name": "Ботинки (41)"})
+    await enqueue_changes(engine, "onec", onec.take_notifications(), trigger="onec:upload")
+    worker = Worker(engine, name="w1", options=WorkerOptions(tenant_lease=False))
+    await worker.drain()
+    site.create("offer", {"xml_id": guid, "name": "Ботинки (41)"}, origin=guid)
+    await enqueue_changes(engine, "site", site.take_notifications(), trigger="site:ref")
+    await worker.drain()
+    async with db.begin() as conn:
+        by_onec = await state.resolve_external(conn, engine.tenant, "offer", "onec", [onec_id(onec)])
+        by_site = await state.resolve_external(conn, engine.tenant, "offer", "site", [onec_id(site)])
+    assert by_site == {onec_id(site): by_onec[onec_id(onec)]}
+
+
+def onec_id(fake: FakeSystem) -> str:
+    (only,) = fake.objects("offer")
+    return only
