@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from demo_process import endpoints, start, stop
 
 from obmen.demo.activity import Activity
 from obmen.demo.stack import DEMO, Stack, Tuning, running_stack
@@ -90,28 +88,19 @@ async def test_the_exchange_only_demo_plays_every_flow_on_the_commerceml_exchang
 
 
 def test_obmen_demo_exchange_only_starts_the_commerceml_stack(tmp_path: Path) -> None:
-    state, log = tmp_path / "demo", tmp_path / "demo.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OBMEN_")}
-    command = [sys.executable, "-m", "obmen", "demo", "--state-dir", str(state), "--no-activity"]
-    with log.open("w", encoding="utf-8") as out:
-        demo = subprocess.Popen([*command, "--exchange-only"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    state = tmp_path / "demo"
+    demo = start(state, tmp_path / "demo.log", "--exchange-only")
     try:
-        deadline = time.monotonic() + 120
-        while "running;" not in log.read_text(encoding="utf-8"):
-            assert demo.poll() is None, log.read_text(encoding="utf-8")
-            assert time.monotonic() < deadline, "no running stack within 120 s"
-            time.sleep(0.2)
-        shown = log.read_text(encoding="utf-8")
+        shown = (tmp_path / "demo.log").read_text(encoding="utf-8")
         assert "site.mode = exchange, onec.mode = exchange" in shown
         assert "products in Bitrix24" in shown
         assert "(1C exchange → Bitrix24)" in shown
-        endpoints = json.loads((state / "endpoints.json").read_text(encoding="utf-8"))
-        assert (endpoints["site"]["mode"], endpoints["onec"]["mode"]) == ("exchange", "exchange")
-        assert "rest" not in endpoints["site"]
-        assert "odata" not in endpoints["onec"]
+        shown_endpoints = endpoints(state)
+        assert (shown_endpoints["site"]["mode"], shown_endpoints["onec"]["mode"]) == ("exchange", "exchange")
+        assert "rest" not in shown_endpoints["site"]
+        assert "odata" not in shown_endpoints["onec"]
     finally:
-        demo.send_signal(signal.SIGINT)
-        demo.wait(timeout=60)
+        stop(demo)
 
 
 def test_the_cli_takes_exchange_only_and_keeps_its_old_flags() -> None:

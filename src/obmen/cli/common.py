@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -20,6 +21,7 @@ __all__ = [
     "ConfigOption",
     "console",
     "fail",
+    "interruptible",
     "log_to_stderr",
     "migrated",
     "settings_from",
@@ -51,6 +53,21 @@ ConfigOption = Annotated[
         envvar="OBMEN_CONFIG",
     ),
 ]
+
+
+def interruptible() -> None:
+    """Make Ctrl+C (SIGINT) and SIGTERM stop this command cleanly, as a KeyboardInterrupt.
+
+    A process started in the background by a shell without job control (a CI runner, `cmd &` in a script)
+    inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: the command would not stop.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _as_interrupt)
+
+
+def _as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl+C: asyncio.run's own SIGINT handler then cancels the main task, finally blocks run."""
+    signal.raise_signal(signal.SIGINT)
 
 
 def fail(message: str) -> NoReturn:

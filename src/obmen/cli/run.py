@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from obmen.cli.common import ConfigOption, fail, log_to_stderr, migrated, settings_from
+from obmen.cli.common import ConfigOption, fail, interruptible, log_to_stderr, migrated, settings_from
 from obmen.config.settings import Settings, exposure
 from obmen.errors import ObmenError
 
@@ -115,6 +115,7 @@ def demo_command(
     of them would only point at objects that are gone.
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    interruptible()
     from obmen.demo.stack import live_demo, stopped_demo
 
     running = live_demo(state_dir)

@@ -24,7 +24,15 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from obmen.cli.common import ConfigOption, console, fail, log_to_stderr, migrated, settings_from
+from obmen.cli.common import (
+    ConfigOption,
+    console,
+    fail,
+    interruptible,
+    log_to_stderr,
+    migrated,
+    settings_from,
+)
 from obmen.config.settings import Settings
 from obmen.errors import ObmenError
 from obmen.store.queue import NewItem
@@ -64,6 +72,7 @@ def sync(
     if not full and not targets:
         fail("name the objects to sync (order:site:132), or pass --full / укажите объекты или --full")
     items = [] if full else _keys(targets or [])
+    interruptible()
     try:
         load = asyncio.run(_sync(settings, items, targets or [], full=full, wait=wait, quiet=as_json))
     except KeyboardInterrupt:
