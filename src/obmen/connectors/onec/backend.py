@@ -123,8 +123,10 @@ class OneCBackend:
             full = frozenset(e for e in report.full if e in CATALOG_ENTITIES)
             if report.catalog_id:
                 await self.ingest.remember(CATALOG_ID, {"catalog": {"id": report.catalog_id}})
-            # Only now, absorbed to its end, may the file be skipped next time; one that listed objects
-            # in full only once its run's deactivate retired the rest (`deactivate`).
+            # Only now, absorbed to its end, may the file be skipped next time. A full section
+            # (`СодержитТолькоИзменения="false"`, docs/protocols/commerceml.md §2.3) also says that what it
+            # does not list is gone, which only the run's `deactivate` makes true in the mirror (§1.6):
+            # until then (a run that stopped before it) the same bytes must be read again.
             upload = Upload(
                 kind, name, digest, frozenset(absorbed.seen), full, run.id, not full, self.ingest.clock()
             )
@@ -184,8 +186,9 @@ class OneCBackend:
         if state is None:
             return "Обмен содержал только изменения, деактивировать нечего / a delta run retires nothing"
         full = sorted(e for e in state.full if e in CATALOG_ENTITIES)
-        # What a skipped file lists was not seen this run, so retiring its entities would retire it too.
-        # Those are kept this once, and neither file is skipped next time, so the next run retires them.
+        # Retiring keeps what this run saw (§1.6), and a skipped file's objects were not seen: retiring
+        # an entity it wrote would retire them too. Such entities are kept this once, and neither file
+        # is skipped next time, so the next run retires what it should.
         clash = {e for e in full if any(e in wrote for wrote in state.skipped.values())}
         if clash:
             await self.repeats.void(run.id, clash)
