@@ -5,12 +5,15 @@ codec's writer, zipped and sent to `/exchange/1c` by the sandbox's 1C protocol c
 commerceml.md §1): checkauth, init, file (cut at `file_limit`), import repeated while `progress`,
 deactivate, complete. obmen is the real endpoint over a real SQLite store, served in-process; its
 worker runs on the same loop as in `obmen run`, reconciling into two fake systems that carry the
-catalog (their writes are the remote writes counted). Each size runs in a fresh process, twice: the
-first import, then the same files again (nothing changed: no key enqueued, no remote write).
+catalog (their writes are the remote writes counted). Each size runs in a fresh process, three times:
+the first import; the same files again, byte for byte (acknowledged without reading them: no key
+enqueued, no remote write, docs/architecture.md §2.5); and a fresh export of the same catalog, whose
+files differ only in the date 1C stamps on them (read, but no product or offer parsed: per-item digests).
 
 Columns: `exchange s` is checkauth to the last import's `success`; `drained s` until the worker has
 reconciled every key the run enqueued; `changed` the mirrored objects whose content the run changed
-(each one key enqueued); `peak RSS` of the whole process (endpoint, store and worker).
+(each one key enqueued); `vs first` the exchange's time over the first import's; `peak RSS` of the whole
+process (endpoint, store and worker).
 
 `--no-drain` starts the re-import at once instead of waiting for the worker (which keeps running):
 at 100k products and more the fake systems' reconcile outlasts the exchange many times over. The
@@ -26,6 +29,7 @@ import argparse
 import asyncio
 import io
 import multiprocessing as mp
+import re
 import tempfile
 import time
 import zipfile
@@ -56,11 +60,19 @@ PAUSE = 0.05
 FULL = (2000, 20000)
 
 
-def _archive(files: tuple[Path, ...]) -> bytes:
+ROUNDS = ("first import", "unchanged re-import", "fresh export, same items")
+#: The root's stamp (docs/protocols/commerceml.md §2.1): a fresh export of an unchanged catalog differs in it.
+_STAMP = re.compile('ДатаФормирования="[^"]*"'.encode())
+
+
+def _archive(files: tuple[Path, ...], *, restamp: bool = False) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in files:
-            archive.write(path, path.name)
+            data = path.read_bytes()
+            if restamp:
+                data = _STAMP.sub('ДатаФормирования="2031-01-01T00:00:00"'.encode(), data, count=1)
+            archive.writestr(path.name, data)
     return buffer.getvalue()
 
 
@@ -94,7 +106,7 @@ async def _changed(db: Database, since: float) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def _run(directory: Path, files: tuple[Path, ...], rounds: int, drain: bool) -> list[dict[str, Any]]:
+async def _run(directory: Path, files: tuple[Path, ...], drain: bool) -> list[dict[str, Any]]:
     url = f"sqlite:///{directory / 'obmen.db'}"
     upgrade(url)
     db = Database.connect(url)
@@ -110,13 +122,13 @@ async def _run(directory: Path, files: tuple[Path, ...], rounds: int, drain: boo
         db, login=LOGIN, password=PASSWORD, workdir=directory / "exchange", on_enqueued=worker.wake.set
     )
     app = Starlette(routes=endpoint.routes())
-    archive = _archive(files)
+    archives = [_archive(files), _archive(files), _archive(files, restamp=True)]
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     out = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), timeout=600) as http:
         client = ProtocolClient("http://obmen/exchange/1c", LOGIN, PASSWORD, http, max_import_steps=100_000)
-        for _ in range(rounds):
+        for archive in archives:
             writes = sum(len(f.writes()) for f in fakes.values())
             start, wall = time.perf_counter(), time.time()
             calls = await _exchange(client, archive, [f.name for f in files])
@@ -146,7 +158,7 @@ def _child(products: int, drain: bool, queue: Any) -> None:
     with tempfile.TemporaryDirectory(prefix="obmen-bench-onec-") as tmp:
         files = generate(Path(tmp), products, price_types=2)
         size = sum(f.stat().st_size for f in files) / 2**20
-        rounds = asyncio.run(_run(Path(tmp), files, 2, drain))
+        rounds = asyncio.run(_run(Path(tmp), files, drain))
     queue.put({"rounds": rounds, "rss_mb": peak_rss_mb(), "mb": size})
 
 
@@ -171,21 +183,22 @@ def main(argv: list[str]) -> None:
     default = FULL if args.full else QUICK
     sizes = [int(n) for n in args.products.split(",")] if args.products else list(default)
     head = (
-        f"{'run':<22} {'products':>9} {'XML MB':>7} {'exchange s':>11} {'products/s':>11} {'drained s':>10} "
-        f"{'imports':>8} {'changed':>8} {'remote writes':>14} {'peak RSS MB':>12}"
+        f"{'run':<26} {'products':>9} {'XML MB':>7} {'exchange s':>11} {'vs first':>9} {'products/s':>11} "
+        f"{'drained s':>10} {'imports':>8} {'changed':>8} {'remote writes':>14} {'peak RSS MB':>12}"
     )
     print(head, flush=True)
-    first_rate: dict[int, float] = {}
     for products in sizes:
         result = _isolated(products, not args.no_drain)
-        for name, r in zip(("first import", "unchanged re-import"), result["rounds"], strict=True):
+        first = result["rounds"][0]["exchange"]
+        for name, r in zip(ROUNDS, result["rounds"], strict=True):
             rate = products / r["exchange"]
-            first_rate.setdefault(products, rate)
             drained = "—" if r["drained"] is None else f"{r['drained']:.2f}"
             writes = "—" if r["writes"] is None else str(r["writes"])
+            ratio = f"{r['exchange'] / first:.3f}×"
             print(
-                f"{name:<22} {products:>9} {result['mb']:>7.0f} {r['exchange']:>11.2f} {rate:>11.0f} "
-                f"{drained:>10} {r['calls']:>8} {r['changed']:>8} {writes:>14} {result['rss_mb']:>12.0f}",
+                f"{name:<26} {products:>9} {result['mb']:>7.0f} {r['exchange']:>11.2f} {ratio:>9} "
+                f"{rate:>11.0f} {drained:>10} {r['calls']:>8} {r['changed']:>8} {writes:>14} "
+                f"{result['rss_mb']:>12.0f}",
                 flush=True,
             )
     print(

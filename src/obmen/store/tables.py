@@ -264,3 +264,24 @@ __all__ = [
     "parked",
     "work_items",
 ]
+
+#: The last file of each name and kind a partner's upload brought that was absorbed to its end
+#: (store/uploads.py): an upload equal to it byte for byte is acknowledged without being read.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("tenant", _ID, primary_key=True),
+    Column("system", _ID, primary_key=True),
+    #: What the file is (`import`, `offers`, `prices`, `rests`…, from its name) and its path in the run.
+    Column("kind", _ID, primary_key=True),
+    Column("name", String(512), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    #: JSON lists: the entities the file wrote, and those it listed in full (its run may retire them).
+    Column("entities", Text, nullable=False),
+    Column("full", Text, nullable=False),
+    #: The run that absorbed it; 1 once the mirror holds what the file said, with its run's retirements.
+    Column("run", String(64), nullable=False),
+    Column("settled", Integer, nullable=False, server_default=text("0")),
+    #: When the mirror last held exactly what the file said: a later change of its entities voids it.
+    Column("held_at", Float, nullable=False),
+)

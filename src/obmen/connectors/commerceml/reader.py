@@ -34,7 +34,7 @@ from obmen.connectors.commerceml.items import (
 )
 from obmen.errors import ProtocolError
 
-__all__ = ["Source", "read", "sniff"]
+__all__ = ["Source", "read", "read_classifier", "sniff"]
 
 Source = str | os.PathLike[str] | IO[bytes]
 
@@ -66,6 +66,8 @@ _TOP = frozenset({"КоммерческаяИнформация", None})
 _HEAD = 65536
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+#: Lists of products and offers: the classifier (groups, properties, price types, warehouses) is before them.
+_ITEM_LISTS = frozenset({"Товары", "Предложения"})
 #: Products and offers whose digests are asked about in one `known_many` call.
 _ASK = 500
 
@@ -345,20 +347,29 @@ def _item(walk: _Walk, kind: str, el: Any) -> Iterator[Item]:
 
 
 def _walk(
-    source: Source, context: RunContext, name: str, stop_at_kind: bool, known: KnownMany | None
+    source: Source,
+    context: RunContext,
+    name: str,
+    stop_at_kind: bool,
+    known: KnownMany | None,
+    stop_at_items: bool = False,
 ) -> Iterator[Item]:
     walk = _Walk(context, name)
     walk.known = known
-    for item in _items(walk, source, name, stop_at_kind):
+    for item in _items(walk, source, name, stop_at_kind, stop_at_items):
         if walk.pending and not isinstance(item, Unchanged | Product | Offer):
             yield from walk.settle()  # held items come first: the file's order is kept
         yield item
     yield from walk.settle()
 
 
-def _items(walk: _Walk, source: Source, name: str, stop_at_kind: bool) -> Iterator[Item]:
+def _items(
+    walk: _Walk, source: Source, name: str, stop_at_kind: bool, stop_at_items: bool = False
+) -> Iterator[Item]:
     for event, el in _events(source, name):
         tag = E.local(el.tag)
+        if stop_at_items and event == "start" and tag in _ITEM_LISTS:
+            return
         if walk.root is None:
             if tag not in ("КоммерческаяИнформация", "Классификатор"):
                 raise ProtocolError(
@@ -398,6 +409,25 @@ def read(
         known_many = lambda batch: {(k, i) for k, i, d in batch if ask(k, i, d)}  # noqa: E731
     try:
         yield from _walk(source, context, label, stop_at_kind=False, known=known_many)
+    except E.BadValue as exc:
+        raise ProtocolError(f"{label}: line {exc.line}: {exc}") from exc
+    except etree.XMLSyntaxError as exc:
+        raise ProtocolError(f"{label}: line {exc.lineno}: {exc.msg}") from exc
+    except (etree.LxmlError, LookupError, UnicodeError) as exc:
+        raise ProtocolError(f"{label}: not readable as CommerceML XML: {exc}") from exc
+
+
+def read_classifier(source: Source, context: RunContext, *, name: str | None = None) -> None:
+    """Load a file's classifier into `context` without reading its products or offers.
+
+    A file 1C sent again unchanged is not read (`onec.repeats`), but the files after it in the run map
+    their items against its groups, properties and price types (§2.2, §2.4), which come before the items.
+    """
+    label = name or _name(source)
+    context.files.append(label)
+    try:
+        for _ in _walk(source, context, label, stop_at_kind=False, known=None, stop_at_items=True):
+            pass
     except E.BadValue as exc:
         raise ProtocolError(f"{label}: line {exc.line}: {exc}") from exc
     except etree.XMLSyntaxError as exc:

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from obmen.connectors.commerceml import KnownMany, RunContext, read
 from obmen.connectors.commerceml.names import Vocabulary
+from obmen.connectors.commerceml.reader import read_classifier
 from obmen.connectors.mirrored.documents import (
     DEFAULT_STATUSES,
     build_documents,
@@ -39,11 +40,13 @@ from obmen.connectors.mirrored.documents import (
 from obmen.connectors.mirrored.ingest import CATALOG_ID, LAST_ORDER, ORDER_NUMBERS, Absorbed, MirrorIngest
 from obmen.connectors.mirrored.records import CATALOG_ENTITIES, FileReport, Record, records
 from obmen.connectors.onec.connector import SYSTEM
+from obmen.connectors.onec.repeats import Repeats, file_digest, file_kind
 from obmen.connectors.onec.server import ExchangeEndpoint, Run
 from obmen.connectors.onec.throttle import TrustedProxies
 from obmen.connectors.onec.uploads import Limits
 from obmen.errors import ObmenError, PermanentError, ProtocolError, TransientError
 from obmen.store.database import Database
+from obmen.store.uploads import Upload
 
 __all__ = ["OneCBackend", "onec_endpoint", "spool_line", "spooled"]
 
@@ -62,6 +65,8 @@ class _RunState:
     started: float
     context: RunContext = field(default_factory=RunContext)
     full: set[str] = field(default_factory=set)
+    #: Files of this run not read because 1C sent them again unchanged: (kind, name) → what they wrote.
+    skipped: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
 
 class OneCBackend:
@@ -80,6 +85,7 @@ class OneCBackend:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.ingest = ingest
+        self.repeats = Repeats(ingest.db, ingest.tenant, ingest.system)
         self.statuses = dict(statuses)
         self.payment_systems = dict(payment_systems or {})
         #: 1C's names of statuses and payment kinds (`[mapping] onec_statuses`, `payment_systems`).
@@ -99,17 +105,42 @@ class OneCBackend:
     # -- catalog ----------------------------------------------------------------------------------------
 
     async def import_file(self, run: Run, path: Path) -> str:
-        """Read one catalog file to its end, then absorb it into the mirror."""
+        """Read one catalog file to its end, then absorb it into the mirror; a file sent again unchanged
+        is not read (`onec.repeats`)."""
         state = self._state(run)
         report = FileReport()
+        name = path.relative_to(run.directory).as_posix() if path.is_relative_to(run.directory) else path.name
+        kind = file_kind(name)
         async with self._noted("catalog", path):
+            digest = await asyncio.to_thread(file_digest, path)
+            held = await self.repeats.held(kind, name, digest)
+            if held is not None:
+                return await self._skip(state, path, held)
+            await self.repeats.forget([(kind, name)])
             known = self._known_many(asyncio.get_running_loop())
             spool = await asyncio.to_thread(_spool, path, state.context, report, known)
             absorbed = await self._absorb(spool, trigger="onec:exchange")
+            full = frozenset(e for e in report.full if e in CATALOG_ENTITIES)
+            if report.catalog_id:
+                await self.ingest.remember(CATALOG_ID, {"catalog": {"id": report.catalog_id}})
+            # Only now, absorbed to its end, may the file be skipped next time. A full section
+            # (`СодержитТолькоИзменения="false"`, docs/protocols/commerceml.md §2.3) also says that what it
+            # does not list is gone, which only the run's `deactivate` makes true in the mirror (§1.6):
+            # until then (a run that stopped before it) the same bytes must be read again.
+            upload = Upload(
+                kind, name, digest, frozenset(absorbed.seen), full, run.id, not full, self.ingest.clock()
+            )
+            await self.repeats.remember(upload)
         state.full |= report.full
-        if report.catalog_id:
-            await self.ingest.remember(CATALOG_ID, {"catalog": {"id": report.catalog_id}})
         summary = f"{path.name}: {absorbed.summary() or 'nothing to import'}"
+        await self.ingest.note("catalog", f"ok: {summary}")
+        return summary
+
+    async def _skip(self, state: _RunState, path: Path, held: Upload) -> str:
+        """Acknowledge a file 1C sent again unchanged: only its classifier is read, for the files after it."""
+        await asyncio.to_thread(read_classifier, path, state.context)
+        state.skipped[(held.kind, held.name)] = held.entities
+        summary = f"{path.name}: unchanged since it was last imported, not read again"
         await self.ingest.note("catalog", f"ok: {summary}")
         return summary
 
@@ -152,10 +183,24 @@ class OneCBackend:
     async def deactivate(self, run: Run) -> str:
         """Retire the catalog objects a full run did not mention (docs/protocols/commerceml.md §1.6)."""
         state = self._runs.get(run.id)
-        full = sorted(e for e in (state.full if state else set()) if e in CATALOG_ENTITIES)
-        if not full:
+        if state is None:
             return "Обмен содержал только изменения, деактивировать нечего / a delta run retires nothing"
-        retired = await self.ingest.retire(full, before=run.started, trigger="onec:deactivate")
+        full = sorted(e for e in state.full if e in CATALOG_ENTITIES)
+        # Retiring keeps what this run saw (§1.6), and a skipped file's objects were not seen: retiring
+        # an entity it wrote would retire them too. Such entities are kept this once, and neither file
+        # is skipped next time, so the next run retires what it should.
+        clash = {e for e in full if any(e in wrote for wrote in state.skipped.values())}
+        if clash:
+            await self.repeats.void(run.id, clash)
+            await self.repeats.forget([key for key, wrote in state.skipped.items() if wrote & clash])
+            full = [e for e in full if e not in clash]
+        started = self.ingest.clock()
+        retired = (
+            await self.ingest.retire(full, before=run.started, trigger="onec:deactivate") if full else None
+        )
+        await self.repeats.settle(run.id, retired_from=started, now=self.ingest.clock())
+        if retired is None:
+            return "Обмен содержал только изменения, деактивировать нечего / a delta run retires nothing"
         counts = ", ".join(f"{e} {retired.seen.get(e, 0)}" for e in full)
         return f"Деактивировано / retired: {counts}"
 
