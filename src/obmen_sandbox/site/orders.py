@@ -176,6 +176,8 @@ class OrderBook:
         if changes.get("properties"):
             order.properties.update(changes["properties"])
             parts.add("property")
+        if "items" in changes:
+            self._rebasket(order, changes["items"])
         for key, part in (
             ("payment_number", "payment"),
             ("shipment_number", "shipment"),
@@ -185,6 +187,13 @@ class OrderBook:
                 order.onec[key] = changes[key]
                 parts.add(part)
         self._touch(order, by, frozenset(parts))
+
+    def _rebasket(self, order: Order, items: list[Item]) -> None:
+        """The basket as a manager leaves it: a line kept keeps its basket item's id, a new one is given one."""
+        held = {item.offer: item.id for item in order.items}
+        for item in items:
+            item.id = held.get(item.offer) or self._next("basket")
+        order.items = items
 
     def to_export(self) -> list[Order]:
         """Orders a `query` returns: changed on the site and not yet acknowledged at this version."""
