@@ -157,3 +157,39 @@ async def test_lines_added_and_removed_on_the_site_reach_the_crm_and_1c(tmp_path
 
 async def test_lines_edited_on_the_site_through_the_exchanges(tmp_path: Path) -> None:
     await _site_basket_edit(EXCHANGE, tmp_path)
+
+
+async def _crm_quantity_edit(tuning: Tuning, tmp_path: Path) -> None:
+    async with (
+        running_stack(tmp_path / "state", tuning=tuning) as stack,
+        httpx.AsyncClient(timeout=60) as http,
+    ):
+        notes: list[str] = []
+        day = Activity(stack, http, timeout=40, note=notes.append)
+        first, _ = await _two_offers(day)
+        number, site_id, deal_id = await _placed(day, first)
+
+        # A manager makes it three of the ordered offer in the deal's rows, the rest kept as they are.
+        rows = await day.b24("crm.deal.productrows.get", {"id": deal_id})
+        kept = [{k: v for k, v in r.items() if k not in {"ID", "OWNER_ID", "OWNER_TYPE"}} for r in rows]
+        goods = next(r for r in kept if "доставк" not in str(r.get("PRODUCT_NAME", "")).lower())
+        goods["QUANTITY"] = 3
+        started = time.monotonic()
+        await day.b24("crm.deal.productrows.set", {"id": deal_id, "rows": kept})
+        probe = lambda: _agreed(day, number, site_id, deal_id)  # noqa: E731
+        try:
+            await day.until("5 CRM deal", "a quantity changed in the CRM, everywhere", probe, started)
+        finally:
+            print(notes[-1:], (await day.obmen_status())["parked"])
+        site = await day.site("GET", f"/orders/{site_id}")
+        assert [Decimal(i["quantity"]) for i in site["items"]] == [3], site
+        status = await day.obmen_status()
+        assert status["parked"]["total"] == 0, status["parked"]
+
+
+async def test_a_quantity_changed_in_the_crm_reaches_the_site_and_1c(tmp_path: Path) -> None:
+    await _crm_quantity_edit(REST_ODATA, tmp_path)
+
+
+async def test_a_quantity_changed_in_the_crm_through_the_exchanges(tmp_path: Path) -> None:
+    await _crm_quantity_edit(EXCHANGE, tmp_path)

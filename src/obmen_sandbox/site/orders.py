@@ -189,10 +189,17 @@ class OrderBook:
         self._touch(order, by, frozenset(parts))
 
     def _rebasket(self, order: Order, items: list[Item]) -> None:
-        """The basket as a manager leaves it: a line kept keeps its basket item's id, a new one is given one."""
-        held = {item.offer: item.id for item in order.items}
+        """The basket as it is left: a line kept keeps its basket item's id, a new one is given one."""
+        held: dict[str, list[int]] = {}
+        for item in order.items:
+            held.setdefault(item.offer, []).append(item.id)
         for item in items:
-            item.id = held.get(item.offer) or self._next("basket")
+            kept = held.get(item.offer) or []
+            # One basket item per line: the same offer twice is two lines, each with an id of its own.
+            if item.id in kept:
+                kept.remove(item.id)
+            else:
+                item.id = kept.pop(0) if kept else self._next("basket")
         order.items = items
 
     def to_export(self) -> list[Order]:
