@@ -193,3 +193,63 @@ async def test_a_quantity_changed_in_the_crm_reaches_the_site_and_1c(tmp_path: P
 
 async def test_a_quantity_changed_in_the_crm_through_the_exchanges(tmp_path: Path) -> None:
     await _crm_quantity_edit(EXCHANGE, tmp_path)
+
+
+async def _cancelled_in_1c(tuning: Tuning, tmp_path: Path) -> None:
+    async with (
+        running_stack(tmp_path / "state", tuning=tuning) as stack,
+        httpx.AsyncClient(timeout=60) as http,
+    ):
+        notes: list[str] = []
+        day = Activity(stack, http, timeout=40, note=notes.append)
+        first, _ = await _two_offers(day)
+        number, site_id, deal_id = await _placed(day, first)
+        await day.site_payment(deal_id, number, site_id)
+        await day.settled()
+
+        # The accountant cancels the paid order in 1C (its sale exchange carries it, or OData's ping). OData
+        # shows a cancelled order by its deletion mark (docs/protocols/onec.md, the order's `DeletionMark`);
+        # the exchange's document also says `Отменен`.
+        started = time.monotonic()
+        edit = {"deleted": True} if day.odata else {"cancelled": True}
+        await day.onec("PATCH", f"/orders/{number}", edit)
+        if not day.odata:
+            await day.onec("POST", "/exchange/sale")
+
+        async def cancelled_everywhere() -> bool:
+            site = await day.site("GET", f"/orders/{site_id}")
+            deal = next(d for d in await day.portal("crm.deal") if str(d["ID"]) == str(deal_id))
+            stage = str((await day.invoice_of(deal_id) or {}).get("STAGE_ID"))
+            day.note(f"site {site['cancelled']} deal {deal['STAGE_ID']} invoice {stage}")
+            # The invoice carries the cancellation (its cancelled stage, `[mapping.invoice]`); the deal's
+            # stage is its status's, and the status did not change (connectors/bitrix24/crm/orders.py).
+            return bool(site["cancelled"]) and deal["STAGE_ID"] == "NEW" and stage.endswith(":D")
+
+        try:
+            await day.until("3 1C", "cancelled on the site and in the CRM", cancelled_everywhere, started)
+        finally:
+            print(notes[-1:], (await day.obmen_status())["parked"])
+        await day.settled()
+        if not day.odata:
+            await day.onec("POST", "/exchange/sale")
+        await day.settled()
+        # The payment stays a fact: paid on the site, in 1C and in obmen's base; the cancellation holds.
+        site = await day.site("GET", f"/orders/{site_id}")
+        assert (site["cancelled"], site["payment"]["paid"]) == (True, True), (site["status"], site["payment"])
+        onec = await _onec_order(day, number)
+        # What the accountant did stays in 1C (its control API shows `cancelled`; the deletion mark is
+        # OData's, read back by obmen as the base's cancellation below).
+        assert onec["cancelled"] or day.odata, onec
+        base = (await day.timeline("order", f"bitrix24:{deal_id}"))["base"]
+        assert base["cancelled"] and all(p["paid"] for p in base["payments"]), base
+        assert _money(site["total"]) == _money(onec["total"]) == _money(base["total"]["amount"])
+        status = await day.obmen_status()
+        assert status["parked"]["total"] == 0, status["parked"]
+
+
+async def test_an_order_cancelled_in_1c_is_cancelled_on_the_site_and_lost_in_the_crm(tmp_path: Path) -> None:
+    await _cancelled_in_1c(REST_ODATA, tmp_path)
+
+
+async def test_an_order_cancelled_in_1c_through_the_exchanges(tmp_path: Path) -> None:
+    await _cancelled_in_1c(EXCHANGE, tmp_path)
