@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from obmen.demo.activity import Activity
+from obmen.demo.activity import Activity, Timeout
 from obmen.demo.stack import Tuning, running_stack
 
 pytestmark = pytest.mark.slow
@@ -91,14 +91,14 @@ async def _deal_rows(day: Activity, deal_id: Any) -> list[tuple[Decimal, Decimal
     )
 
 
-async def _agreed(day: Activity, number: str, site_id: Any, deal_id: Any) -> str | None:
+async def _agreed(day: Activity, number: str, site_id: Any, deal_id: Any, seen: list[Any]) -> str | None:
     """The order's lines and sum, the same on the site, in the deal, its invoice and in 1C; else None."""
     site = await day.site("GET", f"/orders/{site_id}")
     lines, total = _site_lines(site), _money(site["total"])
     deal = next(d for d in await day.portal("crm.deal") if str(d["ID"]) == str(deal_id))
     invoice = await day.invoice_of(deal_id) or {}
     onec = await _onec_order(day, number)
-    seen = {
+    shown = {
         "deal rows": await _deal_rows(day, deal_id),
         "deal sum": _money(deal["OPPORTUNITY"]),
         "invoice sum": _money(invoice.get("OPPORTUNITY", 0)),
@@ -112,8 +112,19 @@ async def _agreed(day: Activity, number: str, site_id: Any, deal_id: Any) -> str
         "1C lines": lines,
         "1C sum": total,
     }
-    day.note(f"seen {seen}, wanted {wanted}")
-    return "agreed" if seen == wanted else None
+    seen.append((shown, wanted))
+    return "agreed" if shown == wanted else None
+
+
+async def _everywhere(day: Activity, what: str, order: tuple[str, Any, Any], started: float) -> None:
+    """Wait until every system shows the order's lines and sum alike, or fail saying what each showed."""
+    seen: list[Any] = []
+    try:
+        await day.until("edit", f"{what}, everywhere", lambda: _agreed(day, *order, seen), started)
+    except Timeout:
+        shown, wanted = seen[-1] if seen else ({}, {})
+        parked = (await day.obmen_status())["parked"]
+        pytest.fail(f"{what}: shown {shown}, wanted {wanted}; parked: {parked}")
 
 
 async def _site_basket_edit(tuning: Tuning, tmp_path: Path) -> None:
@@ -121,8 +132,7 @@ async def _site_basket_edit(tuning: Tuning, tmp_path: Path) -> None:
         running_stack(tmp_path / "state", tuning=tuning) as stack,
         httpx.AsyncClient(timeout=60) as http,
     ):
-        notes: list[str] = []
-        day = Activity(stack, http, timeout=40, note=notes.append)
+        day = Activity(stack, http, timeout=40)
         first, second = await _two_offers(day)
         number, site_id, deal_id = await _placed(day, first)
 
@@ -130,21 +140,14 @@ async def _site_basket_edit(tuning: Tuning, tmp_path: Path) -> None:
         added = [{"offer": first, "quantity": 2}, {"offer": second, "quantity": 1, "price": "1234.56"}]
         started = time.monotonic()
         await day.site("PATCH", f"/orders/{site_id}", {"items": added})
-        probe = lambda: _agreed(day, number, site_id, deal_id)  # noqa: E731
-        try:
-            await day.until("2 order", "a line added, everywhere", probe, started)
-        finally:
-            print(notes[-1:])
+        await _everywhere(day, "a line added", (number, site_id, deal_id), started)
         site = await day.site("GET", f"/orders/{site_id}")
         assert _money(site["total"]) == _money(2 * Decimal(site["items"][0]["price"]) + Decimal("1534.56"))
 
         # A line removed: the first offer is gone from the basket.
         started = time.monotonic()
         await day.site("PATCH", f"/orders/{site_id}", {"items": added[1:]})
-        try:
-            await day.until("2 order", "a line removed, everywhere", probe, started)
-        finally:
-            print(notes[-1:])
+        await _everywhere(day, "a line removed", (number, site_id, deal_id), started)
         site = await day.site("GET", f"/orders/{site_id}")
         assert _money(site["total"]) == Decimal("1534.56"), site
         status = await day.obmen_status()
@@ -164,8 +167,7 @@ async def _crm_quantity_edit(tuning: Tuning, tmp_path: Path) -> None:
         running_stack(tmp_path / "state", tuning=tuning) as stack,
         httpx.AsyncClient(timeout=60) as http,
     ):
-        notes: list[str] = []
-        day = Activity(stack, http, timeout=40, note=notes.append)
+        day = Activity(stack, http, timeout=40)
         first, _ = await _two_offers(day)
         number, site_id, deal_id = await _placed(day, first)
 
@@ -176,11 +178,7 @@ async def _crm_quantity_edit(tuning: Tuning, tmp_path: Path) -> None:
         goods["QUANTITY"] = 3
         started = time.monotonic()
         await day.b24("crm.deal.productrows.set", {"id": deal_id, "rows": kept})
-        probe = lambda: _agreed(day, number, site_id, deal_id)  # noqa: E731
-        try:
-            await day.until("5 CRM deal", "a quantity changed in the CRM, everywhere", probe, started)
-        finally:
-            print(notes[-1:], (await day.obmen_status())["parked"])
+        await _everywhere(day, "a quantity changed in the CRM", (number, site_id, deal_id), started)
         site = await day.site("GET", f"/orders/{site_id}")
         assert [Decimal(i["quantity"]) for i in site["items"]] == [3], site
         status = await day.obmen_status()
@@ -200,8 +198,7 @@ async def _cancelled_in_1c(tuning: Tuning, tmp_path: Path) -> None:
         running_stack(tmp_path / "state", tuning=tuning) as stack,
         httpx.AsyncClient(timeout=60) as http,
     ):
-        notes: list[str] = []
-        day = Activity(stack, http, timeout=40, note=notes.append)
+        day = Activity(stack, http, timeout=40)
         first, _ = await _two_offers(day)
         number, site_id, deal_id = await _placed(day, first)
         await day.site_payment(deal_id, number, site_id)
@@ -220,15 +217,16 @@ async def _cancelled_in_1c(tuning: Tuning, tmp_path: Path) -> None:
             site = await day.site("GET", f"/orders/{site_id}")
             deal = next(d for d in await day.portal("crm.deal") if str(d["ID"]) == str(deal_id))
             stage = str((await day.invoice_of(deal_id) or {}).get("STAGE_ID"))
-            day.note(f"site {site['cancelled']} deal {deal['STAGE_ID']} invoice {stage}")
+            seen.append(f"site cancelled {site['cancelled']}, deal {deal['STAGE_ID']}, invoice {stage}")
             # The invoice carries the cancellation (its cancelled stage, `[mapping.invoice]`); the deal's
             # stage is its status's, and the status did not change (connectors/bitrix24/crm/orders.py).
             return bool(site["cancelled"]) and deal["STAGE_ID"] == "NEW" and stage.endswith(":D")
 
+        seen: list[str] = []
         try:
             await day.until("3 1C", "cancelled on the site and in the CRM", cancelled_everywhere, started)
-        finally:
-            print(notes[-1:], (await day.obmen_status())["parked"])
+        except Timeout:
+            pytest.fail(f"{seen[-1:]}; parked: {(await day.obmen_status())['parked']}")
         await day.settled()
         if not day.odata:
             await day.onec("POST", "/exchange/sale")
@@ -241,7 +239,8 @@ async def _cancelled_in_1c(tuning: Tuning, tmp_path: Path) -> None:
         # OData's, read back by obmen as the base's cancellation below).
         assert onec["cancelled"] or day.odata, onec
         base = (await day.timeline("order", f"bitrix24:{deal_id}"))["base"]
-        assert base["cancelled"] and all(p["paid"] for p in base["payments"]), base
+        assert base["cancelled"], base
+        assert all(p["paid"] for p in base["payments"]), base
         assert _money(site["total"]) == _money(onec["total"]) == _money(base["total"]["amount"])
         status = await day.obmen_status()
         assert status["parked"]["total"] == 0, status["parked"]
