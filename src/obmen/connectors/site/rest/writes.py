@@ -127,9 +127,8 @@ def _basket(plan: Plan, wanted: Mapping[str, Any], now: Mapping[str, Any]) -> li
         if [_offer(x) for x in lines] != [_offer(x) for x in held] or not all(_offer(x) for x in lines):
             return ["lines (a line added, removed or replaced)"]
         for row, want, old in zip(rows, lines, held, strict=True):
-            if any(want.get(k) != old.get(k) for k in want if k not in _LINE_WRITABLE) or not _same_unit(
-                want, old
-            ):
+            other = any(want.get(k) != old.get(k) for k in want if k not in _LINE_WRITABLE)
+            if other or not _same_unit(want, old):
                 problems.append("lines (a line's name, VAT or discount per unit)")
                 continue
             fields: dict[str, Any] = {}
