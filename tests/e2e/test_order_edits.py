@@ -246,7 +246,7 @@ async def _cancelled_in_1c(tuning: Tuning, tmp_path: Path) -> None:
         assert status["parked"]["total"] == 0, status["parked"]
 
 
-async def test_an_order_cancelled_in_1c_is_cancelled_on_the_site_and_lost_in_the_crm(tmp_path: Path) -> None:
+async def test_an_order_cancelled_in_1c_is_cancelled_on_the_site_and_in_the_invoice(tmp_path: Path) -> None:
     await _cancelled_in_1c(REST_ODATA, tmp_path)
 
 
