@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from obmen.engine.derived import follow_lines
 from obmen.engine.policy import FieldRule, Policy, Strategy
 from obmen.model.fields import fingerprint
 
@@ -260,7 +261,23 @@ def merge_fields(
                     result.writes.setdefault(system, {})[name] = value
                 result.held.setdefault(system, {})[name] = current
         result.settled.append(name)
+    if entity == "order":
+        _follow(result, base, sides)
     return result
+
+
+def _follow(result: MergeResult, base: Mapping[str, Any] | None, sides: Sequence[Side]) -> None:
+    """An order's total follows its edited lines (engine/derived.py): written where a side shows else."""
+    for name in follow_lines(base, result.target):
+        value = result.target[name]
+        result.sources.setdefault(name, result.sources.get("lines", ""))
+        for side in sides:
+            current = side.fields.get(name, _MISSING)
+            if current is _MISSING or current == value:
+                continue
+            if name not in side.read_only:
+                result.writes.setdefault(side.system, {})[name] = value
+            result.held.setdefault(side.system, {})[name] = current
 
 
 def _agreed(base: Mapping[str, Any], sides: Sequence[Side]) -> bool:

@@ -161,9 +161,9 @@ def _properties(raw: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in given.items()}
 
 
-def _patch_changes(body: dict[str, Any]) -> dict[str, Any]:
+def _patch_changes(state: SiteState, body: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
-    known = {"status", "paid", "cancelled", "comment", "allow_delivery", "shipped", "properties"}
+    known = {"status", "paid", "cancelled", "comment", "allow_delivery", "shipped", "properties", "items"}
     unknown = set(body) - known
     if unknown:
         raise BadRequest(f"unknown fields: {sorted(unknown)}")
@@ -180,6 +180,11 @@ def _patch_changes(body: dict[str, Any]) -> dict[str, Any]:
         changes["comment"] = _str(body, "comment", required=False)
     if "properties" in body:
         changes["properties"] = _properties(body["properties"])
+    if "items" in body:
+        # A manager adds, removes or recounts lines in the admin panel: the basket as it is left.
+        if not isinstance(body["items"], list) or not body["items"]:
+            raise BadRequest("'items' must be a non-empty list")
+        changes["items"] = [_item(state, raw) for raw in body["items"]]
     return changes
 
 
@@ -194,7 +199,7 @@ def _order_or_404(state: SiteState, request: Request) -> Order:
 async def patch_order(state: SiteState, request: Request) -> Response:
     """`PATCH /orders/{id}`: a manager edits the order on the site."""
     order = _order_or_404(state, request)
-    state.book.patch(order, _patch_changes(await _json(request)))
+    state.book.patch(order, _patch_changes(state, await _json(request)))
     return JSONResponse(_order_json(order))
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from obmen_sandbox.site.cml import DocumentRec
+from obmen_sandbox.site.cml import DocItem, DocumentRec
 
 __all__ = ["STATUSES", "Customer", "Item", "Order", "OrderBook"]
 
@@ -176,6 +176,8 @@ class OrderBook:
         if changes.get("properties"):
             order.properties.update(changes["properties"])
             parts.add("property")
+        if "items" in changes:
+            self._rebasket(order, changes["items"])
         for key, part in (
             ("payment_number", "payment"),
             ("shipment_number", "shipment"),
@@ -185,6 +187,20 @@ class OrderBook:
                 order.onec[key] = changes[key]
                 parts.add(part)
         self._touch(order, by, frozenset(parts))
+
+    def _rebasket(self, order: Order, items: list[Item]) -> None:
+        """The basket as it is left: a line kept keeps its basket item's id, a new one is given one."""
+        held: dict[str, list[int]] = {}
+        for item in order.items:
+            held.setdefault(item.offer, []).append(item.id)
+        for item in items:
+            kept = held.get(item.offer) or []
+            # One basket item per line: the same offer twice is two lines, each with an id of its own.
+            if item.id in kept:
+                kept.remove(item.id)
+            else:
+                item.id = kept.pop(0) if kept else self._next("basket")
+        order.items = items
 
     def to_export(self) -> list[Order]:
         """Orders a `query` returns: changed on the site and not yet acknowledged at this version."""
@@ -224,6 +240,8 @@ class OrderBook:
         else:
             result = "updated"
         before = _parts_state(order)
+        if result == "updated":
+            self._apply_goods(order, doc, offers)
         self._apply_requisites(order, doc)
         after = _parts_state(order)
         touched = {part for part in before if before[part] != after[part]}
@@ -250,6 +268,24 @@ class OrderBook:
         self._born(order)
         return order
 
+    def _apply_goods(self, order: Order, doc: DocumentRec, offers: dict[str, str]) -> None:
+        """1C's lines replace the basket of an order the site still lets change (§2.7): not in a final
+        status, not paid, not allowed for delivery; the delivery line sets the delivery's price."""
+        if order.status in FINAL or order.paid or order.allow_delivery or not doc.items:
+            return
+        goods = [i for i in doc.items if i.xml_id != "ORDER_DELIVERY"]
+        if not goods:
+            return
+        held = {item.offer: item for item in order.items}
+        items = [_line(i, held.get(i.xml_id), offers) for i in goods]
+        if [(i.offer, i.quantity, i.price) for i in items] != [
+            (i.offer, i.quantity, i.price) for i in order.items
+        ]:
+            self._rebasket(order, items)
+        delivery = next((i for i in doc.items if i.xml_id == "ORDER_DELIVERY"), None)
+        if delivery is not None:
+            order.delivery_price = delivery.price
+
     def _apply_requisites(self, order: Order, doc: DocumentRec) -> None:
         req, now = doc.requisites, self.clock()
         order.onec["id"] = doc.xml_id
@@ -275,6 +311,13 @@ class OrderBook:
         status = _status_letter(req)
         if status is not None and status != order.status:
             order.status, order.status_at = status, now
+
+
+def _line(doc_item: DocItem, held: Item | None, offers: dict[str, str]) -> Item:
+    """A basket line for a document's line: a kept line keeps its name, and its discount at its price."""
+    name = held.name if held is not None else offers.get(doc_item.xml_id, doc_item.name)
+    discount = held.discount if held is not None and held.price == doc_item.price else Decimal(0)
+    return Item(doc_item.xml_id, name, doc_item.quantity, doc_item.price, discount)
 
 
 def _parts_state(order: Order) -> dict[str, tuple[Any, ...]]:

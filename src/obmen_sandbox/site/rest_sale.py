@@ -8,7 +8,9 @@ documented "does not exist" code, a required field left out error 0, all with HT
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from obmen_sandbox.site.orders import STATUSES, Order
@@ -142,6 +144,38 @@ def basket_list(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     return listed(rows, params, "basketItems")
 
 
+_BASKET_FIELDS = {"quantity", "price", "customPrice"}
+
+
+def _amount(fields: Mapping[str, Any], key: str, positive: bool = False) -> Decimal:
+    try:
+        value = Decimal(str(fields[key]))
+    except InvalidOperation:
+        raise RestError("BX_INVALID_VALUE", f"{key} must be a number") from None
+    if not value.is_finite() or value < 0 or (positive and value == 0):
+        raise RestError("BX_INVALID_VALUE", f"{key} must be a number above zero")
+    return value
+
+
+def basket_update(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
+    """`sale.basketitem.update`: a line's quantity, and its price when `customPrice` is `Y`."""
+    ident, fields = _id(params), _fields(params)
+    _refuse_unknown(fields, _BASKET_FIELDS)
+    order = next((o for o in state.book.orders.values() if any(i.id == ident for i in o.items)), None)
+    if order is None:
+        raise RestError(0, "basket item does not exist")
+    changes: dict[str, Any] = {}
+    if "quantity" in fields:
+        changes["quantity"] = _amount(fields, "quantity", positive=True)
+    # Without a custom price the site prices the line from its catalog: the given price does not hold.
+    if "price" in fields and "customPrice" in fields and _flag(fields, "customPrice"):
+        changes["price"] = _amount(fields, "price")
+    items = [dataclasses.replace(i, **changes) if i.id == ident else i for i in order.items]
+    state.book.patch(order, {"items": items}, by="rest")
+    saved = next(i for i in order.items if i.id == ident)
+    return {"result": {"basketItem": basket_json(order, saved)}}
+
+
 def property_list(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     """`sale.propertyvalue.list`."""
     rows = [row for o in state.book.orders.values() for row in properties_json(o)]
@@ -163,7 +197,7 @@ def payment_get(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     return {"result": {"payment": payment_json(order, state.book)}}
 
 
-_PAYMENT_FIELDS = {"paySystemId", "paid", "datePaid", "payVoucherNum", "payVoucherDate", "comments"}
+_PAYMENT_FIELDS = {"paySystemId", "paid", "datePaid", "payVoucherNum", "payVoucherDate", "comments", "sum"}
 
 
 def payment_update(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,6 +213,9 @@ def payment_update(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any
     changes: dict[str, Any] = {}
     if known[str(fields["paySystemId"])] != order.payment_system:
         raise RestError(0, "the sandbox does not model changing an order's payment system")
+    # The sandbox's one payment is always for the whole order: a sum is accepted only as that.
+    if "sum" in fields and _amount(fields, "sum") != order.total:
+        raise RestError(0, "the sandbox does not model a payment for other than the order's sum")
     if "paid" in fields:
         changes["paid"] = _flag(fields, "paid")
     if "payVoucherNum" in fields:
@@ -238,6 +275,7 @@ METHODS: dict[str, tuple[str, Method]] = {
     "sale.order.get": ("sale", order_get),
     "sale.order.update": ("sale", order_update),
     "sale.basketitem.list": ("sale", basket_list),
+    "sale.basketitem.update": ("sale", basket_update),
     "sale.propertyvalue.list": ("sale", property_list),
     "sale.payment.list": ("sale", payment_list),
     "sale.payment.get": ("sale", payment_get),

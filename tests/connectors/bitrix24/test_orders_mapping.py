@@ -53,6 +53,26 @@ def test_one_payment_survives_the_invoice(system: str, amount: str, paid: bool, 
     assert (read["number"], read["payments"], read["cancelled"]) == ("A-1", expected, False)
 
 
+@given(st.lists(st.tuples(systems, amounts, st.booleans(), moments), min_size=1, max_size=3))
+def test_a_cancelled_invoice_keeps_its_payments(rows: list[tuple[str, str, bool, str | None]]) -> None:
+    """The cancelled stage says nothing of payment: what was paid stays paid (docs/architecture.md §2.11)."""
+    payments = [
+        # One payment keeps its being paid as its payment time (`system|paid_at`).
+        {"system": s, "amount": {"amount": a, "currency": "RUB"}, "paid": p, "paid_at": t if p else None}
+        for s, a, p, t in rows
+    ]
+    if len(payments) == 1 and payments[0]["paid"] and payments[0]["paid_at"] is None:
+        payments[0]["paid_at"] = "2026-01-02T03:04:05"
+    paid = all(p["paid"] for p in payments)
+    order = {"number": "A-2", "payments": payments, "cancelled": True}
+    body = invoice_item(order, MAPPING, deal=9, client=None, state=(paid, True), new=True)
+    assert body["stageId"] == "DT31_7:D"
+    read = order_parts({"stageSemanticId": "P"}, _as_portal_returns(body, "F"), MAPPING, "RUB")
+    one = payments[0]
+    expected = [] if len(payments) == 1 and not (one["system"] or one["paid"]) else payments
+    assert (read["payments"], read["cancelled"]) == (expected, True)
+
+
 def test_stage_semantics_decide_paid_and_cancelled() -> None:
     assert invoice_state({"stageId": "DT31_7:P"}, MAPPING) == (True, False)
     # Another success stage the portal defines (`S` semantics, docs/protocols/bitrix24.md §5.3) is paid too.

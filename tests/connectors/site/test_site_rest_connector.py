@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from rest_support import OFFER, client_for, control, place, stocked_site
@@ -107,7 +108,7 @@ async def test_the_poll_finds_what_changed_since_its_cursor_once() -> None:
         assert json.loads(later.cursor or "{}")["at"]
 
 
-async def test_writes_change_status_payment_and_1c_numbers_and_refuse_the_basket() -> None:
+async def test_writes_change_status_payment_numbers_and_quantities_and_refuse_new_lines() -> None:
     site = stocked_site()
     async with control(site) as http:
         oid = await place(http)
@@ -141,10 +142,20 @@ async def test_writes_change_status_payment_and_1c_numbers_and_refuse_the_basket
         after = (await connector.fetch("order", [str(oid)]))[str(oid)].fields
         assert after["external_numbers"] == numbers
         assert after["payments"][0]["paid"] is True
-        lines = [{**before["lines"][0], "quantity": "3"}]
+        # A quantity changed: the line's discount, per unit on the site, grows with it.
+        line = before["lines"][0]
+        unit = Decimal(line["discount"]["amount"]) / Decimal(line["quantity"])
+        recounted = [{**line, "quantity": "3", "discount": {"amount": str(unit * 3), "currency": "RUB"}}]
+        [count] = await connector.write([Update("order", str(oid), {"lines": recounted})])
+        assert count.ok, count.error
+        assert (await http.get(f"/_sandbox/orders/{oid}")).json()["items"][0]["quantity"] == "3"
+        same_discount = [{**line, "quantity": "4"}]
+        [kept] = await connector.write([Update("order", str(oid), {"lines": same_discount})])
+        assert "discount per unit" in str(kept.error)
+        lines = [*recounted, recounted[0]]
         [basket] = await connector.write([Update("order", str(oid), {"lines": lines, "status": "F"})])
         assert isinstance(basket.error, PermanentError)
-        assert "lines" in str(basket.error)
+        assert "a line added" in str(basket.error)
         assert (await http.get(f"/_sandbox/orders/{oid}")).json()[
             "status"
         ] == "F"  # what it can write, it did

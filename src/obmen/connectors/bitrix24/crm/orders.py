@@ -16,7 +16,9 @@ carries the same client and rows and the payment state as its stage. Where each 
   payment, `obmen:[[system, amount, paid, paid_at], …]` for several (part paid online, the rest on
   delivery), so that each keeps its own amount and state. A stage moved to paid by a manager pays every
   payment; moved back from paid, none is;
-- `cancelled` ⇐ the deal's stage has failure semantics (`F`) or the invoice is in the cancelled stage;
+- `cancelled` ⇐ the deal's stage has failure semantics (`F`) or the invoice is in the cancelled stage; a
+  cancelled invoice's payments are read from its `xmlId` (paid ⇐ a payment time kept), its stage telling
+  only the cancellation;
 - `site` → the deal's `additionalInfo` (a plain text field), so that it reads back as written.
 
 A deal without an invoice (made by a manager, or before obmen) reads as `incomplete`: the fields only the
@@ -136,8 +138,9 @@ def payments_code(fields: Mapping[str, Any]) -> str:
     return SEVERAL + json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
-def _several(raw: str, paid: bool, currency: str) -> list[dict[str, Any]] | None:
-    """The payments a several-payment `xmlId` keeps, as the invoice's stage says now; None if not one."""
+def _several(raw: str, paid: bool | None, currency: str) -> list[dict[str, Any]] | None:
+    """The payments a several-payment `xmlId` keeps, as the invoice's stage says now (`paid` None: the
+    stage says nothing of payment, they stay as kept); None if not one."""
     if not raw.startswith(SEVERAL):
         return None
     try:
@@ -148,7 +151,10 @@ def _several(raw: str, paid: bool, currency: str) -> list[dict[str, Any]] | None
         return None
     kept = [bool(r[2]) for r in rows]
     # The stage is the invoice's truth: paid pays them all; unpaid after all were paid pays none.
-    states = [True] * len(rows) if paid else ([False] * len(rows) if all(kept) else kept)
+    if paid is None:
+        states = kept
+    else:
+        states = [True] * len(rows) if paid else ([False] * len(rows) if all(kept) else kept)
     return [
         {
             "system": str(r[0]),
@@ -231,13 +237,17 @@ def order_parts(
         return out
     out["number"] = invoice.get("accountNumber") or None
     raw = str(invoice.get("xmlId") or "")
-    several = _several(raw, paid, currency)
+    # A cancelled invoice's stage says cancelled, not whether it was paid: its payments are what its
+    # `xmlId` kept (a payment is a fact, docs/architecture.md §2.11), not undone by the cancellation.
+    several = _several(raw, None if cancelled else paid, currency)
     if several is not None:
         out["payments"] = several
         return out
     head, bar, tail = raw.rpartition("|")
     at = _time(tail) if bar else None
     system = head if at else raw  # a `|` inside the system's own name stays part of it
+    if cancelled:
+        paid = at is not None
     if system or at or paid:
         amount = {"amount": decimal_text(_num(invoice.get("opportunity"))), "currency": currency}
         out["payments"] = [{"system": system, "amount": amount, "paid": paid, "paid_at": at}]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from obmen.connectors.base import WriteOp
@@ -17,8 +18,12 @@ from obmen.errors import PermanentError
 __all__ = ["READ_ONLY", "Plan", "plan_order", "refused"]
 
 Call = tuple[str, dict[str, Any]]
-#: Order fields the site's REST keeps as the storefront made them (§6.3).
-READ_ONLY = ("number", "date", "site", "lines", "delivery", "total", "customer")
+#: Order fields the site's REST keeps as the storefront made them (§6.3); `lines` and `total` change only
+#: as far as `_basket` can write them.
+READ_ONLY = ("number", "date", "site", "delivery", "customer")
+#: What a basket item's update can change in a line (§3.5); anything else of a line is the storefront's
+#: (the discount follows the quantity: the site keeps it per unit).
+_LINE_WRITABLE = ("quantity", "price", "discount")
 
 
 @dataclass
@@ -55,6 +60,8 @@ def plan_order(wanted: Mapping[str, Any], now: Mapping[str, Any]) -> Plan:
     have: Mapping[str, Any] = now["fields"]
     order: Mapping[str, Any] = now["order"]
     problems = [k for k in READ_ONLY if k in wanted and wanted[k] != have.get(k)]
+    basket = _basket(plan, wanted, now)
+    problems += basket
     fields: dict[str, Any] = {}
     if "status" in wanted and wanted["status"] != have.get("status"):
         fields["statusId"] = wanted["status"]
@@ -72,7 +79,7 @@ def plan_order(wanted: Mapping[str, Any], now: Mapping[str, Any]) -> Plan:
             fields["id1c"] = numbers.get("onec", "")
     if fields:
         plan.calls.append(("sale.order.update", {"id": int(order["id"]), "fields": fields}))
-    problems += _payments(plan, wanted, now, numbers, held)
+    problems += _payments(plan, wanted, now, numbers, held, resum=not basket)
     problems += _shipment(plan, now, numbers, held)
     if problems:
         plan.refused = (
@@ -82,13 +89,73 @@ def plan_order(wanted: Mapping[str, Any], now: Mapping[str, Any]) -> Plan:
     return plan
 
 
+def _offer(line: Mapping[str, Any]) -> str:
+    ref = line.get("offer")
+    return str(ref.get("id")) if isinstance(ref, Mapping) else ""
+
+
+def _amount(value: Any) -> Decimal:
+    return Decimal(str(value["amount"])) if isinstance(value, Mapping) else Decimal(0)
+
+
+def _line_sum(lines: Sequence[Mapping[str, Any]]) -> Decimal:
+    return sum(
+        (_amount(line.get("price")) * Decimal(str(line.get("quantity"))) for line in lines), Decimal(0)
+    )
+
+
+def _same_unit(want: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    """The wanted line keeps the site's discount per unit (the site sums it by the new quantity)."""
+    qty_old, qty_new = Decimal(str(old.get("quantity"))), Decimal(str(want.get("quantity")))
+    if not qty_old or not qty_new:
+        return False
+    unit = _amount(old.get("discount")) / qty_old
+    return bool(abs(unit * qty_new - _amount(want.get("discount"))) < Decimal("0.005"))
+
+
+def _basket(plan: Plan, wanted: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """A line's quantity or price → `sale.basketitem.update`; lines added or removed stay refused.
+
+    The site sums its order from the basket and the delivery, so a wanted total is written only as what
+    the basket will sum to (§6.3).
+    """
+    have: Mapping[str, Any] = now["fields"]
+    lines = list(wanted["lines"] if "lines" in wanted else have.get("lines") or [])
+    problems: list[str] = []
+    if "lines" in wanted and lines != have.get("lines"):
+        held, rows = list(have.get("lines") or []), list(now["basket"])
+        if [_offer(x) for x in lines] != [_offer(x) for x in held] or not all(_offer(x) for x in lines):
+            return ["lines (a line added, removed or replaced)"]
+        for row, want, old in zip(rows, lines, held, strict=True):
+            other = any(want.get(k) != old.get(k) for k in want if k not in _LINE_WRITABLE)
+            if other or not _same_unit(want, old):
+                problems.append("lines (a line's name, VAT or discount per unit)")
+                continue
+            fields: dict[str, Any] = {}
+            if want.get("quantity") != old.get("quantity"):
+                fields["quantity"] = str(want["quantity"])
+            if want.get("price") != old.get("price"):
+                # A custom price holds the price given; without it the site reprices from its catalog.
+                fields |= {"price": str(_amount(want["price"])), "customPrice": "Y"}
+            if fields:
+                plan.calls.append(("sale.basketitem.update", {"id": int(row["id"]), "fields": fields}))
+    if "total" in wanted and wanted["total"] != have.get("total"):
+        delivery = wanted.get("delivery", have.get("delivery")) or {}
+        summed = _line_sum(lines) + (_amount(delivery.get("price")) if isinstance(delivery, Mapping) else 0)
+        if _amount(wanted["total"]) != summed:
+            problems.append("total (other than the basket's sum)")
+    return problems
+
+
 def _payments(
     plan: Plan,
     wanted: Mapping[str, Any],
     now: Mapping[str, Any],
     numbers: Mapping[str, str] | None,
     held: Mapping[str, str],
+    resum: bool,
 ) -> list[str]:
+    """`resum`: the basket is written whole, so an unpaid payment may follow its new sum."""
     rows: Sequence[Mapping[str, Any]] = now["payments"]
     changes: dict[int, dict[str, Any]] = {}
     problems: list[str] = []
@@ -98,9 +165,17 @@ def _payments(
         if len(target) != len(current):
             return ["payments (how many)"]
         for row, want, have in zip(rows, target, current, strict=True):
-            if (want.get("system"), want.get("amount")) != (have.get("system"), have.get("amount")):
-                problems.append("payments (system or amount)")
-            elif bool(want.get("paid")) != bool(have.get("paid")):
+            if want.get("system") != have.get("system"):
+                problems.append("payments (system)")
+                continue
+            if want.get("amount") != have.get("amount"):
+                # An unpaid payment is what the buyer is yet to pay: it follows an edited basket. A paid
+                # one is a fact (docs/architecture.md §2.11) and keeps its sum.
+                if have.get("paid") or not resum:
+                    problems.append("payments (the amount of a paid payment, or of a basket not written)")
+                else:
+                    changes.setdefault(int(row["id"]), {})["sum"] = str(_amount(want.get("amount")))
+            if bool(want.get("paid")) != bool(have.get("paid")):
                 change = {"paid": _yn(want.get("paid"))}
                 # A payment date is the site's fact, stamped when it is paid; one given is passed on.
                 if want.get("paid") and want.get("paid_at"):
