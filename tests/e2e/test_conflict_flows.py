@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -73,9 +74,12 @@ CONTESTED = Tuning(b24_poll_every=1, extra_env={"OBMEN_FIELD_POLICY__ORDER.COMME
 async def test_a_site_edit_made_before_obmens_queued_change_reached_it_is_a_conflict(tmp_path: Path) -> None:
     """The site changed the comment while the CRM's value waited for the site's next round (§2.11).
 
-    The site's next `query` is held for 4 s: obmen hears of the CRM's edit by its poll and queues it for
-    the site first, then the query brings the site's own edit. Before the outbox remembered such a contest,
-    the site's value looked like a change made after the CRM's and won in silence.
+    The site's next `query` is held for 10 s. The shop edits first, at once, so its edit is in that query's
+    answer however slow the machine (an edit made after the answer but before obmen's documents of the same
+    round would be overwritten by them, as a real site does); the manager edits next, and obmen hears of it
+    by its 1 s poll and queues it for the site while the query is held. The query then brings the site's
+    own edit. Before the outbox remembered such a contest, the site's value looked like a change made after
+    the CRM's and won in silence.
     """
     async with (
         running_stack(tmp_path / "state", tuning=CONTESTED) as stack,
@@ -83,12 +87,20 @@ async def test_a_site_edit_made_before_obmens_queued_change_reached_it_is_a_conf
     ):
         day = Activity(stack, http, timeout=60)
         deal_id, site_id = await _placed(day)
-        hold = {"kind": "delay", "type": "sale", "mode": "query", "seconds": 4, "times": 1}
+        after = max((entry["id"] for entry in await day.journal()), default=0)
+        started = time.monotonic()
+        hold = {"kind": "delay", "type": "sale", "mode": "query", "seconds": 10, "times": 1}
         assert (await http.post(f"{stack.site}/_sandbox/faults", json=hold)).status_code == 201
-        started = await day.journal()
-        after = max((entry["id"] for entry in started), default=0)
+        await day.site("PATCH", f"/orders/{site_id}", {"comment": "Оставить у консьержа"})
+        await http.post(f"{stack.bitrix24}/_sandbox/faults", json={"events": {"drop": 1.0}})
+        await day.b24("crm.deal.update", {"id": deal_id, "fields": {"COMMENTS": "Позвонить до обеда"}})
 
-        conflict = await day.comment_conflict(deal_id, site_id, "Позвонить до обеда", "Оставить у консьержа")
+        async def recorded() -> dict[str, Any] | None:
+            conflicts = (await day.obmen_status())["conflicts"]["items"]
+            return next((c for c in conflicts if "comment" in str(c)), None)
+
+        conflict = await day.until("8 both sides", "the comment conflict in obmen status", recorded, started)
+        await http.post(f"{stack.bitrix24}/_sandbox/faults", json={"events": {"drop": 0.0}})
         candidates = json.loads(conflict["candidates"])
         assert candidates["bitrix24"] == "Позвонить до обеда", conflict
         assert candidates["site"] == "Оставить у консьержа", conflict
