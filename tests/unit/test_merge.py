@@ -42,6 +42,33 @@ def test_newest_change_wins_and_ties_follow_precedence() -> None:
     assert merge("order", base, tie, Policy.build()).target == {"status": "won"}
 
 
+def test_a_field_never_agreed_takes_the_value_shown_over_a_newer_empty_one() -> None:
+    """1C's document written before the deal had a responsible does not blank the manager a person set."""
+    base = {"number": "1"}
+    sides = [
+        Side("bitrix24", {"number": "1", "manager": "Петров Пётр"}, 10.0),
+        Side("onec", {"number": "1", "manager": None}, 20.0),
+    ]
+    result = merge("order", base, sides, Policy.build())
+    assert result.target["manager"] == "Петров Пётр"
+    assert result.writes == {"onec": {"manager": "Петров Пётр"}}
+    # A new object: the same (no base at all); sides that all show nothing agree on nothing.
+    assert merge("order", None, sides, Policy.build()).target["manager"] == "Петров Пётр"
+    empty = [Side("bitrix24", {"manager": None}, 10.0), Side("onec", {"manager": None}, 20.0)]
+    assert merge("order", None, empty, Policy.build()).target == {"manager": None}
+
+
+@given(st.sampled_from(SYSTEMS), values.filter(lambda v: v is not None), st.floats(0, 100), st.floats(0, 100))
+def test_an_empty_side_never_beats_a_value_on_a_field_never_agreed(
+    system: str, value: Any, shown_at: float, empty_at: float
+) -> None:
+    other = next(s for s in SYSTEMS if s != system)
+    sides = [Side(system, {"a": value}, shown_at), Side(other, {"a": None}, empty_at)]
+    result = merge("order", {}, sides, Policy.build())
+    assert result.target == {"a": value}
+    assert result.writes == {other: {"a": value}}
+
+
 def test_owner_wins_and_reverts_a_change_made_elsewhere() -> None:
     base = {"price": "100"}
     policy = Policy.build()  # offer.* is owned by 1C by default

@@ -169,9 +169,13 @@ def _decide(
 ) -> tuple[Any, str | None, Conflict | None]:
     """The agreed value of one field, the system it came from, or the conflict it stays in."""
     rule = policy.rule(entity, name)
-    changed = {
-        s: v for s, v in present.items() if base is _MISSING or (v != base and not _still(held, s, name, v))
-    }
+    if base is _MISSING:
+        # A field no merge has agreed on yet: a side that shows nothing for it (an upload written before
+        # the value existed, a system that does not fill it) has nothing to say against one that shows a
+        # value, however newer its reading (docs/architecture.md §2.2).
+        changed = {s: v for s, v in present.items() if v is not None} or dict(present)
+    else:
+        changed = {s: v for s, v in present.items() if v != base and not _still(held, s, name, v)}
     if rule.strategy is Strategy.FACT:
         changed = _behind(rule, name, base, changed, shown)
     if rule.strategy is Strategy.CONFLICT:
