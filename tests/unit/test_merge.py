@@ -69,6 +69,20 @@ def test_an_empty_side_never_beats_a_value_on_a_field_never_agreed(
     assert result.writes == {other: {"a": value}}
 
 
+def test_a_partner_putting_back_what_it_held_by_its_own_edit_is_a_change() -> None:
+    """1C showed obmen's pending manager, took the CRM's next one, then its accountant put the first back."""
+    base = {"manager": "Петров Пётр"}
+    held = {"onec": {"manager": "Порталов Админ"}}
+    onec = Side("onec", {"manager": "Порталов Админ"}, 20.0, contested={"manager": (None, "Петров Пётр")})
+    sides = [Side("bitrix24", {"manager": "Петров Пётр"}, 10.0), onec]
+    result = merge("order", base, sides, Policy.build(), held=held)
+    assert result.target == {"manager": "Порталов Админ"}
+    assert result.writes == {"bitrix24": {"manager": "Порталов Админ"}}
+    # Without its own edit, a side that still shows what it held has not changed (§2.12).
+    still = [sides[0], Side("onec", {"manager": "Порталов Админ"}, 20.0)]
+    assert merge("order", base, still, Policy.build(), held=held).target == {"manager": "Петров Пётр"}
+
+
 def test_owner_wins_and_reverts_a_change_made_elsewhere() -> None:
     base = {"price": "100"}
     policy = Policy.build()  # offer.* is owned by 1C by default

@@ -84,6 +84,16 @@ def _still(held: Held, system: str, name: str, value: Any) -> bool:
     return last is not _MISSING and _same(last, value)
 
 
+def _unmoved(side: Side, held: Held, name: str, value: Any) -> bool:
+    """Whether a side that shows `value` still shows what it held at the last merge: not a change.
+
+    A field the side changed itself while obmen's change of it was on its way (`Side.contested`) is the
+    side's own edit, even when it equals what it held: that held value may have been obmen's own pending
+    one, shown for the partner until it answered (docs/architecture.md §2.12).
+    """
+    return name not in side.contested and _still(held, side.system, name, value)
+
+
 def _winner(
     name: str,
     rule: FieldRule,
@@ -175,7 +185,7 @@ def _decide(
         # value, however newer its reading (docs/architecture.md §2.2).
         changed = {s: v for s, v in present.items() if v is not None} or dict(present)
     else:
-        changed = {s: v for s, v in present.items() if v != base and not _still(held, s, name, v)}
+        changed = {s: v for s, v in present.items() if v != base and not _unmoved(sides[s], held, name, v)}
     if rule.strategy is Strategy.FACT:
         changed = _behind(rule, name, base, changed, shown)
     if rule.strategy is Strategy.CONFLICT:
