@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from placed import taken_by_1c
 
 from obmen.demo.activity import Activity, _first_offer
 from obmen.demo.stack import Tuning, running_stack
@@ -27,17 +28,7 @@ async def _placed_paid_order(day: Activity) -> tuple[str, Any, Any]:
     """A site order, taken by 1C, then paid on the site: (number, site id, deal id)."""
     await day.catalog()
     offer = _first_offer(await day.onec("GET", "/products"))
-    placed = await day.order(offer)
-    number, site_id, deal_id = str(placed["site"]["number"]), placed["site"]["id"], placed["deal"]["ID"]
-    await day.sale_exchange(number)
-    await day.settled()
-
-    async def on_site_as_1c_took_it() -> bool:
-        # The round that brings 1C's number to the site is over: a change the customer makes while a
-        # round imports the order is not exported by the site (docs/protocols/commerceml.md §1.7).
-        return bool(((await day.site("GET", f"/orders/{site_id}")).get("onec") or {}).get("number"))
-
-    await day.until("2 order", f"order №{number} shows 1C's number", on_site_as_1c_took_it, time.monotonic())
+    number, site_id, deal_id = await taken_by_1c(day, offer)
     await day.site_payment(deal_id, number, site_id)
     await day.settled()
     return number, site_id, deal_id

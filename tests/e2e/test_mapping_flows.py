@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from obmen.demo.activity import CUSTOMER, Activity, _first_offer
-from obmen.demo.stack import Tuning, running_stack
+from obmen.demo.stack import Stack, Tuning, running_stack
 from obmen.model.fields import decimal_text
 from obmen_sandbox.onec.demo import guid
 
@@ -170,8 +170,21 @@ async def test_the_deals_responsible_is_1cs_responsible_both_ways(tmp_path: Path
 
 MAIN, SHOP = guid("store", "Основной склад"), guid("store", "Склад магазина")
 #: The shop's warehouse counts nowhere; the main one is the portal's store 2 (store 1 is no warehouse's).
+
+
+async def _second_store(http: httpx.AsyncClient, stack: Stack) -> None:
+    """The portal keeps stock by store documents and has a second store, before obmen first looks (it reads
+    the portal's stores and inventory mode once)."""
+    dump = await http.get(f"{stack.bitrix24}/_sandbox/dump", params={"tables": "catalog.store"})
+    first = dump.json()["tables"]["catalog.store"][0]
+    store = {**first, "id": 2, "title": "Склад 2", "code": "s2"}
+    tables = {"catalog.store": [store], "catalog.settings": [{"id": 1, "storeControl": "Y"}]}
+    assert (await http.post(f"{stack.bitrix24}/_sandbox/seed", json={"tables": tables})).is_success
+
+
 STORES = Tuning(
-    extra_env={f"OBMEN_MAPPING__WAREHOUSES__{MAIN}": "2", f"OBMEN_MAPPING__WAREHOUSES__{SHOP}": "0"}
+    extra_env={f"OBMEN_MAPPING__WAREHOUSES__{MAIN}": "2", f"OBMEN_MAPPING__WAREHOUSES__{SHOP}": "0"},
+    prepare=_second_store,
 )
 
 
@@ -181,12 +194,6 @@ async def test_warehouses_go_to_their_stores_and_an_uncounted_one_nowhere(tmp_pa
         httpx.AsyncClient(timeout=60) as http,
     ):
         day = Activity(stack, http, timeout=60)
-        # The portal keeps stock by store documents and has a second store (before obmen first looks).
-        dump = await http.get(f"{stack.bitrix24}/_sandbox/dump", params={"tables": "catalog.store"})
-        first = dump.json()["tables"]["catalog.store"][0]
-        store = {**first, "id": 2, "title": "Склад 2", "code": "s2"}
-        tables = {"catalog.store": [store], "catalog.settings": [{"id": 1, "storeControl": "Y"}]}
-        await http.post(f"{stack.bitrix24}/_sandbox/seed", json={"tables": tables})
         await day.catalog()
         offers = [o for p in await day.onec("GET", "/products") for o in p["offers"]]
         split = next(o for o in offers if Decimal(o["stock"][SHOP]) and Decimal(o["stock"][MAIN]))

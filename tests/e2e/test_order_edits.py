@@ -7,13 +7,16 @@ accountant cancels the order in 1C. The other systems must then show the same li
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from placed import taken_by_1c
 
 from obmen.demo.activity import Activity, Timeout
 from obmen.demo.stack import Tuning, running_stack
@@ -44,22 +47,6 @@ async def _two_offers(day: Activity) -> tuple[str, str]:
     first, second = offers[0], offers[1]
     await day.on_sale(second)
     return first, second
-
-
-async def _placed(day: Activity, offer: str) -> tuple[str, Any, Any]:
-    """A site order 1C took: (number, site id, deal id)."""
-    placed = await day.order(offer)
-    number, site_id, deal_id = str(placed["site"]["number"]), placed["site"]["id"], placed["deal"]["ID"]
-    await day.sale_exchange(number)
-    await day.settled()
-
-    async def on_site_as_1c_took_it() -> bool:
-        # Until 1C's number is on the site, a round that imports the order may hide an edit made meanwhile
-        # (docs/protocols/commerceml.md §1.7).
-        return bool(((await day.site("GET", f"/orders/{site_id}")).get("onec") or {}).get("number"))
-
-    await day.until("2 order", f"order №{number} shows 1C's number", on_site_as_1c_took_it, time.monotonic())
-    return number, site_id, deal_id
 
 
 def _site_lines(order: dict[str, Any]) -> Lines:
@@ -127,15 +114,23 @@ async def _everywhere(day: Activity, what: str, order: tuple[str, Any, Any], sta
         pytest.fail(f"{what}: shown {shown}, wanted {wanted}; parked: {parked}")
 
 
-async def _site_basket_edit(tuning: Tuning, tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def _ordered(
+    tuning: Tuning, tmp_path: Path
+) -> AsyncIterator[tuple[Activity, tuple[str, str], tuple[str, Any, Any]]]:
+    """A stack whose storefront sells two offers, the first ordered and taken by 1C: the day, the offers,
+    and the order's (number, site id, deal id)."""
     async with (
         running_stack(tmp_path / "state", tuning=tuning) as stack,
         httpx.AsyncClient(timeout=60) as http,
     ):
         day = Activity(stack, http, timeout=40)
-        first, second = await _two_offers(day)
-        number, site_id, deal_id = await _placed(day, first)
+        offers = await _two_offers(day)
+        yield day, offers, await taken_by_1c(day, offers[0])
 
+
+async def _site_basket_edit(tuning: Tuning, tmp_path: Path) -> None:
+    async with _ordered(tuning, tmp_path) as (day, (first, second), (number, site_id, deal_id)):
         # A line added: one of the second offer, at a price of its own (kopecks included).
         added = [{"offer": first, "quantity": 2}, {"offer": second, "quantity": 1, "price": "1234.56"}]
         started = time.monotonic()
@@ -163,14 +158,7 @@ async def test_lines_edited_on_the_site_through_the_exchanges(tmp_path: Path) ->
 
 
 async def _crm_quantity_edit(tuning: Tuning, tmp_path: Path) -> None:
-    async with (
-        running_stack(tmp_path / "state", tuning=tuning) as stack,
-        httpx.AsyncClient(timeout=60) as http,
-    ):
-        day = Activity(stack, http, timeout=40)
-        first, _ = await _two_offers(day)
-        number, site_id, deal_id = await _placed(day, first)
-
+    async with _ordered(tuning, tmp_path) as (day, _, (number, site_id, deal_id)):
         # A manager makes it three of the ordered offer in the deal's rows, the rest kept as they are.
         rows = await day.b24("crm.deal.productrows.get", {"id": deal_id})
         kept = [{k: v for k, v in r.items() if k not in {"ID", "OWNER_ID", "OWNER_TYPE"}} for r in rows]
@@ -194,13 +182,7 @@ async def test_a_quantity_changed_in_the_crm_through_the_exchanges(tmp_path: Pat
 
 
 async def _cancelled_in_1c(tuning: Tuning, tmp_path: Path) -> None:
-    async with (
-        running_stack(tmp_path / "state", tuning=tuning) as stack,
-        httpx.AsyncClient(timeout=60) as http,
-    ):
-        day = Activity(stack, http, timeout=40)
-        first, _ = await _two_offers(day)
-        number, site_id, deal_id = await _placed(day, first)
+    async with _ordered(tuning, tmp_path) as (day, _, (number, site_id, deal_id)):
         await day.site_payment(deal_id, number, site_id)
         await day.settled()
 

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -88,6 +88,9 @@ class Tuning:
     odata_extension: bool = True
     #: `onec.odata_poll_interval`: how often 1C's changes are read without a ping.
     odata_poll: float = 2.0
+    #: Called once the sandboxes listen, before obmen starts: shapes a system before obmen first reads it
+    #: (a portal with stores and inventory management, which obmen reads once).
+    prepare: Callable[[httpx.AsyncClient, Stack], Awaitable[None]] | None = field(default=None, compare=False)
 
     def exchange_only(self) -> Tuning:
         """The same stack with both partners on the CommerceML exchange (`obmen demo --exchange-only`)."""
@@ -296,6 +299,8 @@ async def running_stack(
             app = (await http.post(f"{b24}/_sandbox/apps", json={"handler": None})).json()
             env = _env(state_dir, obmen, b24, site, creds, app, tuning) | {"OBMEN_WEB__PORT": str(port)}
             env |= await _modes(http, stack, keys, tuning)
+            if tuning.prepare is not None:
+                await tuning.prepare(http, stack)
         stack.config = config = await asyncio.to_thread(write_config, state_dir, env)
         # From here on obmen knows only its files, as `obmen run --config` would.
         settings = load_settings(config, env={})
