@@ -116,7 +116,7 @@ class Activity(Watcher):
 
         async def priced() -> bool:
             path = offer_xml_id.replace("#", "%23")
-            reply = await self.http.get(f"{self.stack.site}/_sandbox/offers/{path}")
+            reply = await self._request("GET", f"{self.stack.site}/_sandbox/offers/{path}")
             return reply.status_code == 200 and bool(reply.json().get("prices"))
 
         await self.until("1 catalog", "the offer on sale on the site", priced, time.monotonic(), record=False)

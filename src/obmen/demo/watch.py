@@ -66,16 +66,30 @@ class Watcher:
             raise RuntimeError(f"{method}: {reply['error']} {reply.get('error_description', '')}")
         return reply["result"]
 
+    async def _request(self, verb: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request; a read (GET) is sent once more if its pooled connection was closed under it.
+
+        A server closes an idle keep-alive connection after a few seconds, and a request that picks it up
+        at that moment fails to read (`httpx.ReadError`): nothing was read, so a read may go again. A
+        write is not repeated (it may have been taken).
+        """
+        try:
+            return await self.http.request(verb, url, **kwargs)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            if verb.upper() != "GET":
+                raise
+            return await self.http.request(verb, url, **kwargs)
+
     async def site(self, verb: str, path: str, body: Any = None) -> Any:
         """The storefront's control API (a customer, or the shop's back office)."""
-        reply = await self.http.request(verb, f"{self.stack.site}/_sandbox{path}", json=body)
+        reply = await self._request(verb, f"{self.stack.site}/_sandbox{path}", json=body)
         if reply.status_code >= 400:
             raise RuntimeError(f"site {verb} {path}: {reply.status_code} {reply.text[:300]}")
         return reply.json()
 
     async def onec(self, verb: str, path: str, body: Any = None) -> Any:
         """1C's control API (an accountant, and the scheduled exchange)."""
-        reply = await self.http.request(verb, f"{self.stack.onec}/_sandbox{path}", json=body)
+        reply = await self._request(verb, f"{self.stack.onec}/_sandbox{path}", json=body)
         if reply.status_code >= 400:
             raise RuntimeError(f"1C {verb} {path}: {reply.status_code} {reply.text[:300]}")
         return reply.json()
@@ -133,7 +147,7 @@ class Watcher:
 
     async def portal(self, table: str) -> list[dict[str, Any]]:
         """Rows of one of the portal's tables, as the sandbox holds them."""
-        reply = await self.http.get(f"{self.stack.bitrix24}/_sandbox/dump", params={"tables": table})
+        reply = await self._request("GET", f"{self.stack.bitrix24}/_sandbox/dump", params={"tables": table})
         return list(reply.json()["tables"].get(table, []))
 
     async def b24_products(self) -> list[dict[str, Any]]:
@@ -169,14 +183,14 @@ class Watcher:
 
     async def obmen_status(self) -> dict[str, Any]:
         """obmen's own `/api/status` (queue, parked, conflicts), as `obmen status` shows it."""
-        return dict((await self.http.get(f"{self.stack.obmen}/api/status")).json())
+        return dict((await self._request("GET", f"{self.stack.obmen}/api/status")).json())
 
     async def journal(self, after: int = 0) -> list[dict[str, Any]]:
         """obmen's journal of propagations newer than entry `after`, oldest first."""
-        reply = await self.http.get(f"{self.stack.obmen}/api/propagations", params={"limit": 500})
+        reply = await self._request("GET", f"{self.stack.obmen}/api/propagations", params={"limit": 500})
         return sorted((r for r in reply.json()["items"] if r["id"] > after), key=lambda r: r["id"])
 
     async def timeline(self, entity: str, key: str) -> dict[str, Any]:
         """obmen's timeline of one object (`obmen explain`): links, the agreed base, journal, outbox."""
-        reply = await self.http.get(f"{self.stack.obmen}/api/timeline/{entity}/{key}")
+        reply = await self._request("GET", f"{self.stack.obmen}/api/timeline/{entity}/{key}")
         return dict(reply.json()) if reply.status_code == 200 else {}
