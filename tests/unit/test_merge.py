@@ -83,6 +83,22 @@ def test_a_partner_putting_back_what_it_held_by_its_own_edit_is_a_change() -> No
     assert merge("order", base, still, Policy.build(), held=held).target == {"manager": "Петров Пётр"}
 
 
+def test_a_manager_taking_the_contested_value_resolves_the_conflict() -> None:
+    """The site's edit was made without seeing the CRM's; the manager then takes the site's in the CRM."""
+    conflict = Policy.build({"order.comment": "conflict"})
+    base = {"comment": "Позвонить до обеда"}
+    site = Side("site", {"comment": "У консьержа"}, 20.0, contested={"comment": (None, "Позвонить до обеда")})
+    onec = Side("onec", {"comment": "Позвонить до обеда"}, 5.0)
+    # Before the manager acts, the sides still showing the CRM's value are concurrent with the site's.
+    before = merge("order", base, [Side("bitrix24", base, 10.0), site, onec], conflict)
+    assert [c.field for c in before.conflicts] == ["comment"]
+    after = merge("order", base, [Side("bitrix24", {"comment": "У консьержа"}, 30.0), site, onec], conflict)
+    assert after.conflicts == []
+    assert after.target == {"comment": "У консьержа"}
+    assert after.writes == {"onec": {"comment": "У консьержа"}}
+    assert "comment" in after.settled
+
+
 def test_owner_wins_and_reverts_a_change_made_elsewhere() -> None:
     base = {"price": "100"}
     policy = Policy.build()  # offer.* is owned by 1C by default

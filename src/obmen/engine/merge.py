@@ -136,15 +136,22 @@ def _concurrent(
     sides still showing that value changed too: the two edits were concurrent (docs/architecture.md §2.11).
 
     A contest is live only while the base still holds obmen's value the side never saw; once the base
-    moved on (a decision, an agreement), it no longer counts.
+    moved on (a decision, an agreement), it no longer counts. Nor does it once another side changed the
+    field having seen the base (a manager who takes the site's value in the CRM): that later edit is no
+    longer concurrent, and the sides that merely still show the base (a pull-only mirror) do not vote.
     """
     out = dict(changed)
-    for system in changed:
-        contest = sides[system].contested.get(name)
-        if contest is None or base is _MISSING or not _same(contest[1], base):
-            continue
+    if changed and all(_live(sides[s], name, base) is not None for s in changed):
         out.update({s: v for s, v in present.items() if s not in out and _same(v, base)})
     return out
+
+
+def _live(side: Side, name: str, base: Any) -> tuple[Any, Any] | None:
+    """The side's contest of the field while the base still holds obmen's value it never saw, or None."""
+    contest = side.contested.get(name)
+    if contest is None or base is _MISSING or not _same(contest[1], base):
+        return None
+    return contest
 
 
 def _same(a: Any, b: Any) -> bool:
