@@ -200,9 +200,9 @@ async def _cancelled_in_1c(tuning: Tuning, tmp_path: Path) -> None:
             deal = next(d for d in await day.portal("crm.deal") if str(d["ID"]) == str(deal_id))
             stage = str((await day.invoice_of(deal_id) or {}).get("STAGE_ID"))
             seen.append(f"site cancelled {site['cancelled']}, deal {deal['STAGE_ID']}, invoice {stage}")
-            # The invoice carries the cancellation (its cancelled stage, `[mapping.invoice]`); the deal's
-            # stage is its status's, and the status did not change (connectors/bitrix24/crm/orders.py).
-            return bool(site["cancelled"]) and deal["STAGE_ID"] == "NEW" and stage.endswith(":D")
+            # The invoice carries the cancellation (its cancelled stage, `[mapping.invoice]`), and the deal
+            # goes to the lost stage (the `C` row of its pipeline, docs/architecture.md §2.11).
+            return bool(site["cancelled"]) and deal["STAGE_ID"] == "LOSE" and stage.endswith(":D")
 
         seen: list[str] = []
         try:
@@ -223,6 +223,8 @@ async def _cancelled_in_1c(tuning: Tuning, tmp_path: Path) -> None:
         base = (await day.timeline("order", f"bitrix24:{deal_id}"))["base"]
         assert base["cancelled"], base
         assert all(p["paid"] for p in base["payments"]), base
+        # The lost stage tells the cancellation, not a status: the order's status is what it was.
+        assert base["status"] == site["status"], (base, site["status"])
         assert _money(site["total"]) == _money(onec["total"]) == _money(base["total"]["amount"])
         status = await day.obmen_status()
         assert status["parked"]["total"] == 0, status["parked"]

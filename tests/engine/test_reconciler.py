@@ -331,3 +331,23 @@ async def test_a_create_announced_before_its_link_is_adopted_as_that_create_not_
     assert len({link.canonical_id for link in links}) == 1, links
     assert await rows(db, tables.intents) == []
     assert await rows(db, tables.work_items) == []  # nothing waits, retries or is parked
+
+
+async def test_a_cancellation_is_written_with_the_orders_status_beside_it(db: Database) -> None:
+    # A deal's stage shows both the cancellation and the status: a restored order needs its status there
+    # again although the status did not change (engine/plan.py `_COMPANIONS`, docs/architecture.md §2.11).
+    clock = ManualClock()
+    fields = {"order": ["number", "status", "cancelled"]}
+    fakes = {
+        name: FakeSystem(name, fields=fields, clock=clock, seed=i)
+        for i, name in enumerate(["onec", "site", "bitrix24"])
+    }
+    engine = make_engine(db, fakes, clock)
+    site_id = fakes["site"].create("order", {"number": "7", "status": "P", "cancelled": False})
+    await settle(engine, fakes, clock)
+    for cancelled in (True, False):
+        before = len(fakes["bitrix24"].writes())
+        fakes["site"].edit("order", site_id, cancelled=cancelled)
+        await settle(engine, fakes, clock)
+        [write] = fakes["bitrix24"].writes()[before:]
+        assert (write["kind"], write["fields"]) == ("update", {"cancelled": cancelled, "status": "P"})

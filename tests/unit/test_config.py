@@ -107,7 +107,12 @@ def test_mapping_tables_map_both_ways_and_fall_back_instead_of_dropping(tmp_path
     wholesale = mapping.pipeline_for("s2")
     assert (wholesale.stage("N"), wholesale.stage("F")) == ("C2:NEW", "C2:WON")
     assert wholesale.stage("X") == "C2:PREPARATION"  # unmapped status: the declared fallback
-    assert (wholesale.status("C2:WON"), wholesale.status("C2:LOSE")) == ("F", "C")
+    assert wholesale.status("C2:WON") == "F"
+    # `C` is the cancellation: the lost stage says the order is cancelled, not a status (§2.11).
+    assert (wholesale.status("C2:LOSE"), wholesale.cancels("C2:LOSE")) == ("P", True)
+    assert (wholesale.reading("C2:LOSE"), wholesale.cancels("C2:WON")) == (None, False)
+    assert wholesale.cancelled_stage() is None  # no row maps `C` to a stage: a cancellation moves no deal
+    assert mapping.pipeline_for("s1").cancelled_stage() == "LOSE"
     assert wholesale.status("C2:UC_ODD") == "P"
     assert mapping.pipeline_for("s1").stage("F") == "WON"  # unlisted sites use the default pipeline
     assert mapping.onec_status_name("F") == "[F] Выполнен"

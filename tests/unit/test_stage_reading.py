@@ -19,10 +19,29 @@ def test_the_defaults_read_every_stage_of_a_fresh_portal() -> None:
         "EXECUTING": "D",
         "FINAL_INVOICE": None,  # declared: tells nothing
         "WON": "F",
-        "LOSE": "C",
-        "APOLOGY": "C",
+        # The failure stages tell that the order is cancelled, not a status (a stock site has none).
+        "LOSE": None,
+        "APOLOGY": None,
     }
     assert set(readings) <= {*pipeline.stage_to_status, *pipeline.status_to_stage.values()}
+    assert {stage for stage, _, _ in DEAL_STAGES if pipeline.cancels(stage)} == {"LOSE", "APOLOGY"}
+
+
+def test_a_cancelled_order_moves_its_deal_to_the_lost_stage_and_a_restored_one_back() -> None:
+    pipeline = PipelineMap()
+    assert deal_from_order({"cancelled": True}, pipeline, None) == {"stageId": "LOSE"}
+    assert deal_from_order({"cancelled": True, "status": "P"}, pipeline, None)["stageId"] == "LOSE"
+    assert deal_from_order({"cancelled": True}, pipeline, "a" * 32)["stageId"] == "LOSE"
+    # Restored: the status's stage again, or the fallback one when the status is unmapped.
+    assert deal_from_order({"cancelled": False, "status": "P"}, pipeline, None) == {"stageId": "PREPARATION"}
+    assert deal_from_order({"cancelled": False, "status": "S"}, pipeline, None) == {"stageId": "NEW"}
+    # Without its status a restore cannot say where the deal goes: the engine sends it along (plan.py).
+    assert deal_from_order({"cancelled": False}, pipeline, None) == {}
+    # A pipeline that maps no stage to `C` keeps a cancelled order's deal where it is.
+    plain = PipelineMap(status_to_stage={"N": "NEW", "F": "WON"})
+    assert deal_from_order({"cancelled": True, "status": "N"}, plain, None) == {"stageId": "NEW"}
+    lost = {"id": 7, "stageId": "LOSE", "categoryId": 0, "opportunity": 10}
+    assert "status" not in order_from_deal(lost, [], pipeline)
 
 
 def test_an_unmapped_stage_tells_no_status_and_the_fallback_serves_creates_only() -> None:

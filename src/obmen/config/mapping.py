@@ -14,8 +14,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["InvoiceStages", "MappingSettings", "OrderProperty", "PipelineMap", "property_field"]
+__all__ = [
+    "CANCELLED",
+    "InvoiceStages",
+    "MappingSettings",
+    "OrderProperty",
+    "PipelineMap",
+    "property_field",
+]
 
+#: The status code rows use for a cancelled order: a stock site keeps the cancellation as a flag of the
+#: order, not as a status, so a stage mapped to or from it reads as cancelled (docs/architecture.md §2.11).
+CANCELLED = "C"
 _STAGE = re.compile(r"^(C\d+:)?[A-Z0-9_]+$")
 
 
@@ -73,7 +83,20 @@ class PipelineMap(_Section):
 
     def reading(self, stage: str) -> str | None:
         """The order status a stage tells: explicit, else `status_to_stage` read backwards; None when it
-        tells none (unmapped, or mapped to ""): unknown, not a status (docs/architecture.md §2.12)."""
+        tells none (unmapped, or mapped to ""): unknown, not a status (docs/architecture.md §2.12). A
+        cancellation stage tells no status either: it tells that the order is cancelled (`cancels`)."""
+        told = self._told(stage)
+        return None if told == CANCELLED else told
+
+    def cancels(self, stage: str) -> bool:
+        """Whether a stage says the order is cancelled (it is mapped to or from `C`)."""
+        return self._told(stage) == CANCELLED
+
+    def cancelled_stage(self) -> str | None:
+        """The stage of a cancelled order's deal (the `C` row), with the prefix; None when unmapped."""
+        return self.mapped_stage(CANCELLED)
+
+    def _told(self, stage: str) -> str | None:
         bare = stage.split(":", 1)[1] if ":" in stage else stage
         for key in (stage, bare):
             if key in self.stage_to_status:

@@ -209,6 +209,7 @@ def _plan_writes(
     else:
         wanted += _creates(engine, known, p, {side.system for side in sides})
     for system, fields, external_id in wanted:
+        fields = _with_companions(fields, p.target, engine.carried(system, known.entity))
         if plain and external_id:
             out, missing = dict(fields), set[refs.Unresolved]()
         else:
@@ -235,6 +236,25 @@ def _plan_writes(
         )
         p.writes.append(Write(next(numbers), system, op, entry))
     return True
+
+
+#: A field written with the target's value of others beside it: a system may show them in one place, as
+#: a deal's stage shows a cancellation or the status (docs/architecture.md §2.11), and a restored order
+#: needs its status there again although the status itself did not change.
+_COMPANIONS = {"cancelled": ("status",)}
+
+
+def _with_companions(
+    fields: dict[str, Any], target: Mapping[str, Any], carried: Collection[str]
+) -> dict[str, Any]:
+    """`fields` with the target's value of each companion of a field written (see `_COMPANIONS`)."""
+    extra = {
+        k: target[k]
+        for field_name in fields
+        for k in _COMPANIONS.get(field_name, ())
+        if k not in fields and k in carried and target.get(k) is not None
+    }
+    return {**fields, **extra} if extra else fields
 
 
 def _creates(engine: Engine, known: Known, p: Plan, present: set[str]) -> list[Wanted]:

@@ -239,7 +239,13 @@ async def test_cancelled_reads_from_the_invoice_or_a_lost_deal() -> None:
         )
         read = await b24.fetch("order", [deal_a, deal_b])
         assert (read[deal_a].fields["cancelled"], read[deal_b].fields["cancelled"]) == (True, True)
-        assert (read[deal_a].fields["status"], read[deal_b].fields["status"]) == ("N", "C")
+        # Both deals are in the lost stage now (obmen moved deal a there): it tells the cancellation,
+        # not a status (docs/architecture.md §2.11), so neither deal votes on the status.
+        deal = next(d for d in rows(sandbox, "crm.deal") if str(d["ID"]) == deal_a)
+        assert deal["STAGE_ID"] == "LOSE"
+        assert "status" not in read[deal_a].fields
+        assert "status" not in read[deal_b].fields
+        assert read[deal_b].unknown == {"status": "stage LOSE"}
 
 
 async def test_each_site_has_its_pipeline_and_a_deal_reads_through_its_own() -> None:

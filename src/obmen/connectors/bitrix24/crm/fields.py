@@ -237,11 +237,9 @@ def deal_from_order(
     for code, deal_field in (properties or {}).items():
         if property_field(code) in fields:
             out[item_field(deal_field)] = fields[property_field(code)] or ""
-    stage = pipeline.mapped_stage(str(fields["status"])) if "status" in fields else None
+    stage = _stage(fields, pipeline)
     if stage is not None:
         out["stageId"] = stage
-    # An unmapped status moves no deal: the fallback stage is for creates only (docs/architecture.md
-    # §2.12), set below; the deal keeps its stage and the engine holds its reading (engine/merge.py).
     if "customer" in fields:
         out.update(customer_fields(fields["customer"]))
     if fields.get("responsible"):
@@ -265,6 +263,24 @@ def deal_from_order(
         out.update({"categoryId": pipeline.category_id, "originatorId": ORIGINATOR, "originId": origin})
         out.setdefault("stageId", pipeline.stage(str(fields.get("status") or "")))
     return out
+
+
+def _stage(fields: Mapping[str, Any], pipeline: PipelineMap) -> str | None:
+    """The stage a deal moves to: a cancelled order's is the cancellation stage, else its status's.
+
+    An unmapped status moves no deal: the fallback stage is for creates only (docs/architecture.md §2.12);
+    the deal keeps its stage and the engine holds its reading (engine/merge.py). A restored order leaves
+    the cancellation stage for its status's, or the fallback one if its status is unmapped: a deal kept
+    there would read as cancelled again (§2.11).
+    """
+    if fields.get("cancelled") and pipeline.cancelled_stage():
+        return pipeline.cancelled_stage()
+    if "status" not in fields:
+        return None
+    mapped = pipeline.mapped_stage(str(fields["status"]))
+    if "cancelled" in fields and not fields["cancelled"]:
+        return mapped or pipeline.stage("")
+    return mapped
 
 
 def _user_of(name: Any, managers: Mapping[int, str]) -> int | None:

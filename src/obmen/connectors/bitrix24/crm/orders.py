@@ -231,7 +231,9 @@ def order_parts(
     paid, cancelled = invoice_state(invoice, mapping)
     out: dict[str, Any] = {
         "site": deal.get("additionalInfo") or None,
-        "cancelled": cancelled or deal.get("stageSemanticId") == "F",
+        "cancelled": cancelled
+        or deal.get("stageSemanticId") == "F"
+        or mapping.for_category(deal.get("categoryId")).cancels(str(deal.get("stageId") or "")),
     }
     if invoice is None:
         return out
