@@ -257,3 +257,13 @@ def test_the_shortcut_for_sides_equal_to_the_base_decides_what_the_full_merge_de
     assert fast.writes == {}
     assert fast.conflicts == []
     assert fast.target == full_base
+
+
+def test_an_owned_field_no_merge_agreed_on_is_the_owners_even_when_it_shows_none() -> None:
+    # Found by the convergence property test: 1C owns the status and shows none for a new person the site
+    # made with one; a side showing a value beats one showing none only for fields no one owns.
+    policy = Policy.build({"counterparty.status": "owner:onec"})
+    sides = [Side("onec", {"status": None}, 10.0), Side("site", {"status": "new"}, 20.0)]
+    result = merge("counterparty", None, sides, policy)
+    assert result.target == {"status": None}
+    assert "onec" not in result.writes

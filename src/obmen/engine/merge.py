@@ -186,6 +186,11 @@ def _decide(
 ) -> tuple[Any, str | None, Conflict | None]:
     """The agreed value of one field, the system it came from, or the conflict it stays in."""
     rule = policy.rule(entity, name)
+    owner_holds = rule.strategy is Strategy.OWNER and rule.owner in present
+    if base is _MISSING and owner_holds and rule.owner is not None:
+        # An owned field the owner shows is the owner's, empty or not: that a side showing a value beats
+        # one showing none (below) is for fields no one owns.
+        return present[rule.owner], rule.owner, None
     if base is _MISSING:
         # A field no merge has agreed on yet: a side that shows nothing for it (an upload written before
         # the value existed, a system that does not fill it) has nothing to say against one that shows a
@@ -199,7 +204,6 @@ def _decide(
         changed = _concurrent(name, base, present, changed, sides)
     if not changed:
         return base, None, None
-    owner_holds = rule.strategy is Strategy.OWNER and rule.owner in present
     if owner_holds and rule.owner not in changed and base is not _MISSING:
         # Only non-owners changed an owned field: the owner's value (the base) is put back.
         return base, rule.owner, None
