@@ -236,3 +236,61 @@ async def test_an_order_cancelled_in_1c_is_cancelled_on_the_site_and_in_the_invo
 
 async def test_an_order_cancelled_in_1c_through_the_exchanges(tmp_path: Path) -> None:
     await _cancelled_in_1c(EXCHANGE, tmp_path)
+
+
+async def _lost_and_restored_in_the_crm(tuning: Tuning, tmp_path: Path, restore: bool = True) -> None:
+    async with _ordered(tuning, tmp_path) as (day, _, (number, site_id, deal_id)):
+        await day.site_payment(deal_id, number, site_id)
+        await day.settled()
+        status = (await day.site("GET", f"/orders/{site_id}"))["status"]
+
+        # A manager loses the paid order's deal: the order is cancelled everywhere, its status and its
+        # payment stay (the lost stage tells the cancellation only, docs/architecture.md §2.11).
+        started = time.monotonic()
+        await day.b24("crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": "LOSE"}})
+
+        async def shown(cancelled: bool) -> bool:
+            site = await day.site("GET", f"/orders/{site_id}")
+            onec = await _onec_order(day, number)
+            seen.append((site["cancelled"], site["status"], onec["cancelled"]))
+            now = (site["cancelled"], site["status"], bool(onec["cancelled"]))
+            return now == (cancelled, status, cancelled)
+
+        seen: list[Any] = []
+        try:
+            await day.until("CRM", "the lost deal's order cancelled", lambda: shown(True), started)
+        except Timeout:
+            pytest.fail(f"cancelled: {seen[-1:]}; parked: {(await day.obmen_status())['parked']}")
+        await day.settled()
+        if not restore:
+            return
+
+        # Moved back to its status's stage: restored everywhere; the deal stays there, still paid.
+        started = time.monotonic()
+        await day.b24("crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": "NEW"}})
+        try:
+            await day.until("CRM", "the order restored", lambda: shown(False), started)
+        except Timeout:
+            timeline = await day.timeline("order", f"bitrix24:{deal_id}")
+            pytest.fail(f"restored: {seen[-1:]}; timeline: {timeline}")
+        await day.settled()
+        deal = next(d for d in await day.portal("crm.deal") if str(d["ID"]) == str(deal_id))
+        assert deal["STAGE_ID"] == "NEW", deal["STAGE_ID"]
+        site = await day.site("GET", f"/orders/{site_id}")
+        assert (site["cancelled"], site["payment"]["paid"]) == (False, True), site
+        invoice = await day.invoice_of(deal_id)
+        assert str((invoice or {}).get("STAGE_ID")).endswith(":P"), invoice
+        base = (await day.timeline("order", f"bitrix24:{deal_id}"))["base"]
+        assert not base["cancelled"], base
+        assert all(p["paid"] for p in base["payments"]), base
+        assert (await day.obmen_status())["parked"]["total"] == 0
+
+
+async def test_a_deal_lost_in_the_crm_cancels_the_order_and_moved_on_restores_it(tmp_path: Path) -> None:
+    await _lost_and_restored_in_the_crm(REST_ODATA, tmp_path)
+
+
+async def test_a_deal_lost_in_the_crm_cancels_the_order_through_the_exchanges(tmp_path: Path) -> None:
+    # A CommerceML document cancels an order but never restores one (the sandboxes keep it cancelled, as
+    # the site's and 1C's exchanges do), so the restore is the REST path's (docs/architecture.md §4).
+    await _lost_and_restored_in_the_crm(EXCHANGE, tmp_path, restore=False)

@@ -248,6 +248,34 @@ async def test_cancelled_reads_from_the_invoice_or_a_lost_deal() -> None:
         assert read[deal_b].unknown == {"status": "stage LOSE"}
 
 
+async def test_a_lost_deal_moved_on_restores_its_order_and_a_cancelled_invoice_moved_last_cancels_it() -> (
+    None
+):
+    # The deal and its invoice disagree: the one moved last tells (crm/orders.py `_cancelled`).
+    sandbox = make_sandbox()
+    async with build_client(sandbox) as client:
+        b24 = Bitrix24Connector(client, mapping=MAPPING)
+        [made] = await b24.write([Create("order", f"{7:032x}", _order("207"))])
+        deal = str(made.external_id)
+        [upd] = await b24.write([Update("order", deal, {"cancelled": True, "status": "N"})])
+        assert upd.ok, upd.error
+        invoice = next(i for i in _invoices(sandbox) if str(i["PARENT_ID_2"]) == deal)
+        invoice_id, cancelled_stage = int(invoice["ID"]), str(invoice["STAGE_ID"])
+        assert cancelled_stage.endswith(":D")
+
+        async def move(type_id: int, ident: int, stage: str) -> None:
+            sandbox.clock.advance(5)
+            await client.call(
+                "crm.item.update", {"entityTypeId": type_id, "id": ident, "fields": {"stageId": stage}}
+            )
+
+        await move(2, int(deal), "NEW")
+        assert (await b24.fetch("order", [deal]))[deal].fields["cancelled"] is False
+        await move(31, invoice_id, cancelled_stage.replace(":D", ":N"))
+        await move(31, invoice_id, cancelled_stage)
+        assert (await b24.fetch("order", [deal]))[deal].fields["cancelled"] is True
+
+
 async def test_each_site_has_its_pipeline_and_a_deal_reads_through_its_own() -> None:
     sandbox = make_sandbox()
     seed(sandbox.portal, {"pipelines": [{"id": 2, "entityTypeId": 2, "name": "Опт"}]})

@@ -119,7 +119,16 @@ async def _scan_parties(client: Bitrix24Client, cursor: str | None) -> ScanPage:
 
 def invoice_calls(deal_ids: Sequence[int]) -> list[Call]:
     """The `crm.item.list` commands that find the invoices of these deals, 50 deals each (§5.5)."""
-    select = ["id", "parentId2", "stageId", "stageSemanticId", "opportunity", "xmlId", "accountNumber"]
+    select = [
+        "id",
+        "parentId2",
+        "stageId",
+        "stageSemanticId",
+        "movedTime",
+        "opportunity",
+        "xmlId",
+        "accountNumber",
+    ]
     return [
         (
             "crm.item.list",

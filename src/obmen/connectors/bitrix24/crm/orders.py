@@ -231,9 +231,7 @@ def order_parts(
     paid, cancelled = invoice_state(invoice, mapping)
     out: dict[str, Any] = {
         "site": deal.get("additionalInfo") or None,
-        "cancelled": cancelled
-        or deal.get("stageSemanticId") == "F"
-        or mapping.for_category(deal.get("categoryId")).cancels(str(deal.get("stageId") or "")),
+        "cancelled": _cancelled(deal, invoice, cancelled, mapping),
     }
     if invoice is None:
         return out
@@ -256,6 +254,34 @@ def order_parts(
     else:
         out["payments"] = []
     return out
+
+
+def _cancelled(
+    deal: Mapping[str, Any], invoice: Mapping[str, Any] | None, by_invoice: bool, mapping: OrderMapping
+) -> bool:
+    """Whether the order is cancelled: its deal is lost (a failure stage, or its pipeline's `C` stage) or
+    its invoice is in the cancelled stage.
+
+    Where the deal and the invoice disagree and the pipeline can show a cancellation on the deal, the one
+    moved last tells (a manager who moves a lost deal on restores the order, although its invoice was
+    cancelled with it; docs/architecture.md §2.11); moved in the same second, either one cancels.
+    """
+    pipeline = mapping.for_category(deal.get("categoryId"))
+    by_deal = deal.get("stageSemanticId") == "F" or pipeline.cancels(str(deal.get("stageId") or ""))
+    if by_deal == by_invoice or invoice is None or pipeline.cancelled_stage() is None:
+        return by_deal or by_invoice
+    deal_moved = _instant(str(deal.get("movedTime") or ""))
+    invoice_moved = _instant(str(invoice.get("movedTime") or ""))
+    if deal_moved == invoice_moved:  # moved together, or times unknown: either one cancels
+        return True
+    return by_invoice if invoice_moved > deal_moved else by_deal
+
+
+def _instant(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _time(text: str) -> str | None:
