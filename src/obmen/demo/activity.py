@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from obmen.demo.cml import customer_of, digits
-from obmen.demo.modes import CRM_ORDERS_IN_REST
 from obmen.demo.watch import Propagation, Timeout, Watcher
 
 __all__ = ["CUSTOMER", "Activity", "Propagation", "Timeout", "digits"]
@@ -222,15 +221,19 @@ class Activity(Watcher):
         row = {"PRODUCT_NAME": offer_name, "PRICE": price, "QUANTITY": 1}
         await self.b24("crm.deal.productrows.set", {"id": deal, "rows": [row]})
         await self.until("5 CRM deal", "its invoice", lambda: self.invoice_of(deal), started, path="Bitrix24")
-        number = f"CRM-{deal}"
 
         async def on_site() -> dict[str, Any] | None:
+            # The exchange gives the site the deal's number (`CRM-<deal>`); through REST the site numbers
+            # the order itself and the deal's invoice learns that number (docs/protocols/site-rest.md §6.5).
+            invoice = await self.invoice_of(deal) or {}
             orders = await self.site("GET", "/orders")
-            return next((o for o in orders if str(o.get("number")) == number), None)
+            number = str(invoice.get("ACCOUNT_NUMBER") or "")
+            found = next((o for o in orders if number and str(o.get("number")) == number), None)
+            return found if found and found["items"] else None
 
         path = f"Bitrix24 → {self.site_path}"
-        await self.until("5 CRM deal", f"order №{number} on the site", on_site, started, path=path)
-        await self.sale_exchange(number, flow="5 CRM deal", source="Bitrix24")
+        placed = await self.until("5 CRM deal", "the deal's order on the site", on_site, started, path=path)
+        await self.sale_exchange(str(placed["number"]), flow="5 CRM deal", source="Bitrix24")
 
     async def edit_contact(self, contact_id: Any, phone: str, email: str) -> dict[str, Any]:
         """Flow 6: a manager adds a phone and an e-mail to a contact in the CRM → the counterparty follows."""
@@ -365,10 +368,7 @@ class Activity(Watcher):
         await self.stage_move(deal_id, number, site_id, "PREPARATION", "P")
         await self.site_payment(deal_id, number, site_id)
         await self.onec_ships(number, site_id)
-        if self.stack.site_mode == "rest":
-            self.not_carried("5 CRM deal", CRM_ORDERS_IN_REST)
-        else:
-            await self.crm_deal(str(products[0]["name"]), 990.0)
+        await self.crm_deal(str(products[0]["name"]), 990.0)
         await self.both_sides(deal_id, site_id)
         await self.deletion_mark(_unordered(items, offer))
         return self.log
