@@ -204,8 +204,18 @@ class Activity(Watcher):
         what, path = f"invoice of order №{number} paid", f"{self.site_path} → Bitrix24"
         await self.until("7 payment", what, invoice_paid, started, path=path)
 
-    async def crm_deal(self, offer_name: str, price: float) -> None:
-        """Flow 5: a manager builds a deal in the CRM → an order on the site, and the deal's invoice."""
+    async def crm_deal(self, offer_name: str, price: float, offer_xml_id: str | None = None) -> None:
+        """Flow 5: a manager builds a deal in the CRM → an order on the site, and the deal's invoice.
+
+        With `offer_xml_id` the row is the catalog's product (or variation) 1C gave that `Ид`, as a manager
+        picks it from the catalog; such a line reaches 1C's OData, which takes no line without its product.
+        """
+        picked: dict[str, Any] = {}
+        if offer_xml_id is not None:
+            rows = await self.portal("catalog.product")
+            picked = next((r for r in rows if str(r.get("xmlId")) == offer_xml_id), {})
+            if not picked:
+                raise RuntimeError(f"the portal's catalog has no product {offer_xml_id!r}")
         started = time.monotonic()
         contact = await self.b24(
             "crm.contact.add",
@@ -218,7 +228,13 @@ class Activity(Watcher):
             },
         )
         deal = await self.b24("crm.deal.add", {"fields": {"TITLE": "Заказ из CRM", "CONTACT_ID": contact}})
-        row = {"PRODUCT_NAME": offer_name, "PRICE": price, "QUANTITY": 1}
+        row: dict[str, Any] = {
+            "PRODUCT_NAME": picked.get("name") or offer_name,
+            "PRICE": price,
+            "QUANTITY": 1,
+        }
+        if picked:
+            row["PRODUCT_ID"] = picked["id"]
         await self.b24("crm.deal.productrows.set", {"id": deal, "rows": [row]})
         await self.until("5 CRM deal", "its invoice", lambda: self.invoice_of(deal), started, path="Bitrix24")
 
@@ -368,7 +384,7 @@ class Activity(Watcher):
         await self.stage_move(deal_id, number, site_id, "PREPARATION", "P")
         await self.site_payment(deal_id, number, site_id)
         await self.onec_ships(number, site_id)
-        await self.crm_deal(str(products[0]["name"]), 990.0)
+        await self.crm_deal(str(products[0]["name"]), 990.0, offer)
         await self.both_sides(deal_id, site_id)
         await self.deletion_mark(_unordered(items, offer))
         return self.log
