@@ -212,10 +212,14 @@ class Activity(Watcher):
         """
         picked: dict[str, Any] = {}
         if offer_xml_id is not None:
-            rows = await self.portal("catalog.product")
-            picked = next((r for r in rows if str(r.get("xmlId")) == offer_xml_id), {})
-            if not picked:
-                raise RuntimeError(f"the portal's catalog has no product {offer_xml_id!r}")
+
+            async def in_catalog() -> dict[str, Any] | None:
+                rows = await self.portal("catalog.product")
+                return next((r for r in rows if str(r.get("xmlId")) == offer_xml_id), None)
+
+            # A variation may reach the portal a round after the products the catalog step counted.
+            what = "the offer in the portal's catalog"
+            picked = await self.until("1 catalog", what, in_catalog, time.monotonic(), record=False)
         started = time.monotonic()
         contact = await self.b24(
             "crm.contact.add",
