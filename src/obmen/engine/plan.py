@@ -255,9 +255,14 @@ def _creates(engine: Engine, known: Known, p: Plan, present: set[str]) -> list[W
         fallbacks.update({k: v for k, v in remote.fallbacks.items() if p.target.get(k) is None})
     out: list[Wanted] = []
     for system in lacking:
-        # A field the target only shows is not written there, in a create either (§2.15).
-        carried = engine.carried(system, known.entity) - engine.read_only(system, known.entity)
+        # A field the target only shows is not written there, in a create either (§2.15); the new object
+        # will show nothing for it, which is held as its own value, so it votes once that moves.
+        shown_only = engine.read_only(system, known.entity) & engine.carried(system, known.entity)
+        carried = engine.carried(system, known.entity) - shown_only
         fields = {k: v for k, v in {**fallbacks, **p.target}.items() if k in carried and v is not None}
+        skipped = {k: None for k in shown_only if p.target.get(k) is not None}
+        if skipped:
+            p.sides.setdefault("held", {}).setdefault(system, {}).update(skipped)
         out.append((system, fields, None))
     return out
 

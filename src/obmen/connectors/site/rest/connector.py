@@ -5,7 +5,9 @@ per 50 orders, sent together. Writes change what the site's REST can change on a
 cancellation and comment (`sale.order.update`), its payment being paid and its 1C payment number
 (`sale.payment.update`), its shipment shipped with 1C's shipment number (`sale.shipment.update`) and 1C's
 order number (`id1c`). A write of anything else that differs from the site's value (the basket, the total)
-is refused with the reason, so it is parked in sight instead of being lost. A buyer is read only
+is refused with the reason, so it is parked in sight instead of being lost. An order made elsewhere (a
+CRM deal) is made on the site for a stand-in buyer, stamped and resumable (`creates.py`, §6.5). A buyer,
+and an order's buyer, is read only
 (`BUYER_READ_ONLY`): the site keeps what the buyer typed into each order, so a CRM edit of the contact
 reaches 1C and is not written back, and the site's old value does not undo it (§6.3). The catalog, which the
 site takes from 1C's files, still goes through the exchange (`catalog`, a mirrored connector whose outbox

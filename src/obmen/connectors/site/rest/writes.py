@@ -38,8 +38,8 @@ def refused(op: WriteOp) -> PermanentError:
     """Why a write the REST path does not make is refused."""
     kind = type(op).__name__.lower()
     return PermanentError(
-        f"the site's REST path cannot {kind} a {op.entity}: orders and buyers are born on the site, and "
-        "the site's buyers are kept in its orders (docs/protocols/site-rest.md §6.3)"
+        f"the site's REST path cannot {kind} a {op.entity}: the site's buyers are its users, kept in "
+        "their orders (docs/protocols/site-rest.md §6.3)"
     )
 
 
