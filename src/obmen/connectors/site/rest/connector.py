@@ -79,8 +79,9 @@ BUYER_READ_ONLY: Mapping[str, frozenset[str]] = {
     "counterparty": REST_FIELDS["counterparty"],
     "order": frozenset({"customer"}),
 }
-#: What a draft order (one obmen is still making, §6.5) does not tell yet: its parts are not all in.
-DRAFT_UNKNOWN = frozenset({"lines", "delivery", "payments", "total"})
+#: What a draft order (one obmen is still making, §6.5) does not tell yet: its parts are not all in, and
+#: its number and date, the site's own, vote only once it is whole (from a base that holds the deal's).
+DRAFT_UNKNOWN = frozenset({"lines", "delivery", "payments", "total", "number", "date"})
 
 
 def _chunks(ids: Sequence[str]) -> list[list[int]]:
