@@ -140,3 +140,59 @@ async def test_a_crm_contact_edit_reaches_1c_and_the_sites_read_only_buyer_never
         assert status["parked"]["total"] == 0, [
             p.get("reason") or p.get("last_error") or p for p in status["parked"]["items"]
         ]
+
+
+async def test_a_deal_built_in_the_crm_becomes_a_site_order_through_rest_and_reaches_1c(
+    tmp_path: Path,
+) -> None:
+    async with rest_stack(tmp_path / "state") as stack, httpx.AsyncClient(timeout=60) as http:
+        day = Activity(stack, http, timeout=45)
+        offer = await _offer(day)
+        # The deal, its contact and its product row are made in the CRM; the site order, its lines,
+        # payment and shipment through the site's REST; 1C takes it with its next sale exchange.
+        await day.crm_deal("", 990.0, offer)
+        await day.settled()
+        [order] = await day.site("GET", "/orders")
+        assert [(i["offer"], i["quantity"], i["price"]) for i in order["items"]] == [(offer, "1", "990")]
+        assert (order["total"], order["payment"]["system"], order["delivery"]["service"]) == (
+            "990",
+            "Счет",
+            "Самовывоз",
+        )
+        # The site numbered the order; the deal's invoice learnt that number, and kept its own contact.
+        [deal] = await day.portal("crm.deal")
+        invoice = await day.invoice_of(deal["ID"])
+        assert invoice is not None
+        assert str(invoice["ACCOUNT_NUMBER"]) == order["number"]
+        contacts = await day.portal("crm.contact")
+        assert [c["NAME"] for c in contacts] == ["Олег"]
+        assert str(deal["CONTACT_ID"]) == str(contacts[0]["ID"])
+        status = await day.obmen_status()
+        assert status["parked"]["total"] == 0, [p.get("reason") for p in status["parked"]["items"]]
+        # Nothing was made twice: one site order, one deal, one 1C order.
+        assert len(await day.site("GET", "/orders")) == 1
+        onec = await day.onec("GET", "/orders")
+        assert len(onec["orders"] if isinstance(onec, dict) else onec) == 1
+
+
+async def test_a_crm_order_whose_basket_failed_is_finished_by_the_retry_not_made_twice(
+    tmp_path: Path,
+) -> None:
+    async with rest_stack(tmp_path / "state") as stack, httpx.AsyncClient(timeout=60) as http:
+        day = Activity(stack, http, timeout=60)
+        offer = await _offer(day)
+        # The site fails the first line's call, retries included: the order is made, its basket is not.
+        fault = {"method": "sale.basketitem.add", "status": 500, "error": "INTERNAL_SERVER_ERROR", "times": 4}
+        assert (await http.post(f"{stack.site}/_sandbox/rest/faults", json=fault)).status_code == 201
+        await day.crm_deal("", 990.0, offer)
+        await day.settled()
+        orders = (await http.post(f"{stack.site_rest}sale.order.list", json={})).json()["result"]["orders"]
+        assert len(orders) == 1
+        assert str(orders[0]["xmlId"]).startswith("obmen:")
+        calls = (await http.get(f"{stack.site}/_sandbox/rest/calls")).json()
+        assert calls["sale.order.add"] == 1
+        [order] = await day.site("GET", "/orders")
+        assert [i["offer"] for i in order["items"]] == [offer]
+        assert order["payment"]["system"] == "Счет"
+        status = await day.obmen_status()
+        assert status["parked"]["total"] == 0, [p.get("reason") for p in status["parked"]["items"]]

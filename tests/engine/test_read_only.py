@@ -75,3 +75,20 @@ async def test_a_crm_edit_is_not_written_to_the_read_only_side_nor_undone_by_it(
     await _round(engine, fakes, clock)
     assert _only(fakes["bitrix24"])[1]["phones"] == MOVED
     assert _only(fakes["onec"])[1]["phones"] == MOVED
+
+
+async def test_a_create_carries_no_field_the_target_only_shows(db: Database) -> None:
+    """An object made on a side that only shows a field (a site order's buyer, docs/protocols/site-rest.md
+    §6.5) is made without it; the other fields go, and the side still shows nothing to vote with."""
+    engine, fakes, clock = _setup(db)
+    site = fakes["site"]
+    site.capabilities = dataclasses.replace(site.capabilities, creates=frozenset({"counterparty"}))
+    fakes["bitrix24"].create("counterparty", {"name": "Олег", "phones": OLD})
+    await _round(engine, fakes, clock)
+    [(site_id, made)] = site.objects("counterparty").items()
+    assert made.get("name") == "Олег"
+    assert made.get("phones") in (None, [])
+    assert _only(fakes["onec"])[1]["phones"] == OLD
+    await _round(engine, fakes, clock)
+    assert _only(fakes["bitrix24"])[1]["phones"] == OLD
+    assert site.get("counterparty", site_id).get("phones") in (None, [])

@@ -190,3 +190,17 @@ def test_bitrix24_variations_poll_and_outgoing_token(tmp_path: Path) -> None:
         load_settings(write(tmp_path, '[bitrix24]\noutgoing_token = "tok3n"\n'), env={})
     assert "OBMEN_BITRIX24__OUTGOING_TOKEN" in str(info.value)
     assert "tok3n" not in str(info.value)
+
+
+def test_site_crm_orders_keys_go_together_and_are_positive(tmp_path: Path) -> None:
+    defaults = load_settings(None, env={}).site
+    assert (defaults.crm_buyer_id, defaults.crm_pay_system_id, defaults.crm_delivery_id) == (None, None, None)
+    given = "[site]\ncrm_buyer_id = 12\ncrm_pay_system_id = 3\ncrm_delivery_id = 1\n"
+    site = load_settings(write(tmp_path, given), env={}).site
+    assert (site.crm_buyer_id, site.crm_pay_system_id, site.crm_delivery_id) == (12, 3, 1)
+    for text, said in (
+        ("crm_buyer_id = 12", "go together"),
+        ("crm_buyer_id = 0\ncrm_pay_system_id = 3\ncrm_delivery_id = 1", "greater than 0"),
+    ):
+        with pytest.raises(ConfigError, match=said):
+            load_settings(write(tmp_path, f"[site]\n{text}\n"), env={})

@@ -156,6 +156,22 @@ class SiteSettings(_Section):
     rest_outgoing_token: SecretStr | None = None
     #: The key the obmen.ping module signs its pings with (HMAC-SHA256).
     ping_secret: SecretStr | None = None
+    #: REST mode, orders made elsewhere (a deal built in the CRM): the site user who stands in as their
+    # buyer, and the payment system and delivery service their payment and shipment get
+    # (docs/protocols/site-rest.md §6.5). Without them such orders are refused with the reason.
+    crm_buyer_id: int | None = Field(None, gt=0)
+    crm_pay_system_id: int | None = Field(None, gt=0)
+    crm_delivery_id: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _crm_orders(self) -> SiteSettings:
+        given = [self.crm_buyer_id, self.crm_pay_system_id, self.crm_delivery_id]
+        if any(v is not None for v in given) and not all(v is not None for v in given):
+            raise ValueError(
+                "crm_buyer_id, crm_pay_system_id and crm_delivery_id go together: an order made by REST "
+                "needs its buyer, its payment system and its delivery service"
+            )
+        return self
 
     @model_validator(mode="after")
     def _rest_url(self) -> SiteSettings:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from obmen.demo.cml import customer_of, digits
-from obmen.demo.modes import CRM_ORDERS_IN_REST
 from obmen.demo.watch import Propagation, Timeout, Watcher
 
 __all__ = ["CUSTOMER", "Activity", "Propagation", "Timeout", "digits"]
@@ -205,8 +204,22 @@ class Activity(Watcher):
         what, path = f"invoice of order №{number} paid", f"{self.site_path} → Bitrix24"
         await self.until("7 payment", what, invoice_paid, started, path=path)
 
-    async def crm_deal(self, offer_name: str, price: float) -> None:
-        """Flow 5: a manager builds a deal in the CRM → an order on the site, and the deal's invoice."""
+    async def crm_deal(self, offer_name: str, price: float, offer_xml_id: str | None = None) -> None:
+        """Flow 5: a manager builds a deal in the CRM → an order on the site, and the deal's invoice.
+
+        With `offer_xml_id` the row is the catalog's product (or variation) 1C gave that `Ид`, as a manager
+        picks it from the catalog; such a line reaches 1C's OData, which takes no line without its product.
+        """
+        picked: dict[str, Any] = {}
+        if offer_xml_id is not None:
+
+            async def in_catalog() -> dict[str, Any] | None:
+                rows = await self.portal("catalog.product")
+                return next((r for r in rows if str(r.get("xmlId")) == offer_xml_id), None)
+
+            # A variation may reach the portal a round after the products the catalog step counted.
+            what = "the offer in the portal's catalog"
+            picked = await self.until("1 catalog", what, in_catalog, time.monotonic(), record=False)
         started = time.monotonic()
         contact = await self.b24(
             "crm.contact.add",
@@ -219,18 +232,28 @@ class Activity(Watcher):
             },
         )
         deal = await self.b24("crm.deal.add", {"fields": {"TITLE": "Заказ из CRM", "CONTACT_ID": contact}})
-        row = {"PRODUCT_NAME": offer_name, "PRICE": price, "QUANTITY": 1}
+        row: dict[str, Any] = {
+            "PRODUCT_NAME": picked.get("name") or offer_name,
+            "PRICE": price,
+            "QUANTITY": 1,
+        }
+        if picked:
+            row["PRODUCT_ID"] = picked["id"]
         await self.b24("crm.deal.productrows.set", {"id": deal, "rows": [row]})
         await self.until("5 CRM deal", "its invoice", lambda: self.invoice_of(deal), started, path="Bitrix24")
-        number = f"CRM-{deal}"
 
         async def on_site() -> dict[str, Any] | None:
+            # The exchange gives the site the deal's number (`CRM-<deal>`); through REST the site numbers
+            # the order itself and the deal's invoice learns that number (docs/protocols/site-rest.md §6.5).
+            invoice = await self.invoice_of(deal) or {}
             orders = await self.site("GET", "/orders")
-            return next((o for o in orders if str(o.get("number")) == number), None)
+            number = str(invoice.get("ACCOUNT_NUMBER") or "")
+            found = next((o for o in orders if number and str(o.get("number")) == number), None)
+            return found if found and found["items"] else None
 
         path = f"Bitrix24 → {self.site_path}"
-        await self.until("5 CRM deal", f"order №{number} on the site", on_site, started, path=path)
-        await self.sale_exchange(number, flow="5 CRM deal", source="Bitrix24")
+        placed = await self.until("5 CRM deal", "the deal's order on the site", on_site, started, path=path)
+        await self.sale_exchange(str(placed["number"]), flow="5 CRM deal", source="Bitrix24")
 
     async def edit_contact(self, contact_id: Any, phone: str, email: str) -> dict[str, Any]:
         """Flow 6: a manager adds a phone and an e-mail to a contact in the CRM → the counterparty follows."""
@@ -365,10 +388,7 @@ class Activity(Watcher):
         await self.stage_move(deal_id, number, site_id, "PREPARATION", "P")
         await self.site_payment(deal_id, number, site_id)
         await self.onec_ships(number, site_id)
-        if self.stack.site_mode == "rest":
-            self.not_carried("5 CRM deal", CRM_ORDERS_IN_REST)
-        else:
-            await self.crm_deal(str(products[0]["name"]), 990.0)
+        await self.crm_deal(str(products[0]["name"]), 990.0, offer)
         await self.both_sides(deal_id, site_id)
         await self.deletion_mark(_unordered(items, offer))
         return self.log

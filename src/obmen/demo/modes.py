@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 __all__ = [
-    "CRM_ORDERS_IN_REST",
+    "CRM_BUYER",
     "ODATA_LOGIN",
     "SITE_WEBHOOK_USER",
     "Secrets",
@@ -30,11 +30,10 @@ __all__ = [
 
 SITE_WEBHOOK_USER = 1
 
-#: The demo's step the site's REST path does not carry yet (docs/protocols/site-rest.md §6.3).
-CRM_ORDERS_IN_REST = (
-    "site.mode = rest does not create site orders for deals made in the CRM (docs/protocols/site-rest.md "
-    "§6.3) / в режиме rest сделки из CRM не становятся заказами сайта"
-)
+#: The site user standing in as the buyer of orders made in the CRM (docs/protocols/site-rest.md §6.5).
+CRM_BUYER = {"name": "Покупатель из CRM", "email": "crm-orders@shop.example.ru"}
+#: The site sandbox's payment system «Счет» and delivery service «Самовывоз» for those orders.
+CRM_PAY_SYSTEM, CRM_DELIVERY = 3, 1
 
 #: The 1C user obmen reads OData with (the exchange's user is another one).
 ODATA_LOGIN = "obmen"
@@ -78,15 +77,37 @@ def site_options(obmen: str, keys: Secrets, *, mode: str, events: str) -> dict[s
     return options
 
 
-def site_rest_env(site: str, code: str, *, outgoing_token: str = "", ping_secret: str = "") -> dict[str, str]:
-    """The settings that put obmen's site in `rest` mode on the sandbox at `site` with webhook `1/<code>`."""
-    return {
+def site_rest_env(
+    site: str,
+    code: str,
+    *,
+    outgoing_token: str = "",
+    ping_secret: str = "",
+    crm_buyer: int | None = None,
+) -> dict[str, str]:
+    """The settings that put obmen's site in `rest` mode on the sandbox at `site` with webhook `1/<code>`;
+    with `crm_buyer` (a site user's id), orders made in the CRM become site orders for that stand-in."""
+    env = {
         "OBMEN_SITE__MODE": "rest",
         "OBMEN_SITE__REST_URL": f"{site}/rest/{SITE_WEBHOOK_USER}/",
         "OBMEN_SITE__REST_TOKEN": code,
         "OBMEN_SITE__REST_OUTGOING_TOKEN": outgoing_token,
         "OBMEN_SITE__PING_SECRET": ping_secret,
     }
+    if crm_buyer is not None:
+        env |= {
+            "OBMEN_SITE__CRM_BUYER_ID": str(crm_buyer),
+            "OBMEN_SITE__CRM_PAY_SYSTEM_ID": str(CRM_PAY_SYSTEM),
+            "OBMEN_SITE__CRM_DELIVERY_ID": str(CRM_DELIVERY),
+        }
+    return env
+
+
+async def crm_buyer(http: httpx.AsyncClient, site: str) -> int:
+    """Register the stand-in buyer on the site sandbox; returns the user's id."""
+    reply = await http.post(f"{site}/_sandbox/users", json=CRM_BUYER)
+    reply.raise_for_status()
+    return int(reply.json()["id"])
 
 
 def odata_env(

@@ -45,6 +45,7 @@ from obmen.demo.modes import (
     SITE_WEBHOOK_USER,
     Secrets,
     arm_extension,
+    crm_buyer,
     odata_env,
     site_options,
     site_rest_env,
@@ -156,7 +157,11 @@ async def _modes(http: httpx.AsyncClient, stack: Stack, keys: Secrets, tuning: T
     stack.site_mode, stack.onec_mode = tuning.site_mode, tuning.onec_mode
     if tuning.site_mode == "rest":
         env |= site_rest_env(
-            stack.site, keys.site_code, outgoing_token=keys.site_token, ping_secret=keys.ping_secret
+            stack.site,
+            keys.site_code,
+            outgoing_token=keys.site_token,
+            ping_secret=keys.ping_secret,
+            crm_buyer=await crm_buyer(http, stack.site),
         )
         stack.site_rest = f"{stack.site}/rest/{SITE_WEBHOOK_USER}/{keys.site_code}/"
     if tuning.onec_mode == "odata":

@@ -275,8 +275,14 @@ def _creates(engine: Engine, known: Known, p: Plan, present: set[str]) -> list[W
         fallbacks.update({k: v for k, v in remote.fallbacks.items() if p.target.get(k) is None})
     out: list[Wanted] = []
     for system in lacking:
-        carried = engine.carried(system, known.entity)
+        # A field the target only shows is not written there, in a create either (§2.15); the new object
+        # will show nothing for it, which is held as its own value, so it votes once that moves.
+        shown_only = engine.read_only(system, known.entity) & engine.carried(system, known.entity)
+        carried = engine.carried(system, known.entity) - shown_only
         fields = {k: v for k, v in {**fallbacks, **p.target}.items() if k in carried and v is not None}
+        skipped = {k: None for k in shown_only if p.target.get(k) is not None}
+        if skipped:
+            p.sides.setdefault("held", {}).setdefault(system, {}).update(skipped)
         out.append((system, fields, None))
     return out
 
@@ -295,7 +301,7 @@ def _complete(engine: Engine, known: Known, p: Plan, wanted: list[Wanted]) -> se
         if remote is None or not remote.incomplete:
             continue
         completing.add(system)
-        carried = engine.carried(system, known.entity)
+        carried = engine.carried(system, known.entity) - engine.read_only(system, known.entity)
         full = {k: v for k, v in p.target.items() if k in carried and v is not None}
         if system in planned:
             planned[system].update({k: v for k, v in full.items() if k not in planned[system]})

@@ -5,16 +5,17 @@ Written from docs/protocols/commerceml.md (Bitrix's own `1c_exchange.php`), neve
 JSON control API under `/_sandbox`; `serve()` runs it for `obmen sandbox site`.
 
 REST (docs/protocols/site-rest.md): incoming webhooks at `/rest/<user>/<code>/<method>` serving
-`sale.order.list|get|update`, `sale.basketitem.list`, `sale.propertyvalue.list`,
-`sale.payment.list|get|update`, `sale.shipment.list|get|update`; every save of an order raises the sale
-module's events toward bound outgoing webhooks and the obmen.ping module (`events.py`). `webhook_url(base,
-"1/code")` is the URL an integrator (or `endpoints.json`) gives obmen; the REST control API is in
-`rest_control.py`.
+`sale.order.list|get|update|add`, `sale.basketitem.list|update|add`, `sale.propertyvalue.list`,
+`sale.payment.list|get|update|add`, `sale.shipment.list|get|update|add` (`rest_add.py`); every save of
+an order raises the sale module's events toward bound outgoing webhooks and the obmen.ping module
+(`events.py`). `webhook_url(base, "1/code")` is the URL an integrator (or `endpoints.json`) gives obmen;
+the REST control API is in `rest_control.py`.
 
 Control API (JSON): `POST /orders` → `{"id", "number"}`, `GET /orders`, `GET|PATCH /orders/{id}`
 (status, paid, cancelled, allow_delivery, shipped, comment), `GET /products?xml_id=` or
-`?offset=&limit=`, `GET /offers/{xml_id}`, `POST /reset`, `POST|GET|DELETE /faults` (kinds: status,
-html, delay, drop_session, fail_import_step; filters type, mode; counts step, times), `GET /log`.
+`?offset=&limit=`, `GET /offers/{xml_id}`, `POST /users` → `{"id"}`, `POST /reset`,
+`POST|GET|DELETE /faults` (kinds: status, html, delay, drop_session, fail_import_step; filters type, mode;
+counts step, times), `GET /log`.
 
 Known limits: orders are answered in the 2.05 form only (no 2.10 document schema); the per-file
 ELEMENT_ACTION of Bitrix is not modelled (use `deactivate`); absolute `filename`s from 1C on Linux

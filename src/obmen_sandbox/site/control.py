@@ -203,6 +203,13 @@ async def patch_order(state: SiteState, request: Request) -> Response:
     return JSONResponse(_order_json(order))
 
 
+async def add_user(state: SiteState, request: Request) -> Response:
+    """`POST /users`: a site user (name, email, phone) who places no order yet; answers `{"id"}`."""
+    body = await _json(request)
+    person = Customer(_str(body, "name"), _str(body, "email"), _str(body, "phone", False))
+    return JSONResponse({"id": state.book.register(person)}, status_code=201)
+
+
 async def get_order(state: SiteState, request: Request) -> Response:
     """`GET /orders/{id}`."""
     return JSONResponse(_order_json(_order_or_404(state, request)))
@@ -323,6 +330,7 @@ def control_routes(state: SiteState) -> list[Route]:
         Route("/orders", wrap(list_orders), methods=["GET"]),
         Route("/orders/{order_id}", wrap(get_order), methods=["GET"]),
         Route("/orders/{order_id}", wrap(patch_order), methods=["PATCH"]),
+        Route("/users", wrap(add_user), methods=["POST"]),
         Route("/products", wrap(products), methods=["GET"]),
         Route("/offers/{xml_id:path}", wrap(offer), methods=["GET"]),
         Route("/reset", wrap(reset), methods=["POST"]),

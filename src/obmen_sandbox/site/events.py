@@ -126,7 +126,7 @@ class SiteEvents:
                     if REST_EVENTS.get(event) == part:
                         for object_id in self._ids_of(order, part, ids):
                             self._rest(binding, event, object_id, order)
-            if self.module is not None and part in MODULE_EVENTS:
+            if self.module is not None and part in MODULE_EVENTS and ids[part]:
                 self._ping(MODULE_EVENTS[part], ids[part], order.id)
 
     @staticmethod
@@ -134,7 +134,8 @@ class SiteEvents:
         if part == "property":
             codes = 5 if order.customer.company else 3
             return [order.id * 10 + n for n in range(1, codes + 1)]
-        return [ids[part]]
+        # An order made through REST has no payment or shipment until they are added (id 0).
+        return [ids[part]] if ids[part] else []
 
     def _rest(self, binding: Binding, event: str, object_id: int, order: Order) -> None:
         fields: list[tuple[str, str]] = [("event", event), ("event_handler_id", str(binding.id))]

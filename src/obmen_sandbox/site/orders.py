@@ -52,6 +52,8 @@ class Item:
     discount: Decimal = Decimal(0)
     #: The basket item's id (`sale.basketitem.*`), given when the order is placed.
     id: int = 0
+    #: The VAT rate a REST-added line was given (a fraction, `sale.basketitem.add` `vatRate`), if any.
+    vat_rate: Decimal | None = None
 
     @property
     def total(self) -> Decimal:
@@ -88,7 +90,8 @@ class Order:
     exported_version: int | None = None
     onec: dict[str, str] = field(default_factory=dict)
     #: The ids of its one payment and one (non-system) shipment in the REST (`sale.payment.*`,
-    #: `sale.shipment.*`), and its external id (`xmlId`), as Bitrix gives them when the order is saved.
+    #: `sale.shipment.*`), and its external id (`xmlId`), as Bitrix gives them when the order is saved;
+    #: an order made by `sale.order.add` has neither until `sale.payment.add`/`sale.shipment.add` (0).
     payment_id: int = 0
     shipment_id: int = 0
     xml_id: str = ""
@@ -111,10 +114,20 @@ class OrderBook:
         self.pay_systems: dict[str, int] = {"Наличными курьеру": 1, "Банковской картой онлайн": 2, "Счет": 3}
         self.deliveries: dict[str, int] = {"Самовывоз": 1, "Доставка курьером": 2}
         self.users: dict[str, int] = {}
+        #: Site users by id (the buyers of orders, and users registered through the control API).
+        self.people: dict[int, Customer] = {}
         self._seq = 0
         self._ids = {"basket": 0, "payment": 0, "shipment": 0}
         #: Told of every save: the order and what the save touched (a new order: everything).
         self.listener: Callable[[Order, Parts], None] | None = None
+
+    def next_id(self, kind: str) -> int:
+        """The next id of a basket item, a payment or a shipment."""
+        return self._next(kind)
+
+    def saved(self, order: Order, parts: Parts) -> None:
+        """A REST call saved `order` (its `parts`): version, stamp and the sale events."""
+        self._touch(order, "rest", parts)
 
     def _next(self, kind: str) -> int:
         self._ids[kind] += 1
@@ -139,6 +152,12 @@ class OrderBook:
     def _user(self, customer: Customer) -> None:
         key = customer.email or customer.name
         customer.user_id = self.users.setdefault(key, len(self.users) + 1)
+        self.people.setdefault(customer.user_id, customer)
+
+    def register(self, customer: Customer) -> int:
+        """A site user (the same e-mail is the same user); returns the user's id."""
+        self._user(customer)
+        return customer.user_id
 
     def create(
         self, customer: Customer, items: list[Item], delivery: tuple[str, Decimal], payment: str

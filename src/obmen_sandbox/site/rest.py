@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from obmen_sandbox.bitrix24.wire import dumps, parse_query, time_block
-from obmen_sandbox.site.rest_sale import METHODS
+from obmen_sandbox.site.rest_add import METHODS
 from obmen_sandbox.site.rest_shapes import RestError
 from obmen_sandbox.site.rest_state import Webhook
 from obmen_sandbox.site.state import SiteState

@@ -25,7 +25,7 @@ from obmen_sandbox.site.rest_shapes import (
 )
 from obmen_sandbox.site.state import SiteState
 
-__all__ = ["METHODS", "Method"]
+__all__ = ["METHODS", "Method", "amount", "fields_of", "flag", "order_of", "refuse_unknown", "text"]
 
 Method = Callable[[SiteState, Mapping[str, Any]], dict[str, Any]]
 
@@ -46,21 +46,21 @@ def _id(params: Mapping[str, Any]) -> int:
         raise RestError(100, f"Parameter id is wrong: {raw!r}") from None
 
 
-def _fields(params: Mapping[str, Any]) -> Mapping[str, Any]:
+def fields_of(params: Mapping[str, Any]) -> Mapping[str, Any]:
     fields = params.get("fields")
     if not isinstance(fields, Mapping) or not fields:
         raise RestError(100, "Parameter fields is not specified or empty")
     return fields
 
 
-def _flag(fields: Mapping[str, Any], key: str) -> bool:
+def flag(fields: Mapping[str, Any], key: str) -> bool:
     value = fields[key]
     if value not in ("Y", "N"):
         raise RestError("BX_INVALID_VALUE", f"{key} must be Y or N, not {value!r}")
     return bool(value == "Y")
 
 
-def _text(fields: Mapping[str, Any], key: str) -> str:
+def text(fields: Mapping[str, Any], key: str) -> str:
     value = fields[key]
     if value is None:
         return ""
@@ -69,13 +69,13 @@ def _text(fields: Mapping[str, Any], key: str) -> str:
     return str(value)
 
 
-def _refuse_unknown(fields: Mapping[str, Any], allowed: set[str]) -> None:
+def refuse_unknown(fields: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(fields) - allowed)
     if unknown:
         raise RestError(0, f"the sandbox does not model fields {unknown}")
 
 
-def _order(state: SiteState, order_id: int) -> Order:
+def order_of(state: SiteState, order_id: int) -> Order:
     order = state.book.orders.get(order_id)
     if order is None:
         raise RestError(*_MISSING["order"])
@@ -84,7 +84,7 @@ def _order(state: SiteState, order_id: int) -> Order:
 
 def _by(state: SiteState, attr: str, ident: int, kind: str) -> Order:
     for order in state.book.orders.values():
-        if getattr(order, attr) == ident:
+        if ident and getattr(order, attr) == ident:
             return order
     raise RestError(*_MISSING[kind])
 
@@ -100,37 +100,39 @@ def order_list(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def order_get(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     """`sale.order.get`: the order with its basket, payments, shipments and property values."""
-    order = _order(state, _id(params))
+    order = order_of(state, _id(params))
     whole = order_json(order, state.book) | {
         "basketItems": [basket_json(order, item) for item in order.items],
-        "payments": [payment_json(order, state.book)],
-        "shipments": [shipment_json(order, state.book)],
+        "payments": [payment_json(order, state.book)] if order.payment_id else [],
+        "shipments": [shipment_json(order, state.book)] if order.shipment_id else [],
         "propertyValues": properties_json(order),
     }
     return {"result": {"order": whole}}
 
 
-_ORDER_FIELDS = {"statusId", "canceled", "comments", "userDescription", "id1c", "reasonCanceled"}
+_ORDER_FIELDS = {"statusId", "canceled", "comments", "userDescription", "id1c", "reasonCanceled", "xmlId"}
 
 
 def order_update(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     """`sale.order.update`: status, cancellation, comments and the 1C id."""
-    order = _order(state, _id(params))
-    fields = _fields(params)
-    _refuse_unknown(fields, _ORDER_FIELDS)
+    order = order_of(state, _id(params))
+    fields = fields_of(params)
+    refuse_unknown(fields, _ORDER_FIELDS)
     changes: dict[str, Any] = {}
     if "statusId" in fields:
         if fields["statusId"] not in STATUSES:
             raise RestError("BX_INVALID_VALUE", f"status {fields['statusId']!r} does not exist")
         changes["status"] = fields["statusId"]
     if "canceled" in fields:
-        changes["cancelled"] = _flag(fields, "canceled")
+        changes["cancelled"] = flag(fields, "canceled")
     if "comments" in fields:
-        changes["comment"] = _text(fields, "comments")
+        changes["comment"] = text(fields, "comments")
     if "userDescription" in fields:
-        changes["customer_comment"] = _text(fields, "userDescription")
+        changes["customer_comment"] = text(fields, "userDescription")
     if "id1c" in fields:
-        changes["number"] = _text(fields, "id1c")
+        changes["number"] = text(fields, "id1c")
+    if "xmlId" in fields:
+        order.xml_id = text(fields, "xmlId")
     state.book.patch(order, changes, by="rest")
     return {"result": {"order": order_json(order, state.book)}}
 
@@ -147,7 +149,7 @@ def basket_list(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
 _BASKET_FIELDS = {"quantity", "price", "customPrice"}
 
 
-def _amount(fields: Mapping[str, Any], key: str, positive: bool = False) -> Decimal:
+def amount(fields: Mapping[str, Any], key: str, positive: bool = False) -> Decimal:
     try:
         value = Decimal(str(fields[key]))
     except InvalidOperation:
@@ -159,17 +161,17 @@ def _amount(fields: Mapping[str, Any], key: str, positive: bool = False) -> Deci
 
 def basket_update(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     """`sale.basketitem.update`: a line's quantity, and its price when `customPrice` is `Y`."""
-    ident, fields = _id(params), _fields(params)
-    _refuse_unknown(fields, _BASKET_FIELDS)
+    ident, fields = _id(params), fields_of(params)
+    refuse_unknown(fields, _BASKET_FIELDS)
     order = next((o for o in state.book.orders.values() if any(i.id == ident for i in o.items)), None)
     if order is None:
         raise RestError(0, "basket item does not exist")
     changes: dict[str, Any] = {}
     if "quantity" in fields:
-        changes["quantity"] = _amount(fields, "quantity", positive=True)
+        changes["quantity"] = amount(fields, "quantity", positive=True)
     # Without a custom price the site prices the line from its catalog: the given price does not hold.
-    if "price" in fields and "customPrice" in fields and _flag(fields, "customPrice"):
-        changes["price"] = _amount(fields, "price")
+    if "price" in fields and "customPrice" in fields and flag(fields, "customPrice"):
+        changes["price"] = amount(fields, "price")
     items = [dataclasses.replace(i, **changes) if i.id == ident else i for i in order.items]
     state.book.patch(order, {"items": items}, by="rest")
     saved = next(i for i in order.items if i.id == ident)
@@ -187,7 +189,7 @@ def property_list(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]
 
 def payment_list(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     """`sale.payment.list`."""
-    rows = [payment_json(o, state.book) for o in state.book.orders.values()]
+    rows = [payment_json(o, state.book) for o in state.book.orders.values() if o.payment_id]
     return listed(rows, params, "payments")
 
 
@@ -203,8 +205,8 @@ _PAYMENT_FIELDS = {"paySystemId", "paid", "datePaid", "payVoucherNum", "payVouch
 def payment_update(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     """`sale.payment.update`: `paySystemId` is required; `paid` and the payment document's number."""
     order = _by(state, "payment_id", _id(params), "payment")
-    fields = _fields(params)
-    _refuse_unknown(fields, _PAYMENT_FIELDS)
+    fields = fields_of(params)
+    refuse_unknown(fields, _PAYMENT_FIELDS)
     if "paySystemId" not in fields:
         raise RestError(0, "Required fields: paySystemId")
     known = {str(pid): name for name, pid in state.book.pay_systems.items()}
@@ -214,12 +216,12 @@ def payment_update(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any
     if known[str(fields["paySystemId"])] != order.payment_system:
         raise RestError(0, "the sandbox does not model changing an order's payment system")
     # The sandbox's one payment is always for the whole order: a sum is accepted only as that.
-    if "sum" in fields and _amount(fields, "sum") != order.total:
+    if "sum" in fields and amount(fields, "sum") != order.total:
         raise RestError(0, "the sandbox does not model a payment for other than the order's sum")
     if "paid" in fields:
-        changes["paid"] = _flag(fields, "paid")
+        changes["paid"] = flag(fields, "paid")
     if "payVoucherNum" in fields:
-        changes["payment_number"] = _text(fields, "payVoucherNum")
+        changes["payment_number"] = text(fields, "payVoucherNum")
     state.book.patch(order, changes, by="rest")
     return {"result": {"payment": payment_json(order, state.book)}}
 
@@ -229,7 +231,7 @@ def payment_update(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any
 
 def shipment_list(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     """`sale.shipment.list`."""
-    rows = [shipment_json(o, state.book) for o in state.book.orders.values()]
+    rows = [shipment_json(o, state.book) for o in state.book.orders.values() if o.shipment_id]
     return listed(rows, params, "shipments")
 
 
@@ -252,19 +254,19 @@ _SHIPMENT_FIELDS = {
 def shipment_update(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     """`sale.shipment.update`: `allowDelivery`, `deducted` and `deliveryId` are required."""
     order = _by(state, "shipment_id", _id(params), "shipment")
-    fields = _fields(params)
-    _refuse_unknown(fields, _SHIPMENT_FIELDS)
+    fields = fields_of(params)
+    refuse_unknown(fields, _SHIPMENT_FIELDS)
     missing = [k for k in ("allowDelivery", "deducted", "deliveryId") if k not in fields]
     if missing:
         raise RestError(0, f"Required fields: {', '.join(missing)}")
     if str(fields["deliveryId"]) != str(state.book.deliveries.get(order.delivery_service, 0)):
         raise RestError(0, "the sandbox does not model changing an order's delivery service")
     changes: dict[str, Any] = {
-        "allow_delivery": _flag(fields, "allowDelivery"),
-        "shipped": _flag(fields, "deducted"),
+        "allow_delivery": flag(fields, "allowDelivery"),
+        "shipped": flag(fields, "deducted"),
     }
     if "deliveryDocNum" in fields:
-        changes["shipment_number"] = _text(fields, "deliveryDocNum")
+        changes["shipment_number"] = text(fields, "deliveryDocNum")
     state.book.patch(order, changes, by="rest")
     return {"result": {"shipment": shipment_json(order, state.book)}}
 

@@ -111,7 +111,7 @@ def basket_json(order: Order, item: Item) -> dict[str, Any]:
         "basePrice": _num(item.price + item.discount),
         "discountPrice": _num(item.discount),
         "currency": "RUB",
-        "vatRate": None,
+        "vatRate": float(item.vat_rate) if item.vat_rate is not None else None,
         "vatIncluded": "Y",
         "measureCode": "796",
         "measureName": "шт",

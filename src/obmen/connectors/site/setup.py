@@ -25,6 +25,7 @@ from obmen.connectors.site.driver import SiteDriver, site_driver
 from obmen.connectors.site.rest.checks import rest_checks
 from obmen.connectors.site.rest.client import SiteRest
 from obmen.connectors.site.rest.connector import SiteRestConnector
+from obmen.connectors.site.rest.creates import CrmOrders
 from obmen.connectors.site.rest.events import SiteHooks, routes
 from obmen.errors import AuthError, ObmenError
 from obmen.store import queue, state
@@ -122,7 +123,12 @@ def _rest(settings: Settings, ctx: SetupContext, exchange: bool) -> Integration 
         return None
     client = SiteRest(webhook_url(s))
     catalog = site_connector(MirrorStore(ctx.db, ctx.tenant, SYSTEM, clock=ctx.clock)) if exchange else None
-    connector = SiteRestConnector(client, catalog=catalog, poll_every=s.poll_interval)
+    crm = (
+        CrmOrders(s.crm_buyer_id, s.crm_pay_system_id, s.crm_delivery_id)
+        if s.crm_buyer_id and s.crm_pay_system_id and s.crm_delivery_id
+        else None
+    )
+    connector = SiteRestConnector(client, catalog=catalog, poll_every=s.poll_interval, crm=crm)
     if exchange:
         integration = _exchange_loop(_driver(settings, ctx, pull=False), s.poll_interval)
     else:
@@ -132,6 +138,9 @@ def _rest(settings: Settings, ctx: SetupContext, exchange: bool) -> Integration 
     integration.closers.append(client.aclose)
 
     async def enqueue(changes: Sequence[Change]) -> int:
+        # The stand-in buyer of orders made elsewhere is nobody's counterparty (§6.5).
+        stand_in = str(crm.buyer) if crm else None
+        changes = [c for c in changes if not (c.entity == "counterparty" and c.external_id == stand_in)]
         buyers = [c.external_id for c in changes if c.entity == "counterparty"]
         async with ctx.db.begin() as conn:
             linked = await state.resolve_external(conn, ctx.tenant, "counterparty", SYSTEM, buyers)

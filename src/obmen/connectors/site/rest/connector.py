@@ -5,7 +5,9 @@ per 50 orders, sent together. Writes change what the site's REST can change on a
 cancellation and comment (`sale.order.update`), its payment being paid and its 1C payment number
 (`sale.payment.update`), its shipment shipped with 1C's shipment number (`sale.shipment.update`) and 1C's
 order number (`id1c`). A write of anything else that differs from the site's value (the basket, the total)
-is refused with the reason, so it is parked in sight instead of being lost. A buyer is read only
+is refused with the reason, so it is parked in sight instead of being lost. An order made elsewhere (a
+CRM deal) is made on the site for a stand-in buyer, stamped and resumable (`creates.py`, §6.5). A buyer,
+and an order's buyer, is read only
 (`BUYER_READ_ONLY`): the site keeps what the buyer typed into each order, so a CRM edit of the contact
 reaches 1C and is not written back, and the site's old value does not undo it (§6.3). The catalog, which the
 site takes from 1C's files, still goes through the exchange (`catalog`, a mirrored connector whose outbox
@@ -27,6 +29,7 @@ from obmen.connectors.base import (
     Capabilities,
     Change,
     ChangePage,
+    Create,
     MatchKey,
     Remote,
     ScanPage,
@@ -35,6 +38,14 @@ from obmen.connectors.base import (
 )
 from obmen.connectors.mirrored.connector import Mirrored
 from obmen.connectors.site.rest.client import PAGE, SiteRest
+from obmen.connectors.site.rest.creates import (
+    CrmOrders,
+    begin,
+    finish,
+    missing_settings,
+    origin_of,
+    stamps,
+)
 from obmen.connectors.site.rest.mapping import counterparty_fields, moment, order_fields
 from obmen.connectors.site.rest.writes import plan_order, refused
 from obmen.errors import ObmenError, PermanentError
@@ -62,8 +73,15 @@ REST_FIELDS: Mapping[str, frozenset[str]] = {
     "counterparty": frozenset({"kind", "name", "phones", "emails", "requisites", "address"}),
 }
 #: A site's buyer is what the buyer typed into their orders (one phone, one e-mail per order): obmen reads
-#: it and never writes it (docs/protocols/site-rest.md §6.3, docs/architecture.md §2.15).
-BUYER_READ_ONLY: Mapping[str, frozenset[str]] = {"counterparty": REST_FIELDS["counterparty"]}
+#: it and never writes it, nor an order's buyer (docs/protocols/site-rest.md §6.3, docs/architecture.md
+#: §2.15).
+BUYER_READ_ONLY: Mapping[str, frozenset[str]] = {
+    "counterparty": REST_FIELDS["counterparty"],
+    "order": frozenset({"customer"}),
+}
+#: What a draft order (one obmen is still making, §6.5) does not tell yet: its parts are not all in, and
+#: its number and date, the site's own, vote only once it is whole (from a base that holds the deal's).
+DRAFT_UNKNOWN = frozenset({"lines", "delivery", "payments", "total", "number", "date"})
 
 
 def _chunks(ids: Sequence[str]) -> list[list[int]]:
@@ -83,19 +101,23 @@ class SiteRestConnector:
         catalog: Mirrored | None = None,
         poll_every: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        crm: CrmOrders | None = None,
     ) -> None:
         self.client = client
         self.catalog = catalog
+        #: What orders made elsewhere get on the site (`site.crm_buyer_id`…); None: they are refused.
+        self.crm = crm
         self.poll_every = poll_every
         self._clock = clock
         self._last_poll: float | None = None
         self._more = False
         fields = dict(REST_FIELDS)
-        creates: frozenset[str] = frozenset()
+        # Orders made elsewhere are made on the site (§6.5); without `crm` each is refused with the reason.
+        creates: frozenset[str] = frozenset({"order"})
         if catalog is not None:
             extra = {k: v for k, v in catalog.capabilities.fields.items() if k not in fields}
             fields |= extra
-            creates = frozenset(extra) & catalog.capabilities.creates
+            creates |= frozenset(extra) & catalog.capabilities.creates
         self.capabilities = Capabilities(
             fields=fields,
             creates=creates,
@@ -106,6 +128,7 @@ class SiteRestConnector:
             notes={
                 "orders": "REST webhook and sale events",
                 "buyers": "read only: kept in the site's orders",
+                "orders made elsewhere": f"buyer: site user {crm.buyer}" if crm else "refused",
                 "catalog": "exchange" if catalog else "not carried",
             },
         )
@@ -145,13 +168,25 @@ class SiteRestConnector:
         return out
 
     async def _orders(self, external_ids: Sequence[str]) -> dict[str, Remote]:
-        found: dict[str, Remote] = {}
-        for key, now in (await self._load(external_ids)).items():
-            row = now["order"]
-            fields = order_fields(row, now["basket"], now["payments"], now["shipments"])
-            stamp = moment(row.get("dateUpdate")).timestamp() if row.get("dateUpdate") else None
-            found[key] = Remote("order", key, fields, stamp)
-        return found
+        return {key: self._remote(key, now) for key, now in (await self._load(external_ids)).items()}
+
+    def _remote(self, key: str, now: Mapping[str, Any]) -> Remote:
+        """One order's canonical view: a draft lacks its parts, and a stand-in buyer is nobody's (§6.5)."""
+        row = now["order"]
+        fields: dict[str, Any] = dict(order_fields(row, now["basket"], now["payments"], now["shipments"]))
+        stamp = moment(row.get("dateUpdate")).timestamp() if row.get("dateUpdate") else None
+        origin, draft = origin_of(row)
+        unknown: dict[str, Any] = {}
+        if self._stand_in(row.get("userId")):
+            # The stand-in is not the buyer: the order's buyer is the CRM's, which the site cannot show.
+            unknown["customer"] = fields.pop("customer", None)
+        if draft:
+            fields = {k: v for k, v in fields.items() if k not in DRAFT_UNKNOWN}
+        return Remote("order", key, fields, stamp, origin=origin, incomplete=draft, unknown=unknown)
+
+    def _stand_in(self, user: Any) -> bool:
+        """Whether `user` is the site user standing in as the buyer of orders made elsewhere."""
+        return self.crm is not None and str(user) == str(self.crm.buyer)
 
     async def current(self, external_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """These orders' REST rows and canonical `fields` (what a write compares with, and needs)."""
@@ -174,6 +209,8 @@ class SiteRestConnector:
             while wanted:
                 body = await self.client.call("sale.order.list", {**params, "start": offset})
                 for row in body["result"]["orders"]:
+                    if self._stand_in(row["userId"]):
+                        continue  # not a buyer of their own: their orders are other people's (§6.5)
                     newest.setdefault(str(row["userId"]), row)
                     wanted.discard(int(row["userId"]))
                 if body.get("next") is None:
@@ -193,9 +230,19 @@ class SiteRestConnector:
         return found
 
     async def find_by_origin(self, entity: str, canonical_ids: Sequence[str]) -> Mapping[str, Remote]:
-        """Only the catalog is created on the site (by the exchange); orders and buyers are born there."""
+        """Orders obmen made, by their `xmlId` stamp (done or draft, §6.5); the catalog by the exchange."""
         mirrored = self._mirrored(entity)
-        return await mirrored.find_by_origin(entity, canonical_ids) if mirrored is not None else {}
+        if mirrored is not None:
+            return await mirrored.find_by_origin(entity, canonical_ids)
+        if entity != "order":
+            return {}
+        wanted = sorted({s for cid in canonical_ids for s in stamps(cid)})
+        ids: list[str] = []
+        for at in range(0, len(wanted), PAGE):
+            flt = {"filter": {"@xmlId": wanted[at : at + PAGE]}, "select": ["id"]}
+            ids += [str(r["id"]) for r in await self.client.rows("sale.order.list", flt, "orders")]
+        found = await self._orders(ids)
+        return {r.origin: r for r in found.values() if r.origin is not None}
 
     async def match(self, entity: str, keys: Sequence[MatchKey]) -> Mapping[MatchKey, str]:
         """Orders by their number (`accountNumber`); catalog objects by their `Ид`."""
@@ -221,8 +268,12 @@ class SiteRestConnector:
         key = "id" if entity == "order" else "userId"
         params = {"filter": {f">{key}": int(cursor or 0)}, "order": {key: "asc"}, "select": [key]}
         body = await self.client.call("sale.order.list", params)
-        ids = list(dict.fromkeys(str(row[key]) for row in body["result"]["orders"] if row.get(key)))
-        return ScanPage(ids, ids[-1] if body.get("next") is not None and ids else None)
+        rows = body["result"]["orders"]
+        ids = list(dict.fromkeys(str(row[key]) for row in rows if row.get(key)))
+        cursor = ids[-1] if body.get("next") is not None and ids else None
+        if entity == "counterparty":
+            ids = [i for i in ids if not self._stand_in(i)]
+        return ScanPage(ids, cursor)
 
     # -- change capture -----------------------------------------------------------------------------
 
@@ -257,7 +308,7 @@ class SiteRestConnector:
                     at, seen = stamp, {}
                 seen[ident] = version
                 found.append(Change("order", ident))
-                if row.get("userId"):
+                if row.get("userId") and not self._stand_in(row["userId"]):
                     found.append(Change("counterparty", str(row["userId"])))
             full = body.get("next") is not None
             if not full:
@@ -296,16 +347,43 @@ class SiteRestConnector:
         for index, op in enumerate(ops):
             if index in results:
                 continue
+            if isinstance(op, Create) and op.entity == "order":
+                results[index] = await self._create(op)
+                continue
             if op.entity != "order" or not hasattr(op, "external_id"):
                 results[index] = WriteResult(op, error=refused(op))
                 continue
             results[index] = await self._update(op, current.get(op.external_id))
         return [results[i] for i in range(len(ops))]
 
+    async def _create(self, op: Create) -> WriteResult:
+        """A site order for an order made elsewhere, with its lines, shipment and payment (§6.5)."""
+        if self.crm is None:
+            return WriteResult(op, error=missing_settings())
+        try:
+            made = await begin(self.client, op.fields, op.canonical_id, self.crm)
+        except ObmenError as exc:
+            # What was made is stamped: the retry finds it (`find_by_origin`) and finishes it.
+            return WriteResult(op, error=exc)
+        return WriteResult(op, external_id=str(made))
+
+    async def _finish(self, op: WriteOp, now: Mapping[str, Any]) -> WriteResult:
+        """A draft order (a create that stopped half-way) gets the parts it lacks (§6.5)."""
+        origin, _ = origin_of(now["order"])
+        if self.crm is None or origin is None:
+            return WriteResult(op, error=missing_settings())
+        try:
+            await finish(self.client, op.fields, origin, self.crm, now)
+        except ObmenError as exc:
+            return WriteResult(op, error=exc)
+        return WriteResult(op, external_id=str(now["order"]["id"]))
+
     async def _update(self, op: WriteOp, now: Mapping[str, Any] | None) -> WriteResult:
         external_id = str(getattr(op, "external_id", ""))
         if now is None:
             return WriteResult(op, error=PermanentError(f"site order {external_id} does not exist"))
+        if origin_of(now["order"])[1]:
+            return await self._finish(op, now)
         plan = plan_order(op.fields, now)
         try:
             for method, params in plan.calls:

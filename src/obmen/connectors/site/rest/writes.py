@@ -15,7 +15,7 @@ from obmen.connectors.base import WriteOp
 from obmen.connectors.site.rest.mapping import real_shipments
 from obmen.errors import PermanentError
 
-__all__ = ["READ_ONLY", "Plan", "plan_order", "refused"]
+__all__ = ["READ_ONLY", "Plan", "amount", "line_sum", "plan_order", "refused"]
 
 Call = tuple[str, dict[str, Any]]
 #: Order fields the site's REST keeps as the storefront made them (§6.3); `lines` and `total` change only
@@ -38,8 +38,8 @@ def refused(op: WriteOp) -> PermanentError:
     """Why a write the REST path does not make is refused."""
     kind = type(op).__name__.lower()
     return PermanentError(
-        f"the site's REST path cannot {kind} a {op.entity}: orders and buyers are born on the site, and "
-        "the site's buyers are kept in its orders (docs/protocols/site-rest.md §6.3)"
+        f"the site's REST path cannot {kind} a {op.entity}: the site's buyers are its users, kept in "
+        "their orders (docs/protocols/site-rest.md §6.3)"
     )
 
 
@@ -94,14 +94,14 @@ def _offer(line: Mapping[str, Any]) -> str:
     return str(ref.get("id")) if isinstance(ref, Mapping) else ""
 
 
-def _amount(value: Any) -> Decimal:
+def amount(value: Any) -> Decimal:
+    """The amount of a canonical money value (`{"amount", "currency"}`), 0 for none."""
     return Decimal(str(value["amount"])) if isinstance(value, Mapping) else Decimal(0)
 
 
-def _line_sum(lines: Sequence[Mapping[str, Any]]) -> Decimal:
-    return sum(
-        (_amount(line.get("price")) * Decimal(str(line.get("quantity"))) for line in lines), Decimal(0)
-    )
+def line_sum(lines: Sequence[Mapping[str, Any]]) -> Decimal:
+    """What canonical order lines sum to (final unit price × quantity)."""
+    return sum((amount(line.get("price")) * Decimal(str(line.get("quantity"))) for line in lines), Decimal(0))
 
 
 def _same_unit(want: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
@@ -109,8 +109,8 @@ def _same_unit(want: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
     qty_old, qty_new = Decimal(str(old.get("quantity"))), Decimal(str(want.get("quantity")))
     if not qty_old or not qty_new:
         return False
-    unit = _amount(old.get("discount")) / qty_old
-    return bool(abs(unit * qty_new - _amount(want.get("discount"))) < Decimal("0.005"))
+    unit = amount(old.get("discount")) / qty_old
+    return bool(abs(unit * qty_new - amount(want.get("discount"))) < Decimal("0.005"))
 
 
 def _basket(plan: Plan, wanted: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
@@ -136,13 +136,13 @@ def _basket(plan: Plan, wanted: Mapping[str, Any], now: Mapping[str, Any]) -> li
                 fields["quantity"] = str(want["quantity"])
             if want.get("price") != old.get("price"):
                 # A custom price holds the price given; without it the site reprices from its catalog.
-                fields |= {"price": str(_amount(want["price"])), "customPrice": "Y"}
+                fields |= {"price": str(amount(want["price"])), "customPrice": "Y"}
             if fields:
                 plan.calls.append(("sale.basketitem.update", {"id": int(row["id"]), "fields": fields}))
     if "total" in wanted and wanted["total"] != have.get("total"):
         delivery = wanted.get("delivery", have.get("delivery")) or {}
-        summed = _line_sum(lines) + (_amount(delivery.get("price")) if isinstance(delivery, Mapping) else 0)
-        if _amount(wanted["total"]) != summed:
+        summed = line_sum(lines) + (amount(delivery.get("price")) if isinstance(delivery, Mapping) else 0)
+        if amount(wanted["total"]) != summed:
             problems.append("total (other than the basket's sum)")
     return problems
 
@@ -174,7 +174,7 @@ def _payments(
                 if have.get("paid") or not resum:
                     problems.append("payments (the amount of a paid payment, or of a basket not written)")
                 else:
-                    changes.setdefault(int(row["id"]), {})["sum"] = str(_amount(want.get("amount")))
+                    changes.setdefault(int(row["id"]), {})["sum"] = str(amount(want.get("amount")))
             if bool(want.get("paid")) != bool(have.get("paid")):
                 change = {"paid": _yn(want.get("paid"))}
                 # A payment date is the site's fact, stamped when it is paid; one given is passed on.
