@@ -14,6 +14,7 @@ from typing import Any
 from obmen.connectors.base import WriteOp
 from obmen.connectors.site.rest.mapping import real_shipments
 from obmen.errors import PermanentError
+from obmen.model.totals import line_fields_amount
 
 __all__ = ["READ_ONLY", "Plan", "plan_order", "refused"]
 
@@ -99,9 +100,7 @@ def _amount(value: Any) -> Decimal:
 
 
 def _line_sum(lines: Sequence[Mapping[str, Any]]) -> Decimal:
-    return sum(
-        (_amount(line.get("price")) * Decimal(str(line.get("quantity"))) for line in lines), Decimal(0)
-    )
+    return sum((line_fields_amount(line) or Decimal(0) for line in lines), Decimal(0))
 
 
 def _same_unit(want: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
