@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from obmen.model.fields import decimal_text
+from obmen.model.totals import line_fields_amount
 
 __all__ = ["follow_lines"]
 
@@ -33,13 +34,10 @@ def _sum(lines: Any, delivery: Any) -> Decimal | None:
     """What the lines and the delivery add up to; None when one is not a sum of money."""
     total = Decimal(0)
     for line in lines or ():
-        price = _amount(line.get("price")) if isinstance(line, Mapping) else None
-        if price is None:
+        amount = line_fields_amount(line)
+        if amount is None:
             return None
-        try:
-            total += price * Decimal(str(line.get("quantity")))
-        except InvalidOperation:
-            return None
+        total += amount
     if isinstance(delivery, Mapping):
         price = _amount(delivery.get("price"))
         total += price or Decimal(0)

@@ -152,7 +152,12 @@ class Counterparty:
 @dataclass(**_DC)
 class OrderLine:
     """One line of an order or invoice: `price` is what the buyer pays per unit (the discount taken),
-    `discount` the line's discount sum, already taken; the line sums to price × quantity, to the kopeck."""
+    `discount` the line's discount sum, already taken; the line sums to price × quantity, to the kopeck.
+
+    With `vat_included` false the price is net and VAT at `vat_rate` is charged on top: the line then sums
+    to price × quantity plus that VAT, rounded once per line (`model/totals.py`). A line with no rate
+    always reads as included.
+    """
 
     offer: Ref | None
     name: str
@@ -160,6 +165,7 @@ class OrderLine:
     price: Money
     discount: Money | None = None
     vat_rate: Decimal | None = None
+    vat_included: bool = True
 
 
 @dataclass(**_DC)

@@ -60,8 +60,9 @@ def build_row(portal: PortalLike, owner: Entity, owner_id: int, given: Mapping[s
     discount_rate = to_float(given.get("discountRate")) or 0.0
     tax_rate = to_float(given.get("taxRate"))
     tax_included = "Y" if str(given.get("taxIncluded") or "N").upper() == "Y" else "N"
-    # `price` is final per unit (discount and tax applied); the other prices are derived from it.
-    exclusive = price / (1 + tax_rate / 100) if tax_rate and tax_included == "Y" else price
+    # `price` is final per unit, discount and tax applied whether or not the tax is "included" (the
+    # reference's `price`: «с учетом скидок и налогов»); `priceExclusive` is it without the tax.
+    exclusive = price / (1 + tax_rate / 100) if tax_rate else price
     if discount_type == 2:
         netto = exclusive / (1 - discount_rate / 100) if discount_rate < 100 else exclusive
         discount_sum = netto - exclusive

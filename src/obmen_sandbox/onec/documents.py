@@ -97,10 +97,25 @@ def _lines(document: etree._Element, where: str) -> list[OrderLine]:
         price = decimal(text(item, "ЦенаЗаЕдиницу") or "0", f"{where} ЦенаЗаЕдиницу")
         amount_text = text(item, "Сумма")
         amount = decimal(amount_text, f"{where} Сумма") if amount_text else price * quantity
-        found.append(
-            OrderLine(text(item, "Ид"), text(item, "Наименование"), quantity, price, amount, kind == "Услуга")
+        line = OrderLine(
+            text(item, "Ид"), text(item, "Наименование"), quantity, price, amount, kind == "Услуга"
         )
+        found.append(_with_vat(line, item, where))
     return found
+
+
+def _with_vat(line: OrderLine, item: etree._Element, where: str) -> OrderLine:
+    """The line with the VAT its `Налоги` name (НДС with a numeric `Ставка`), if any."""
+    taxes = child(item, "Налоги")
+    for tax in children(taxes, "Налог") if taxes is not None else ():
+        rate = text(tax, "Ставка")
+        if text(tax, "Наименование").upper() == "НДС" and rate.replace(".", "", 1).isdigit():
+            line.vat_rate = decimal(rate, f"{where} Ставка")
+            line.vat_included = text(tax, "УчтеноВСумме") != "false"
+            total = text(tax, "Сумма")
+            line.vat_sum = decimal(total, f"{where} Налог Сумма") if total else None
+            break
+    return line
 
 
 def read_document(document: etree._Element) -> IncomingOrder:
@@ -254,6 +269,13 @@ def _document(root: etree._Element, base: Infobase, order: Order) -> None:
         _el(item, "ЦенаЗаЕдиницу", f"{line.price:.2f}")
         _el(item, "Количество", f"{line.quantity:.2f}")
         _el(item, "Сумма", f"{line.amount:.2f}")
+        if line.vat_rate is not None:
+            tax = _el(_el(item, "Налоги"), "Налог")
+            _el(tax, "Наименование", "НДС")
+            _el(tax, "УчтеноВСумме", "true" if line.vat_included else "false")
+            if line.vat_sum is not None:
+                _el(tax, "Сумма", f"{line.vat_sum:.2f}")
+            _el(tax, "Ставка", f"{line.vat_rate:f}")
     _order_requisites(_el(doc, "ЗначенияРеквизитов"), order)
 
 

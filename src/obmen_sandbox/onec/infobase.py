@@ -159,6 +159,11 @@ class OrderLine:
     service: bool = False
     #: The line's VAT rate as УТ 11 names it (`НДС20`, `БезНДС`), shown over OData.
     vat: str = "НДС20"
+    #: The VAT a CommerceML document gave the line (`Налоги/Налог`): its rate in percent, whether the
+    #: price includes it, and the sum of VAT on top; written back as it came (§2.6).
+    vat_rate: Decimal | None = None
+    vat_included: bool = True
+    vat_sum: Decimal | None = None
 
 
 @dataclass

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from lxml import etree
 
@@ -119,6 +119,9 @@ class DocItem:
     name: str
     price: Decimal
     quantity: Decimal
+    #: The line's VAT (`Налоги/Налог` named НДС): its rate, and whether the price includes it.
+    vat_rate: Decimal | None = None
+    vat_included: bool = True
 
 
 @dataclass
@@ -342,6 +345,19 @@ def _price_type(elem: etree._Element) -> PriceTypeRec:
     )
 
 
+def _vat(item: etree._Element) -> dict[str, Any]:
+    """A line's VAT from its `Налоги` (§2.6): the rate, and `УчтеноВСумме` (true when absent)."""
+    taxes = _child(item, "Налоги")
+    for tax in _children(taxes, "Налог") if taxes is not None else ():
+        rate = _text(tax, "Ставка") or ""
+        if (_text(tax, "Наименование") or "").upper() == "НДС" and rate.replace(".", "", 1).isdigit():
+            return {
+                "vat_rate": Decimal(rate),
+                "vat_included": (_text(tax, "УчтеноВСумме") or "true") == "true",
+            }
+    return {}
+
+
 def _document(elem: etree._Element) -> DocumentRec:
     party = _child(elem, "Контрагенты")
     first = next(_children(party, "Контрагент"), None) if party is not None else None
@@ -352,6 +368,7 @@ def _document(elem: etree._Element) -> DocumentRec:
             name=_text(item, "Наименование") or "",
             price=_number(_text(item, "ЦенаЗаЕдиницу") or "0", "ЦенаЗаЕдиницу"),
             quantity=_number(_text(item, "Количество") or "0", "Количество"),
+            **_vat(item),
         )
         for item in (_children(goods, "Товар") if goods is not None else ())
     ]

@@ -77,7 +77,12 @@ def _item(state: SiteState, raw: Any) -> Item:
             raise BadRequest(f"offer {xml_id!r} has no price; pass 'price'")
         price = retail
     discount = _dec(line.get("discount", 0), "discount")
-    return Item(xml_id, offer.name, quantity, price, discount)
+    # VAT: a rate in percent (none by default) and whether the price includes it, else it is added on top.
+    rate = _dec(line["vat_rate"], "vat_rate") if line.get("vat_rate") is not None else None
+    vat_included = line.get("vat_included", True)
+    if not isinstance(vat_included, bool):
+        raise BadRequest("'vat_included' must be true or false")
+    return Item(xml_id, offer.name, quantity, price, discount, vat_rate=rate, vat_included=vat_included)
 
 
 def _order_json(order: Order) -> dict[str, Any]:
@@ -94,6 +99,8 @@ def _order_json(order: Order) -> dict[str, Any]:
                 "quantity": str(i.quantity),
                 "price": str(i.price),
                 "discount": str(i.discount),
+                "vat_rate": None if i.vat_rate is None else str(i.vat_rate),
+                "vat_included": i.vat_included,
             }
             for i in order.items
         ],

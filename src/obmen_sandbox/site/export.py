@@ -107,6 +107,13 @@ def _goods(doc: etree._Element, order: Order, catalog_id: str) -> None:
             _sub(discount, "Наименование", "Скидка на товар")
             _sub(discount, "Сумма", _money(item.discount * item.quantity, 2))
             _sub(discount, "УчтеноВСумме", "true")
+        if item.vat_rate is not None:
+            tax = _sub(_sub(good, "Налоги"), "Налог")
+            _sub(tax, "Наименование", "НДС")
+            _sub(tax, "УчтеноВСумме", _bool(item.vat_included))
+            if not item.vat_included:
+                _sub(tax, "Сумма", _money(item.vat, 2))
+            _sub(tax, "Ставка", _money(item.vat_rate, 0))
         _requisites(
             good,
             [

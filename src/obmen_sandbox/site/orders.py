@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from obmen_sandbox.site.cml import DocItem, DocumentRec
@@ -52,13 +52,22 @@ class Item:
     discount: Decimal = Decimal(0)
     #: The basket item's id (`sale.basketitem.*`), given when the order is placed.
     id: int = 0
-    #: The VAT rate a REST-added line was given (a fraction, `sale.basketitem.add` `vatRate`), if any.
+    #: The line's VAT rate in percent (None: no VAT) and whether `price` includes it (`VAT_INCLUDED`):
+    #: when not, the VAT is added on top, rounded per line as the basket does.
     vat_rate: Decimal | None = None
+    vat_included: bool = True
+
+    @property
+    def vat(self) -> Decimal:
+        """The VAT added on top of the line (0 when it is included or there is none)."""
+        if self.vat_included or not self.vat_rate:
+            return Decimal(0)
+        return (self.price * self.quantity * self.vat_rate / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
     @property
     def total(self) -> Decimal:
-        """Line sum."""
-        return self.price * self.quantity
+        """Line sum: what the buyer pays for it, VAT on top added."""
+        return self.price * self.quantity + self.vat
 
 
 @dataclass
@@ -336,7 +345,15 @@ def _line(doc_item: DocItem, held: Item | None, offers: dict[str, str]) -> Item:
     """A basket line for a document's line: a kept line keeps its name, and its discount at its price."""
     name = held.name if held is not None else offers.get(doc_item.xml_id, doc_item.name)
     discount = held.discount if held is not None and held.price == doc_item.price else Decimal(0)
-    return Item(doc_item.xml_id, name, doc_item.quantity, doc_item.price, discount)
+    return Item(
+        doc_item.xml_id,
+        name,
+        doc_item.quantity,
+        doc_item.price,
+        discount,
+        vat_rate=doc_item.vat_rate,
+        vat_included=doc_item.vat_included,
+    )
 
 
 def _parts_state(order: Order) -> dict[str, tuple[Any, ...]]:

@@ -156,7 +156,10 @@ def basket_add(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     discount = amount(fields, "discountPrice") if "discountPrice" in fields else Decimal(0)
     if "basePrice" in fields and amount(fields, "basePrice") != price + discount:
         raise RestError("BX_INVALID_VALUE", "basePrice must be price + discountPrice")
-    vat = amount(fields, "vatRate") if fields.get("vatRate") not in (None, "") else None
+    # `vatRate` is a fraction (0.2); the basket keeps percent, and `vatIncluded` N adds the VAT on top.
+    vat = amount(fields, "vatRate") * 100 if fields.get("vatRate") not in (None, "") else None
+    if fields.get("vatIncluded", "Y") not in ("Y", "N"):
+        raise RestError("BX_INVALID_VALUE", "vatIncluded must be Y or N")
     item = Item(
         text(fields, "productXmlId") if "productXmlId" in fields else "",
         text(fields, "name"),
@@ -165,6 +168,7 @@ def basket_add(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
         discount,
         id=state.book.next_id("basket"),
         vat_rate=vat,
+        vat_included=fields.get("vatIncluded", "Y") == "Y",
     )
     order.items.append(item)
     state.book.saved(order, frozenset({"order"}))

@@ -111,8 +111,9 @@ def basket_json(order: Order, item: Item) -> dict[str, Any]:
         "basePrice": _num(item.price + item.discount),
         "discountPrice": _num(item.discount),
         "currency": "RUB",
-        "vatRate": float(item.vat_rate) if item.vat_rate is not None else None,
-        "vatIncluded": "Y",
+        # `vatRate` is a fraction (0.2 for 20 %), `vatIncluded` whether `price` holds it (§3.5).
+        "vatRate": None if item.vat_rate is None else _num(item.vat_rate / 100),
+        "vatIncluded": "Y" if item.vat_included else "N",
         "measureCode": "796",
         "measureName": "шт",
         "dateInsert": iso(order.created),

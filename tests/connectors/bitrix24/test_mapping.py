@@ -44,7 +44,8 @@ def lines(draw: st.DrawFn) -> dict[str, Any]:
         "quantity": decimal_text(draw(st.decimals(min_value=1, max_value=1000, places=3))),
         "price": {"amount": decimal_text(price), "currency": "RUB"},
         "discount": {"amount": decimal_text(discount), "currency": "RUB"} if discount else None,
-        "vat_rate": draw(st.sampled_from([None, "0", "10", "20"])),
+        "vat_rate": (rate := draw(st.sampled_from([None, "0", "10", "20"]))),
+        "vat_included": rate is None or draw(st.booleans()),
     }
 
 

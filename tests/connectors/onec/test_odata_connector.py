@@ -151,6 +151,7 @@ async def test_an_order_and_its_customer_are_created_posted_and_changed(
         "price": {"amount": "100", "currency": "RUB"},
         "discount": None,
         "vat_rate": None,
+        "vat_included": True,
     }
     order = {
         "number": "17",
@@ -201,6 +202,7 @@ async def test_failures_map_into_obmens_errors(sandbox: OnecSandbox) -> None:
         "price": {"amount": "1", "currency": "RUB"},
         "discount": None,
         "vat_rate": None,
+        "vat_included": True,
     }
     [refused] = await onec.write(
         [Create("order", "o2", {"number": "1", "date": "2026-01-01T00:00:00", "lines": [line]})]

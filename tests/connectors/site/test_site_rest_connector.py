@@ -46,6 +46,7 @@ async def test_an_order_reads_as_the_canonical_order_with_its_buyer() -> None:
             "price": {"amount": "1500", "currency": "RUB"},
             "discount": {"amount": "200", "currency": "RUB"},
             "vat_rate": None,
+            "vat_included": True,
         }
     ]
     assert f["delivery"] == {

@@ -61,6 +61,7 @@ def _order(customer: str, user: str) -> dict[str, Any]:
                 "price": _money("1500"),
                 "discount": _money("100"),
                 "vat_rate": "20",
+                "vat_included": True,
             },
             {
                 "offer": None,
@@ -69,6 +70,7 @@ def _order(customer: str, user: str) -> dict[str, Any]:
                 "price": _money("280"),
                 "discount": None,
                 "vat_rate": None,
+                "vat_included": True,
             },
         ],
         "delivery": {"service": "Курьер", "price": _money("400"), "address": None},

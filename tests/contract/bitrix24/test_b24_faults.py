@@ -25,6 +25,7 @@ def _order(n: int, status: str = "N") -> dict[str, Any]:
         "price": {"amount": str(100 + n), "currency": "RUB"},
         "discount": None,
         "vat_rate": None,
+        "vat_included": True,
     }
     return {"status": status, "comment": f"#{n}", "lines": [line]}
 

@@ -37,6 +37,7 @@ def _line(name: str, price: str) -> dict[str, Any]:
         "price": _money(price),
         "discount": None,
         "vat_rate": "20",
+        "vat_included": True,
     }
 
 

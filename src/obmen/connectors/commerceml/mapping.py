@@ -30,6 +30,7 @@ from obmen.model import entities as canon
 from obmen.model.base import EntityType, Money, Ref
 from obmen.model.fields import FieldValue, decimal_text, to_fields
 from obmen.model.normalize import normalize_email, normalize_name, normalize_phone
+from obmen.model.totals import included
 
 __all__ = [
     "DELIVERY_LINE",
@@ -292,13 +293,16 @@ def _buyer(document: Document) -> CmlCounterparty | None:
 
 def _line(line: DocumentLine, currency: str) -> canon.OrderLine:
     discount = sum((d.amount for d in line.discounts), Decimal(0))
+    rate = _vat(line.taxes)
     return canon.OrderLine(
         offer=_ref(EntityType.OFFER, line.id) if line.id else None,
         name=line.name,
         quantity=line.quantity,
         price=Money(line.price, currency),
         discount=Money(discount, currency) if line.discounts else None,
-        vat_rate=_vat(line.taxes),
+        vat_rate=rate,
+        # `УчтеноВСумме` false: the VAT is on top of the line's price (§2.6).
+        vat_included=included(rate, next((t.included for t in line.taxes if _vat((t,)) is not None), None)),
     )
 
 

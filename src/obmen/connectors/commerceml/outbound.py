@@ -32,6 +32,7 @@ from obmen.connectors.commerceml.names import MANAGER, PROPERTY
 from obmen.model import entities as canon
 from obmen.model.base import EntityType
 from obmen.model.fields import from_fields
+from obmen.model.totals import KOPECK, included, line_amount, vat_on_top
 
 __all__ = [
     "group_from_fields",
@@ -147,8 +148,13 @@ def _customer(customer_id: str, fields: Fields | None) -> Counterparty:
 def _goods_line(line: canon.OrderLine) -> DocumentLine:
     # The price is what the buyer pays per unit and the discount the line's, already taken
     # (model.entities.OrderLine; `УчтеноВСумме`): the line sums to price × quantity, to the kopeck.
+    # VAT on top is the line's `Налог` with `УчтеноВСумме` false and its sum; the line's `Сумма` is what
+    # the buyer pays for it, the VAT included (§2.6, model/totals.py).
     discount = line.discount.amount if line.discount else Decimal(0)
-    total = (line.price.amount * line.quantity).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    on_top = not included(line.vat_rate, line.vat_included)
+    vat = vat_on_top(line.price.amount, line.quantity, line.vat_rate) if on_top else None
+    amount = line_amount(line.price.amount, line.quantity, line.vat_rate, line.vat_included)
+    total = amount.quantize(KOPECK, ROUND_HALF_UP)
     return DocumentLine(
         id=line.offer.id if line.offer else "",
         name=line.name,
@@ -158,7 +164,9 @@ def _goods_line(line: canon.OrderLine) -> DocumentLine:
         unit="шт",
         unit_code="796",
         discounts=(Discount(name="Скидка", amount=discount, included=True),) if line.discount else (),
-        taxes=(Tax(name="НДС", rate=line.vat_rate, included=True),) if line.vat_rate is not None else (),
+        taxes=(Tax(name="НДС", rate=line.vat_rate, amount=vat, included=not on_top),)
+        if line.vat_rate is not None
+        else (),
         requisites=(("ВидНоменклатуры", "Товар"), ("ТипНоменклатуры", "Товар")),
     )
 

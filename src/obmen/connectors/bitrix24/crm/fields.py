@@ -18,6 +18,7 @@ from obmen.config.mapping import PipelineMap, property_field
 from obmen.connectors.bitrix24.crm.legacy import item_field
 from obmen.model.fields import decimal_text
 from obmen.model.normalize import normalize_email, normalize_name, normalize_phone
+from obmen.model.totals import gross_unit, included, net_unit
 
 __all__ = [
     "ORIGINATOR",
@@ -164,16 +165,20 @@ def rows_from_lines(
         discount = _num((line.get("discount") or {}).get("amount"))
         per_unit = (discount / quantity).quantize(KOPECK, ROUND_HALF_UP) if quantity else Decimal(0)
         ref = line.get("offer")
+        rate = _num(line["vat_rate"]) if line.get("vat_rate") is not None else None
+        # A row's `price` includes its tax either way (§5.2): VAT on top is the net price grossed up, the
+        # row saying `taxIncluded: N`; the deal's sum is obmen's, to the kopeck (model/totals.py).
+        on_top = not included(rate, line.get("vat_included") is not False)
         rows.append(
             {
                 "productId": int(ref["id"]) if ref else 0,
                 "productName": line["name"],
-                "price": float(price),
+                "price": float(gross_unit(price, rate) if on_top else price),
                 "quantity": float(quantity),
                 "discountTypeId": 1,
                 "discountSum": float(per_unit),
-                "taxRate": float(_num(line["vat_rate"])) if line.get("vat_rate") is not None else None,
-                "taxIncluded": "Y",
+                "taxRate": float(rate) if rate is not None else None,
+                "taxIncluded": "N" if on_top else "Y",
                 "sort": sort * 10,
             }
         )
@@ -208,16 +213,19 @@ def _lines_from_rows(
             continue
         product = int(row.get("productId") or 0)
         tax = row.get("taxRate")
+        rate = _num(tax) if tax not in (None, "") else None
         quantity = _num(row.get("quantity"), "1")
         discount = (discount * quantity).quantize(KOPECK, ROUND_HALF_UP)
+        vat_included = included(rate, str(row.get("taxIncluded") or "Y").upper() != "N")
         lines.append(
             {
                 "offer": {"$ref": "offer", "id": str(product)} if product else None,
                 "name": name,
                 "quantity": decimal_text(quantity),
-                "price": _money(price, currency),
+                "price": _money(price if vat_included else net_unit(price, rate), currency),
                 "discount": _money(discount, currency) if discount else None,
-                "vat_rate": decimal_text(_num(tax)) if tax not in (None, "") else None,
+                "vat_rate": decimal_text(rate) if rate is not None else None,
+                "vat_included": vat_included,
             }
         )
     return lines, delivery

@@ -113,6 +113,7 @@ def _line(order_id: int, line: Mapping[str, Any], currency: str) -> dict[str, An
         body["productXmlId"] = str(offer["id"])
     if line.get("vat_rate") not in (None, ""):
         body["vatRate"] = str(Decimal(str(line["vat_rate"])) / 100)
+        body["vatIncluded"] = "N" if line.get("vat_included") is False else "Y"
     return body
 
 

@@ -20,6 +20,7 @@ from obmen.model import entities as canon
 from obmen.model.base import EntityType, Money, Ref
 from obmen.model.fields import to_fields
 from obmen.model.normalize import normalize_email, normalize_name, normalize_phone
+from obmen.model.totals import included
 
 __all__ = ["Row", "counterparty_fields", "moment", "order_fields", "real_shipments"]
 
@@ -60,6 +61,7 @@ def _line(item: Row, currency: str) -> canon.OrderLine:
     quantity = _dec(item.get("quantity"))
     discount = _dec(item.get("discountPrice"))
     vat = item.get("vatRate")
+    rate = _dec(vat) * 100 if vat not in (None, "") else None
     offer = str(item.get("productXmlId") or "")
     return canon.OrderLine(
         offer=Ref(EntityType.OFFER, offer) if offer else None,
@@ -69,7 +71,9 @@ def _line(item: Row, currency: str) -> canon.OrderLine:
         # The exchange carries a line's discount as its sum (CommerceML `Скидки/Сумма`): the same here.
         discount=Money(discount * quantity, currency) if discount else None,
         # `vatRate` is a fraction (0.2); canonical rates are percent, as CommerceML's `Ставка` (20).
-        vat_rate=_dec(vat) * 100 if vat not in (None, "") else None,
+        vat_rate=rate,
+        # `vatIncluded: N`: the price is net, VAT on top (site-rest.md §3.5).
+        vat_included=included(rate, item.get("vatIncluded") != "N"),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from obmen.connectors.base import WriteOp
 from obmen.connectors.site.rest.mapping import real_shipments
 from obmen.errors import PermanentError
+from obmen.model.totals import line_fields_amount
 
 __all__ = ["READ_ONLY", "Plan", "amount", "line_sum", "plan_order", "refused"]
 
@@ -100,8 +101,8 @@ def amount(value: Any) -> Decimal:
 
 
 def line_sum(lines: Sequence[Mapping[str, Any]]) -> Decimal:
-    """What canonical order lines sum to (final unit price × quantity)."""
-    return sum((amount(line.get("price")) * Decimal(str(line.get("quantity"))) for line in lines), Decimal(0))
+    """What canonical order lines sum to: price × quantity, VAT on top added (model/totals.py)."""
+    return sum((line_fields_amount(line) or Decimal(0) for line in lines), Decimal(0))
 
 
 def _same_unit(want: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
