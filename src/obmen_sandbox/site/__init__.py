@@ -11,8 +11,10 @@ module's events toward bound outgoing webhooks and the obmen.ping module (`event
 "1/code")` is the URL an integrator (or `endpoints.json`) gives obmen; the REST control API is in
 `rest_control.py`.
 
-Control API (JSON): `POST /orders` → `{"id", "number"}`, `GET /orders`, `GET|PATCH /orders/{id}`
-(status, paid, cancelled, allow_delivery, shipped, comment), `GET /products?xml_id=` or
+Control API (JSON): `POST /orders` → `{"id", "number"}` (one `payment: {system, paid}` for the whole order,
+or several `payments: [{system, sum, paid}]`, at most one without `sum`: the rest), `GET /orders`,
+`GET|PATCH /orders/{id}` (status, paid — every payment —, `payments: [{id, paid}]` — those named —,
+cancelled, allow_delivery, shipped, comment), `GET /products?xml_id=` or
 `?offset=&limit=`, `GET /offers/{xml_id}`, `POST /reset`, `POST|GET|DELETE /faults` (kinds: status,
 html, delay, drop_session, fail_import_step; filters type, mode; counts step, times), `GET /log`.
 
