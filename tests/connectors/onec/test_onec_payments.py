@@ -22,17 +22,19 @@ NOW = datetime(2026, 12, 2, 10, 0)
 
 def order(second_paid: bool = False) -> dict[str, Any]:
     line = canon.OrderLine(
-        offer=Ref(EntityType.OFFER, "of-1"), name="Коврик", quantity=Decimal(2), price=Money(600)
+        offer=Ref(EntityType.OFFER, "of-1"), name="Коврик", quantity=Decimal(2), price=Money(Decimal(600))
     )
     entity = canon.Order(
         number="41",
         date=NOW,
         status="N",
         lines=(line,),
-        total=Money(1200),
+        total=Money(Decimal(1200)),
         payments=(
-            canon.Payment(system="Банковской картой онлайн", amount=Money(700), paid=True, paid_at=NOW),
-            canon.Payment(system="Наличными курьеру", amount=Money(500), paid=second_paid),
+            canon.Payment(
+                system="Банковской картой онлайн", amount=Money(Decimal(700)), paid=True, paid_at=NOW
+            ),
+            canon.Payment(system="Наличными курьеру", amount=Money(Decimal(500)), paid=second_paid),
         ),
         external_numbers=(("site", "41"),),
     )
