@@ -83,3 +83,31 @@ def test_unfold_stamps_a_payment_paid_just_now_and_keeps_an_earlier_date() -> No
     held = [pay("card", "700", True, "2026-12-01T09:00:00"), pay("cash", "500")]
     shown = unfold(held, True, "2026-12-02T10:00:00")
     assert [p["paid_at"] for p in shown] == ["2026-12-01T09:00:00", "2026-12-02T10:00:00"]
+
+
+def test_a_stale_document_with_the_second_payment_unpaid_does_not_unpay_the_order() -> None:
+    from obmen.engine.merge import Side, merge
+    from obmen.engine.policy import Policy
+
+    both = [pay("card", "700", True), pay("cash", "500", True)]
+    stale = [pay("card", "700", True), pay("cash", "500")]
+    sides = [
+        Side("onec", {"payments": stale}, 99.0),  # newer than anyone, but written before the payment
+        Side("site", {"payments": both}, 1.0),
+        Side("bitrix24", {"payments": both}, 1.0),
+    ]
+    result = merge("order", {"payments": both}, sides, Policy.build(), {"onec": {"payments": 1}})
+    assert result.target == {"payments": both}
+    assert result.writes["onec"] == {"payments": both}
+    # 1C's one flag for the whole order, read over the payments it was given: unpaid from a 1C that had
+    # never shown a payment is not yet seen either (one that had shown them would be a refund).
+    folded = unfold(both, False)
+    assert not any(p["paid"] for p in folded)
+    again = merge(
+        "order",
+        {"payments": both},
+        [Side("onec", {"payments": folded}, 99.0), *sides[1:]],
+        Policy.build(),
+        {"onec": {"payments": 0}},
+    )
+    assert again.target == {"payments": both}

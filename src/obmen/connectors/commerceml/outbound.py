@@ -221,8 +221,9 @@ def _onec_requisites(order: canon.Order) -> tuple[tuple[str, str], ...]:
     if order.status:
         out.append(("Статус заказа", order.status))
     paid = [p for p in order.payments if p.paid]
-    if paid:
-        when = paid[0].paid_at or order.date
+    # The site's loader pays the whole order on `Оплачен` (§2.7): only an order paid in full says it.
+    if paid and len(paid) == len(order.payments):
+        when = max((p.paid_at for p in paid if p.paid_at), default=order.date)
         out.append(("Оплачен", "true"))
         out.append(("Дата оплаты по 1С", when.date().isoformat()))
         if "onec_payment" in numbers:
