@@ -37,7 +37,7 @@ from typing import Any
 from obmen.config.mapping import InvoiceStages, MappingSettings, PipelineMap
 from obmen.errors import PermanentError
 from obmen.model.fields import decimal_text
-from obmen.model.payments import paid_in_full, unfold
+from obmen.model.payments import paid_in_full, paid_sum, unfold
 
 __all__ = ["INVOICE_ONLY", "OrderMapping", "invoice_item", "order_parts"]
 
@@ -163,6 +163,16 @@ def _several(raw: str, paid: bool | None, currency: str) -> list[dict[str, Any]]
     return kept if paid is None else unfold(kept, paid)
 
 
+def _paid_part(fields: Mapping[str, Any]) -> str | None:
+    """What a manager reads of several payments in the invoice's comment (its documented text field,
+    docs/protocols/bitrix24.md §5.5): how much of the sum is paid; written, never read back."""
+    payments = [p for p in fields.get("payments") or [] if isinstance(p, Mapping)]
+    if len(payments) < 2:
+        return None
+    paid, total = decimal_text(paid_sum(payments)), decimal_text(payment_state(fields)[2])
+    return f"Оплачено {paid} из {total} / Paid {paid} of {total}"
+
+
 def invoice_item(
     fields: Mapping[str, Any],
     mapping: OrderMapping,
@@ -185,6 +195,9 @@ def invoice_item(
         amount = payment_state(fields)[2]
         if fields.get("payments") is not None or new:
             out["xmlId"] = payments_code(fields)
+            paid_part = _paid_part(fields)
+            if paid_part:
+                out["comments"] = paid_part
         out.update({"opportunity": float(amount), "isManualOpportunity": "Y"})
         if fields.get("total"):
             out["currencyId"] = fields["total"]["currency"]
