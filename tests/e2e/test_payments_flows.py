@@ -24,6 +24,8 @@ from obmen.demo.stack import Tuning, running_stack
 pytestmark = pytest.mark.slow
 
 PUSHED = Tuning(b24_poll_every=5)
+#: The same with the site read and written through its REST and events (docs/protocols/site-rest.md).
+REST = Tuning(site_mode="rest", b24_poll_every=5)
 #: 300 paid online (the delivery's price: less than any order of two goods), the rest in cash on delivery.
 TWO = [{"system": "Банковская карта", "sum": 300, "paid": True}, {"system": "Наличными курьеру"}]
 
@@ -77,9 +79,12 @@ async def _everywhere(day: Activity, order: tuple[str, Any, Any], wanted: dict[s
         pytest.fail(f"{what}: shown {seen[-1] if seen else None}, wanted {wanted}; parked: {parked}")
 
 
-async def test_two_payments_reach_the_crm_and_1c_and_the_order_is_paid_only_in_full(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tuning", [PUSHED, REST], ids=["exchange", "site-rest"])
+async def test_two_payments_reach_the_crm_and_1c_and_the_order_is_paid_only_in_full(
+    tmp_path: Path, tuning: Tuning
+) -> None:
     async with (
-        running_stack(tmp_path / "state", tuning=PUSHED) as stack,
+        running_stack(tmp_path / "state", tuning=tuning) as stack,
         httpx.AsyncClient(timeout=60) as http,
     ):
         day = Activity(stack, http, timeout=60)
