@@ -79,9 +79,21 @@ async def _everywhere(day: Activity, order: tuple[str, Any, Any], wanted: dict[s
         pytest.fail(f"{what}: shown {seen[-1] if seen else None}, wanted {wanted}; parked: {parked}")
 
 
+async def _second_paid(day: Activity, by: str, number: str, site_id: Any) -> None:
+    """The courier takes the cash: the second payment is paid on the site, or recorded by 1C's accountant."""
+    if by == "site":
+        site = await day.site("GET", f"/orders/{site_id}")
+        second = site["payments"][1]["id"]
+        await day.site("PATCH", f"/orders/{site_id}", {"payments": [{"id": second, "paid": True}]})
+    else:
+        await day.onec("PATCH", f"/orders/{number}", {"payments": [{"number": 2, "paid": True}]})
+        await day.onec("POST", "/exchange/sale")
+
+
+@pytest.mark.parametrize("by", ["site", "1c"])
 @pytest.mark.parametrize("tuning", [PUSHED, REST], ids=["exchange", "site-rest"])
 async def test_two_payments_reach_the_crm_and_1c_and_the_order_is_paid_only_in_full(
-    tmp_path: Path, tuning: Tuning
+    tmp_path: Path, tuning: Tuning, by: str
 ) -> None:
     async with (
         running_stack(tmp_path / "state", tuning=tuning) as stack,
@@ -102,10 +114,7 @@ async def test_two_payments_reach_the_crm_and_1c_and_the_order_is_paid_only_in_f
         }
         await _everywhere(day, order, part, "both payments, the first paid, everywhere")
 
-        # The courier takes the cash: the second payment is paid on the site.
-        site = await day.site("GET", f"/orders/{site_id}")
-        second = site["payments"][1]["id"]
-        await day.site("PATCH", f"/orders/{site_id}", {"payments": [{"id": second, "paid": True}]})
+        await _second_paid(day, by, number, site_id)
         full = {**part, "site": [True, True], "site paid": True, "invoice": [True, True]}
         full |= {"invoice paid": True, "1C": [True, True], "1C paid": True}
         await _everywhere(day, order, full, "paid in full everywhere")

@@ -8,6 +8,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from obmen.engine.merge import Side, merge
+from obmen.engine.policy import Policy
 from obmen.model.payments import match, paid_in_full, paid_sum, unfold
 
 
@@ -86,9 +88,6 @@ def test_unfold_stamps_a_payment_paid_just_now_and_keeps_an_earlier_date() -> No
 
 
 def test_a_stale_document_with_the_second_payment_unpaid_does_not_unpay_the_order() -> None:
-    from obmen.engine.merge import Side, merge
-    from obmen.engine.policy import Policy
-
     both = [pay("card", "700", True), pay("cash", "500", True)]
     stale = [pay("card", "700", True), pay("cash", "500")]
     sides = [

@@ -8,6 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from obmen.connectors.commerceml import RunContext, read
 from obmen.connectors.mirrored.documents import build_documents, documents_xml
 from obmen.connectors.mirrored.records import FileReport, Record, records
@@ -15,6 +17,7 @@ from obmen.model import entities as canon
 from obmen.model.base import EntityType, Money, Ref
 from obmen.model.fields import to_fields
 from obmen_sandbox.onec.documents import apply_incoming, read_query_answer, write_documents
+from obmen_sandbox.onec.edits import EditError, edit_order
 from obmen_sandbox.onec.infobase import Infobase
 
 NOW = datetime(2026, 12, 2, 10, 0)
@@ -91,3 +94,24 @@ def test_one_payment_goes_to_1c_as_before_without_payment_documents() -> None:
     fields["payments"] = fields["payments"][:1]
     built = build_documents([Record("order", "cid-1", fields)], {}, to="onec")
     assert [d.operation for d in built.documents] == ["Заказ товара"]
+
+
+def test_1c_records_one_payment_document_and_the_order_is_paid_with_the_last() -> None:
+    base = Infobase()
+    built = build_documents([Record("order", "cid-1", order())], {}, to="onec")
+    [incoming] = read_query_answer(documents_xml(built.documents, to="onec"))
+    stored, _ = apply_incoming(base, incoming, "2026-12-02")
+    today = NOW.date()
+    for bad, why in (
+        ([{"number": 3, "paid": True}], "1 to 2"),
+        ([{"number": "2", "paid": True}], "each is"),
+        ({}, "a list"),
+    ):
+        with pytest.raises(EditError, match=why):
+            edit_order(base, stored.number, {"payments": bad}, today)
+    edit_order(base, stored.number, {"payments": [{"number": 2, "paid": True}]}, today)
+    assert stored.paid
+    [from_1c] = back(write_documents(base, [stored], "2.07", NOW))
+    assert [p["paid"] for p in from_1c.fields["payments"]] == [True, True]
+    edit_order(base, stored.number, {"payments": [{"number": 1, "paid": False}]}, today)
+    assert not stored.paid  # a payment taken back in 1C: no longer paid in full
