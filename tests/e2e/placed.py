@@ -8,9 +8,10 @@ from typing import Any
 from obmen.demo.activity import Activity
 
 
-async def taken_by_1c(day: Activity, offer: str) -> tuple[str, Any, Any]:
-    """A site order of `offer` that 1C took, its number back on the site: (number, site id, deal id)."""
-    placed = await day.order(offer)
+async def taken_by_1c(day: Activity, offer: str, **order: Any) -> tuple[str, Any, Any]:
+    """A site order of `offer` that 1C took, its number back on the site: (number, site id, deal id);
+    `order` is passed on to `Activity.order` (e.g. `payments`)."""
+    placed = await day.order(offer, **order)
     number, site_id, deal_id = str(placed["site"]["number"]), placed["site"]["id"], placed["deal"]["ID"]
     await day.sale_exchange(number)
     await day.settled()

@@ -64,3 +64,33 @@ def test_a_crm_recount_writes_the_new_total_to_every_side() -> None:
         assert result.writes[system]["total"]["amount"] == "27000", system
     assert "lines" not in result.writes["bitrix24"]
     assert result.writes["site"]["payments"][0]["amount"]["amount"] == "27000"
+
+
+@given(st.integers(min_value=1, max_value=20), st.decimals(min_value=1, max_value=299, places=2))
+def test_of_two_payments_the_unpaid_rest_follows_the_lines_and_the_paid_part_keeps_its_sum(
+    quantity: int, online: Decimal
+) -> None:
+    lines = [(Decimal(1000), 2)]
+    base = _order(lines, Decimal(2300))
+    rest = Decimal(2300) - online
+    base["payments"] = [
+        {"system": "card", "amount": _money(online), "paid": True, "paid_at": None},
+        {"system": "cash", "amount": _money(rest), "paid": False, "paid_at": None},
+    ]
+    target = {**base, "lines": _order([(Decimal(1000), quantity)], Decimal(0))["lines"]}
+    changed = follow_lines(base, target)
+    moved = Decimal(1000) * (quantity - 2)
+    assert target["total"] == _money(Decimal(2300) + moved)
+    assert [p["amount"] for p in target["payments"]] == [_money(online), _money(rest + moved)]
+    assert changed == (["total", "payments"] if quantity != 2 else [])
+
+
+def test_two_unpaid_payments_keep_their_sums_and_only_the_total_moves() -> None:
+    base = _order([(Decimal(1000), 2)], Decimal(2300))
+    base["payments"] = [
+        {"system": "card", "amount": _money(Decimal(300)), "paid": False, "paid_at": None},
+        {"system": "cash", "amount": _money(Decimal(2000)), "paid": False, "paid_at": None},
+    ]
+    target = {**base, "lines": _order([(Decimal(1000), 3)], Decimal(0))["lines"]}
+    assert follow_lines(base, target) == ["total"]
+    assert target["payments"] == base["payments"]

@@ -120,8 +120,15 @@ class Activity(Watcher):
 
         await self.until("1 catalog", "the offer on sale on the site", priced, time.monotonic(), record=False)
 
-    async def order(self, offer_xml_id: str, customer: dict[str, str] | None = None) -> dict[str, Any]:
-        """Flow 2: a customer orders on the site → contact, deal with rows and its invoice in the CRM."""
+    async def order(
+        self,
+        offer_xml_id: str,
+        customer: dict[str, str] | None = None,
+        payments: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Flow 2: a customer orders on the site → contact, deal with rows and its invoice in the CRM.
+
+        `payments` (the site sandbox's `[{system, sum, paid}]`) splits the order into several payments."""
         # A customer can order only what the storefront sells: its offers may arrive a round after the
         # products the catalog step counted.
         await self.on_sale(offer_xml_id)
@@ -130,7 +137,11 @@ class Activity(Watcher):
             "customer": customer or CUSTOMER,
             "items": [{"offer": offer_xml_id, "quantity": 2}],
             "delivery": {"service": "Курьер", "price": 300},
-            "payment": {"system": "Банковская карта", "paid": False},
+            **(
+                {"payments": payments}
+                if payments is not None
+                else {"payment": {"system": "Банковская карта", "paid": False}}
+            ),
         }
         placed = await self.site("POST", "/orders", body)
         number = str(placed["number"])

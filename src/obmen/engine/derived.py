@@ -5,8 +5,9 @@ deal's sum, set by hand by obmen (`isManualOpportunity`), stays. Left alone, the
 the new lines with the old total, and 1C and the site would be written a basket that does not add up.
 So when the merged lines (or delivery) differ from the base's while the merged total is the base's,
 the total moves by what the lines moved (a delta, so a total that never equalled its lines' sum keeps
-its difference), and so does the one unpaid payment that was for the whole order. A paid payment is a
-fact (§2.11) and keeps its amount. This module is pure: no I/O, no clock.
+its difference), and so does the one unpaid payment of payments that added up to the order (the whole
+order's, or the rest due on delivery after a part paid online) while it stays above zero. A paid payment
+is a fact (§2.11) and keeps its amount. This module is pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from obmen.model.fields import decimal_text
+from obmen.model.payments import amount_of
 from obmen.model.totals import line_fields_amount
 
 __all__ = ["follow_lines"]
@@ -63,9 +65,13 @@ def follow_lines(base: Mapping[str, Any] | None, target: dict[str, Any]) -> list
     old_total = target["total"]
     target["total"] = _moved(old_total, by)
     payments: Sequence[Any] = target.get("payments") or ()
-    if payments == base.get("payments") and len(payments) == 1 and isinstance(payments[0], Mapping):
-        payment = payments[0]
-        if not payment.get("paid") and payment.get("amount") == old_total:
-            target["payments"] = [{**payment, "amount": _moved(payment["amount"], by)}]
-            changed.append("payments")
+    if payments != base.get("payments") or not all(isinstance(p, Mapping) for p in payments):
+        return changed
+    unpaid = [i for i, p in enumerate(payments) if not p.get("paid")]
+    whole = sum((amount_of(p) for p in payments), Decimal(0)) == _amount(old_total)
+    if len(unpaid) == 1 and whole and amount_of(payments[unpaid[0]]) + by > 0:
+        moved = [dict(p) for p in payments]
+        moved[unpaid[0]]["amount"] = _moved(payments[unpaid[0]]["amount"], by)
+        target["payments"] = moved
+        changed.append("payments")
     return changed

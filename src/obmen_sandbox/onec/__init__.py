@@ -3,6 +3,11 @@
 `OnecSandbox(target, login, password, fixture)` holds an infobase (loaded from CommerceML files as 1C
 wrote them, or a built-in demo) and exposes a control API under `/_sandbox` to edit it and to start
 catalog and sale runs against `target` (docs/protocols/commerceml.md §1). It never imports obmen.
+
+An order the site sent with several payment documents (`Основание` = its number, §1.11) keeps them:
+`GET /_sandbox/orders` lists its `payments`, `PATCH /_sandbox/orders/{number}` with
+`"payments": [{"number": 2, "paid": true}]` records the second (`"paid": true` still pays the order as a
+whole), and 1C's documents carry one payment document each after the order.
 """
 
 from __future__ import annotations

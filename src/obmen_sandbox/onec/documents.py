@@ -26,7 +26,7 @@ from obmen_sandbox.onec.cml import (
     serialize,
     text,
 )
-from obmen_sandbox.onec.infobase import Counterparty, Infobase, Order, OrderLine
+from obmen_sandbox.onec.infobase import Counterparty, Infobase, Order, OrderLine, OrderPayment
 
 __all__ = ["IncomingOrder", "apply_incoming", "read_document", "read_query_answer", "write_documents"]
 
@@ -57,6 +57,8 @@ class IncomingOrder:
     time: str = ""
     shipped: bool = False
     extra: list[str] = field(default_factory=list)
+    #: The payment documents that came with the order, when there were several (§1.11).
+    payments: list[OrderPayment] = field(default_factory=list)
 
     @property
     def from_onec(self) -> bool:
@@ -141,18 +143,37 @@ def read_document(document: etree._Element) -> IncomingOrder:
 
 
 def _documents(root: etree._Element) -> list[list[etree._Element]]:
-    """Groups of `Документ` elements: one per `Контейнер` (2.10), or one per bare document (2.05)."""
+    """Groups of `Документ` elements: one per `Контейнер` (2.10), or one per bare document (2.05); a bare
+    payment document whose `Основание` is the order before it belongs to that order (§1.11, §2.7)."""
     groups: list[list[etree._Element]] = []
     for item in root:
         if local(item) == "Документ":
-            groups.append([item])
+            if groups and text(item, "ХозОперация") in _PAYMENTS and _basis_of(groups[-1], item):
+                groups[-1].append(item)
+            else:
+                groups.append([item])
         elif local(item) == "Контейнер":
             groups.append(list(children(item, "Документ")))
     return groups
 
 
+def _basis_of(group: list[etree._Element], payment: etree._Element) -> bool:
+    order = group[0]
+    basis = text(payment, "Основание")
+    return bool(basis) and (text(order, "ХозОперация") or _ORDER) == _ORDER and basis == text(order, "Номер")
+
+
+def _payment(item: etree._Element) -> OrderPayment:
+    """A payment document; one without `Оплачен` (2.10's container) is a payment made."""
+    values = requisites(item)
+    paid = _flag(values, "Оплачен") if "Оплачен" in values else True
+    amount = decimal(text(item, "Сумма") or "0", f"Документ {text(item, 'Ид') or '?'} Сумма")
+    return OrderPayment(values.get("Метод оплаты", "").strip(), amount, paid)
+
+
 def read_query_answer(data: bytes) -> list[IncomingOrder]:
-    """Parse a site's `type=sale&mode=query` answer (§2.6); 2.10 payments/shipments mark their order."""
+    """Parse a site's `type=sale&mode=query` answer (§2.6); payment and shipment documents mark their
+    order."""
     root = parse_bytes(data, "the mode=query answer")
     if local(root) != "КоммерческаяИнформация":
         raise CmlError(
@@ -162,9 +183,12 @@ def read_query_answer(data: bytes) -> list[IncomingOrder]:
     for group in _documents(root):
         operations = [(text(item, "ХозОперация") or _ORDER, item) for item in group]
         main = [read_document(item) for operation, item in operations if operation == _ORDER]
+        payments = [_payment(item) for operation, item in operations if operation in _PAYMENTS]
         for order in main:
-            order.paid = order.paid or any(operation in _PAYMENTS for operation, _ in operations)
+            # Paid is paid in full: every payment document says paid.
+            order.paid = order.paid or (bool(payments) and all(p.paid for p in payments))
             order.shipped = order.shipped or any(operation == _SHIPMENT for operation, _ in operations)
+            order.payments = payments if len(payments) > 1 else []
         orders.extend(main)
     return orders
 
@@ -194,6 +218,7 @@ def apply_incoming(base: Infobase, incoming: IncomingOrder, today: str) -> tuple
     order.total, order.comment, order.lines = incoming.total, incoming.comment, incoming.lines
     order.site_requisites = incoming.values
     order.paid = order.paid or incoming.paid
+    order.payments = _payments(order.payments, incoming.payments)
     order.shipped = order.shipped or incoming.shipped
     order.cancelled = _flag(incoming.values, "Отменен") or order.cancelled
     if order.rev <= order.uploaded_rev:
@@ -298,6 +323,37 @@ def _order_requisites(block: etree._Element, order: Order) -> None:
         _requisite(block, "Дата отгрузки по 1С", order.shipment_date)
 
 
+def _payments(held: list[OrderPayment], incoming: list[OrderPayment]) -> list[OrderPayment]:
+    """The site's payments; one 1C had already recorded paid stays paid (a payment is a fact)."""
+    kept = {(p.system, p.amount) for p in held if p.paid}
+    return [OrderPayment(p.system, p.amount, p.paid or (p.system, p.amount) in kept) for p in incoming]
+
+
+def _payment_documents(root: etree._Element, order: Order) -> None:
+    """One payment document per payment of an order with several, after the order (§1.11, §2.7)."""
+    for index, payment in enumerate(order.payments, 1):
+        doc = _el(root, "Документ")
+        cash = payment.system.lower().startswith("налич")
+        paid = payment.paid or order.paid
+        for name, value in (
+            ("Ид", str(uuid.uuid5(_ONEC_NAMESPACE, f"payment:{order.onec_id}:{index}"))),
+            ("Номер", f"{order.onec_number}/{index}"),
+            ("Дата", order.onec_date),
+            ("ХозОперация", "Выплата наличных денег" if cash else "Выплата безналичных денег"),
+            ("Роль", "Продавец"),
+            ("Валюта", order.currency),
+            ("Курс", "1"),
+            ("Сумма", f"{payment.amount:.2f}"),
+            ("Основание", order.number),
+        ):
+            _el(doc, name, value)
+        block = _el(doc, "ЗначенияРеквизитов")
+        _requisite(block, "Метод оплаты", payment.system)
+        _requisite(block, "Оплачен", "true" if paid else "false")
+        if paid:
+            _requisite(block, "Дата оплаты по 1С", order.payment_date or order.onec_date)
+
+
 def write_documents(base: Infobase, orders: list[Order], version: str, now: datetime) -> bytes:
     """1C's documents file for the given orders (UTF-8 with a BOM, as UT 11 uploads, §1.9)."""
     root = etree.Element("КоммерческаяИнформация")
@@ -305,6 +361,7 @@ def write_documents(base: Infobase, orders: list[Order], version: str, now: date
     root.set("ДатаФормирования", now.strftime("%Y-%m-%dT%H:%M:%S"))
     for order in orders:
         _document(root, base, order)
+        _payment_documents(root, order)
     return serialize(root)
 
 

@@ -115,13 +115,30 @@ def _warehouse(base: Infobase, key: str) -> str:
     return store.id
 
 
-_ORDER_FIELDS = {"posted", "paid", "shipped", "cancelled", "deleted", "status", "responsible"}
-_TEXTS = {"status", "responsible"}
+_ORDER_FIELDS = {"posted", "paid", "shipped", "cancelled", "deleted", "status", "responsible", "payments"}
+_TEXTS = {"status", "responsible", "payments"}
+
+
+def _pay(order: Order, raw: Any) -> None:
+    """Record payments by their place among the order's payment documents."""
+    if not order.payments:
+        raise EditError("payments: this order has one payment; use paid")
+    if not isinstance(raw, list) or not raw:
+        raise EditError("payments: a list of {number, paid} is expected")
+    for entry in raw:
+        number = entry.get("number") if isinstance(entry, dict) else None
+        paid = entry.get("paid") if isinstance(entry, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool) or not isinstance(paid, bool):
+            raise EditError("payments: each is {number: 1.., paid: true or false}")
+        if not 1 <= number <= len(order.payments):
+            raise EditError(f"payments: the order has payments 1 to {len(order.payments)}, not {number}")
+        order.payments[number - 1].paid = paid
 
 
 def edit_order(base: Infobase, key: str, body: dict[str, Any], today: date) -> Order:
     """Apply {"posted", "paid", "shipped", "cancelled", "deleted": bool, "status": code,
-    "responsible": a manager's name} to an order."""
+    "responsible": a manager's name, "payments": [{"number": n, "paid": bool}]} to an order; `payments`
+    records (or takes back) the n-th payment document of an order with several, 1-based."""
     order = base.find_order(key)
     if order is None:
         raise EditError(f"no order {key!r}", 404)
@@ -136,6 +153,12 @@ def edit_order(base: Infobase, key: str, body: dict[str, Any], today: date) -> O
     if "status" in body:
         _xml_text(body["status"], "status")
     stamp = today_text(today)
+    if "payments" in body:
+        _pay(order, body["payments"])
+        if all(p.paid for p in order.payments) and not order.paid:
+            body = {**body, "paid": True}  # the last payment recorded: the order is paid in full
+        elif not all(p.paid for p in order.payments):
+            order.paid = False
     if body.get("paid") and not order.paid:
         order.payment_number, order.payment_date = f"ПО-{order.onec_number[-6:]}", stamp
     if body.get("shipped") and not order.shipped:
@@ -143,6 +166,9 @@ def edit_order(base: Infobase, key: str, body: dict[str, Any], today: date) -> O
     for name in ("posted", "paid", "shipped", "cancelled", "deleted"):
         if name in body:
             setattr(order, name, body[name])
+    if body.get("paid"):
+        for payment in order.payments:
+            payment.paid = True  # the order paid as a whole pays every payment document
     if "status" in body:
         order.status = body["status"].strip()
     if "responsible" in body:

@@ -21,6 +21,7 @@ __all__ = [
     "Offer",
     "Order",
     "OrderLine",
+    "OrderPayment",
     "Partner",
     "PriceType",
     "Product",
@@ -167,6 +168,15 @@ class OrderLine:
 
 
 @dataclass
+class OrderPayment:
+    """One payment of an order with several, as 1C keeps it: its own payment document (§1.11, §2.7)."""
+
+    system: str
+    amount: Decimal
+    paid: bool = False
+
+
+@dataclass
 class Order:
     """A customer order as 1C holds it: the site's `Ид`/`Номер` plus 1C's own GUID, number and state."""
 
@@ -191,6 +201,9 @@ class Order:
     deleted: bool = False
     payment_number: str = ""
     payment_date: str = ""
+    #: Its payments when the site's document was followed by several payment documents (else empty: the
+    #: order's `paid` is its only payment).
+    payments: list[OrderPayment] = field(default_factory=list)
     shipment_number: str = ""
     shipment_date: str = ""
     site_requisites: dict[str, str] = field(default_factory=dict)
@@ -321,6 +334,10 @@ def order_json(order: Order) -> dict[str, Any]:
         "shipped": order.shipped,
         "cancelled": order.cancelled,
         "payment_number": order.payment_number,
+        "payments": [
+            {"system": p.system, "amount": str(p.amount), "paid": p.paid or order.paid}
+            for p in order.payments
+        ],
         "shipment_number": order.shipment_number,
         "lines": [
             {"offer": line.offer, "name": line.name, "quantity": str(line.quantity), "price": str(line.price)}

@@ -11,13 +11,17 @@ an order raises the sale module's events toward bound outgoing webhooks and the 
 (`events.py`). `webhook_url(base, "1/code")` is the URL an integrator (or `endpoints.json`) gives obmen;
 the REST control API is in `rest_control.py`.
 
-Control API (JSON): `POST /orders` → `{"id", "number"}`, `GET /orders`, `GET|PATCH /orders/{id}`
-(status, paid, cancelled, allow_delivery, shipped, comment), `GET /products?xml_id=` or
-`?offset=&limit=`, `GET /offers/{xml_id}`, `POST /users` → `{"id"}`, `POST /reset`,
-`POST|GET|DELETE /faults` (kinds: status, html, delay, drop_session, fail_import_step; filters type, mode;
-counts step, times), `GET /log`.
+Control API (JSON): `POST /orders` → `{"id", "number"}` (one `payment: {system, paid}` for the whole order,
+or several `payments: [{system, sum, paid}]`, at most one without `sum`: the rest), `GET /orders`,
+`GET|PATCH /orders/{id}` (status, paid — every payment —, `payments: [{id, paid}]` — those named —,
+cancelled, allow_delivery, shipped, comment), `GET /products?xml_id=` or
+`?offset=&limit=`, `GET /offers/{xml_id}`, `POST /users` → `{"id"}`, `POST /reset`, `POST|GET|DELETE
+/faults` (kinds: status, html, delay, drop_session, fail_import_step; filters type, mode; counts step,
+times), `GET /log`.
 
-Known limits: orders are answered in the 2.05 form only (no 2.10 document schema); the per-file
+Known limits: orders are answered in the 2.05 form only (no 2.10 document schema; an order with several
+payments is followed by one payment document each, `export.py`); 1C's payment documents are not applied
+to single payments (the order's `Оплачен` pays every one); the per-file
 ELEMENT_ACTION of Bitrix is not modelled (use `deactivate`); absolute `filename`s from 1C on Linux
 are refused rather than stripped; 1C documents other than `Заказ товара` are skipped and counted.
 """

@@ -105,7 +105,18 @@ def _order_json(order: Order) -> dict[str, Any]:
             for i in order.items
         ],
         "delivery": {"service": order.delivery_service, "price": str(order.delivery_price)},
+        # `payment` is the order as a whole (paid in full); `payments` each payment on its own.
         "payment": {"system": order.payment_system, "paid": order.paid},
+        "payments": [
+            {
+                "id": p.id,
+                "system": p.system,
+                "sum": str(order.amount(p)),
+                "paid": p.paid,
+                "paid_at": p.paid_at.isoformat() if p.paid_at else None,
+            }
+            for p in order.payments
+        ],
         "total": str(order.total),
         "status": order.status,
         "status_name": STATUSES.get(order.status, order.status),
@@ -142,23 +153,51 @@ async def create_order(state: SiteState, request: Request) -> Response:
     customer = _customer(body)
     items = [_item(state, raw) for raw in items_raw]
     delivery = _dict(body.get("delivery"), "delivery")
-    payment = _dict(body.get("payment"), "payment")
-    paid = payment.get("paid", False)
-    if not isinstance(paid, bool):
-        raise BadRequest("'payment.paid' must be a boolean")
+    splits, paid = _payments(body)
     note = _str(body, "comment", required=False)
-    order = state.book.create(
-        customer,
-        items,
-        (_str(delivery, "service"), _dec(delivery.get("price", 0), "delivery.price")),
-        _str(payment, "system"),
-    )
+    shipping = (_str(delivery, "service"), _dec(delivery.get("price", 0), "delivery.price"))
+    _check_sums(splits, sum((i.total for i in items), Decimal(0)) + shipping[1])
+    order = state.book.create(customer, items, shipping, splits)
     order.customer_comment = note
     if "properties" in body:
         state.book.patch(order, {"properties": _properties(body["properties"])})
-    if paid:
-        state.book.patch(order, {"paid": True})
+    pay = {p.id: True for p, flag in zip(order.payments, paid, strict=True) if flag}
+    if pay:
+        state.book.patch(order, {"pay": pay})
     return JSONResponse({"id": order.id, "number": order.number}, status_code=201)
+
+
+def _payments(body: dict[str, Any]) -> tuple[list[tuple[str, Decimal | None]], list[bool]]:
+    """`payment` (one for the whole order) or `payments` (several: `system`, `sum`, `paid`; at most one
+    without `sum`, which is the rest of the order) → (system, sum) splits and which are paid."""
+    if "payments" in body and "payment" in body:
+        raise BadRequest("give 'payment' or 'payments', not both")
+    raw = body["payments"] if "payments" in body else [body.get("payment")]
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest("'payments' must be a non-empty list")
+    splits: list[tuple[str, Decimal | None]] = []
+    paid: list[bool] = []
+    for entry in raw:
+        payment = _dict(entry, "payment")
+        flag = payment.get("paid", False)
+        if not isinstance(flag, bool):
+            raise BadRequest("'payment.paid' must be a boolean")
+        amount = _dec(payment["sum"], "payment.sum", positive=True) if "sum" in payment else None
+        splits.append((_str(payment, "system"), amount))
+        paid.append(flag)
+    if sum(1 for _, amount in splits if amount is None) > 1:
+        raise BadRequest("at most one payment may leave out 'sum' (it takes the rest of the order)")
+    return splits, paid
+
+
+def _check_sums(splits: list[tuple[str, Decimal | None]], total: Decimal) -> None:
+    """Several payments must add up to the order's sum, and the open one must be left something."""
+    if len(splits) < 2:
+        return
+    given = sum((amount for _, amount in splits if amount is not None), Decimal(0))
+    open_one = any(amount is None for _, amount in splits)
+    if given > total or (open_one and given == total) or (not open_one and given != total):
+        raise BadRequest(f"the payments' sums ({given}) must add up to the order's total ({total})")
 
 
 def _properties(raw: Any) -> dict[str, str]:
@@ -170,7 +209,8 @@ def _properties(raw: Any) -> dict[str, str]:
 
 def _patch_changes(state: SiteState, body: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
-    known = {"status", "paid", "cancelled", "comment", "allow_delivery", "shipped", "properties", "items"}
+    known = {"status", "paid", "payments", "cancelled", "comment", "allow_delivery", "shipped", "properties"}
+    known.add("items")
     unknown = set(body) - known
     if unknown:
         raise BadRequest(f"unknown fields: {sorted(unknown)}")
@@ -183,6 +223,8 @@ def _patch_changes(state: SiteState, body: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(body[key], bool):
                 raise BadRequest(f"{key!r} must be a boolean")
             changes[key] = body[key]
+    if "payments" in body:
+        changes["pay"] = _pay(body["payments"])
     if "comment" in body:
         changes["comment"] = _str(body, "comment", required=False)
     if "properties" in body:
@@ -193,6 +235,20 @@ def _patch_changes(state: SiteState, body: dict[str, Any]) -> dict[str, Any]:
             raise BadRequest("'items' must be a non-empty list")
         changes["items"] = [_item(state, raw) for raw in body["items"]]
     return changes
+
+
+def _pay(raw: Any) -> dict[int, bool]:
+    """`"payments": [{"id": 12, "paid": true}]`: pay or unpay the payments named by their ids."""
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest("'payments' must be a non-empty list of {'id', 'paid'}")
+    out: dict[int, bool] = {}
+    for entry in raw:
+        payment = _dict(entry, "payments[]")
+        ident, flag = payment.get("id"), payment.get("paid")
+        if not isinstance(ident, int) or isinstance(ident, bool) or not isinstance(flag, bool):
+            raise BadRequest("each of 'payments' is {'id': <payment id>, 'paid': <boolean>}")
+        out[ident] = flag
+    return out
 
 
 def _order_or_404(state: SiteState, request: Request) -> Order:
@@ -206,7 +262,11 @@ def _order_or_404(state: SiteState, request: Request) -> Order:
 async def patch_order(state: SiteState, request: Request) -> Response:
     """`PATCH /orders/{id}`: a manager edits the order on the site."""
     order = _order_or_404(state, request)
-    state.book.patch(order, _patch_changes(state, await _json(request)))
+    changes = _patch_changes(state, await _json(request))
+    unknown = sorted(set(changes.get("pay") or {}) - {p.id for p in order.payments})
+    if unknown:
+        raise BadRequest(f"order {order.id} has no payments {unknown}")
+    state.book.patch(order, changes)
     return JSONResponse(_order_json(order))
 
 

@@ -117,7 +117,8 @@ class SiteEvents:
 
         A new order saves every entity, so `parts` then holds them all.
         """
-        ids = {"order": order.id, "payment": order.payment_id, "shipment": order.shipment_id}
+        first = order.payments[0].id if order.payments else 0
+        ids = {"order": order.id, "payment": first, "shipment": order.shipment_id}
         for part in _ORDER_OF_PARTS:
             if part not in parts:
                 continue
@@ -134,7 +135,9 @@ class SiteEvents:
         if part == "property":
             codes = 5 if order.customer.company else 3
             return [order.id * 10 + n for n in range(1, codes + 1)]
-        # An order made through REST has no payment or shipment until they are added (id 0).
+        if part == "payment":
+            return [p.id for p in order.payments]  # each payment is an entity of its own
+        # An order made through REST has no shipment until it is added (id 0).
         return [ids[part]] if ids[part] else []
 
     def _rest(self, binding: Binding, event: str, object_id: int, order: Order) -> None:

@@ -3,7 +3,11 @@
 Shape after docs/protocols/commerceml.md §2.6 and the fixture bitrix-site-orders-2.05: the format attributes
 on
 the root, counterparty inline, goods with `СвойствоКорзины#…`, delivery as the `ORDER_DELIVERY`
-service line, then the order requisites (payment, delivery, paid, cancelled, status).
+service line, then the order requisites (payment, delivery, paid, cancelled, status). `Заказ оплачен` is
+the order as a whole (paid in full) and `Метод оплаты` its first payment's system. An order with several
+payments is followed by one `Документ` per payment, as Bitrix's export of order + payments does (§1.11):
+`ХозОперация` «Выплата наличных денег» or «Выплата безналичных денег» (the loader's names, §2.7),
+`Основание` the order's number, its own `Сумма` and its `Оплачен`/`Дата оплаты`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from decimal import Decimal
 
 from lxml import etree
 
-from obmen_sandbox.site.orders import FINAL, STATUSES, Order, OrderBook
+from obmen_sandbox.site.orders import FINAL, STATUSES, Order, OrderBook, SalePayment
 
 __all__ = ["cp1251_document", "orders_xml"]
 
@@ -181,6 +185,29 @@ def _document(root: etree._Element, order: Order, book: OrderBook, catalog_id: s
     _order_requisites(doc, order, book)
 
 
+def _payment_document(root: etree._Element, order: Order, payment: SalePayment, book: OrderBook) -> None:
+    """One payment of an order with several, as its own document bound to the order by `Основание`."""
+    doc = _sub(root, "Документ")
+    _sub(doc, "Ид", f"{order.xml_id}_p{order.payments.index(payment) + 1}")
+    _sub(doc, "Номер", f"{order.number}/{order.payments.index(payment) + 1}")
+    _sub(doc, "Дата", order.created.strftime("%Y-%m-%d"))
+    cash = payment.system.lower().startswith("налич")
+    _sub(doc, "ХозОперация", "Выплата наличных денег" if cash else "Выплата безналичных денег")
+    _sub(doc, "Роль", "Продавец")
+    _sub(doc, "Валюта", "руб")
+    _sub(doc, "Курс", "1")
+    _sub(doc, "Сумма", _money(order.amount(payment)))
+    _sub(doc, "Основание", order.number)
+    pairs = [
+        ("Метод оплаты", payment.system),
+        ("Метод оплаты ИД", str(book.pay_systems.get(payment.system, ""))),
+        ("Оплачен", _bool(payment.paid)),
+    ]
+    if payment.paid:
+        pairs.append(("Дата оплаты", _stamp(payment.paid_at)))
+    _requisites(doc, pairs)
+
+
 def orders_xml(orders: Iterable[Order], book: OrderBook, catalog_id: str, now: datetime) -> bytes:
     """Serialize `orders` as windows-1251 CommerceML 2.05, exactly one root, no BOM."""
     root = etree.Element("КоммерческаяИнформация")
@@ -191,6 +218,9 @@ def orders_xml(orders: Iterable[Order], book: OrderBook, catalog_id: str, now: d
             root.set(key, value)
     for order in orders:
         _document(root, order, book, catalog_id)
+        if len(order.payments) > 1:
+            for payment in order.payments:
+                _payment_document(root, order, payment, book)
     return cp1251_document(root)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from obmen_sandbox.site.cml import DocItem, DocumentRec
 
-__all__ = ["STATUSES", "Customer", "Item", "Order", "OrderBook"]
+__all__ = ["STATUSES", "Customer", "Item", "Order", "OrderBook", "SalePayment"]
 
 # Bitrix's default order statuses; F is the final one.
 STATUSES = {"N": "Принят, ожидается оплата", "P": "Оплачен, формируется к отправке", "F": "Выполнен"}
@@ -71,6 +71,22 @@ class Item:
 
 
 @dataclass
+class SalePayment:
+    """One payment of an order (`sale_order_payment`): an order may hold several, each paid on its own.
+
+    `sum` None is "the rest of the order": an order's only payment follows its total as lines change.
+    """
+
+    id: int
+    system: str
+    sum: Decimal | None = None
+    paid: bool = False
+    paid_at: datetime | None = None
+    #: The payment document's number (`payVoucherNum`; 1C's `Номер оплаты по 1С`).
+    voucher: str = ""
+
+
+@dataclass
 class Order:
     """A sale order with the flags the exchange reads and writes."""
 
@@ -81,9 +97,7 @@ class Order:
     items: list[Item]
     delivery_service: str
     delivery_price: Decimal
-    payment_system: str
-    paid: bool = False
-    paid_at: datetime | None = None
+    payments: list[SalePayment]
     status: str = "N"
     status_at: datetime | None = None
     allow_delivery: bool = False
@@ -98,10 +112,9 @@ class Order:
     updated_by: Source = "site"
     exported_version: int | None = None
     onec: dict[str, str] = field(default_factory=dict)
-    #: The ids of its one payment and one (non-system) shipment in the REST (`sale.payment.*`,
-    #: `sale.shipment.*`), and its external id (`xmlId`), as Bitrix gives them when the order is saved;
-    #: an order made by `sale.order.add` has neither until `sale.payment.add`/`sale.shipment.add` (0).
-    payment_id: int = 0
+    #: The id of its one (non-system) shipment in the REST (`sale.shipment.*`; payments carry their own),
+    #: and its external id (`xmlId`), as Bitrix gives them when the order is saved; an order made by
+    #: `sale.order.add` has no shipment (0) and no payment until `sale.shipment.add`/`sale.payment.add`.
     shipment_id: int = 0
     xml_id: str = ""
     #: Order properties by name (`Адрес доставки`, `ИНН`…): the export lists them in `ЗначенияРеквизитов`.
@@ -111,6 +124,32 @@ class Order:
     def total(self) -> Decimal:
         """Order sum: lines plus delivery."""
         return sum((i.total for i in self.items), Decimal(0)) + self.delivery_price
+
+    def amount(self, payment: SalePayment) -> Decimal:
+        """A payment's sum; the open one (`sum` None) is what the others leave of the order's total."""
+        if payment.sum is not None:
+            return payment.sum
+        return self.total - sum((p.sum for p in self.payments if p.sum is not None), Decimal(0))
+
+    @property
+    def paid(self) -> bool:
+        """Bitrix's `PAYED`: the paid payments cover the order's sum (paid in full)."""
+        covered = sum((self.amount(p) for p in self.payments if p.paid), Decimal(0))
+        return bool(self.payments) and covered >= self.total
+
+    @property
+    def paid_at(self) -> datetime | None:
+        """When the order became paid in full: its last payment's date; None while it is not."""
+        return max((p.paid_at for p in self.payments if p.paid_at), default=None) if self.paid else None
+
+    @property
+    def payment_system(self) -> str:
+        """The order's `PAY_SYSTEM_ID` as the legacy export names it: its first payment's system."""
+        return self.payments[0].system if self.payments else ""
+
+    def payment(self, payment_id: int) -> SalePayment | None:
+        """The payment with this id, if the order holds it."""
+        return next((p for p in self.payments if p.id == payment_id), None)
 
 
 class OrderBook:
@@ -146,7 +185,9 @@ class OrderBook:
         """Give a new order the ids Bitrix gives on its first save."""
         for item in order.items:
             item.id = self._next("basket")
-        order.payment_id, order.shipment_id = self._next("payment"), self._next("shipment")
+        for payment in order.payments:
+            payment.id = self._next("payment")
+        order.shipment_id = self._next("shipment")
         order.xml_id = f"bx_{order.id:013x}"
 
     def _touch(self, order: Order, by: Source, parts: Parts = ALL_PARTS) -> None:
@@ -169,15 +210,23 @@ class OrderBook:
         return customer.user_id
 
     def create(
-        self, customer: Customer, items: list[Item], delivery: tuple[str, Decimal], payment: str
+        self,
+        customer: Customer,
+        items: list[Item],
+        delivery: tuple[str, Decimal],
+        payment: str | list[tuple[str, Decimal | None]],
     ) -> Order:
-        """Place an order on the storefront."""
+        """Place an order on the storefront: one payment system for the whole order, or several
+        (system, sum) payments, at most one of them with sum None (the rest of the order)."""
         self._user(customer)
-        self.pay_systems.setdefault(payment, len(self.pay_systems) + 1)
+        splits = [(payment, None)] if isinstance(payment, str) else payment
+        for system, _ in splits:
+            self.pay_systems.setdefault(system, len(self.pay_systems) + 1)
         self.deliveries.setdefault(delivery[0], len(self.deliveries) + 1)
         oid = max(self.orders, default=0) + 1
         now = self.clock()
-        order = Order(oid, str(oid), now, customer, items, delivery[0], delivery[1], payment, status_at=now)
+        payments = [SalePayment(0, system, amount) for system, amount in splits]
+        order = Order(oid, str(oid), now, customer, items, delivery[0], delivery[1], payments, status_at=now)
         self.orders[oid] = order
         self._born(order)
         self._touch(order, "site")
@@ -189,9 +238,18 @@ class OrderBook:
         parts = {"order"}
         if "status" in changes and changes["status"] != order.status:
             order.status, order.status_at = changes["status"], now
-        if "paid" in changes and changes["paid"] != order.paid:
-            order.paid, order.paid_at = changes["paid"], now if changes["paid"] else None
-            parts.add("payment")
+        # `paid` pays (or unpays) every payment; `pay` ({payment id: flag}) the ones it names.
+        wanted = {p.id: changes["paid"] for p in order.payments} if "paid" in changes else {}
+        wanted.update(changes.get("pay") or {})
+        for payment in order.payments:
+            if payment.id in wanted and wanted[payment.id] != payment.paid:
+                payment.paid, payment.paid_at = wanted[payment.id], now if wanted[payment.id] else None
+                parts.add("payment")
+        for payment_id, number in (changes.get("vouchers") or {}).items():
+            found = order.payment(payment_id)
+            if found is not None and found.voucher != number:
+                found.voucher = number
+                parts.add("payment")
         if "allow_delivery" in changes and changes["allow_delivery"] != order.allow_delivery:
             order.allow_delivery = changes["allow_delivery"]
             order.allow_delivery_at = now if order.allow_delivery else None
@@ -290,7 +348,8 @@ class OrderBook:
         oid = max(self.orders, default=0) + 1
         now = self.clock()
         price = delivery[0].price if delivery else Decimal(0)
-        order = Order(oid, doc.number or str(oid), now, customer, items, "", price, "", external=True)
+        payments = [SalePayment(0, "")]
+        order = Order(oid, doc.number or str(oid), now, customer, items, "", price, payments, external=True)
         order.status_at = now
         self.orders[oid] = order
         self._born(order)
@@ -326,9 +385,11 @@ class OrderBook:
         ):
             if req.get(name):
                 order.onec[key] = req[name]
-        paid = _flag(req, "Оплачен") or bool(req.get("Номер оплаты по 1С"))
-        if paid and not order.paid:
-            order.paid, order.paid_at = True, now
+        # The order's requisites speak of the order as a whole (§2.7): `Оплачен` pays every payment.
+        if _flag(req, "Оплачен") or bool(req.get("Номер оплаты по 1С")):
+            for payment in order.payments:
+                if not payment.paid:
+                    payment.paid, payment.paid_at = True, now
         shipped = _flag(req, "Отгружен") or bool(req.get("Номер отгрузки по 1С"))
         if shipped:
             order.shipped = True
@@ -359,7 +420,7 @@ def _line(doc_item: DocItem, held: Item | None, offers: dict[str, str]) -> Item:
 def _parts_state(order: Order) -> dict[str, tuple[Any, ...]]:
     """What each entity of an order holds, to tell which ones a save changed."""
     return {
-        "payment": (order.paid, order.onec.get("payment_number")),
+        "payment": (tuple(p.paid for p in order.payments), order.onec.get("payment_number")),
         "shipment": (order.allow_delivery, order.shipped, order.onec.get("shipment_number")),
     }
 

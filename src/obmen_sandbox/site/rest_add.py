@@ -11,9 +11,10 @@ the sale events like any other save. Errors are the documented ones: 100 for mis
 required fields left out, the basket's own codes (`200140400007` bad product, `200140400008` no order id,
 `200140400009` no such order, `200140400011` another currency), `SALE_SHIPMENT_WRONG_DELIVERY_SERVICE`.
 
-The sandbox keeps one payment and one shipment per order, as its storefront does: a second is refused
-(error 0), and a payment is for the order's whole sum. Its catalog has no numeric product ids, so a line
-takes `productId` 0 with the fields filled in (the reference's "product that is not on the site").
+The sandbox keeps one shipment per order, as its storefront does: a second is refused (error 0); an order
+may hold several payments, at most one of them without a `sum` (the rest of the order). Its catalog has no
+numeric product ids, so a line takes `productId` 0 with the fields filled in (the reference's "product that
+is not on the site").
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from obmen_sandbox.site.orders import STATUSES, Item, Order
+from obmen_sandbox.site.orders import STATUSES, Item, Order, SalePayment
 from obmen_sandbox.site.rest_sale import (
     METHODS as SALE_METHODS,
 )
@@ -115,7 +116,7 @@ def order_add(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
         raise RestError("BX_INVALID_VALUE", f"status {status!r} does not exist")
     book, now = state.book, state.book.clock()
     oid = max(book.orders, default=0) + 1
-    order = Order(oid, str(oid), now, buyer, [], "", Decimal(0), "", status=status, status_at=now)
+    order = Order(oid, str(oid), now, buyer, [], "", Decimal(0), [], status=status, status_at=now)
     order.comment = text(fields, "comments") if "comments" in fields else ""
     order.customer_comment = text(fields, "userDescription") if "userDescription" in fields else ""
     order.cancelled = flag(fields, "canceled") if "canceled" in fields else False
@@ -185,17 +186,20 @@ def payment_add(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     system = systems.get(_int(fields, "paySystemId"))
     if system is None:
         raise RestError("BX_INVALID_VALUE", f"payment system {fields['paySystemId']!r} does not exist")
-    if order.payment_id:
-        raise RestError(0, "the sandbox models one payment per order")
-    if "sum" in fields and amount(fields, "sum") != order.total:
-        raise RestError(0, "the sandbox does not model a payment for other than the order's sum")
-    order.payment_system, order.payment_id = system, state.book.next_id("payment")
+    # A payment without `sum` is for the rest of the order (the sum its other payments leave).
+    payment = SalePayment(
+        state.book.next_id("payment"), system, amount(fields, "sum") if "sum" in fields else None
+    )
+    if sum(1 for p in [*order.payments, payment] if p.sum is None) > 1:
+        raise RestError(0, "the sandbox models at most one payment for the rest of the order (give sum)")
     if "paid" in fields and flag(fields, "paid"):
-        order.paid, order.paid_at = True, state.book.clock()
+        payment.paid, payment.paid_at = True, state.book.clock()
     if fields.get("payVoucherNum"):
-        order.onec["payment_number"] = text(fields, "payVoucherNum")
+        payment.voucher = text(fields, "payVoucherNum")
+        order.onec["payment_number"] = payment.voucher
+    order.payments.append(payment)
     state.book.saved(order, frozenset({"order", "payment"}))
-    return {"result": {"payment": payment_json(order, state.book)}}
+    return {"result": {"payment": payment_json(order, payment, state.book)}}
 
 
 def shipment_add(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:

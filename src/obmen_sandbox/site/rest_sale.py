@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from obmen_sandbox.site.orders import STATUSES, Order
+from obmen_sandbox.site.orders import STATUSES, Order, SalePayment
 from obmen_sandbox.site.rest_shapes import (
     RestError,
     basket_json,
@@ -103,7 +103,7 @@ def order_get(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     order = order_of(state, _id(params))
     whole = order_json(order, state.book) | {
         "basketItems": [basket_json(order, item) for item in order.items],
-        "payments": [payment_json(order, state.book)] if order.payment_id else [],
+        "payments": [payment_json(order, p, state.book) for p in order.payments],
         "shipments": [shipment_json(order, state.book)] if order.shipment_id else [],
         "propertyValues": properties_json(order),
     }
@@ -188,23 +188,32 @@ def property_list(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]
 
 
 def payment_list(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
-    """`sale.payment.list`."""
-    rows = [payment_json(o, state.book) for o in state.book.orders.values() if o.payment_id]
+    """`sale.payment.list`: every payment of every order, each its own row."""
+    rows = [payment_json(o, p, state.book) for o in state.book.orders.values() for p in o.payments]
     return listed(rows, params, "payments")
+
+
+def _payment(state: SiteState, payment_id: int) -> tuple[Order, SalePayment]:
+    for order in state.book.orders.values():
+        found = order.payment(payment_id)
+        if found is not None:
+            return order, found
+    raise RestError(*_MISSING["payment"])
 
 
 def payment_get(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
     """`sale.payment.get`."""
-    order = _by(state, "payment_id", _id(params), "payment")
-    return {"result": {"payment": payment_json(order, state.book)}}
+    order, payment = _payment(state, _id(params))
+    return {"result": {"payment": payment_json(order, payment, state.book)}}
 
 
 _PAYMENT_FIELDS = {"paySystemId", "paid", "datePaid", "payVoucherNum", "payVoucherDate", "comments", "sum"}
 
 
 def payment_update(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any]:
-    """`sale.payment.update`: `paySystemId` is required; `paid` and the payment document's number."""
-    order = _by(state, "payment_id", _id(params), "payment")
+    """`sale.payment.update`: `paySystemId` is required; `paid` and the payment document's number of
+    this one payment (the order is paid once its paid payments cover its sum)."""
+    order, payment = _payment(state, _id(params))
     fields = fields_of(params)
     refuse_unknown(fields, _PAYMENT_FIELDS)
     if "paySystemId" not in fields:
@@ -213,17 +222,19 @@ def payment_update(state: SiteState, params: Mapping[str, Any]) -> dict[str, Any
     if str(fields["paySystemId"]) not in known:
         raise RestError("BX_INVALID_VALUE", f"payment system {fields['paySystemId']!r} does not exist")
     changes: dict[str, Any] = {}
-    if known[str(fields["paySystemId"])] != order.payment_system:
-        raise RestError(0, "the sandbox does not model changing an order's payment system")
-    # The sandbox's one payment is always for the whole order: a sum is accepted only as that.
-    if "sum" in fields and amount(fields, "sum") != order.total:
-        raise RestError(0, "the sandbox does not model a payment for other than the order's sum")
+    if known[str(fields["paySystemId"])] != payment.system:
+        raise RestError(0, "the sandbox does not model changing a payment's payment system")
+    # A payment keeps the sum it was placed with: a sum is accepted only as that.
+    if "sum" in fields and amount(fields, "sum") != order.amount(payment):
+        raise RestError(0, "the sandbox does not model changing a payment's sum")
     if "paid" in fields:
-        changes["paid"] = flag(fields, "paid")
+        changes["pay"] = {payment.id: flag(fields, "paid")}
     if "payVoucherNum" in fields:
-        changes["payment_number"] = text(fields, "payVoucherNum")
+        number = text(fields, "payVoucherNum")
+        changes["vouchers"] = {payment.id: number}
+        changes["payment_number"] = number
     state.book.patch(order, changes, by="rest")
-    return {"result": {"payment": payment_json(order, state.book)}}
+    return {"result": {"payment": payment_json(order, payment, state.book)}}
 
 
 # -- shipments ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from obmen_sandbox.site.orders import Item, Order, OrderBook
+from obmen_sandbox.site.orders import Item, Order, OrderBook, SalePayment
 
 __all__ = [
     "PAGE",
@@ -121,23 +121,26 @@ def basket_json(order: Order, item: Item) -> dict[str, Any]:
     }
 
 
-def payment_json(order: Order, book: OrderBook) -> dict[str, Any]:
-    """The order's `sale_order_payment`."""
+def payment_json(order: Order, payment: SalePayment, book: OrderBook) -> dict[str, Any]:
+    """One `sale_order_payment` of the order: its own sum, flag and date (an order may hold several)."""
+    index = order.payments.index(payment) + 1
+    # 1C's `Номер оплаты по 1С` speaks of the order (§2.7): the first payment shows it unless it has its own.
+    voucher = payment.voucher or (order.onec.get("payment_number", "") if index == 1 else "")
     return {
-        "id": order.payment_id,
+        "id": payment.id,
         "orderId": order.id,
-        "accountNumber": f"{order.number}/1",
-        "paid": _yn(order.paid),
-        "datePaid": iso(order.paid_at),
-        "paySystemId": book.pay_systems.get(order.payment_system, 0),
-        "paySystemName": order.payment_system,
-        "sum": _num(order.total),
+        "accountNumber": f"{order.number}/{index}",
+        "paid": _yn(payment.paid),
+        "datePaid": iso(payment.paid_at),
+        "paySystemId": book.pay_systems.get(payment.system, 0),
+        "paySystemName": payment.system,
+        "sum": _num(order.amount(payment)),
         "currency": "RUB",
-        "payVoucherNum": order.onec.get("payment_number", ""),
+        "payVoucherNum": voucher,
         "id1c": "",
         "isReturn": "N",
         "marked": "N",
-        "xmlId": f"{order.xml_id}_p",
+        "xmlId": f"{order.xml_id}_p" if index == 1 else f"{order.xml_id}_p{index}",
     }
 
 

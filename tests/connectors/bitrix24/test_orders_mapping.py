@@ -137,6 +137,8 @@ def test_several_payments_survive_the_invoice_and_paid_means_paid_in_full(given:
     body = invoice_item(order, MAPPING, deal=9, client=None, state=(paid, False), new=True)
     assert body["stageId"] == f"DT31_7:{'P' if paid else 'N'}"  # paid only when every payment is
     assert body["opportunity"] == float(sum(Decimal(a) for _, a, _, _ in given))
+    part = decimal_text(sum((Decimal(a) for _, a, p, _ in given if p), Decimal(0)))
+    assert body["comments"].startswith(f"Оплачено {part} из ")  # the paid part, for a manager to read
     read = order_parts({"stageSemanticId": "P"}, _as_portal_returns(body), MAPPING, "RUB")
     assert read["payments"] == listed
     # A manager moves the invoice to paid: every payment is paid; back from paid in full: none is.

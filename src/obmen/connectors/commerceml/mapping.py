@@ -16,6 +16,7 @@ price type, warehouse or counterparty `Ид` as 1C wrote it. Decisions (docs/pro
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -306,8 +307,13 @@ def _line(line: DocumentLine, currency: str) -> canon.OrderLine:
     )
 
 
-def _payments(document: Document, total: Money) -> tuple[canon.Payment, ...] | None:
-    """One payment from the requisites (Bitrix: `Метод оплаты`, `Заказ оплачен`; 1C: `… оплаты по 1С`)."""
+def _payments(
+    document: Document, total: Money, payments: Sequence[Document] = ()
+) -> tuple[canon.Payment, ...] | None:
+    """The payment documents that followed the order, each a payment (`Сумма`, `Оплачен`, §1.11); else one
+    payment from the requisites (Bitrix: `Метод оплаты`, `Заказ оплачен`; 1C: `… оплаты по 1С`)."""
+    if payments:
+        return tuple(_payment(p, total.currency) for p in payments)
     method = document.requisite("Метод оплаты")
     paid_flag = document.requisite("Заказ оплачен") or document.requisite("Оплачен")
     paid_date = document.requisite("Дата оплаты по 1С") or document.requisite("Дата оплаты")
@@ -316,6 +322,17 @@ def _payments(document: Document, total: Money) -> tuple[canon.Payment, ...] | N
     paid = _flag(paid_flag) or bool(paid_date)
     paid_at = parse_datetime(paid_date) if paid_date else None
     return (canon.Payment(system=method or "", amount=total, paid=paid, paid_at=paid_at),)
+
+
+def _payment(document: Document, currency: str) -> canon.Payment:
+    """A payment document: its system, its own sum, and paid by its flag or a payment date."""
+    paid_date = document.requisite("Дата оплаты по 1С") or document.requisite("Дата оплаты")
+    return canon.Payment(
+        system=document.requisite("Метод оплаты") or "",
+        amount=Money(document.total, currency),
+        paid=_flag(document.requisite("Оплачен")) or bool(paid_date),
+        paid_at=parse_datetime(paid_date) if paid_date else None,
+    )
 
 
 def _numbers(document: Document) -> tuple[tuple[str, str], ...]:
@@ -339,8 +356,9 @@ def _bracketed(text: str | None) -> str | None:
     return match.group(1) if match else text
 
 
-def order_fields(document: Document, *, currency: str = "RUB") -> Fields:
-    """`Документ` (an order) → `Order`; fields the document does not carry are left out."""
+def order_fields(document: Document, *, currency: str = "RUB", payments: Sequence[Document] = ()) -> Fields:
+    """`Документ` (an order) → `Order`; fields the document does not carry are left out. `payments`: the
+    payment documents that followed it (`Основание` = its number)."""
     code = currency_code(document.currency, currency)
     total = Money(document.total, code)
     goods = [line for line in document.lines if line.id != DELIVERY_LINE]
@@ -351,7 +369,7 @@ def order_fields(document: Document, *, currency: str = "RUB") -> Fields:
         service = document.requisite("Способ доставки") or shipping.name
         delivery = canon.Delivery(service=service, price=Money(price, code))
     status = document.requisite("Статуса заказа ИД") or _bracketed(document.requisite("Статус заказа"))
-    payments = _payments(document, total)
+    held = _payments(document, total, payments)
     buyer = _buyer(document)
     cancelled = _flag(document.requisite("Отменен")) or _flag(document.requisite("ПометкаУдаления"))
     entity = canon.Order(
@@ -361,7 +379,7 @@ def order_fields(document: Document, *, currency: str = "RUB") -> Fields:
         customer=_ref(EntityType.COUNTERPARTY, buyer.id) if buyer and buyer.id else None,
         lines=tuple(_line(line, code) for line in goods),
         delivery=delivery,
-        payments=payments or (),
+        payments=held or (),
         total=total,
         site=_bracketed(document.requisite("Сайт")) or None,
         comment=document.requisite("Комментарии покупателя") or document.comment,
@@ -372,7 +390,7 @@ def order_fields(document: Document, *, currency: str = "RUB") -> Fields:
     # 1C's own documents name no site (`Сайт` is Bitrix's requisite, §2.6/§2.7): not carried, not empty.
     absent = {
         "status": status is None,
-        "payments": payments is None,
+        "payments": held is None,
         "delivery": shipping is None,
         "site": document.requisite("Сайт") is None,
     }

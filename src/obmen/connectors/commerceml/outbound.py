@@ -38,6 +38,7 @@ __all__ = [
     "group_from_fields",
     "offer_from_fields",
     "order_document",
+    "payment_documents",
     "price_type_from_fields",
     "product_from_fields",
     "property_id",
@@ -228,8 +229,9 @@ def _onec_requisites(order: canon.Order) -> tuple[tuple[str, str], ...]:
     if order.status:
         out.append(("Статус заказа", order.status))
     paid = [p for p in order.payments if p.paid]
-    if paid:
-        when = paid[0].paid_at or order.date
+    # The site's loader pays the whole order on `Оплачен` (§2.7): only an order paid in full says it.
+    if paid and len(paid) == len(order.payments):
+        when = max((p.paid_at for p in paid if p.paid_at), default=order.date)
         out.append(("Оплачен", "true"))
         out.append(("Дата оплаты по 1С", when.date().isoformat()))
         if "onec_payment" in numbers:
@@ -275,6 +277,34 @@ def order_document(
         requisites=(_site_requisites(order) if to == "onec" else _onec_requisites(order))
         + _property_requisites(fields),
     )
+
+
+def payment_documents(external_id: str, fields: Fields) -> tuple[Document, ...]:
+    """An order's payments, when it has several, as the payment documents a site exports after the order
+    (`ХозОперация` «Выплата…», `Основание` = the order's number, §1.11, §2.7); none for one payment."""
+    order: canon.Order = from_fields(EntityType.ORDER, fields)
+    if len(order.payments) < 2:
+        return ()
+    number = dict(order.external_numbers).get("site", order.number)
+    out = []
+    for index, payment in enumerate(order.payments, 1):
+        cash = payment.system.lower().startswith("налич")
+        requisites = [("Метод оплаты", payment.system), ("Оплачен", _flag(payment.paid))]
+        if payment.paid_at is not None:
+            requisites.append(("Дата оплаты", payment.paid_at.date().isoformat()))
+        out.append(
+            Document(
+                id=f"{external_id}#{index}",
+                number=f"{number}/{index}",
+                date=order.date.date().isoformat(),
+                operation="Выплата наличных денег" if cash else "Выплата безналичных денег",
+                currency=payment.amount.currency,
+                total=payment.amount.amount,
+                basis=number,
+                requisites=tuple(requisites),
+            )
+        )
+    return tuple(out)
 
 
 def _property_requisites(fields: Fields) -> tuple[tuple[str, str], ...]:

@@ -20,7 +20,7 @@ from lxml import etree
 
 from obmen.connectors.commerceml import Document
 from obmen.connectors.commerceml.names import Vocabulary
-from obmen.connectors.commerceml.outbound import order_document
+from obmen.connectors.commerceml.outbound import order_document, payment_documents
 from obmen.connectors.commerceml.writer import write_documents
 from obmen.connectors.mirrored.records import Record
 
@@ -93,7 +93,10 @@ def build_documents(
             # The site's loader takes the status *id* from `Статуса заказа ИД` (sic, §2.6/§2.7);
             # `Статус заказа` alone is read as a name, and a bare id there would be ignored.
             document = replace(document, requisites=(*document.requisites, ("Статуса заказа ИД", status)))
-        out.documents.append(vocabulary.outgoing(document) if vocabulary else document)
+        # To 1C each payment of an order with several follows it as a payment document, as a site sends it.
+        payments = payment_documents(order.external_id, fields) if to == "onec" else ()
+        for item in (document, *payments):
+            out.documents.append(vocabulary.outgoing(item) if vocabulary else item)
     return out
 
 

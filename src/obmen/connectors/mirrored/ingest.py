@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from obmen.connectors.mirrored.records import Record
+from obmen.model.payments import unfold
 from obmen.store import mirror, queue, state
 from obmen.store.database import Database
 from obmen.store.mirror import MirrorRecord, MirrorStore, OutboxItem
@@ -124,6 +125,8 @@ class MirrorIngest:
             key = (record.entity, record.external_id)
             base, origin = known.get(key, ({}, None))
             item = items.get(key)
+            if record.entity == "order":
+                record = replace(record, fields=_unfolded(record.fields, current.get(key) or base))
             if item is not None and item.changed:
                 fields, unseen, contested = item.unseen(base, record.fields)
                 if unseen != item.changed:
@@ -276,6 +279,16 @@ def _customer(fields: Mapping[str, Any]) -> str | None:
 
 def _newer(seen_at: float, item: OutboxItem | None) -> bool:
     return item is None or seen_at > item.queued_at
+
+
+def _unfolded(upload: dict[str, Any], held: Mapping[str, Any]) -> dict[str, Any]:
+    """An upload's one payment for the whole order (1C's `Оплачен`, a site's `Заказ оплачен` without
+    payment documents) shown over the several payments the partner was given (obmen.model.payments)."""
+    folded, several = upload.get("payments"), held.get("payments")
+    if not isinstance(folded, list) or len(folded) != 1 or not isinstance(several, list) or len(several) < 2:
+        return upload
+    one = folded[0] if isinstance(folded[0], Mapping) else {}
+    return {**upload, "payments": unfold(several, bool(one.get("paid")), one.get("paid_at"))}
 
 
 #: A counterparty's multi-valued contacts (model.Counterparty).

@@ -10,7 +10,7 @@ not mention (docs/protocols/commerceml.md §2.3); a delta never retires anything
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +33,16 @@ from obmen.connectors.commerceml import (
 from obmen.connectors.commerceml import mapping as cml
 from obmen.connectors.commerceml.names import Vocabulary
 
-__all__ = ["CATALOG_ENTITIES", "ORDER_OPERATION", "FileReport", "Record", "records"]
+__all__ = ["CATALOG_ENTITIES", "ORDER_OPERATION", "PAYMENT_OPERATIONS", "FileReport", "Record", "records"]
 
 #: The catalog entities a full run describes, each from the section that lists it.
 CATALOG_ENTITIES = ("category", "product", "offer", "price_type", "warehouse")
 #: `ХозОперация` of an order document (docs/protocols/commerceml.md §2.6, §2.7).
 ORDER_OPERATION = "Заказ товара"
+#: `ХозОперация` of a payment document; its `Основание` is the order's number (§1.11, §2.7).
+PAYMENT_OPERATIONS = frozenset(
+    {"Выплата безналичных денег", "Выплата наличных денег", "Эквайринговая операция"}
+)
 _FULL_BY_SECTION = {
     SectionKind.CLASSIFIER: ("category",),
     SectionKind.CATALOG: ("product",),
@@ -89,7 +93,11 @@ def records(
     classifier = context.classifier
     full: tuple[str, ...] = ()
     total = False
+    order = _Pending(vocabulary)
     for item in items:
+        if isinstance(item, Document) and order.takes(item):
+            continue
+        yield from order.flush()
         entity = item.kind if isinstance(item, Unchanged) else _ENTITY_OF.get(type(item))
         if entity in full:
             # Only a full section that really lists objects of a kind covers it: 2.07 offers files
@@ -127,7 +135,41 @@ def records(
             if item.operation.strip() and item.operation.strip() != ORDER_OPERATION:
                 report.skipped.append(f"{item.operation} {item.number or item.id}")
                 continue
-            yield from document_records(vocabulary.incoming(item) if vocabulary else item)
+            order.hold(item)
+    yield from order.flush()
+
+
+class _Pending:
+    """An order document held until the documents after it are read: its payment documents follow it
+    (`Основание` = its number, §1.11) and become its payments."""
+
+    def __init__(self, vocabulary: Vocabulary | None) -> None:
+        self.vocabulary = vocabulary
+        self.order: Document | None = None
+        self.payments: list[Document] = []
+
+    def _read(self, document: Document) -> Document:
+        return self.vocabulary.incoming(document) if self.vocabulary else document
+
+    def hold(self, document: Document) -> None:
+        """Hold an order document."""
+        self.order = self._read(document)
+
+    def takes(self, document: Document) -> bool:
+        """Take a payment document of the order held; False for any other document."""
+        basis = (document.basis or "").strip()
+        if self.order is None or document.operation.strip() not in PAYMENT_OPERATIONS:
+            return False
+        if not basis or basis not in (self.order.number, self.order.id):
+            return False
+        self.payments.append(self._read(document))
+        return True
+
+    def flush(self) -> Iterator[Record]:
+        """The order held, with its payments, and nothing held after."""
+        if self.order is not None:
+            yield from document_records(self.order, self.payments)
+        self.order, self.payments = None, []
 
 
 def _totals(fields: Mapping[str, Any]) -> bool:
@@ -137,9 +179,10 @@ def _totals(fields: Mapping[str, Any]) -> bool:
     )
 
 
-def document_records(document: Document) -> Iterator[Record]:
-    """An order document: its counterparties, then the order itself."""
+def document_records(document: Document, payments: Sequence[Document] = ()) -> Iterator[Record]:
+    """An order document (and the payment documents that followed it): its counterparties, then the
+    order itself."""
     for party in document.counterparties:
         if party.id:
             yield Record("counterparty", party.id, cml.counterparty_fields(party))
-    yield Record("order", document.id, cml.order_fields(document))
+    yield Record("order", document.id, cml.order_fields(document, payments=payments))

@@ -243,7 +243,7 @@ class OneCBackend:
         )
         log.info("1C query: %d orders, %d counterparties under run %s", len(orders), len(customers), run.id)
         await self.ingest.note(
-            "query", f"sent {len(built.documents)} orders, waiting for success (run {run.id})"
+            "query", f"sent {len(orders) - len(built.refused)} orders, waiting for success (run {run.id})"
         )
         return body
 

@@ -37,6 +37,7 @@ from typing import Any
 from obmen.config.mapping import InvoiceStages, MappingSettings, PipelineMap
 from obmen.errors import PermanentError
 from obmen.model.fields import decimal_text
+from obmen.model.payments import paid_in_full, paid_sum, unfold
 
 __all__ = ["INVOICE_ONLY", "OrderMapping", "invoice_item", "order_parts"]
 
@@ -111,7 +112,7 @@ def _num(value: Any) -> Decimal:
 def payment_state(fields: Mapping[str, Any]) -> tuple[bool, str, Any, Any]:
     """(paid, system, amount, paid_at) of an order's payments, folded into the one invoice."""
     payments = [p for p in fields.get("payments") or [] if isinstance(p, Mapping)]
-    paid = bool(payments) and all(p.get("paid") for p in payments)
+    paid = paid_in_full(payments)
     system = str(payments[0].get("system") or "") if payments else ""
     paid_at = payments[0].get("paid_at") if payments else None
     amounts = [_num((p.get("amount") or {}).get("amount")) for p in payments]
@@ -149,22 +150,27 @@ def _several(raw: str, paid: bool | None, currency: str) -> list[dict[str, Any]]
         return None
     if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == 4 for r in rows):
         return None
-    kept = [bool(r[2]) for r in rows]
-    # The stage is the invoice's truth: paid pays them all; unpaid after all were paid pays none.
-    if paid is None:
-        states = kept
-    else:
-        states = [True] * len(rows) if paid else ([False] * len(rows) if all(kept) else kept)
-    return [
+    kept = [
         {
             "system": str(r[0]),
             "amount": {"amount": decimal_text(_num(r[1])), "currency": currency},
-            "paid": state,
-            # A payment the stage took back has no payment time any more.
-            "paid_at": None if was and not state else _time(str(r[3] or "")),
+            "paid": bool(r[2]),
+            "paid_at": _time(str(r[3] or "")),
         }
-        for r, state, was in zip(rows, states, kept, strict=True)
+        for r in rows
     ]
+    # The stage is the invoice's truth for the order as a whole (obmen.model.payments.unfold).
+    return kept if paid is None else unfold(kept, paid)
+
+
+def _paid_part(fields: Mapping[str, Any]) -> str | None:
+    """What a manager reads of several payments in the invoice's comment (its documented text field,
+    docs/protocols/bitrix24.md §5.5): how much of the sum is paid; written, never read back."""
+    payments = [p for p in fields.get("payments") or [] if isinstance(p, Mapping)]
+    if len(payments) < 2:
+        return None
+    paid, total = decimal_text(paid_sum(payments)), decimal_text(payment_state(fields)[2])
+    return f"Оплачено {paid} из {total} / Paid {paid} of {total}"
 
 
 def invoice_item(
@@ -189,6 +195,9 @@ def invoice_item(
         amount = payment_state(fields)[2]
         if fields.get("payments") is not None or new:
             out["xmlId"] = payments_code(fields)
+            paid_part = _paid_part(fields)
+            if paid_part:
+                out["comments"] = paid_part
         out.update({"opportunity": float(amount), "isManualOpportunity": "Y"})
         if fields.get("total"):
             out["currencyId"] = fields["total"]["currency"]

@@ -14,6 +14,7 @@ from typing import Any
 from obmen.connectors.base import WriteOp
 from obmen.connectors.site.rest.mapping import real_shipments
 from obmen.errors import PermanentError
+from obmen.model.payments import match
 from obmen.model.totals import line_fields_amount
 
 __all__ = ["READ_ONLY", "Plan", "amount", "line_sum", "plan_order", "refused"]
@@ -163,12 +164,13 @@ def _payments(
     if "payments" in wanted and wanted["payments"] != now["fields"].get("payments"):
         target = list(wanted["payments"] or [])
         current = list(now["fields"].get("payments") or [])
-        if len(target) != len(current):
-            return ["payments (how many)"]
-        for row, want, have in zip(rows, target, current, strict=True):
-            if want.get("system") != have.get("system"):
-                problems.append("payments (system)")
-                continue
+        # Each payment is written by its own id: the same payment by (system, amount), in order.
+        pairs = match(target, current)
+        whole = [(i, j) for i, j in pairs if i is not None and j is not None]
+        if len(whole) != len(pairs):
+            return ["payments (how many, or a payment's system)"]
+        for i, j in whole:
+            row, want, have = rows[j], target[i], current[j]
             if want.get("amount") != have.get("amount"):
                 # An unpaid payment is what the buyer is yet to pay: it follows an edited basket. A paid
                 # one is a fact (docs/architecture.md §2.11) and keeps its sum.
