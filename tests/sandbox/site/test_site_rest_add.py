@@ -136,7 +136,8 @@ async def test_required_fields_and_the_documented_error_codes(shop: httpx.AsyncC
     rest_of = {"orderId": oid, "paySystemId": 3}
     assert (await rest(shop, "sale.payment.add", {"fields": rest_of})).status_code == 200
     assert (await rest(shop, "sale.payment.add", {"fields": rest_of})).json()["error"] == 0
-    payments = (await rest(shop, "sale.payment.list", {"filter": {"orderId": oid}})).json()["result"]["payments"]
+    listed = await rest(shop, "sale.payment.list", {"filter": {"orderId": oid}})
+    payments = listed.json()["result"]["payments"]
     assert sorted(float(p["sum"]) for p in payments) == [40.0, 150.0], payments
 
 
