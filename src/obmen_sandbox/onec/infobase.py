@@ -193,6 +193,9 @@ class Order:
     #: `Время` of the order's document (the site's time of day; empty for orders 1C made itself).
     time: str = ""
     lines: list[OrderLine] = field(default_factory=list)
+    #: УТ 11's `ЦенаВключаетНДС`: whether the lines' prices include their VAT; when not, each line's
+    #: `Сумма` is net and its `СуммаНДС` (`vat_sum`) is added to the document's sum.
+    prices_include_vat: bool = True
     status: str = "N"
     posted: bool = False
     paid: bool = False

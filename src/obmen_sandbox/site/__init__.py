@@ -11,7 +11,9 @@ an order raises the sale module's events toward bound outgoing webhooks and the 
 (`events.py`). `webhook_url(base, "1/code")` is the URL an integrator (or `endpoints.json`) gives obmen;
 the REST control API is in `rest_control.py`.
 
-Control API (JSON): `POST /orders` → `{"id", "number"}` (one `payment: {system, paid}` for the whole order,
+Control API (JSON): `POST /orders` → `{"id", "number"}` (`items: [{offer, quantity, price?, discount?,
+vat_rate?, vat_included?}]`: a VAT rate in percent, on top of the price when `vat_included` is false;
+one `payment: {system, paid}` for the whole order,
 or several `payments: [{system, sum, paid}]`, at most one without `sum`: the rest), `GET /orders`,
 `GET|PATCH /orders/{id}` (status, paid — every payment —, `payments: [{id, paid}]` — those named —,
 cancelled, allow_delivery, shipped, comment), `GET /products?xml_id=` or

@@ -219,6 +219,7 @@ def order_row(order: Order) -> dict[str, Any]:
                 "Сумма": _number(line.amount),
                 "СуммаРучнойСкидки": _number(max(line.price * line.quantity - line.amount, Decimal(0))),
                 "СтавкаНДС": line.vat,
+                "СуммаНДС": _number(line.vat_sum or Decimal(0)),
             }
         )
     return {
@@ -234,6 +235,7 @@ def order_row(order: Order) -> dict[str, Any]:
         "НомерПоДаннымКлиента": order.number,
         "ДатаПоДаннымКлиента": _datetime(order.date),
         "СуммаДокумента": _number(order.total),
+        "ЦенаВключаетНДС": order.prices_include_vat,
         "Комментарий": order.comment,
         "Товары": goods,
     }

@@ -147,6 +147,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
                 ("НомерПоДаннымКлиента", "Edm.String"),
                 ("ДатаПоДаннымКлиента", "Edm.DateTime"),
                 ("СуммаДокумента", "Edm.Double"),
+                ("ЦенаВключаетНДС", "Edm.Boolean"),
                 ("Комментарий", "Edm.String"),
             ),
             tables={
@@ -158,6 +159,7 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
                     ("Сумма", "Edm.Double"),
                     ("СуммаРучнойСкидки", "Edm.Double"),
                     ("СтавкаНДС", "Edm.String"),
+                    ("СуммаНДС", "Edm.Double"),
                 )
             },
             writable=True,

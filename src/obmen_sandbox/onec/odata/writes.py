@@ -99,7 +99,10 @@ def _goods(base: Infobase, rows: Any) -> list[OrderLine]:
         price = _decimal(row.get("Цена"), f"Товары[{n}].Цена")
         amount = _decimal(row.get("Сумма", price * quantity), f"Товары[{n}].Сумма")
         vat = str(row.get("СтавкаНДС") or "НДС20")
-        lines.append(OrderLine(offer, label, quantity, price, amount, vat=vat))
+        vat_sum = (
+            _decimal(row["СуммаНДС"], f"Товары[{n}].СуммаНДС") if row.get("СуммаНДС") is not None else None
+        )
+        lines.append(OrderLine(offer, label, quantity, price, amount, vat=vat, vat_sum=vat_sum))
     return lines
 
 
@@ -122,11 +125,19 @@ def _apply_order(base: Infobase, order: Order, body: dict[str, Any]) -> None:
     if "DeletionMark" in body:
         order.deleted = bool(body["DeletionMark"])
         order.cancelled = order.deleted
+    if "ЦенаВключаетНДС" in body:
+        order.prices_include_vat = bool(body["ЦенаВключаетНДС"])
     if "Товары" in body:
         # The whole tabular part is replaced: rows not sent are gone (docs: 1C's rule for PATCH).
         order.lines = _goods(base, body["Товары"])
         if "СуммаДокумента" not in body:
-            order.total = sum((line.amount for line in order.lines), Decimal(0))
+            # Prices without VAT: the document's sum adds each line's `СуммаНДС` to its `Сумма`.
+            on_top = (
+                Decimal(0)
+                if order.prices_include_vat
+                else sum((line.vat_sum or Decimal(0) for line in order.lines), Decimal(0))
+            )
+            order.total = sum((line.amount for line in order.lines), Decimal(0)) + on_top
 
 
 def _apply_party(base: Infobase, party: Counterparty, body: dict[str, Any]) -> None:

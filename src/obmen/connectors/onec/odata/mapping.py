@@ -19,6 +19,7 @@ from obmen.model import entities as canon
 from obmen.model.base import EntityType, Money, Ref
 from obmen.model.fields import FieldValue, decimal_text, to_fields
 from obmen.model.normalize import normalize_email, normalize_name, normalize_phone
+from obmen.model.totals import included, vat_on_top
 
 __all__ = [
     "EMPTY",
@@ -255,6 +256,8 @@ def order_fields(
     left out: unknown, not empty).
     """
     lines = []
+    # `ЦенаВключаетНДС` false: the prices are net and each line's VAT is on top (docs/protocols/onec.md).
+    vat_in_prices = row.get("ЦенаВключаетНДС") is not False
     for line in sorted(row.get("Товары") or [], key=lambda r: int(r.get("LineNumber") or 0)):
         product = ref(line.get("Номенклатура_Key"))
         offer = join_offer(product, ref(line.get("Характеристика_Key"))) if product else None
@@ -268,6 +271,7 @@ def order_fields(
                 price=Money(number(line.get("Цена"), "Цена"), currency),
                 discount=Money(discount, currency) if discount else None,
                 vat_rate=Decimal(vat) if vat is not None else None,
+                vat_included=included(Decimal(vat) if vat is not None else None, vat_in_prices),
             )
         )
     customer = ref(row.get("Контрагент_Key"))
@@ -307,6 +311,8 @@ def _line_row(line: Mapping[str, Any]) -> dict[str, Any]:
     price = Decimal(str((line.get("price") or {}).get("amount") or 0))
     discount = Decimal(str((line.get("discount") or {}).get("amount") or 0))
     vat = line.get("vat_rate")
+    rate = Decimal(str(vat)) if vat is not None else None
+    on_top = not included(rate, line.get("vat_included") is not False)
     return {
         "Номенклатура_Key": product,
         "Характеристика_Key": char or EMPTY,
@@ -315,7 +321,25 @@ def _line_row(line: Mapping[str, Any]) -> dict[str, Any]:
         "Сумма": float(price * quantity - discount),
         "СуммаРучнойСкидки": float(discount),
         "СтавкаНДС": f"НДС{vat}" if vat is not None else "БезНДС",
+        # Net prices: the VAT on top of the line, as obmen rounds it (model/totals.py).
+        "СуммаНДС": float(vat_on_top(price, quantity, rate)) if on_top else 0.0,
     }
+
+
+def _prices_include_vat(lines: Any) -> bool:
+    """УТ 11's `ЦенаВключаетНДС` for these lines: one flag for the whole order, so lines whose VAT is
+    included and lines whose VAT is on top cannot go to 1C together (a clear refusal, not a guess)."""
+    flags = {
+        included(Decimal(str(line["vat_rate"])), line.get("vat_included") is not False)
+        for line in lines or []
+        if isinstance(line, Mapping) and line.get("vat_rate") is not None
+    }
+    if len(flags) > 1:
+        raise ProtocolError(
+            "1C's order holds one ЦенаВключаетНДС for all its lines: an order with VAT included in some "
+            "prices and on top of others cannot be written through OData (docs/protocols/onec.md)"
+        )
+    return flags != {False}
 
 
 def order_body(fields: Mapping[str, Any], status_names: Mapping[str, str]) -> dict[str, Any]:
@@ -348,4 +372,5 @@ def order_body(fields: Mapping[str, Any], status_names: Mapping[str, str]) -> di
         body["DeletionMark"] = bool(fields["cancelled"])
     if "lines" in fields:
         body["Товары"] = [_line_row(line) for line in fields["lines"] or []]
+        body["ЦенаВключаетНДС"] = _prices_include_vat(fields["lines"])
     return body
