@@ -57,6 +57,10 @@ async def test_the_default_demo_plays_its_day_on_the_push_paths(tmp_path: Path) 
     assert all(p.path for p in day.log)
     # A deal made in the CRM becomes a site order through REST, and reaches 1C through OData.
     assert by_what["the deal's order on the site"] == "Bitrix24 → site REST"
+    # An order with VAT on top paid in two parts: not paid in the CRM until the courier takes the rest.
+    payment = [p.what for p in day.log if p.flow == "7 payment"]
+    assert any("500 ₽ paid online: its invoice not paid yet" in what for what in payment), payment
+    assert any("its invoice paid in full" in what for what in payment), payment
     assert day.gaps == [], day.gaps
     assert status["parked"]["total"] == 0, status["parked"]
     endpoints = json.loads((tmp_path / "state" / "endpoints.json").read_text(encoding="utf-8"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from obmen.demo.cml import customer_of, digits
+from obmen.demo.split import split_payment
 from obmen.demo.watch import Propagation, Timeout, Watcher
 
 __all__ = ["CUSTOMER", "Activity", "Propagation", "Timeout", "digits"]
@@ -398,6 +399,7 @@ class Activity(Watcher):
         await self.edit_contact(placed["deal"]["CONTACT_ID"], "+7 495 111-22-33", "irina.s@example.com")
         await self.stage_move(deal_id, number, site_id, "PREPARATION", "P")
         await self.site_payment(deal_id, number, site_id)
+        await split_payment(self, offer)
         await self.onec_ships(number, site_id)
         await self.crm_deal(str(products[0]["name"]), 990.0, offer)
         await self.both_sides(deal_id, site_id)
