@@ -135,15 +135,22 @@ class Lifecycle(RuleBasedStateMachine):
 
     @initialize(target=orders, paid=st.booleans(), split=st.booleans(), vat=st.sampled_from(VATS))
     def first_order(self, paid: bool, split: bool, vat: Vat) -> Placed:
-        return self._place(paid, split, vat)
+        return self._place(paid, split, vat, None)
 
-    @rule(target=orders, paid=st.booleans(), split=st.booleans(), vat=st.sampled_from(VATS))
-    def place(self, paid: bool, split: bool, vat: Vat) -> Placed:
+    @rule(
+        target=orders,
+        paid=st.booleans(),
+        split=st.booleans(),
+        vat=st.sampled_from(VATS),
+        coupon=st.sampled_from([None, "123.45"]),
+    )
+    def place(self, paid: bool, split: bool, vat: Vat, coupon: str | None) -> Placed:
         """A customer orders on the site, paying at once or not, in one payment or a part online and the
-        rest on delivery, VAT none, included in the price or on top of it."""
-        return self._place(paid, split, vat)
+        rest on delivery, VAT none, included in the price or on top of it, with a coupon for the whole
+        order or without."""
+        return self._place(paid, split, vat, coupon)
 
-    def _place(self, paid: bool, split: bool, vat: Vat) -> Placed:
+    def _place(self, paid: bool, split: bool, vat: Vat, coupon: str | None) -> Placed:
         line: dict[str, Any] = {"offer": self.stack.offer, "quantity": 1, "price": "1999.99"}
         if vat is not None:
             line |= {"vat_rate": vat[0], "vat_included": vat[1]}
@@ -151,6 +158,7 @@ class Lifecycle(RuleBasedStateMachine):
             "customer": {"name": "Покупатель", "email": "buyer@example.ru", "phone": "+7 900 000-00-01"},
             "items": [line],
             "delivery": {"service": "Курьер", "price": 300},
+            **({"discount": coupon} if coupon else {}),
         }
         if split:
             body["payments"] = [
@@ -161,7 +169,8 @@ class Lifecycle(RuleBasedStateMachine):
             body["payment"] = {"system": "Банковская карта", "paid": paid}
         made = self._run(lambda day: day.site("POST", "/orders", body))
         payments = [paid, False] if split else [paid]
-        edits = [f"placed {'split ' if split else ''}{'part paid' if paid else 'unpaid'}, VAT {vat}"]
+        how = f"{'split ' if split else ''}{'part paid' if paid else 'unpaid'}"
+        edits = [f"placed {how}, VAT {vat}, coupon {coupon}"]
         placed = Placed(int(made["id"]), str(made["number"]), payments=payments, edits=edits)
         self.placed.append(placed)
         return placed

@@ -13,6 +13,7 @@ the REST control API is in `rest_control.py`.
 
 Control API (JSON): `POST /orders` → `{"id", "number"}` (`items: [{offer, quantity, price?, discount?,
 vat_rate?, vat_included?}]`: a VAT rate in percent, on top of the price when `vat_included` is false;
+`discount`: a coupon for the whole order, spread over the lines, `coupon.py`;
 one `payment: {system, paid}` for the whole order,
 or several `payments: [{system, sum, paid}]`, at most one without `sum`: the rest), `GET /orders`,
 `GET|PATCH /orders/{id}` (status, paid — every payment —, `payments: [{id, paid}]` — those named —,

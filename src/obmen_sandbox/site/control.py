@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from obmen_sandbox.site.coupon import CouponError, spread
 from obmen_sandbox.site.orders import STATUSES, Customer, Item, Order
 from obmen_sandbox.site.state import FAULT_KINDS, Fault, SiteState
 
@@ -152,6 +153,11 @@ async def create_order(state: SiteState, request: Request) -> Response:
         raise BadRequest("'items' must be a non-empty list")
     customer = _customer(body)
     items = [_item(state, raw) for raw in items_raw]
+    if body.get("discount") is not None:
+        try:
+            items = spread(items, _dec(body["discount"], "discount"))
+        except CouponError as exc:
+            raise BadRequest(str(exc)) from None
     delivery = _dict(body.get("delivery"), "delivery")
     splits, paid = _payments(body)
     note = _str(body, "comment", required=False)
