@@ -10,22 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
-from site_driver import LOGIN, PASSWORD, OneC, small_catalog
 from test_site_rest import OFFER, place, rest
 
-from obmen_sandbox.site import SiteSandbox
-
-
-@pytest.fixture
-def sandbox(tmp_path: Any) -> SiteSandbox:
-    return SiteSandbox(LOGIN, PASSWORD, work_dir=tmp_path / "work", webhook="1/sandboxcode")
-
-
-@pytest.fixture
-async def shop(onec: OneC, client: httpx.AsyncClient) -> httpx.AsyncClient:
-    await onec.catalog_run(small_catalog(), use_zip=False)
-    return client
+REST_WEBHOOK = "1/sandboxcode"
 
 
 async def _basket(shop: httpx.AsyncClient, oid: int) -> list[dict[str, Any]]:

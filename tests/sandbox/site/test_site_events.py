@@ -11,7 +11,6 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-from site_driver import OneC, small_catalog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -54,12 +53,6 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
     found = Receiver()
     with serve_in_thread(found.app) as url:
         yield found, f"{url}/hook"
-
-
-@pytest.fixture
-async def shop(onec: OneC, client: httpx.AsyncClient) -> httpx.AsyncClient:
-    await onec.catalog_run(small_catalog(), use_zip=False)
-    return client
 
 
 async def drained(client: httpx.AsyncClient) -> list[dict[str, Any]]:

@@ -10,9 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from lxml import etree
-from site_driver import OneC, small_catalog
 
-from obmen_sandbox.site import SiteSandbox
 from obmen_sandbox.site.export import orders_xml
 from obmen_sandbox.site.orders import Customer, Item, OrderBook
 
@@ -38,17 +36,7 @@ TWO = {
 }
 
 
-@pytest.fixture
-def sandbox(tmp_path: Any) -> SiteSandbox:
-    from site_driver import LOGIN, PASSWORD
-
-    return SiteSandbox(LOGIN, PASSWORD, work_dir=tmp_path / "work", webhook="1/sandboxcode")
-
-
-@pytest.fixture
-async def shop(onec: OneC, client: httpx.AsyncClient) -> httpx.AsyncClient:
-    await onec.catalog_run(small_catalog(), use_zip=False)
-    return client
+REST_WEBHOOK = "1/sandboxcode"
 
 
 async def rest(client: httpx.AsyncClient, method: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
-from site_driver import OneC, small_catalog
 
-from obmen_sandbox.site import SiteSandbox, webhook_url
+from obmen_sandbox.site import webhook_url
 
 OFFER = "bd8c4e15-18f9-11e7-80c2-0cc47ab29cd1"
 HOOK = "/rest/1/sandboxcode"
@@ -24,17 +22,7 @@ def order_body(email: str = "ivan@example.ru", company: str = "") -> dict[str, A
     }
 
 
-@pytest.fixture
-def sandbox(tmp_path: Any) -> SiteSandbox:
-    from site_driver import LOGIN, PASSWORD
-
-    return SiteSandbox(LOGIN, PASSWORD, work_dir=tmp_path / "work", webhook="1/sandboxcode")
-
-
-@pytest.fixture
-async def shop(onec: OneC, client: httpx.AsyncClient) -> httpx.AsyncClient:
-    await onec.catalog_run(small_catalog(), use_zip=False)
-    return client
+REST_WEBHOOK = "1/sandboxcode"
 
 
 async def place(client: httpx.AsyncClient, **kw: Any) -> int:

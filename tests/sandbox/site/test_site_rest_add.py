@@ -8,25 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
-from site_driver import LOGIN, PASSWORD, OneC, small_catalog
 from test_site_events import Receiver, drained, receiver
 from test_site_rest import OFFER, rest
-
-from obmen_sandbox.site import SiteSandbox
 
 __all__ = ["receiver"]
 
 
-@pytest.fixture
-def sandbox(tmp_path: Any) -> SiteSandbox:
-    return SiteSandbox(LOGIN, PASSWORD, work_dir=tmp_path / "work", webhook="1/sandboxcode")
-
-
-@pytest.fixture
-async def shop(onec: OneC, client: httpx.AsyncClient) -> httpx.AsyncClient:
-    await onec.catalog_run(small_catalog(), use_zip=False)
-    return client
+REST_WEBHOOK = "1/sandboxcode"
 
 
 async def _user(shop: httpx.AsyncClient) -> int:
