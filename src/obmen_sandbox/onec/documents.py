@@ -107,7 +107,13 @@ def _lines(document: etree._Element, where: str) -> list[OrderLine]:
 
 
 def _with_vat(line: OrderLine, item: etree._Element, where: str) -> OrderLine:
-    """The line with the VAT its `Налоги` name (НДС with a numeric `Ставка`), if any."""
+    """The line with the VAT its `Налоги` name (НДС with a numeric `Ставка`) and the discounts its
+    `Скидки` sum, if any."""
+    discounts = child(item, "Скидки")
+    for discount in children(discounts, "Скидка") if discounts is not None else ():
+        total = text(discount, "Сумма")
+        if total:
+            line.discount = (line.discount or Decimal(0)) + decimal(total, f"{where} Скидка Сумма")
     taxes = child(item, "Налоги")
     for tax in children(taxes, "Налог") if taxes is not None else ():
         rate = text(tax, "Ставка")
@@ -294,6 +300,11 @@ def _document(root: etree._Element, base: Infobase, order: Order) -> None:
         _el(item, "ЦенаЗаЕдиницу", f"{line.price:.2f}")
         _el(item, "Количество", f"{line.quantity:.2f}")
         _el(item, "Сумма", f"{line.amount:.2f}")
+        if line.discount is not None:
+            discount = _el(_el(item, "Скидки"), "Скидка")
+            _el(discount, "Наименование", "Скидка")
+            _el(discount, "Сумма", f"{line.discount:.2f}")
+            _el(discount, "УчтеноВСумме", "true")
         if line.vat_rate is not None:
             tax = _el(_el(item, "Налоги"), "Налог")
             _el(tax, "Наименование", "НДС")

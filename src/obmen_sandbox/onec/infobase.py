@@ -165,6 +165,8 @@ class OrderLine:
     vat_rate: Decimal | None = None
     vat_included: bool = True
     vat_sum: Decimal | None = None
+    #: The line's discount sum its document gave (`Скидки/Скидка`, taken already), written back as it came.
+    discount: Decimal | None = None
 
 
 @dataclass

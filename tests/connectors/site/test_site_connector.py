@@ -66,3 +66,28 @@ async def test_updates_are_whole_documents_over_what_the_site_holds() -> None:
     assert result.ok
     assert port.queued[("order", "cid-3")] == {"number": "5", "status": "P"}
     assert {"order", "counterparty", "product", "offer"} <= SITE_CREATES
+
+
+async def test_a_basket_change_of_an_order_the_site_would_not_change_is_refused_with_the_reason() -> None:
+    # Bitrix's loader keeps the basket of an order that is paid, allowed for delivery or final
+    # (docs/protocols/commerceml.md §2.7): a document would be taken without it, in silence.
+    port = Port()
+    site = site_connector(port)
+    lines = [{"offer": None, "name": "Чайник", "quantity": "1"}]
+    more = [{**lines[0], "quantity": "3"}]
+    held = {
+        "paid": {"payments": [{"paid": True}]},
+        "final": {"status": "F"},
+        "shipped": {"external_numbers": [["onec_shipment", "ОТ-1"]]},
+        "open": {"status": "N", "payments": [{"paid": False}]},
+    }
+    for name, fields in held.items():
+        await site.write([Create("order", name, {"number": name, "lines": lines, **fields})])
+    results = await site.write([Update("order", name, {"lines": more, "status": "D"}) for name in held])
+    assert [r.ok for r in results] == [False, False, False, True]
+    assert all("does not change the basket" in str(r.error) for r in results[:3])
+    assert port.queued[("order", "paid")]["lines"] == lines  # nothing queued for a refused change
+    assert port.queued[("order", "open")]["lines"] == more
+    # A change that leaves the basket as it is goes through.
+    [status_only] = await site.write([Update("order", "final", {"status": "F", "lines": lines})])
+    assert status_only.ok

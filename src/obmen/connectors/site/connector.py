@@ -11,13 +11,15 @@ product's (`product#characteristic`, docs/protocols/commerceml.md §2.4), so the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from obmen.config.mapping import property_field
-from obmen.connectors.base import Create, WriteOp, WriteResult
+from obmen.connectors.base import Create, Update, WriteOp, WriteResult
 from obmen.connectors.commerceml.carried import CARRIED
 from obmen.connectors.mirrored.connector import Mirrored, MirrorPort
+from obmen.errors import PermanentError
 
-__all__ = ["SITE_CREATES", "SITE_FIELDS", "SYSTEM", "SiteMirrored", "site_connector"]
+__all__ = ["LOCKED", "SITE_CREATES", "SITE_FIELDS", "SYSTEM", "SiteMirrored", "site_connector"]
 
 SYSTEM = "site"
 _CATALOG = frozenset({"category", "product", "offer", "price_type", "warehouse"})
@@ -30,16 +32,57 @@ SITE_FIELDS: Mapping[str, frozenset[str]] = {
 SITE_CREATES = frozenset(_CATALOG | {"order", "counterparty"})
 
 
+#: Bitrix's final order status (its default statuses): an order there takes no basket from the exchange.
+_FINAL = frozenset({"F"})
+#: Why a basket change is refused for an order the site's loader would not change (the start of the
+#: parked reason, so that a person finds them all).
+LOCKED = (
+    "the site's exchange does not change the basket of an order that is paid, allowed for delivery or final"
+)
+_BASKET = ("lines", "delivery", "total")
+
+
 class SiteMirrored(Mirrored):
     """A mirrored connector whose catalog creates carry the object's 1C `Ид` as their site id."""
 
     async def write(self, ops: Sequence[WriteOp]) -> Sequence[WriteResult]:
-        """Queue documents; a catalog create with an `xml_id` is keyed by it, not by the canonical id."""
-        results = await super().write([_keyed(op) for op in ops])
-        return [
-            WriteResult(original, result.external_id, result.error)
-            for original, result in zip(ops, results, strict=True)
-        ]
+        """Queue documents; a catalog create with an `xml_id` is keyed by it, not by the canonical id.
+
+        A basket change of an order the site's loader refuses to change (paid, allowed for delivery, in a
+        final status: docs/protocols/commerceml.md §2.7) is refused with the reason, not queued for a
+        document the site would take without it: the disagreement is shown, never silent.
+        """
+        updates = [op.external_id for op in ops if isinstance(op, Update) and op.entity == "order"]
+        held = await self.port.snapshots("order", updates) if updates else {}
+        locked = {op.external_id for op in ops if isinstance(op, Update) and _locked(op, held)}
+        written = iter(await super().write([_keyed(op) for op in ops if not _in(op, locked)]))
+        out: list[WriteResult] = []
+        for op in ops:
+            if isinstance(op, Update) and _in(op, locked):
+                why = f"{LOCKED}: order {op.external_id} (change it on the site, commerceml.md §2.7)"
+                out.append(WriteResult(op, error=PermanentError(why)))
+            else:
+                result = next(written)
+                out.append(WriteResult(op, result.external_id, result.error))
+        return out
+
+
+def _in(op: WriteOp, locked: set[str]) -> bool:
+    return isinstance(op, Update) and op.entity == "order" and op.external_id in locked
+
+
+def _locked(op: WriteOp, held: Mapping[str, Any]) -> bool:
+    """Whether `op` changes the basket of an order the site holds as paid, allowed for delivery or final."""
+    snap = held.get(op.external_id) if isinstance(op, Update) and op.entity == "order" else None
+    if snap is None:
+        return False
+    now: Mapping[str, Any] = snap.fields
+    if not any(k in op.fields and op.fields[k] != now.get(k) for k in _BASKET):
+        return False
+    numbers = dict(tuple(pair) for pair in now.get("external_numbers") or [])
+    payments = list(now.get("payments") or [])
+    paid = bool(payments) and all(p.get("paid") for p in payments)
+    return paid or str(now.get("status") or "") in _FINAL or bool(numbers.get("onec_shipment"))
 
 
 def _keyed(op: WriteOp) -> WriteOp:
