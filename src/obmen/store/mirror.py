@@ -397,6 +397,22 @@ async def narrow(
         )
 
 
+async def offer_again(
+    conn: AsyncConnection, tenant: str, system: str, entity: str, ids: Sequence[str]
+) -> None:
+    """Make delivered documents pending again: the partner is to collect them once more."""
+    await conn.execute(
+        outbox.update()
+        .where(
+            _box(tenant, system),
+            outbox.c.entity == entity,
+            outbox.c.external_id.in_(list(ids)),
+            outbox.c.version <= outbox.c.acked_version,
+        )
+        .values(version=outbox.c.acked_version + 1)
+    )
+
+
 async def collect(
     conn: AsyncConnection, tenant: str, system: str, run: str, *, limit: int = 1000
 ) -> list[OutboxItem]:

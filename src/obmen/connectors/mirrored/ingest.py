@@ -120,6 +120,7 @@ class MirrorIngest:
             )
         out: list[MirrorRecord] = []
         narrowed: dict[str, dict[str, dict[str, Any]]] = {}
+        again: dict[str, list[str]] = {}
         disputed: dict[str, dict[str, dict[str, tuple[Any, Any]]]] = {}
         for record in records:
             key = (record.entity, record.external_id)
@@ -129,6 +130,11 @@ class MirrorIngest:
                 record = replace(record, fields=_unfolded(record.fields, current.get(key) or base))
             if item is not None and item.changed:
                 fields, unseen, contested = item.unseen(base, record.fields)
+                if unseen and not item.pending:
+                    # The partner had obmen's document and still shows what it replaced: its upload was
+                    # written before, or it kept its own (1C keeps an order it changed since its last
+                    # upload). Either way the document is offered again, not left unseen for good.
+                    again.setdefault(record.entity, []).append(record.external_id)
                 if unseen != item.changed:
                     narrowed.setdefault(record.entity, {})[record.external_id] = unseen
                     if contested:
@@ -147,6 +153,8 @@ class MirrorIngest:
             out.append(MirrorRecord(record.entity, record.external_id, fields, origin, digest=record.digest))
         for entity, unseen in narrowed.items():
             await mirror.narrow(conn, self.tenant, self.system, entity, unseen, disputed.get(entity))
+        for entity, ids in again.items():
+            await mirror.offer_again(conn, self.tenant, self.system, entity, ids)
         return out
 
     async def held(self, items: Sequence[tuple[str, str, str]]) -> set[tuple[str, str]]:
