@@ -8,6 +8,7 @@ docs/protocols/commerceml.md §2.5; a document without a status) never erases wh
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from obmen.store.database import Database
 from obmen.store.mirror import MirrorRecord, MirrorStore, OutboxItem
 from obmen.store.queue import NewItem
 
-__all__ = ["CATALOG_ID", "LAST_ORDER", "ORDER_NUMBERS", "Absorbed", "MirrorIngest"]
+__all__ = ["CATALOG_ID", "LAST_ORDER", "ORDER_NUMBERS", "Absorbed", "MirrorIngest", "Refusal"]
 
 #: Mirror bookkeeping (entity `catalog#id`, id `catalog`): the `Ид` of 1C's catalog, `{"id": …}`. A site
 #: finds its catalog (infoblock) by this `Ид`, so obmen's pushes to a site must carry the same one.
@@ -30,7 +31,12 @@ ORDER_NUMBERS = "order#number"
 #: Mirror bookkeeping: counterparty → `{"order": external id}` of the last order that carried it.
 LAST_ORDER = "counterparty#order"
 
+log = logging.getLogger(__name__)
+
 _PAGE = 500
+
+#: `(entity, the object as the partner uploaded it) -> the fields it will not take from obmen now`.
+Refusal = Callable[[str, Mapping[str, Any]], Collection[str]]
 
 
 @dataclass(slots=True)
@@ -65,11 +71,15 @@ class MirrorIngest:
         *,
         clock: Callable[[], float] = time.time,
         on_enqueued: Callable[[], None] | None = None,
+        refuses: Refusal | None = None,
     ) -> None:
         self.db, self.tenant, self.system, self.clock = db, tenant, system, clock
         self._store = MirrorStore(db, tenant, system, clock=clock)
         #: Told once an absorb's keys are committed: a worker in this process can start at once.
         self.on_enqueued = on_enqueued
+        #: The fields the partner will not take from obmen in the state it uploaded (a site's paid order
+        #: keeps its basket): such a pending change is the partner's answer, not "not yet seen".
+        self.refuses = refuses
 
     async def absorb(self, records: Sequence[Record], *, trigger: str) -> Absorbed:
         """Store an upload's records; enqueue the keys of new or changed objects atomically with it."""
@@ -130,6 +140,7 @@ class MirrorIngest:
                 record = replace(record, fields=_unfolded(record.fields, current.get(key) or base))
             if item is not None and item.changed:
                 fields, unseen, contested = item.unseen(base, record.fields)
+                self._refused(record, {**base, **record.fields}, fields, unseen, contested, item)
                 if unseen and not item.pending:
                     # The partner had obmen's document and still shows what it replaced: its upload was
                     # written before, or it kept its own (1C keeps an order it changed since its last
@@ -156,6 +167,33 @@ class MirrorIngest:
         for entity, ids in again.items():
             await mirror.offer_again(conn, self.tenant, self.system, entity, ids)
         return out
+
+    def _refused(
+        self,
+        record: Record,
+        shown: Mapping[str, Any],
+        fields: dict[str, Any],
+        unseen: dict[str, Any],
+        contested: dict[str, tuple[Any, Any]],
+        item: OutboxItem,
+    ) -> None:
+        """Take obmen's unseen changes the partner refuses in the state it shows as its own answer.
+
+        The site's loader keeps the basket of an order paid meanwhile (docs/protocols/commerceml.md §2.7):
+        offered again, obmen's basket would never be taken. The partner's basket is then its own edit,
+        concurrent with obmen's, and the merge decides between them (docs/architecture.md §2.11).
+        """
+        refused = set(self.refuses(record.entity, shown)) & unseen.keys() if self.refuses else set()
+        for name in refused:
+            contested[name] = (unseen.pop(name), item.fields[name])
+            fields[name] = shown.get(name)
+            log.warning(
+                "%s %s %s: the partner keeps its own %s; obmen's change is taken back for the merge",
+                self.system,
+                record.entity,
+                record.external_id,
+                name,
+            )
 
     async def held(self, items: Sequence[tuple[str, str, str]]) -> set[tuple[str, str]]:
         """Which of (entity, id, raw digest) the mirror holds exactly as sent (`read(known_many=…)`)."""

@@ -10,7 +10,7 @@ product's (`product#characteristic`, docs/protocols/commerceml.md §2.4), so the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from obmen.config.mapping import property_field
@@ -19,7 +19,16 @@ from obmen.connectors.commerceml.carried import CARRIED
 from obmen.connectors.mirrored.connector import Mirrored, MirrorPort
 from obmen.errors import PermanentError
 
-__all__ = ["LOCKED", "SITE_CREATES", "SITE_FIELDS", "SYSTEM", "SiteMirrored", "site_connector"]
+__all__ = [
+    "LOCKED",
+    "SITE_CREATES",
+    "SITE_FIELDS",
+    "SYSTEM",
+    "SiteMirrored",
+    "basket_locked",
+    "refuses",
+    "site_connector",
+]
 
 SYSTEM = "site"
 _CATALOG = frozenset({"category", "product", "offer", "price_type", "warehouse"})
@@ -79,6 +88,11 @@ def _locked(op: WriteOp, held: Mapping[str, Any]) -> bool:
     now: Mapping[str, Any] = snap.fields
     if not any(k in op.fields and op.fields[k] != now.get(k) for k in _BASKET):
         return False
+    return basket_locked(now)
+
+
+def basket_locked(now: Mapping[str, Any]) -> bool:
+    """Whether the site's loader keeps the basket of this order (paid, allowed for delivery or final)."""
     numbers = dict(tuple(pair) for pair in now.get("external_numbers") or [])
     payments = list(now.get("payments") or [])
     paid = bool(payments) and all(p.get("paid") for p in payments)
@@ -90,6 +104,11 @@ def _keyed(op: WriteOp) -> WriteOp:
         # The same create retried lands on the same outbox row: idempotent by construction.
         return Create(op.entity, str(op.fields["xml_id"]), op.fields)
     return op
+
+
+def refuses(entity: str, shown: Mapping[str, Any]) -> Collection[str]:
+    """The fields of an uploaded object the site will not take from obmen (`MirrorIngest.refuses`)."""
+    return _BASKET if entity == "order" and basket_locked(shown) else ()
 
 
 def site_connector(port: MirrorPort, properties: Sequence[str] = ()) -> SiteMirrored:

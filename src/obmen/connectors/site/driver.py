@@ -36,7 +36,7 @@ from obmen.connectors.mirrored.ingest import CATALOG_ID, Absorbed, MirrorIngest
 from obmen.connectors.mirrored.records import FileReport, Record, records
 from obmen.connectors.site.catalog import CatalogChanges, write_files
 from obmen.connectors.site.client import Session, SiteExchange
-from obmen.connectors.site.connector import SYSTEM
+from obmen.connectors.site.connector import SYSTEM, refuses
 from obmen.errors import ObmenError, ProtocolError, TransientError
 from obmen.store.database import Database
 from obmen.store.keeper import Lease, Leases
@@ -329,6 +329,6 @@ def site_driver(
     transport for tests (the sync layer itself does not speak HTTP).
     """
     client = SiteExchange(url, login, password, transport=transport)
-    ingest = MirrorIngest(db, tenant, SYSTEM, clock=clock, on_enqueued=on_enqueued)
+    ingest = MirrorIngest(db, tenant, SYSTEM, clock=clock, on_enqueued=on_enqueued, refuses=refuses)
     onec = MirrorIngest(db, tenant, catalog_system, clock=clock)
     return SiteDriver(client, ingest, catalog_id=catalog_id, onec=onec, pull=pull, vocabulary=vocabulary)
