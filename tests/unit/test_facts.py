@@ -51,6 +51,23 @@ def test_a_document_written_before_the_payment_does_not_take_it_back() -> None:
     assert result.shown["onec"] == {"payments": 0, "status": 4}
 
 
+def test_a_status_set_before_obmen_s_further_one_arrived_does_not_take_it_back() -> None:
+    """1C set `P` itself while the CRM's `F` was on its way to it: it went from `N`, never from `F`.
+
+    Obmen's pending `F` was shown for 1C (so `shown` says 4); its upload with `P` is contested, and the
+    value it changed from decides (found by `python -m bench lifecycle`: the deal went back from WON).
+    """
+    base = {"status": "F"}
+    sides = [
+        Side("onec", {"status": "P"}, 99.0, contested={"status": ("N", "F")}),
+        Side("site", {"status": "F"}, 1.0),
+        Side("bitrix24", {"status": "F"}, 1.0),
+    ]
+    result = merge("order", base, sides, POLICY, {"onec": {"status": 4}})
+    assert result.target == {"status": "F"}
+    assert result.writes["onec"] == {"status": "F"}
+
+
 def test_a_side_that_had_shown_the_payment_may_take_it_back() -> None:
     base = {"payments": PAID}
     sides = [Side("site", {"payments": PAID}, 1.0), Side("bitrix24", {"payments": UNPAID}, 2.0)]

@@ -115,14 +115,26 @@ def _winner(
 
 
 def _behind(
-    rule: FieldRule, name: str, base: Any, changed: Mapping[str, Any], shown: Shown
+    rule: FieldRule,
+    name: str,
+    base: Any,
+    changed: Mapping[str, Any],
+    shown: Shown,
+    sides: Mapping[str, Side],
 ) -> dict[str, Any]:
-    """The changed sides that vote on a fact: a side behind the base votes only if it went back itself."""
+    """The changed sides that vote on a fact: a side behind the base votes only if it went back itself.
+
+    A side that changed the fact without having seen obmen's value (`Side.contested`) went from the value
+    it held before, not from obmen's that was only shown for it: 1C set `P` while the CRM's `F` was on its
+    way has not gone back from `F` (docs/architecture.md §2.11).
+    """
     if base is _MISSING or (agreed := rule.level(base)) is None:
         return dict(changed)
     out = {}
     for system, value in changed.items():
-        now, last = rule.level(value), shown.get(system, {}).get(name)
+        contest = sides[system].contested.get(name)
+        last = rule.level(contest[0]) if contest else shown.get(system, {}).get(name)
+        now = rule.level(value)
         if now is not None and now < agreed and (last is None or now >= last):
             continue  # it has not seen the agreed fact yet (a document written before the payment)
         out[system] = value
@@ -199,7 +211,7 @@ def _decide(
     else:
         changed = {s: v for s, v in present.items() if v != base and not _unmoved(sides[s], held, name, v)}
     if rule.strategy is Strategy.FACT:
-        changed = _behind(rule, name, base, changed, shown)
+        changed = _behind(rule, name, base, changed, shown, sides)
     if rule.strategy is Strategy.CONFLICT:
         changed = _concurrent(name, base, present, changed, sides)
     if not changed:
