@@ -18,6 +18,7 @@ import httpx
 import pytest
 from placed import taken_by_1c
 
+from obmen.connectors.mirrored.connector import RESTORE
 from obmen.demo.activity import Activity, Timeout
 from obmen.demo.stack import Tuning, running_stack
 
@@ -262,12 +263,13 @@ async def _lost_and_restored_in_the_crm(tuning: Tuning, tmp_path: Path, restore:
         except Timeout:
             pytest.fail(f"cancelled: {seen[-1:]}; parked: {(await day.obmen_status())['parked']}")
         await day.settled()
-        if not restore:
-            return
 
         # Moved back to its status's stage: restored everywhere; the deal stays there, still paid.
         started = time.monotonic()
         await day.b24("crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": "NEW"}})
+        if not restore:
+            await _restore_refused(day, started, number, site_id)
+            return
         try:
             await day.until("CRM", "the order restored", lambda: shown(False), started)
         except Timeout:
@@ -286,11 +288,28 @@ async def _lost_and_restored_in_the_crm(tuning: Tuning, tmp_path: Path, restore:
         assert (await day.obmen_status())["parked"]["total"] == 0
 
 
+async def _restore_refused(day: Any, started: float, number: str, site_id: int) -> None:
+    """Through the exchanges the restore is refused for the site and 1C, with the reason, never silent."""
+
+    async def refused() -> bool:
+        parked = (await day.obmen_status())["parked"]["items"]
+        return any(RESTORE in str(p["reason"]) for p in parked)
+
+    try:
+        await day.until("CRM", "the restore refused for the site and 1C", refused, started)
+    except Timeout:
+        pytest.fail(f"parked: {(await day.obmen_status())['parked']}")
+    site = await day.site("GET", f"/orders/{site_id}")
+    assert site["cancelled"], site
+    assert (await _onec_order(day, number))["cancelled"]
+
+
 async def test_a_deal_lost_in_the_crm_cancels_the_order_and_moved_on_restores_it(tmp_path: Path) -> None:
     await _lost_and_restored_in_the_crm(REST_ODATA, tmp_path)
 
 
 async def test_a_deal_lost_in_the_crm_cancels_the_order_through_the_exchanges(tmp_path: Path) -> None:
     # A CommerceML document cancels an order but never restores one (the sandboxes keep it cancelled, as
-    # the site's and 1C's exchanges do), so the restore is the REST path's (docs/architecture.md §4).
+    # the site's and 1C's exchanges do): the restore is the REST path's (docs/architecture.md §4), and
+    # through the exchanges it is refused and parked with the reason.
     await _lost_and_restored_in_the_crm(EXCHANGE, tmp_path, restore=False)

@@ -3,7 +3,8 @@
 `Placed` is the machine's model of one order; `check` asserts the invariants (docs/architecture.md §2.11,
 §2.12, §2.14): every system agrees with obmen's base field by field (or a conflict is recorded for the
 field), no fact went back, each payment is paid where it was paid, the sums agree to the kopeck, nothing is
-duplicated, and nothing waits or is parked.
+duplicated, and nothing waits or is parked but what an exchange refuses, saying why (a paid order's basket,
+a restore of a cancelled order: docs/protocols/commerceml.md §2.7).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from obmen.config.mapping import PipelineMap
+from obmen.connectors.mirrored.connector import RESTORE
 from obmen.connectors.site.connector import LOCKED
 from obmen.demo.activity import Activity
 from obmen.demo.stack import Tuning
@@ -91,9 +93,12 @@ async def check(day: Activity, orders: list[Placed]) -> None:
     """The invariants after quiescence, for the orders of one example and for the whole stack."""
     status = await day.obmen_status()
     assert status["depth"] == 0, status["queue"]
-    # Parked only what the site's exchange refuses, saying why: a basket it keeps (commerceml.md §2.7).
-    refused = {p["canonical_id"] for p in status["parked"]["items"] if LOCKED in str(p["reason"])}
-    assert len(refused) == status["parked"]["total"], status["parked"]
+    # Parked only what an exchange refuses, saying why: a basket the site keeps, a cancelled order it
+    # cannot restore (commerceml.md §2.7).
+    items = status["parked"]["items"]
+    refused = {p["canonical_id"] for p in items if LOCKED in str(p["reason"])}
+    kept = {p["canonical_id"] for p in items if RESTORE in str(p["reason"])}
+    assert len(refused | kept) == status["parked"]["total"], status["parked"]
     assert status["waiting"]["total"] == 0, status["waiting"]
     deals = await day.portal("crm.deal")
     titles = [str(d["TITLE"]) for d in deals]
@@ -105,10 +110,12 @@ async def check(day: Activity, orders: list[Placed]) -> None:
     numbers = [str(o["number"]) for o in (onec["orders"] if isinstance(onec, dict) else onec)]
     assert len(numbers) == len(set(numbers)), "an order was duplicated in 1C"
     for placed in orders:
-        await _check_order(day, placed, status, refused)
+        await _check_order(day, placed, status, refused, kept)
 
 
-async def _check_order(day: Activity, placed: Placed, status: dict[str, Any], refused: set[str]) -> None:
+async def _check_order(
+    day: Activity, placed: Placed, status: dict[str, Any], refused: set[str], kept: set[str]
+) -> None:
     what = f"order №{placed.number} after {placed.edits}"
     timeline = await day.timeline("order", f"site:{placed.site_id}")
     base = timeline.get("base")
@@ -124,6 +131,13 @@ async def _check_order(day: Activity, placed: Placed, status: dict[str, Any], re
     assert invoice is not None, f"{what}: no invoice"
     onec = await onec_order(day, placed.number)
     assert onec is not None, f"{what}: not in 1C"
+    if timeline["canonical_id"] in kept:
+        # Restored in the CRM after 1C cancelled it: 1C keeps it cancelled, and obmen, holding the
+        # restore for a person, said so (§2.7).
+        assert placed.cancelled, what
+        assert onec["cancelled"], (what, onec)
+        assert not PipelineMap().cancels(str(deal["STAGE_ID"])), (what, deal["STAGE_ID"])
+        return
     if "cancelled" not in disputed:
         assert site["cancelled"] == onec["cancelled"] == base["cancelled"] == placed.cancelled, what
     if "status" not in disputed:

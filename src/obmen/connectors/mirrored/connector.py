@@ -26,7 +26,11 @@ from obmen.connectors.base import (
 )
 from obmen.errors import ObmenError, PermanentError
 
-__all__ = ["MirrorPort", "Mirrored", "Snapshot"]
+__all__ = ["RESTORE", "MirrorPort", "Mirrored", "Snapshot"]
+
+#: Why an order's cancellation is not taken back through an exchange (the start of the parked reason):
+#: neither the site's loader nor 1C's reads a document that un-cancels (docs/protocols/commerceml.md §2.7).
+RESTORE = "a CommerceML exchange does not restore a cancelled order"
 
 
 class Snapshot(Protocol):
@@ -107,15 +111,37 @@ class Mirrored:
         return {("xml_id", x): x for x in found}
 
     async def write(self, ops: Sequence[WriteOp]) -> Sequence[WriteResult]:
-        """Queue full documents; a create's document carries the canonical id as its `Ид`."""
-        results: list[WriteResult] = []
+        """Queue full documents; a create's document carries the canonical id as its `Ид`.
+
+        An update that would restore an order the partner holds as cancelled is refused with the reason
+        (`RESTORE`), parked for a person: a document would not restore it, and the difference is shown.
+        """
+        results = await self._restores(ops)
+        refused = {id(r.op) for r in results}
         by_entity: dict[str, list[WriteOp]] = {}
         for op in ops:
-            by_entity.setdefault(op.entity, []).append(op)
+            if id(op) not in refused:
+                by_entity.setdefault(op.entity, []).append(op)
         for entity, group in by_entity.items():
             results += await self._write_entity(entity, group)
         order = {id(op): i for i, op in enumerate(ops)}
         return sorted(results, key=lambda r: order[id(r.op)])
+
+    async def _restores(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """The refusals of updates that un-cancel an order the partner holds as cancelled."""
+        wanted = [
+            op
+            for op in ops
+            if op.entity == "order" and not isinstance(op, Create) and op.fields.get("cancelled") is False
+        ]
+        held = await self.port.snapshots("order", [op.external_id for op in wanted]) if wanted else {}
+        out: list[WriteResult] = []
+        for op in wanted:
+            snap = held.get(op.external_id)
+            if snap is not None and snap.fields.get("cancelled") is True:
+                why = f"{RESTORE}: order {op.external_id} (restore it in {self.system} by hand)"
+                out.append(WriteResult(op, error=PermanentError(why)))
+        return out
 
     async def _write_entity(self, entity: str, ops: Sequence[WriteOp]) -> list[WriteResult]:
         updates = [op.external_id for op in ops if not isinstance(op, Create)]
