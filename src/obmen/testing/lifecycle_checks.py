@@ -156,23 +156,28 @@ async def _check_order(
         assert placed.went_back() or level >= highest, (what, base["status"])
         # Nothing but a later action takes a status below the last one an action set.
         assert level >= (_STATUS.level(placed.statuses[-1]) or 0), (what, base["status"])
+    # An order whose new basket the site refused (it was paid meanwhile) is held for a person: its base is
+    # the last agreement, the paid payment keeps its sum (a fact), so the CRM's invoice is the paid part;
+    # the deal and 1C, which took the new basket, are held to agree with each other.
+    held = base
+    if site_kept:
+        goods = [line for line in onec["lines"] if line["offer"] != "ORDER_DELIVERY"]
+        paid_in_1c = [{"paid": onec["paid"]} for _ in placed.payments]
+        held = {**base, "payments": onec["payments"] or paid_in_1c, "lines": goods}
     if "payments" not in disputed and not placed.cancelled:
         # No fact went back: what was paid anywhere is paid everywhere.
-        paid = (site["payment"]["paid"], str(invoice["STAGE_ID"]).endswith(":P"), _paid(base["payments"]))
+        paid = (site["payment"]["paid"], str(invoice["STAGE_ID"]).endswith(":P"), _paid(held["payments"]))
         assert paid == (placed.paid,) * 3, (what, paid)
         assert onec["paid"] == placed.paid, (what, onec)
         # Each payment keeps its own state: the site's and obmen's, payment by payment.
-        each = ([p["paid"] for p in site["payments"]], [bool(p.get("paid")) for p in base["payments"]])
+        each = ([p["paid"] for p in site["payments"]], [bool(p.get("paid")) for p in held["payments"]])
         assert each == (placed.payments, placed.payments), (what, each)
     if not disputed & {"lines", "total", "delivery"}:
         # To the kopeck: the site's total, obmen's, the deal's sum, its invoice's and 1C's.
-        sums = {
-            **({} if site_kept else {"site": site["total"]}),
-            "base": base["total"]["amount"],
-            "deal": deal["OPPORTUNITY"],
-            "invoice": invoice["OPPORTUNITY"],
-            "1C": onec["total"],
-        }
+        sums = {"deal": deal["OPPORTUNITY"], "1C": onec["total"]}
+        if not site_kept:
+            sums |= {"site": site["total"], "invoice": invoice["OPPORTUNITY"]}
+            sums["base"] = base["total"]["amount"]
         kopecks = {name: Decimal(str(value)).quantize(Decimal("0.01")) for name, value in sums.items()}
         assert len(set(kopecks.values())) == 1, (what, kopecks)
     if "lines" not in disputed:
@@ -180,4 +185,4 @@ async def _check_order(
         quantities = sorted(
             float(r["quantity"]) for r in rows if r.get("ownerType") == "D" and r["productId"]
         )
-        assert quantities == sorted(float(line["quantity"]) for line in base["lines"]), (what, rows, base)
+        assert quantities == sorted(float(line["quantity"]) for line in held["lines"]), (what, rows, held)
