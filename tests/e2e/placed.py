@@ -23,3 +23,14 @@ async def taken_by_1c(day: Activity, offer: str, **order: Any) -> tuple[str, Any
 
     await day.until("2 order", f"order №{number} shows 1C's number", on_site_as_1c_took_it, time.monotonic())
     return number, site_id, deal_id
+
+
+async def catalog_offers(day: Activity) -> list[str]:
+    """The catalog loaded on both sides; the first offer of each product, in 1C's order."""
+    await day.catalog()
+    cards = await day.onec("GET", "/products")
+    return [
+        str(o.get("id") or o.get("xml_id"))
+        for p in (cards["products"] if isinstance(cards, dict) else cards)
+        for o in (p.get("offers") or [{"id": p.get("id")}])[:1]
+    ]

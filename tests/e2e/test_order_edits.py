@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from placed import taken_by_1c
+from placed import catalog_offers, taken_by_1c
 
 from obmen.connectors.mirrored.connector import RESTORE
 from obmen.demo.activity import Activity, Timeout
@@ -38,14 +38,7 @@ def _money(value: Any) -> Decimal:
 
 async def _two_offers(day: Activity) -> tuple[str, str]:
     """The catalog is on both sides; two offers the storefront sells."""
-    await day.catalog()
-    cards = await day.onec("GET", "/products")
-    offers = [
-        str(o.get("id") or o.get("xml_id"))
-        for p in (cards["products"] if isinstance(cards, dict) else cards)
-        for o in (p.get("offers") or [{"id": p.get("id")}])[:1]
-    ]
-    first, second = offers[0], offers[1]
+    first, second = (await catalog_offers(day))[:2]
     await day.on_sale(second)
     return first, second
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from placed import catalog_offers
 
 from obmen.demo.activity import Activity, Timeout
 from obmen.demo.stack import Tuning, running_stack
@@ -31,13 +32,7 @@ def _money(value: Any) -> Decimal:
 
 
 async def _offers(day: Activity) -> list[str]:
-    await day.catalog()
-    cards = await day.onec("GET", "/products")
-    offers = [
-        str(o.get("id") or o.get("xml_id"))
-        for p in (cards["products"] if isinstance(cards, dict) else cards)
-        for o in (p.get("offers") or [{"id": p.get("id")}])[:1]
-    ]
+    offers = await catalog_offers(day)
     for offer in offers[:2]:
         await day.on_sale(offer)
     return offers[:2]
