@@ -66,8 +66,9 @@ ODATA_FIELDS: Mapping[str, frozenset[str]] = {
     "warehouse": frozenset({"name", "xml_id"}),
     "counterparty": frozenset({"kind", "name", "phones", "emails", "requisites", "address"}),
     "order": frozenset(
-        "number date status customer lines total comment external_numbers cancelled payments".split()
-    ),
+        {"number", "date", "status", "customer", "lines", "total", "comment", "external_numbers", "cancelled"}
+    )
+    | {"payments"},
 }
 ODATA_CREATES = frozenset({"order", "counterparty"})
 _SETS = {

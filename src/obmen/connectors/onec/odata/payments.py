@@ -162,12 +162,10 @@ class OrderPayments:
         }
 
     async def _create(self, head: Row, key: str, payment: Mapping[str, Any], gone: Row | None) -> None:
-        name = CASH if is_cash(payment, self.kinds) else BANK
+        # Withdrawn once and wanted again: the same document comes back instead of a second one.
+        name = str(gone[_SET]) if gone is not None else CASH if is_cash(payment, self.kinds) else BANK
         body = self._body(head, payment, name)
         if gone is not None:
-            # Withdrawn once and wanted again: the same document comes back instead of a second one.
-            name = str(gone[_SET])
-            body = self._body(head, payment, name)
             await self.client.patch(
                 name, key, {**body, "DeletionMark": False}, if_match=gone.get("DataVersion")
             )
