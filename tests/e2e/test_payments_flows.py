@@ -128,3 +128,93 @@ async def test_two_payments_reach_the_crm_and_1c_and_the_order_is_paid_only_in_f
             await asyncio.sleep(0.5)
         status = await day.obmen_status()
         assert status["parked"]["total"] == 0, status["parked"]
+
+
+#: 1C through OData (docs/protocols/onec.md §A1.9), the site through its REST: the demo's paths.
+REST_ODATA = Tuning(site_mode="rest", onec_mode="odata", b24_poll_every=5)
+
+
+async def _receipts(day: Activity, number: str) -> dict[str, Any]:
+    """1C's order over OData: its payment documents (set, posted) in the order made, and its paid flag."""
+    order = next(o for o in await day.onec("GET", "/orders") if str(o.get("number")) == number)
+    docs = [
+        d
+        for d in await day.onec("GET", "/odata/payments")
+        if any(r["Заказ"] == order["onec_id"] for r in d["РасшифровкаПлатежа"])
+    ]
+    return {"docs": [(d["set"], d["Posted"]) for d in docs if not d["DeletionMark"]], "paid": order["paid"]}
+
+
+async def _shown_odata(day: Activity, number: str, site_id: Any, deal_id: Any) -> dict[str, Any]:
+    site = await day.site("GET", f"/orders/{site_id}")
+    invoice = await _invoice(day, deal_id)
+    onec = await _receipts(day, number)
+    return {
+        "site": [p["paid"] for p in site["payments"]],
+        "invoice": _kept(invoice),
+        "invoice paid": str(invoice["STAGE_ID"]).endswith(":P"),
+        "1C": onec["docs"],
+        "1C paid": onec["paid"],
+    }
+
+
+async def _agreed_odata(
+    day: Activity, order: tuple[str, Any, Any], wanted: dict[str, Any], what: str
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def agreed() -> bool:
+        seen.append(await _shown_odata(day, *order))
+        return seen[-1] == wanted
+
+    try:
+        await day.until("7 payment", what, agreed, time.monotonic())
+    except Timeout:
+        parked = (await day.obmen_status())["parked"]
+        pytest.fail(f"{what}: shown {seen[-1] if seen else None}, wanted {wanted}; parked: {parked}")
+
+
+BANK, CASH = "Document_ПоступлениеБезналичныхДенежныхСредств", "Document_ПриходныйКассовыйОрдер"
+
+
+@pytest.mark.parametrize("by", ["site", "1c"])
+async def test_through_odata_each_payment_is_a_1c_payment_document_both_ways(tmp_path: Path, by: str) -> None:
+    """Part paid online, the rest in cash on delivery: 1C gets a bank receipt, posted, and a cash receipt,
+    posted only once the courier's cash is paid, on the site or recorded by 1C's accountant."""
+    async with (
+        running_stack(tmp_path / "state", tuning=REST_ODATA) as stack,
+        httpx.AsyncClient(timeout=60) as http,
+    ):
+        day = Activity(stack, http, timeout=60)
+        await day.catalog()
+        offer = _first_offer(await day.onec("GET", "/products"))
+        placed = await day.order(offer, payments=TWO)
+        number, site_id = str(placed["site"]["number"]), placed["site"]["id"]
+        order = (number, site_id, placed["deal"]["ID"])
+        await day.sale_exchange(number)
+        part = {
+            "site": [True, False],
+            "invoice": [True, False],
+            "invoice paid": False,
+            "1C": [(BANK, True), (CASH, False)],
+            "1C paid": False,
+        }
+        await _agreed_odata(day, order, part, "two payment documents in 1C, the bank receipt posted")
+
+        if by == "site":
+            site = await day.site("GET", f"/orders/{site_id}")
+            second = site["payments"][1]["id"]
+            await day.site("PATCH", f"/orders/{site_id}", {"payments": [{"id": second, "paid": True}]})
+        else:
+            # The accountant posts the cash receipt obmen entered: 1C's extension pings obmen.
+            row = await day.onec("POST", "/odata/payments", {"order": number})
+            assert (row["set"], row["Posted"]) == (CASH, True), row
+        full = {**part, "site": [True, True], "invoice": [True, True], "invoice paid": True}
+        full |= {"1C": [(BANK, True), (CASH, True)], "1C paid": True}
+        await _agreed_odata(day, order, full, "paid in full everywhere, both receipts posted in 1C")
+        for _ in range(4):
+            await day.settled()
+            assert await _shown_odata(day, *order) == full
+            await asyncio.sleep(0.5)
+        status = await day.obmen_status()
+        assert status["parked"]["total"] == 0, status["parked"]

@@ -44,9 +44,13 @@ async def served() -> AsyncIterator[Served]:
 async def test_metadata_and_the_catalog_read_as_the_client_expects(served: Served) -> None:
     ib = served.infobase
     sets = await ib.entity_sets()
-    assert {"Catalog_Номенклатура", "Document_ЗаказКлиента", "InformationRegister_ЦеныНоменклатуры25"} <= set(
-        sets
-    )
+    assert {
+        "Catalog_Номенклатура",
+        "Document_ЗаказКлиента",
+        "InformationRegister_ЦеныНоменклатуры25",
+        "Document_ПоступлениеБезналичныхДенежныхСредств",
+        "Document_ПриходныйКассовыйОрдер",
+    } <= set(sets)
     order_type = await ib.entity_type_for_set("Document_ЗаказКлиента")
     assert order_type.keys == ("Ref_Key",)
     assert {"Number", "Date", "Posted", "Товары"} <= {p.name for p in order_type.properties}
@@ -95,6 +99,36 @@ async def test_an_order_is_created_posted_and_its_goods_replaced_whole(served: S
     assert current["Posted"] is True
     edited = await orders.edit(made["Ref_Key"], {"Товары": [row]}, if_match=current["DataVersion"])
     assert len(edited["Товары"]) == 1
+
+
+async def test_a_payment_document_settles_its_order_while_posted(served: Served) -> None:
+    ib = served.infobase
+    base = served.sandbox.infobase
+    party = await Catalog(ib, "Контрагенты").create({"Description": "ИП Петров"})
+    offer = next(o for o in base.offers.values() if "#" not in o.id)
+    row = {"Номенклатура_Key": offer.id, "Количество": 1, "Цена": 300, "Сумма": 300}
+    order = await Document(ib, "ЗаказКлиента").create(
+        {"Date": "2026-03-01T10:00:00", "Контрагент_Key": party["Ref_Key"], "Товары": [row]},
+        posting_mode=PostingMode.POST,
+    )
+    receipts = Document(ib, "ПоступлениеБезналичныхДенежныхСредств")
+    settlement = {
+        "Заказ": order["Ref_Key"],
+        "Заказ_Type": "StandardODATA.Document_ЗаказКлиента",
+        "Сумма": 300,
+    }
+    made = await receipts.create(
+        {"Date": "2026-03-02T09:00:00", "СуммаДокумента": 300, "РасшифровкаПлатежа": [settlement]},
+        posting_mode=PostingMode.POST,
+    )
+    stored = next(o for o in base.orders.values() if o.onec_id == order["Ref_Key"])
+    assert stored.paid
+    found = await receipts.query(
+        odata_filter=f"РасшифровкаПлатежа/any(d: d/Заказ eq guid'{order['Ref_Key']}')"
+    )
+    assert [r["Ref_Key"] for r in found["value"]] == [made["Ref_Key"]]
+    await receipts.unpost(made["Ref_Key"])
+    assert not stored.paid
 
 
 async def test_a_wrong_password_is_refused(served: Served) -> None:

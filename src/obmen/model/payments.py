@@ -9,7 +9,9 @@ One place for three rules every system's mapping needs (docs/architecture.md §2
   with the same system is that payment with a new amount (an unpaid one follows an edited basket);
 - *unfolding*: a system that keeps only one flag for the whole order (a 1C document's `Оплачен`, a smart
   invoice's paid stage) shows the payments held as it says: paid pays them all; unpaid after all were
-  paid pays none (a refund, for the fact rule to judge); unpaid while some are not says nothing new.
+  paid pays none (a refund, for the fact rule to judge); unpaid while some are not says nothing new;
+- *cash*: a payment is paid in cash when its system, or the 1C payment kind `[mapping] payment_systems`
+  gives it, is named «Наличные…» (1C writes a cash receipt for it, a bank receipt for any other).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["amount_of", "match", "paid_in_full", "paid_sum", "unfold"]
+__all__ = ["amount_of", "is_cash", "match", "paid_in_full", "paid_sum", "unfold"]
 
 Payment = Mapping[str, Any]
 
@@ -31,6 +33,13 @@ def amount_of(payment: Payment) -> Decimal:
         return Decimal(str(raw if raw not in (None, "") else 0))
     except InvalidOperation:
         return Decimal(0)
+
+
+def is_cash(payment: Payment, kinds: Mapping[str, str] | None = None) -> bool:
+    """Whether a payment is paid in cash: its system or its 1C payment kind (`kinds`) says «наличные»."""
+    system = str(payment.get("system") or "")
+    kind = (kinds or {}).get(system, system)
+    return any(name.strip().casefold().startswith("налич") for name in (system, kind))
 
 
 def paid_sum(payments: Sequence[Payment]) -> Decimal:

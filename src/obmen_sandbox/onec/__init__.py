@@ -7,7 +7,9 @@ catalog and sale runs against `target` (docs/protocols/commerceml.md §1). It ne
 An order the site sent with several payment documents (`Основание` = its number, §1.11) keeps them:
 `GET /_sandbox/orders` lists its `payments`, `PATCH /_sandbox/orders/{number}` with
 `"payments": [{"number": 2, "paid": true}]` records the second (`"paid": true` still pays the order as a
-whole), and 1C's documents carry one payment document each after the order.
+whole), and 1C's documents carry one payment document each after the order. Over OData an order's
+payments are incoming-payment documents (`odata/payments.py`); `POST /_sandbox/odata/payments` records
+one as 1C's accountant does.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from obmen_sandbox.onec.edits import EditError, edit_order, edit_product
 from obmen_sandbox.onec.exchange import run_catalog, run_sale
 from obmen_sandbox.onec.infobase import Infobase, order_json, product_json, products_json
 from obmen_sandbox.onec.loader import load_directory
+from obmen_sandbox.onec.odata import payments
 from obmen_sandbox.onec.odata.extension import Extension, registered
 from obmen_sandbox.onec.odata.service import ODataService
 
@@ -155,6 +158,7 @@ class OnecSandbox:
                 Route("/_sandbox/odata", self._odata_state, methods=["GET"]),
                 Route("/_sandbox/odata", self._odata_settings, methods=["PUT"]),
                 Route("/_sandbox/odata/pings", self._pings, methods=["GET"]),
+                *payments.routes(lambda: self.infobase, self._changed),
                 *self.odata.routes(),
             ],
         )

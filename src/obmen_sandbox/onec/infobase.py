@@ -218,6 +218,25 @@ class Order:
     uploaded_rev: int = 0
 
 
+@dataclass
+class PaymentDocument:
+    """An incoming payment as 1C's own document: a bank receipt or a cash receipt, settling one order."""
+
+    ref: str
+    cash: bool
+    number: str
+    date: str
+    amount: Decimal = Decimal(0)
+    counterparty: str = ""
+    #: The order it settles (its `Ref_Key`), the one row of its `РасшифровкаПлатежа`.
+    order: str = ""
+    purpose: str = ""
+    comment: str = ""
+    posted: bool = False
+    deleted: bool = False
+    rev: int = 0
+
+
 class Infobase:
     """All objects of the sandbox 1C, keyed by `Ид`, with change stamps."""
 
@@ -237,6 +256,8 @@ class Infobase:
         self.counterparties: dict[str, Counterparty] = {}
         self.orders: dict[str, Order] = {}
         self.partners: dict[str, Partner] = {}
+        #: Incoming payment documents made over OData or recorded by the accountant, by `Ref_Key`.
+        self.payment_documents: dict[str, PaymentDocument] = {}
         self.files: dict[str, bytes] = {}
         self.revision = 0
         self.catalog_mark = 0

@@ -156,3 +156,21 @@ async def test_a_refused_metadata_is_access_refused_and_fails_the_login_line() -
     ok, detail = found["OData login / вход OData"]
     assert not ok
     assert "not published" in detail
+
+
+async def test_the_payment_document_sets_must_be_published() -> None:
+    """An order's payments are 1C's incoming-payment documents (docs/protocols/onec.md §A1.9)."""
+    unpublished = metadata_xml()
+    for name in ("Document_ПоступлениеБезналичныхДенежныхСредств", "Document_ПриходныйКассовыйОрдер"):
+        unpublished = unpublished.replace(f'<EntitySet Name="{name}"', f'<EntitySet Name="Hidden{name}"')
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=unpublished, headers={"content-type": "application/xml"})
+
+    found = await _verdicts(
+        "http://1c/trade/odata/standard.odata", extension=False, transport=httpx.MockTransport(answer)
+    )
+    assert found[PUBLISHED] == (
+        False,
+        "not published: Document_ПоступлениеБезналичныхДенежныхСредств, Document_ПриходныйКассовыйОрдер",
+    )

@@ -156,3 +156,36 @@ def _expressions(draw: st.DrawFn, depth: int = 3) -> tuple[str, Any]:
 def test_filters_evaluate_as_written(expression: tuple[str, Any], row: dict[str, int]) -> None:
     text, expected = expression
     assert compile_filter(text, _FIELDS)(row) == expected(row)
+
+
+async def test_a_receipt_settles_its_order_while_posted(onec: tuple[OnecSandbox, httpx.AsyncClient]) -> None:
+    """Incoming payments (odata/payments.py): published, `Posted` only by `/Post`, a deletion mark unposts."""
+    sandbox, http = onec
+    metadata = (await http.get(f"{ROOT}/$metadata")).text
+    for name in ("Document_ПоступлениеБезналичныхДенежныхСредств", "Document_ПриходныйКассовыйОрдер"):
+        assert f'<EntitySet Name="{name}"' in metadata
+        assert f"{name}_РасшифровкаПлатежа_RowType" in metadata
+    party = (
+        await http.post(f"{ROOT}/Catalog_Контрагенты?$format=json", json={"Description": "Ирина"})
+    ).json()
+    offer = next(o for o in sandbox.infobase.offers.values() if "#" not in o.id)
+    goods = [{"Номенклатура_Key": offer.id, "Количество": 1, "Цена": 500, "Сумма": 500}]
+    body = {"Date": "2026-03-01T10:00:00", "Контрагент_Key": party["Ref_Key"], "Товары": goods}
+    order = (await http.post(f"{ROOT}/Document_ЗаказКлиента?$format=json", json=body)).json()
+    cash = f"{ROOT}/Document_ПриходныйКассовыйОрдер"
+    row = {"Заказ": order["Ref_Key"], "Заказ_Type": "StandardODATA.Document_ЗаказКлиента", "Сумма": 500}
+    receipt = {"Date": "2026-03-02T12:00:00", "СуммаДокумента": 500, "РасшифровкаПлатежа": [row]}
+    assert (await http.post(f"{cash}?$format=json", json={**receipt, "Posted": True})).status_code == 400
+    made = (await http.post(f"{cash}?$format=json", json=receipt)).json()
+    stored = sandbox.infobase.orders[order["Ref_Key"]]
+    assert (made["Posted"], stored.paid) == (False, False)
+    key = f"{cash}(guid'{made['Ref_Key']}')"
+    assert (await http.post(f"{key}/Post?$format=json")).json()["Posted"] is True
+    assert stored.paid
+    found = await get(http, "Document_ПриходныйКассовыйОрдер", **{
+        "$filter": f"РасшифровкаПлатежа/any(d: d/Заказ eq guid'{order['Ref_Key']}')"
+    })  # fmt: skip
+    assert [r["Ref_Key"] for r in found["value"]] == [made["Ref_Key"]]
+    marked = (await http.patch(f"{key}?$format=json", json={"DeletionMark": True})).json()
+    assert (marked["Posted"], stored.paid) == (False, False)
+    assert (await http.post(f"{key}/Post?$format=json")).status_code == 500  # marked: nothing to post

@@ -32,6 +32,7 @@ from obmen.connectors.commerceml.names import MANAGER, PROPERTY
 from obmen.model import entities as canon
 from obmen.model.base import EntityType
 from obmen.model.fields import from_fields
+from obmen.model.payments import is_cash
 from obmen.model.totals import KOPECK, included, line_amount, vat_on_top
 
 __all__ = [
@@ -288,7 +289,7 @@ def payment_documents(external_id: str, fields: Fields) -> tuple[Document, ...]:
     number = dict(order.external_numbers).get("site", order.number)
     out = []
     for index, payment in enumerate(order.payments, 1):
-        cash = payment.system.lower().startswith("налич")
+        cash = is_cash({"system": payment.system})
         requisites = [("Метод оплаты", payment.system), ("Оплачен", _flag(payment.paid))]
         if payment.paid_at is not None:
             requisites.append(("Дата оплаты", payment.paid_at.date().isoformat()))

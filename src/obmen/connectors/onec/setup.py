@@ -114,6 +114,7 @@ def odata_integration(settings: Settings, ctx: SetupContext, **client: Any) -> I
         poll_every=s.odata_poll_interval,
         extension=s.odata_extension,
         warehouses=settings.mapping.warehouses,
+        payment_kinds=settings.mapping.payment_systems,
     )
 
     async def enqueue(items: Sequence[Mapping[str, Any]]) -> int:

@@ -56,6 +56,13 @@ def registered(base: Infobase, after: int) -> list[tuple[int, dict[str, Any]]]:
         found.append((party.rev, {"type": "Catalog_Контрагенты", "ref": as_guid(party.id)}))
     for partner in base.partners.values():
         found.append((partner.rev, {"type": "Catalog_Партнеры", "ref": partner.id}))
+    for doc in base.payment_documents.values():
+        kind = (
+            "Document_ПриходныйКассовыйОрдер"
+            if doc.cash
+            else "Document_ПоступлениеБезналичныхДенежныхСредств"
+        )
+        found.append((doc.rev, {"type": kind, "ref": doc.ref}))
     return sorted(((rev, item) for rev, item in found if rev > after), key=lambda pair: pair[0])
 
 

@@ -1,9 +1,10 @@
 """`$filter` and `$orderby` of 1C's OData v3 over rows held as dicts.
 
 The grammar is the one 1C documents for its standard interface: `eq ne gt ge lt le`, `and or not`,
-parentheses, `substringof`, `startswith`, `endswith`, and typed literals `guid'…'`, `datetime'…'`,
-`'text'` (a quote doubled inside), numbers, `true`, `false`, `null`. A property that the entity does not
-have is an error, as on 1C; so is a literal of the wrong shape.
+parentheses, `substringof`, `startswith`, `endswith`, the lambdas `any` and `all` over a tabular part
+(`Товары/any(d: d/Количество gt 1)`, 8.3.8+), and typed literals `guid'…'`, `datetime'…'`, `'text'` (a
+quote doubled inside), numbers, `true`, `false`, `null`. A property that the entity (or the tabular part,
+inside a lambda) does not have is an error, as on 1C; so is a literal of the wrong shape.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ _TOKEN = re.compile(
         (?P<typed>(?:guid|datetime)'[^']*')
       | (?P<string>'(?:[^']|'')*')
       | (?P<number>-?\d+(?:\.\d+)?)
-      | (?P<punct>[(),])
+      | (?P<punct>[(),:])
       | (?P<word>[^\W\d][\w/]*)
     )""",
     re.VERBOSE,
@@ -79,10 +80,13 @@ def _literal(tok: _Tok) -> Any:
 
 
 class _Parser:
-    def __init__(self, text: str, fields: frozenset[str]) -> None:
+    def __init__(self, text: str, fields: frozenset[str], tables: Mapping[str, frozenset[str]]) -> None:
         self.toks = _tokens(text)
         self.pos = 0
         self.fields = fields
+        self.tables = tables
+        #: Inside a lambda: its variable and the tabular part's columns (a row there is the part's row).
+        self.scope: tuple[str, frozenset[str]] | None = None
 
     def peek(self, word: str | None = None) -> _Tok | None:
         tok = self.toks[self.pos] if self.pos < len(self.toks) else None
@@ -150,9 +154,32 @@ class _Parser:
             return lambda row: constant
         if word.lower() in _FUNCTIONS and self.peek("("):
             return self.function(word.lower())
+        table, _, lam = word.rpartition("/")
+        if lam.lower() in ("any", "all") and self.peek("("):
+            return self.lambda_(table, lam.lower())
+        if self.scope is not None:
+            var, _, column = word.partition("/")
+            if var != self.scope[0] or column not in self.scope[1]:
+                raise FilterError(f"$filter: the tabular part has no property {word!r}")
+            return lambda row: row.get(column)
         if word not in self.fields:
             raise FilterError(f"$filter: the entity has no property {word!r}")
         return lambda row: row.get(word)
+
+    def lambda_(self, table: str, kind: str) -> Callable[[Row], Any]:
+        if table not in self.tables or self.scope is not None:
+            raise FilterError(f"$filter: {table!r} is not a tabular part of the entity")
+        self.take("(")
+        var = self.take()
+        if var.kind != "word" or "/" in var.text:
+            raise FilterError(f"$filter: a lambda variable is expected, got {var.text!r}")
+        self.take(":")
+        self.scope = (var.text, self.tables[table])
+        inner = self.disjunction()
+        self.scope = None
+        self.take(")")
+        test = any if kind == "any" else all
+        return lambda row: test(inner(item) for item in row.get(table) or [])
 
     def function(self, name: str) -> Callable[[Row], Any]:
         self.take("(")
@@ -201,9 +228,11 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     return bool({"gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b}[op])
 
 
-def compile_filter(text: str, fields: frozenset[str]) -> Predicate:
-    """The predicate of a `$filter` over an entity with these properties."""
-    return _Parser(text, fields).parse()
+def compile_filter(
+    text: str, fields: frozenset[str], tables: Mapping[str, frozenset[str]] | None = None
+) -> Predicate:
+    """The predicate of a `$filter` over an entity with these properties (and tabular parts' columns)."""
+    return _Parser(text, fields, tables or {}).parse()
 
 
 def order_rows(rows: list[dict[str, Any]], orderby: str, fields: frozenset[str]) -> list[dict[str, Any]]:

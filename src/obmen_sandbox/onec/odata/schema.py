@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from xml.sax.saxutils import quoteattr
 
-__all__ = ["ENTITY_SETS", "EntitySet", "metadata_xml"]
+__all__ = ["BANK_RECEIPTS", "CASH_RECEIPTS", "ENTITY_SETS", "EntitySet", "metadata_xml"]
 
 _STD_CATALOG = (
     ("Ref_Key", "Edm.Guid"),
@@ -54,6 +54,11 @@ class EntitySet:
         """Every property name, tabular parts included (what `$select` and `$filter` may name)."""
         return frozenset(name for name, _ in self.properties) | frozenset(self.tables)
 
+    @property
+    def columns(self) -> dict[str, frozenset[str]]:
+        """Each tabular part's column names (what a lambda over it may name)."""
+        return {t: frozenset(("Ref_Key", "LineNumber", *(n for n, _ in c))) for t, c in self.tables.items()}
+
 
 _PRICE_KEYS = (
     ("Номенклатура_Key", "Edm.Guid"),
@@ -65,6 +70,20 @@ _STOCK_KEYS = (
     ("Характеристика_Key", "Edm.Guid"),
     ("Склад_Key", "Edm.Guid"),
 )
+
+#: The settlement rows of an incoming payment (УТ 11.1–11.3 names): the order it pays, a composite
+#: reference (`Заказ` + `Заказ_Type`), and the sum that goes to it.
+_SETTLEMENT = {
+    "РасшифровкаПлатежа": (("Заказ", "Edm.String"), ("Заказ_Type", "Edm.String"), ("Сумма", "Edm.Double"))
+}
+_PAYMENT = (
+    *_STD_DOCUMENT,
+    ("Контрагент_Key", "Edm.Guid"),
+    ("СуммаДокумента", "Edm.Double"),
+    ("Комментарий", "Edm.String"),
+)
+BANK_RECEIPTS = "Document_ПоступлениеБезналичныхДенежныхСредств"
+CASH_RECEIPTS = "Document_ПриходныйКассовыйОрдер"
 
 ENTITY_SETS: Mapping[str, EntitySet] = {
     s.name: s
@@ -162,6 +181,20 @@ ENTITY_SETS: Mapping[str, EntitySet] = {
                     ("СуммаНДС", "Edm.Double"),
                 )
             },
+            writable=True,
+            document=True,
+        ),
+        EntitySet(
+            BANK_RECEIPTS,
+            (*_PAYMENT, ("НазначениеПлатежа", "Edm.String")),
+            tables=_SETTLEMENT,
+            writable=True,
+            document=True,
+        ),
+        EntitySet(
+            CASH_RECEIPTS,
+            (*_PAYMENT, ("Основание", "Edm.String"), ("ПринятоОт", "Edm.String")),
+            tables=_SETTLEMENT,
             writable=True,
             document=True,
         ),

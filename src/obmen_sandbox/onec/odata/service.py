@@ -11,6 +11,8 @@ Routes of one publication (`/<publication>/…`, as Apache or IIS publishes an i
     POST  odata/standard.odata/<Set>                 create
     PATCH odata/standard.odata/<Set>(guid'…')        change (If-Match: DataVersion)
     POST  odata/standard.odata/<Document>(guid'…')/Post?PostingModeOperational=false   (and /Unpost)
+          (incoming payments, `Document_ПоступлениеБезналичныхДенежныхСредств` and
+          `Document_ПриходныйКассовыйОрдер`, are payments.py's)
     GET   hs/obmen/changes, POST hs/obmen/ack        the extension (extension.py)
 
 Every call needs HTTP Basic with the publication's 1C user. Answers are JSON (`$format=json`,
@@ -32,10 +34,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from obmen_sandbox.onec.infobase import Counterparty, Infobase, Order
+from obmen_sandbox.onec.infobase import Counterparty, Infobase, Order, PaymentDocument
+from obmen_sandbox.onec.odata import payments
 from obmen_sandbox.onec.odata.extension import Extension
 from obmen_sandbox.onec.odata.filters import FilterError, compile_filter, order_rows
-from obmen_sandbox.onec.odata.rows import counterparty_row, order_row, partner_row, rows_of
+from obmen_sandbox.onec.odata.rows import counterparty_row, order_row, partner_row
+from obmen_sandbox.onec.odata.rows import rows_of as _rows_of
 from obmen_sandbox.onec.odata.schema import ENTITY_SETS, metadata_xml
 from obmen_sandbox.onec.odata.writes import ODataFault, create, patch, post
 
@@ -46,6 +50,11 @@ _GUID_KEY = re.compile(r"^guid'([0-9a-fA-F-]{36})'$")
 #: A register whose virtual tables are called on its own name, while its records are the `_RecordType` set.
 _VIRTUAL_OWNERS = {"AccumulationRegister_ТоварыНаСкладах": "AccumulationRegister_ТоварыНаСкладах_RecordType"}
 _ARG_SPLIT = re.compile(r",(?=\s*\w+\s*=)")
+
+
+def rows_of(base: Infobase, name: str) -> list[dict[str, Any]]:
+    """Every row of one entity set, the incoming payments' among them."""
+    return payments.payment_rows(base, name) if name in payments.PAYMENT_SETS else _rows_of(base, name)
 
 
 def _error(status: int, message: str, code: str = "-1") -> JSONResponse:
@@ -201,9 +210,12 @@ class ODataService:
         if request.method == "POST":
             if key and func in ("Post", "Unpost"):
                 before = self._base().revision
-                order = post(self._base(), name, key, func)
+                if name in payments.PAYMENT_SETS:
+                    target: Any = payments.post(self._base(), name, key, func)
+                else:
+                    target = post(self._base(), name, key, func)
                 self._changed(before)
-                return self._reply(request, order_row(order), f"{name}/@Element")
+                return self._reply(request, self._row(target), f"{name}/@Element")
             if key is None and func is None:
                 return await self._create(request, name)
             raise ODataFault(400, f"{request.method} {name}: не поддерживается / not supported")
@@ -230,7 +242,7 @@ class ODataService:
         params = request.query_params
         fields = ENTITY_SETS[name].fields
         if params.get("$filter"):
-            predicate = compile_filter(params["$filter"], fields)
+            predicate = compile_filter(params["$filter"], fields, ENTITY_SETS[name].columns)
             rows = [row for row in rows if predicate(row)]
         if params.get("$orderby"):
             rows = order_rows(rows, params["$orderby"], fields)
@@ -299,6 +311,8 @@ class ODataService:
         return body
 
     def _row(self, target: Any) -> dict[str, Any]:
+        if isinstance(target, PaymentDocument):
+            return payments.payment_row(self._base(), target)
         if isinstance(target, Order):
             return order_row(target)
         if isinstance(target, Counterparty):
@@ -308,14 +322,16 @@ class ODataService:
     async def _create(self, request: Request, name: str) -> Response:
         body = await self._body(request)
         before = self._base().revision
-        target = create(self._base(), name, body)
+        make = payments.create if name in payments.PAYMENT_SETS else create
+        target = make(self._base(), name, body)
         self._changed(before)
         return self._reply(request, self._row(target), f"{name}/@Element", 201)
 
     async def _patch(self, request: Request, name: str, key: str) -> Response:
         body = await self._body(request)
         before = self._base().revision
-        target = patch(self._base(), name, key, body, request.headers.get("if-match"))
+        change = payments.patch if name in payments.PAYMENT_SETS else patch
+        target = change(self._base(), name, key, body, request.headers.get("if-match"))
         self._changed(before)
         return self._reply(request, self._row(target), f"{name}/@Element")
 

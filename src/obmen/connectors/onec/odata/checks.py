@@ -9,6 +9,7 @@ from __future__ import annotations
 from obmen.connectors.base import Check
 from obmen.connectors.onec.odata.client import ODataClient
 from obmen.connectors.onec.odata.feed import CHARACTERISTICS, NOMENCLATURE, PRICES, STOCK
+from obmen.connectors.onec.odata.payments import PAYMENT_SETS
 from obmen.errors import AuthError, ObmenError
 
 __all__ = ["REQUIRED", "odata_checks"]
@@ -27,6 +28,7 @@ REQUIRED = (
     "Catalog_Контрагенты",
     "Catalog_Партнеры",
     "Document_ЗаказКлиента",
+    *PAYMENT_SETS,
 )
 _PUBLISH = (
     "publish them in 1C's form «Настройка стандартного интерфейса OData» (docs/operations.md §3.1, "

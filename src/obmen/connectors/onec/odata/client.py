@@ -251,6 +251,11 @@ class ODataClient:
         url = self._url(f"{entity}(guid'{key}')/Post", {"PostingModeOperational": "false"})
         return dict(await self._send("POST", url, what=f"post {entity}"))
 
+    async def unpost_document(self, entity: str, key: str) -> dict[str, Any]:
+        """`POST /<Document>(guid'…')/Unpost`: its movements are gone, the document stays (§A1.6)."""
+        url = self._url(f"{entity}(guid'{key}')/Unpost", {})
+        return dict(await self._send("POST", url, what=f"unpost {entity}"))
+
     async def entity_sets(self) -> set[str]:
         """The entity sets `$metadata` names: what the publication offers (§A1.1)."""
         url, accept = f"{self.root}/$metadata", {"Accept": "application/xml"}

@@ -32,6 +32,7 @@ from obmen.connectors.base import (
 from obmen.connectors.onec.odata import mapping as m
 from obmen.connectors.onec.odata.client import ODataClient, as_error, guid_list
 from obmen.connectors.onec.odata.feed import CHARACTERISTICS, NOMENCLATURE, PRICES, STOCK, ChangeFeed
+from obmen.connectors.onec.odata.payments import OrderPayments
 from obmen.connectors.onec.stores import StoreTable
 from obmen.errors import ObmenError, PermanentError
 
@@ -39,7 +40,8 @@ __all__ = ["ODATA_CREATES", "ODATA_FIELDS", "ODataConnector", "origin_key"]
 
 SYSTEM = "onec"
 _STAMP = uuid.UUID("0b6e11a4-6a2e-4f0c-b7b5-5e1c0da7a001")
-#: What the OData path carries (delivery and payments stay with the exchange path, docs/protocols/onec.md).
+#: What the OData path carries (delivery stays with the exchange path; payments are 1C's payment documents,
+#: payments.py; docs/protocols/onec.md §A1.9).
 ODATA_FIELDS: Mapping[str, frozenset[str]] = {
     "category": frozenset({"name", "xml_id", "parent", "active"}),
     "product": frozenset(
@@ -65,7 +67,8 @@ ODATA_FIELDS: Mapping[str, frozenset[str]] = {
     "counterparty": frozenset({"kind", "name", "phones", "emails", "requisites", "address"}),
     "order": frozenset(
         {"number", "date", "status", "customer", "lines", "total", "comment", "external_numbers", "cancelled"}
-    ),
+    )
+    | {"payments"},
 }
 ODATA_CREATES = frozenset({"order", "counterparty"})
 _SETS = {
@@ -100,9 +103,11 @@ class ODataConnector:
         poll_every: float = 5.0,
         extension: bool = False,
         warehouses: Mapping[str, int] | None = None,
+        payment_kinds: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self.payments = OrderPayments(client, payment_kinds)
         self.price_type = price_type
         self.stores = StoreTable(warehouses)
         self.statuses = dict(statuses or {})
@@ -310,8 +315,14 @@ class ODataConnector:
             for c in cids
             if c in chars
         }
+        paid = await self.payments.read([str(r["Ref_Key"]) for r in rows])
         return {
-            str(r["Ref_Key"]): Remote("order", str(r["Ref_Key"]), m.order_fields(r, names, self.statuses))
+            str(r["Ref_Key"]): Remote(
+                "order",
+                str(r["Ref_Key"]),
+                m.order_fields(r, names, self.statuses)
+                | {"payments": paid.get(str(r["Ref_Key"]).lower(), [])},
+            )
             for r in rows
         }
 
@@ -386,11 +397,13 @@ class ODataConnector:
         body = m.order_body(op.fields, self.status_names)
         if "Контрагент_Key" in body:
             body["Партнер_Key"] = await self._partner_of(body["Контрагент_Key"])
-        reply = await self.client.patch(name, op.external_id, body, if_match=last.get("DataVersion"))
-        if reply.get("Posted"):
-            await self.client.post_document(
-                name, op.external_id
-            )  # re-posted: its movements follow the change
+        if body:
+            reply = await self.client.patch(name, op.external_id, body, if_match=last.get("DataVersion"))
+            if reply.get("Posted"):
+                # Re-posted: its movements follow the change.
+                await self.client.post_document(name, op.external_id)
+        if "payments" in op.fields:
+            await self.payments.write(op.external_id, op.fields["payments"] or [])
         return WriteResult(op, external_id=op.external_id)
 
     async def _partner_of(self, party: str) -> str:
@@ -418,8 +431,9 @@ class ODataConnector:
         await self.client.create(_ORDERS, {"Ref_Key": key, **body})
         try:
             await self.client.post_document(_ORDERS, key)
+            await self.payments.write(key, op.fields.get("payments") or [])
         except ObmenError as exc:
-            # The order exists; the next attempt finds it by its key and posts it then.
+            # The order exists; the next attempt finds it by its key, posts it and its payments then.
             return WriteResult(op, external_id=key, error=exc)
         return WriteResult(op, external_id=key)
 

@@ -21,6 +21,7 @@ from typing import Any
 from obmen.connectors.base import Change, ChangePage
 from obmen.connectors.onec.odata.client import ODataClient
 from obmen.connectors.onec.odata.mapping import join_offer, ref
+from obmen.connectors.onec.odata.payments import PAYMENT_SETS, orders_of
 from obmen.errors import ProtocolError
 
 __all__ = ["NOMENCLATURE", "PRICES", "STOCK", "ChangeFeed", "known", "resolve"]
@@ -36,8 +37,8 @@ _DIRECT = {
     "Catalog_Контрагенты": "counterparty",
     "Document_ЗаказКлиента": "order",
 }
-#: What the poll compares `DataVersion` of, without the extension.
-_VERSIONED = (NOMENCLATURE, CHARACTERISTICS, *_DIRECT)
+#: What the poll compares `DataVersion` of, without the extension (a payment document is its order's).
+_VERSIONED = (NOMENCLATURE, CHARACTERISTICS, *_DIRECT, *PAYMENT_SETS)
 _REGISTERS = {PRICES: PRICES, STOCK: f"{STOCK}_RecordType"}
 
 
@@ -64,7 +65,8 @@ async def resolve(client: ODataClient, items: Iterable[Mapping[str, Any]]) -> li
     """Keys of the objects 1C's change items name (a message's), in obmen's id space.
 
     A `Catalog_Номенклатура` item is a group or a product: one read tells which, and a product's
-    change is also its offers' (their names and activity come from it).
+    change is also its offers' (their names and activity come from it). A payment document's change is
+    its order's (a payment recorded in 1C, payments.py).
     """
     items = list(items)
     out = known(items)
@@ -82,6 +84,10 @@ async def resolve(client: ODataClient, items: Iterable[Mapping[str, Any]]) -> li
     if characteristics:
         rows = await client.by_keys(CHARACTERISTICS, characteristics, select="Ref_Key,Owner_Key")
         out += [Change("offer", join_offer(str(r["Owner_Key"]), str(r["Ref_Key"]))) for r in rows]
+    for name in PAYMENT_SETS:
+        keys = [k for item in items if str(item.get("type") or "") == name and (k := ref(item.get("ref")))]
+        if keys:
+            out += [Change("order", order) for order in await orders_of(client, name, keys)]
     return list(dict.fromkeys(out))
 
 

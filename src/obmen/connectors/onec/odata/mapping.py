@@ -295,7 +295,8 @@ def order_fields(
             cancelled=bool(row.get("DeletionMark")),
         )
     )
-    for absent in ("site", "delivery", "payments", "responsible"):
+    # Payments are the order's payment documents, read beside it (payments.py).
+    for absent in ("site", "delivery", "responsible"):
         fields.pop(absent, None)
     if status is None:
         fields.pop("status")
