@@ -91,3 +91,26 @@ async def test_a_basket_change_of_an_order_the_site_would_not_change_is_refused_
     # A change that leaves the basket as it is goes through.
     [status_only] = await site.write([Update("order", "final", {"status": "F", "lines": lines})])
     assert status_only.ok
+
+
+async def test_a_cancelled_order_is_not_restored_by_a_document_nor_a_paid_one_rebasketed() -> None:
+    """Neither loader would take them (docs/protocols/commerceml.md §2.7): refused with the reason, and
+    the other updates of the same write still go."""
+    port = Port()
+    port.queued[("order", "7")] = {"number": "7", "cancelled": True, "status": "N"}
+    port.queued[("order", "8")] = {"number": "8", "payments": [{"paid": True}], "lines": [1]}
+    port.queued[("order", "9")] = {"number": "9", "cancelled": False, "status": "N"}
+    site = site_connector(port)
+    ops = [
+        Update("order", "7", {"cancelled": False, "status": "F"}),
+        Update("order", "8", {"lines": [2]}),
+        Update("order", "9", {"status": "P"}),
+    ]
+    results = await site.write(ops)
+    assert [r.op for r in results] == ops
+    assert "does not restore a cancelled order" in str(results[0].error)
+    assert "does not change the basket" in str(results[1].error)
+    assert results[2].error is None
+    assert port.queued[("order", "7")]["cancelled"] is True
+    assert port.queued[("order", "8")]["lines"] == [1]
+    assert port.queued[("order", "9")]["status"] == "P"
