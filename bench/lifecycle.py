@@ -7,12 +7,16 @@ portal events, in random interleavings with the site's exchange rounds. After ea
 heals and every invariant is checked (docs/architecture.md §2.11, §2.12, §2.14). The table puts the
 bounded run CI makes next to the long one.
 
-    python -m bench lifecycle [--examples 20] [--steps 25] [--shrink]
+    python -m bench lifecycle [--examples 20] [--steps 25] [--shrink] [--paths exchange|push|both]
+
+The push paths (the site's REST and events, 1C's OData and pings) get a long run of their own on a second
+stack: the same machine, with 1C's accountant marking a cancelled order for deletion as УТ 11 shows it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 import traceback
@@ -23,6 +27,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from obmen.testing.lifecycle import StackThread, machine
+from obmen.testing.lifecycle_checks import TUNING
 
 
 @dataclass
@@ -69,14 +74,20 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--shrink", action="store_true", help="shrink a failure to its fewest steps (slow)")
     parser.add_argument("--quick", action="store_true", help="--examples 5 (what `python -m bench` runs)")
+    parser.add_argument("--paths", choices=("exchange", "push", "both"), default="both")
     args = parser.parse_args(argv)
     if args.quick:
         args.examples = min(args.examples, 5)
-    with tempfile.TemporaryDirectory() as tmp, StackThread(Path(tmp) / "state") as stack:
-        rows = [
-            _run(stack, "bounded (as CI: 5 × 10)", 5, 10, args.shrink),
-            _run(stack, f"long ({args.examples} × {args.steps})", args.examples, args.steps, args.shrink),
-        ]
+    rows: list[Row] = []
+    long = f"({args.examples} × {args.steps})"
+    if args.paths in ("exchange", "both"):
+        with tempfile.TemporaryDirectory() as tmp, StackThread(Path(tmp) / "state") as stack:
+            rows.append(_run(stack, "bounded (as CI: 5 × 10)", 5, 10, args.shrink))
+            rows.append(_run(stack, f"long {long}", args.examples, args.steps, args.shrink))
+    if args.paths in ("push", "both"):
+        push = dataclasses.replace(TUNING, site_mode="rest", onec_mode="odata")
+        with tempfile.TemporaryDirectory() as tmp, StackThread(Path(tmp) / "state", push) as stack:
+            rows.append(_run(stack, f"REST + OData {long}", args.examples, args.steps, args.shrink))
     _print(rows)
 
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from obmen.config.mapping import PipelineMap
+from obmen.config.mapping import MappingSettings, PipelineMap
 from obmen.connectors.mirrored.connector import RESTORE
 from obmen.connectors.site.connector import LOCKED
 from obmen.demo.activity import Activity
 from obmen.demo.stack import Tuning
 from obmen.engine.policy import Policy
 
-__all__ = ["TUNING", "Placed", "check", "deal_of", "onec_order", "quiesce"]
+__all__ = ["ODATA_STATUSES", "TUNING", "Placed", "check", "deal_of", "onec_order", "onec_round", "quiesce"]
 
 #: The status order the field policy moves statuses along (docs/architecture.md §2.11).
 _STATUS = Policy.build().rule("order", "status")
@@ -66,10 +66,26 @@ async def deal_of(day: Activity, number: str) -> dict[str, Any] | None:
     return deals[0] if deals else None
 
 
+#: УТ 11's order statuses through OData, read as the site's codes (`[mapping.onec_odata_statuses]`).
+ODATA_STATUSES = MappingSettings().onec_odata_statuses
+
+
 async def onec_order(day: Activity, number: str) -> dict[str, Any] | None:
+    """1C's order of this number; through OData its status in the site's codes, and cancelled by its
+    deletion mark (docs/protocols/onec.md §A1.9)."""
     orders = await day.onec("GET", "/orders")
     items = orders["orders"] if isinstance(orders, dict) else orders
-    return next((o for o in items if str(o.get("number")) == number), None)
+    found = next((o for o in items if str(o.get("number")) == number), None)
+    if found is not None and day.odata:
+        status = ODATA_STATUSES.get(found.get("status"), found.get("status"))
+        found = {**found, "status": status, "cancelled": bool(found.get("deleted"))}
+    return found
+
+
+async def onec_round(day: Activity) -> None:
+    """1C's sale exchange, where 1C talks through it (through OData obmen reads 1C itself)."""
+    if not day.odata:
+        await day.onec("POST", "/exchange/sale")
 
 
 async def quiesce(day: Activity) -> None:
@@ -79,7 +95,7 @@ async def quiesce(day: Activity) -> None:
     await asyncio.sleep(TUNING.b24_poll_every + 0.5)  # a scan finds what lost events did not say
     for _ in range(3):
         await day.settled()
-        await day.onec("POST", "/exchange/sale")
+        await onec_round(day)
         await day.settled()
         await asyncio.sleep(1.0)  # a site round or two
     await day.settled()

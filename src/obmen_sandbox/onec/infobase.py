@@ -359,6 +359,8 @@ def order_json(order: Order) -> dict[str, Any]:
         "paid": order.paid,
         "shipped": order.shipped,
         "cancelled": order.cancelled,
+        #: The order's deletion mark (`DeletionMark` through OData, `ПометкаУдаления` in a document).
+        "deleted": order.deleted,
         "payment_number": order.payment_number,
         "payments": [
             {"system": p.system, "amount": str(p.amount), "paid": p.paid or order.paid}
