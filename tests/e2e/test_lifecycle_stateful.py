@@ -1,12 +1,11 @@
 """Orders through their whole life: the `hypothesis.stateful` machine of `obmen.testing.lifecycle`.
 
 One stack (three sandboxes and obmen on loopback, in this process) serves a few bounded examples; the
-longer run is `python -m bench lifecycle`.
+longer run, on the exchanges and on the push paths (REST + OData), is `python -m bench lifecycle`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from obmen.testing.lifecycle import StackThread, machine
-from obmen.testing.lifecycle_checks import TUNING
 
 pytestmark = pytest.mark.slow
 
@@ -36,11 +34,3 @@ BOUNDED = settings(
 def test_every_system_agrees_no_fact_goes_back_nothing_is_duplicated_or_left_waiting(tmp_path: Path) -> None:
     with StackThread(tmp_path / "state") as stack:
         run_state_machine_as_test(machine(stack), settings=BOUNDED)
-
-
-@pytest.mark.timeout(600)
-def test_the_same_on_the_push_paths_the_site_s_rest_and_1c_s_odata(tmp_path: Path) -> None:
-    push = dataclasses.replace(TUNING, site_mode="rest", onec_mode="odata")
-    bounded = settings(BOUNDED, max_examples=3, stateful_step_count=8)
-    with StackThread(tmp_path / "state", push) as stack:
-        run_state_machine_as_test(machine(stack), settings=bounded)

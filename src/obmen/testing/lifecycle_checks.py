@@ -44,6 +44,8 @@ class Placed:
     #: Those of them obmen is sure to see: a stage a manager moved a deal on from a second later may go
     #: unseen, since obmen reads the deal as it is when it gets to it (level-triggered, §2.1).
     sure: list[str] = field(default_factory=lambda: ["N"])
+    #: The statuses set for a moment since the last sure one.
+    maybe: list[str] = field(default_factory=list)
 
     @property
     def paid(self) -> bool:
@@ -58,10 +60,16 @@ class Placed:
         """An action that says the order's status."""
         self.statuses.append(status)
         self.sure.append(status)
+        self.maybe = []
 
     def may_set_status(self, status: str) -> None:
         """An action that says the order's status, for a moment obmen may not see."""
         self.statuses.append(status)
+        self.maybe.append(status)
+
+    def floor(self) -> int:
+        """The lowest status level obmen may end at: the last sure one, or one set for a moment after it."""
+        return min(_STATUS.level(s) or 0 for s in [self.sure[-1], *self.maybe])
 
     def went_back(self) -> bool:
         """Whether some action set a status lower than one set before it (a manager moved it back)."""
@@ -179,7 +187,7 @@ async def _check_order(
         highest = max(_STATUS.level(s) or 0 for s in placed.sure)
         assert placed.went_back() or level >= highest, (what, base["status"])
         # Nothing but a later action takes a status below the last one an action set.
-        assert level >= (_STATUS.level(placed.sure[-1]) or 0), (what, base["status"])
+        assert level >= placed.floor(), (what, base["status"])
     # An order whose new basket the site refused (it was paid meanwhile) is held for a person: its base is
     # the last agreement, the paid payment keeps its sum (a fact), so the CRM's invoice is the paid part;
     # the deal and 1C, which took the new basket, are held to agree with each other.
