@@ -65,6 +65,9 @@ _TAGS = [
 _TOP = frozenset({"КоммерческаяИнформация", None})
 _HEAD = 65536
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+#: A DOCTYPE in the prolog (after the declaration, blanks, comments, PIs): refused before libxml2 reads it,
+#: so an entity bomb is named as what it is whatever libxml2's own amplification limit says first.
+_DOCTYPE = re.compile(rb"^(?:\s|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.DOTALL)
 _BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
 #: Lists of products and offers: the classifier (groups, properties, price types, warehouses) is before them.
 _ITEM_LISTS = frozenset({"Товары", "Предложения"})
@@ -79,12 +82,15 @@ def _name(source: Source) -> str:
 
 
 def _check_head(head: bytes, name: str) -> None:
-    """Refuse what libxml2 would misread silently: a windows-1251 label on UTF-8 bytes (§1.9)."""
+    """Refuse a DOCTYPE and what libxml2 would misread silently (a windows-1251 label on UTF-8, §1.9)."""
     if head.startswith(_BOMS):
         raise ProtocolError(
             f"{name}: UTF-16/32 is not a CommerceML encoding (UTF-8 or windows-1251 expected)"
         )
     body = head.removeprefix(codecs.BOM_UTF8)
+    if doctype := _DOCTYPE.match(body):
+        line = body.count(b"\n", 0, doctype.end()) + 1
+        raise ProtocolError(f"{name}: line {line}: a DOCTYPE is not allowed in CommerceML")
     match = _DECLARED.match(body)
     declared = match.group(1).decode("ascii").lower() if match else "utf-8"
     utf8 = head.startswith(codecs.BOM_UTF8) or (not body.isascii() and _is_utf8(body))
