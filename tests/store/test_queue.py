@@ -74,6 +74,18 @@ async def test_a_claimed_key_is_not_claimed_again_until_done_but_can_be_requeued
     assert again.key == "order:c1"
 
 
+async def test_an_idle_claim_is_one_statement_on_either_store(db: Database) -> None:
+    # Issue 14: an idle worker claims every poll interval; on PostgreSQL the claim lock and the
+    # readiness test share one statement, and the claim itself is skipped when nothing is ready.
+    await queue.claim(db, T, "w1", limit=10, lease=30, now=100)  # reaps: due on a process's first claim
+    await put(db, NewItem("order", "later", delay=60))
+    before = db.statements
+    assert await queue.claim(db, T, "w1", limit=10, lease=30, now=101) == []
+    assert db.statements - before == 1
+    (item,) = await queue.claim(db, T, "w1", limit=10, lease=30, now=161)
+    assert item.key == "order:later"
+
+
 async def test_new_objects_of_one_entity_are_matched_one_batch_at_a_time(db: Database) -> None:
     await put(db, *(NewItem("counterparty", system="site", external_id=str(i)) for i in range(5)))
     batch = await queue.claim(db, T, "w1", limit=3, lease=30, now=100)

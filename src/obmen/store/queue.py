@@ -12,7 +12,8 @@ Semantics, after procrastinate's `queueing_lock` + `lock` and controller-runtime
   LOCKED` on PostgreSQL), in one `UPDATE … RETURNING` statement served by the index
   `(tenant, state, not_before, id)`. Claims of one tenant are serialised by a transaction-scoped
   advisory lock on PostgreSQL (SQLite serialises writers anyway), so the lock check and the claim are
-  one atomic step. A bulk enqueue refreshes the queue's statistics on PostgreSQL
+  one atomic step; the statement taking it also asks whether anything is ready, so an empty claim is
+  one statement on either store. A bulk enqueue refreshes the queue's statistics on PostgreSQL
   (`database.refresh_statistics`): a claim planned on a table believed empty walks every pending row.
 * A running item has a lease. A worker that dies stops renewing it; the next claim after expiry puts
   its items back (or drops them where a newer pending item for the key already exists).
@@ -210,17 +211,35 @@ async def _reap(conn: AsyncConnection, tenant: str, now: float) -> None:
     )
 
 
+async def _serialised(conn: AsyncConnection, tenant: str, now: float, *, asks: bool) -> bool:
+    """Take the tenant's claim lock (PostgreSQL); with `asks`, also whether anything is ready at all.
+
+    The lock comes first in its own statement: the claim after it must read a snapshot taken once the
+    lock is held. The readiness test rides in the same statement, so an idle worker's empty claim costs
+    one statement, as on SQLite (issue 14); a key that became ready under this snapshot waits for the next
+    claim, which its enqueue's notification wakes.
+    """
+    lock = sa.func.pg_advisory_xact_lock(sa.func.hashtext("claim:" + tenant))
+    if not asks:
+        await conn.execute(sa.select(lock))
+        return True
+    ready = sa.exists().where(_W.tenant == tenant, _W.state == "pending", _W.not_before <= now)
+    row = (await conn.execute(sa.select(lock, ready))).one()
+    return bool(row[1])
+
+
 async def claim(
     db: Database, tenant: str, worker: str, *, limit: int, lease: float, now: float
 ) -> list[Claimed]:
     """Claim up to `limit` ready items of one entity type whose lock nobody holds."""
     async with db.begin() as conn:
-        if db.is_postgres:
-            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("claim:" + tenant))))
-        if _reap_due(db, tenant, now, lease):
-            await _reap(conn, tenant, now)
         running, pending = work_items.alias("running"), work_items.alias("pending")
         p = pending.c
+        reaps = _reap_due(db, tenant, now, lease)
+        if db.is_postgres and not await _serialised(conn, tenant, now, asks=not reaps):
+            return []
+        if reaps:
+            await _reap(conn, tenant, now)
         free = ~sa.exists().where(
             running.c.tenant == p.tenant, running.c.lock == p.lock, running.c.state == "running"
         )
