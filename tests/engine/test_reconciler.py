@@ -14,7 +14,7 @@ from obmen.engine.context import Engine, EngineSettings
 from obmen.engine.policy import Policy
 from obmen.engine.scheduler import enqueue_changes, full_resync
 from obmen.engine.worker import Worker, WorkerOptions
-from obmen.store import queue, tables
+from obmen.store import setbacks, tables
 from obmen.store.database import Database
 from obmen.testing.fakes import FakeSystem, Knobs, ManualClock, SimulatedCrash
 
@@ -239,7 +239,7 @@ async def test_an_order_waiting_longer_than_its_attempts_for_a_slow_customer_is_
     assert [r.last_error.startswith("waits for counterparty") for r in waiting] == [True]
     assert [r.attempts for r in waiting] == [0]  # waiting spent none of its attempts
     fakes["bitrix24"].knobs.transient = 0.0
-    await queue.unpark(db, engine.tenant, None, now=clock.now)
+    await setbacks.unpark(db, engine.tenant, None, now=clock.now)
     await settle(engine, fakes, clock)
     (order,) = fakes["bitrix24"].objects("order").values()
     assert order["number"] == "S-2"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from obmen.store import queue
+from obmen.store import queue, setbacks
 from obmen.store.database import Database
 from obmen.store.queue import NewItem
 from obmen.store.state import JournalEntry
@@ -42,7 +42,7 @@ async def test_metrics_and_status_show_queue_parked_and_writes(db: Database) -> 
         )
     (item,) = await queue.claim(db, "default", "w", limit=1, lease=30, now=1000)
     async with db.begin() as conn:
-        await queue.park(db, conn, "default", item, reason="PermanentError: ИНН неверен", now=1001)
+        await setbacks.park(db, conn, "default", item, reason="PermanentError: ИНН неверен", now=1001)
     metrics = Metrics()
     entry = JournalEntry("order", "c1", "update", "bitrix24", {"status": "won"}, "site:push", "site")
     metrics.applied(entry, enqueued_at=999.5, now=1000.0)
@@ -67,7 +67,7 @@ async def test_page_escapes_what_remote_systems_said(db: Database) -> None:
         )
     (item,) = await queue.claim(db, "default", "w", limit=1, lease=30, now=1000)
     async with db.begin() as conn:
-        await queue.park(db, conn, "default", item, reason="<script>alert(1)</script>", now=1001)
+        await setbacks.park(db, conn, "default", item, reason="<script>alert(1)</script>", now=1001)
     async with client(db) as http:
         page = (await http.get("/")).text
     assert "<script>" not in page

@@ -7,7 +7,7 @@ import random
 import sqlalchemy as sa
 
 from obmen.errors import backoff
-from obmen.store import queue, tables
+from obmen.store import queue, setbacks, tables
 from obmen.store.database import Database
 from obmen.store.queue import NewItem
 
@@ -119,7 +119,7 @@ async def test_retry_folds_into_a_newer_pending_item_and_keeps_the_attempt_count
     (item,) = await queue.claim(db, T, "w1", limit=10, lease=30, now=100)
     await put(db, NewItem("order", "c1"), now=101)
     async with db.begin() as conn:
-        await queue.retry(db, conn, T, item, error="503", delay=10, now=102)
+        await setbacks.retry(db, conn, T, item, error="503", delay=10, now=102)
     (again,) = await queue.claim(db, T, "w1", limit=10, lease=30, now=102)
     assert again.attempts == 2
 
@@ -128,9 +128,9 @@ async def test_parked_items_leave_the_queue_and_come_back_on_unpark(db: Database
     await put(db, NewItem("order", "c1", trigger="site:push"))
     (item,) = await queue.claim(db, T, "w1", limit=10, lease=30, now=100)
     async with db.begin() as conn:
-        await queue.park(db, conn, T, item, reason="PermanentError: bad INN", now=101)
+        await setbacks.park(db, conn, T, item, reason="PermanentError: bad INN", now=101)
     assert await pending(db) == []
-    assert await queue.unpark(db, T, None, now=200) == 1
+    assert await setbacks.unpark(db, T, None, now=200) == 1
     assert await pending(db) == [("order:c1", 200.0)]
 
 

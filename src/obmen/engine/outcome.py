@@ -21,7 +21,7 @@ from obmen.connectors.base import Create, WriteResult
 from obmen.engine.context import Engine, Known, Plan
 from obmen.engine.merge import fingerprint
 from obmen.errors import ObmenError, PermanentError, SystemRefused, TransientError, backoff
-from obmen.store import queue, state
+from obmen.store import queue, setbacks, state
 from obmen.store.database import Connection
 from obmen.store.outages import held_reason
 from obmen.store.queue import Claimed
@@ -271,7 +271,7 @@ async def _apply(
     `completed`: the done items are removed already (`queue.complete_owned`).
     """
     done: list[int] = []
-    waits: list[queue.Retry] = []
+    waits: list[setbacks.Retry] = []
     back: dict[str, queue.NewItem] = {}
     for item in items:
         if item.id not in held:
@@ -290,19 +290,19 @@ async def _apply(
                 # A batch's waits go back together, spending no attempt (docs/architecture.md §2.14).
                 since = item.waiting_since if item.waiting_since is not None else now
                 waits.append(
-                    queue.Retry(
+                    setbacks.Retry(
                         item, reason, engine.settings.ref_retry_delay, spent=False, waiting_since=since
                     )
                 )
             case Retry(reason=reason, after=after):
-                await queue.retry(engine.db, conn, engine.tenant, item, error=reason, delay=after, now=now)
+                await setbacks.retry(engine.db, conn, engine.tenant, item, error=reason, delay=after, now=now)
             case Defer(reason=reason, after=after):
-                waits.append(queue.Retry(item, reason, after, spent=False))
+                waits.append(setbacks.Retry(item, reason, after, spent=False))
             case Park(reason=reason):
-                await queue.park(engine.db, conn, engine.tenant, item, reason=reason, now=now)
+                await setbacks.park(engine.db, conn, engine.tenant, item, reason=reason, now=now)
     if not completed:
         await queue.complete(conn, done)
-    await queue.retry_many(engine.db, conn, engine.tenant, waits, now=now)
+    await setbacks.retry_many(engine.db, conn, engine.tenant, waits, now=now)
     return list(back.values())
 
 

@@ -30,9 +30,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from obmen.store.database import Database, refresh_statistics
-from obmen.store.tables import links, parked, work_items
+from obmen.store.tables import links, work_items
 
-__all__ = ["Claimed", "NewItem", "claim", "enqueue", "heartbeat"]
+__all__ = ["Claimed", "NewItem", "claim", "enqueue", "heartbeat", "pending_insert"]
 
 _W = work_items.c
 
@@ -78,7 +78,7 @@ class Claimed:
     waiting_since: float | None = None
 
 
-def _insert(db: Database, *, carry_attempts: bool = False) -> sa.Insert:
+def pending_insert(db: Database, *, carry_attempts: bool = False) -> sa.Insert:
     """An upsert into the pending set: an existing pending key keeps the earlier `not_before`.
 
     With `carry_attempts` (a retry folding into a newer pending item) the attempt count and last error
@@ -177,7 +177,7 @@ async def enqueue(
     if seen is not None:
         seen.update(rows)
     if values:
-        await conn.execute(_insert(db), values)
+        await conn.execute(pending_insert(db), values)
         await refresh_statistics(conn, "work_items", len(values))
     if values and db.is_postgres:
         # Delivered at commit: idle workers wake at once instead of at their next poll (store.notify).
@@ -352,65 +352,6 @@ async def complete_owned(conn: AsyncConnection, worker: str, ids: Sequence[int])
     return {r.id for r in await conn.execute(sa.delete(work_items).where(held).returning(_W.id))}
 
 
-async def retry(
-    db: Database,
-    conn: AsyncConnection,
-    tenant: str,
-    item: Claimed,
-    *,
-    error: str,
-    delay: float,
-    now: float,
-    spent: bool = True,
-) -> None:
-    """Put a running item back with a delay; folds into a newer pending item of the same key if any.
-
-    `spent=False` gives back the attempt its claim counted (it waited, it did not fail).
-    """
-    await retry_many(db, conn, tenant, [Retry(item, error, delay, spent)], now=now)
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """One running item to put back (`retry_many`)."""
-
-    item: Claimed
-    error: str
-    delay: float
-    spent: bool = True
-    #: Since when it waits (a wait), or None (a failure).
-    waiting_since: float | None = None
-
-
-async def retry_many(
-    db: Database, conn: AsyncConnection, tenant: str, retries: Sequence[Retry], *, now: float
-) -> None:
-    """`retry` for many items in two statements (a batch of waiting orders is put back at once)."""
-    if not retries:
-        return
-    await conn.execute(sa.delete(work_items).where(_W.id.in_([r.item.id for r in retries])))
-    rows = [
-        {
-            "tenant": tenant,
-            "key": r.item.key,
-            "lock": r.item.key if r.item.canonical_id else f"{r.item.entity}@new",
-            "entity": r.item.entity,
-            "canonical_id": r.item.canonical_id,
-            "system": r.item.system,
-            "external_id": r.item.external_id,
-            "state": "pending",
-            "not_before": now + r.delay,
-            "attempts": r.item.attempts if r.spent else max(0, r.item.attempts - 1),
-            "last_error": r.error[:2000],
-            "trigger": r.item.trigger,
-            "enqueued_at": now,
-            "waiting_since": r.waiting_since,
-        }
-        for r in retries
-    ]
-    await conn.execute(_insert(db, carry_attempts=True), rows)
-
-
 #: How a wait for a referenced object begins its `last_error` (sync/reconciler.py writes it).
 WAITS_FOR = "waits for "
 
@@ -433,53 +374,3 @@ async def release_waiters(conn: AsyncConnection, tenant: str, entity: str, *, no
         .values(not_before=now)
     )
     return int(result.rowcount or 0)
-
-
-async def park(
-    db: Database, conn: AsyncConnection, tenant: str, item: Claimed, *, reason: str, now: float
-) -> None:
-    """Move an item out of the queue into `parked`, with the reason, for an operator to retry."""
-    await conn.execute(sa.delete(work_items).where(_W.id == item.id))
-    row = {
-        "tenant": tenant,
-        "key": item.key,
-        "entity": item.entity,
-        "canonical_id": item.canonical_id,
-        "system": item.system,
-        "external_id": item.external_id,
-        "reason": reason[:4000],
-        "attempts": item.attempts,
-        "trigger": item.trigger,
-        "parked_at": now,
-    }
-    update = {k: row[k] for k in ("reason", "attempts", "trigger", "parked_at")}
-    if db.is_postgres:
-        pg = postgresql.insert(parked).values(row)
-        await conn.execute(pg.on_conflict_do_update(index_elements=["tenant", "key"], set_=update))
-    else:
-        lite = sqlite.insert(parked).values(row)
-        await conn.execute(lite.on_conflict_do_update(index_elements=["tenant", "key"], set_=update))
-
-
-async def unpark(db: Database, tenant: str, keys: Sequence[str] | None, *, now: float) -> int:
-    """Put parked items back in the queue (all of them when `keys` is None); returns how many."""
-    async with db.begin() as conn:
-        query = sa.select(parked).where(parked.c.tenant == tenant)
-        if keys is not None:
-            query = query.where(parked.c.key.in_(list(keys)))
-        rows = (await conn.execute(query)).all()
-        items = [
-            NewItem(
-                entity=r.entity,
-                canonical_id=r.canonical_id,
-                system=r.system,
-                external_id=r.external_id,
-                trigger="unpark",
-            )
-            for r in rows
-        ]
-        await enqueue(db, conn, tenant, items, now=now)
-        await conn.execute(
-            sa.delete(parked).where(parked.c.tenant == tenant, parked.c.key.in_([r.key for r in rows]))
-        )
-    return len(rows)

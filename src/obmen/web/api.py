@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from obmen.store import queue, state
+from obmen.store import setbacks, state
 from obmen.store.objects import search
 from obmen.store.outages import Outage
 from obmen.store.overview import counts, overview, parked_items, parked_keys, waiting_items
@@ -215,7 +215,7 @@ def api_handlers(site: Site) -> dict[str, tuple[Handler, list[str]]]:
         key = request.path_params["key"]
         form = _is_form(request)
         fields: dict[str, Any] = (await _body(request))[0] if form else {}
-        if await queue.unpark(site.db, site.tenant, [key], now=site.clock()) == 0:
+        if await setbacks.unpark(site.db, site.tenant, [key], now=site.clock()) == 0:
             return error(f"{key} is not parked / не отложен", status=404)
         return _done(request, site, fields, form, {"retried": key})
 
@@ -230,7 +230,7 @@ def api_handlers(site: Site) -> dict[str, tuple[Handler, list[str]]]:
         if not isinstance(reason, str) or not reason:
             return error("give the reason of the items to retry / укажите reason")
         keys = await parked_keys(site.db, site.tenant, reason)
-        retried = await queue.unpark(site.db, site.tenant, keys, now=site.clock()) if keys else 0
+        retried = await setbacks.unpark(site.db, site.tenant, keys, now=site.clock()) if keys else 0
         return _done(request, site, fields, form, {"retried": retried})
 
     async def api_parked(request: Request) -> Response:
