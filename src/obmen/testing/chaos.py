@@ -34,6 +34,8 @@ __all__ = ["Kill", "Plan", "Report", "run_chaos"]
 
 #: What a kill is timed to: a 1C upload, a site exchange round, or any moment.
 KINDS = ("site", "any", "1c")
+#: Uploads a kill timed to one may be tried on before it is told it landed outside every one of them.
+_TRIES = 10
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ class _Run:
     placed: set[str] = field(default_factory=set)
     onec_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     sale_seconds: float = 0.5
+    #: How long 1C's last catalog upload took, answered or not (the next kill timed to one is timed by it).
+    catalog_call_seconds: float = 0.3
     started: float = field(default_factory=time.monotonic)
 
     # -- kills --------------------------------------------------------------------------------------
@@ -133,8 +137,8 @@ class _Run:
         self.report.restarts = self.stack.restarts
 
     async def kill_during_sale(self) -> None:
-        """A kill while 1C's sale run talks to obmen (timed by the last runs; tried up to 3 times)."""
-        for _ in range(3):
+        """A kill while 1C's sale run talks to obmen (timed by the last runs; tried up to `_TRIES` times)."""
+        for _ in range(_TRIES):
             async with self.onec_lock:
                 task = asyncio.create_task(self._onec("sale"))
                 await asyncio.sleep(self.sale_seconds * self.rng.uniform(0.2, 0.8))
@@ -185,6 +189,9 @@ class _Run:
             reply = await self.http.post(f"{self.stack.onec}/_sandbox/exchange/{kind}", json=body)
         except httpx.HTTPError:
             return False
+        finally:
+            if kind == "catalog":
+                self.catalog_call_seconds = time.monotonic() - started
         if kind == "sale" and reply.status_code == 200:
             self.sale_seconds = time.monotonic() - started
         return reply.status_code == 200
@@ -201,14 +208,17 @@ class _Run:
         """1C's full catalog upload, killed once on the way (as 1C would, it runs again until it passes)."""
         started, delay = time.monotonic(), 0.3
         if self.plan.kills:
-            for _ in range(3):
+            for _ in range(_TRIES):
                 task = asyncio.create_task(self._onec("catalog", {"changes_only": False}))
                 await asyncio.sleep(delay)
                 if not task.done():
                     await self.kill("1c catalog", task)
                     await asyncio.gather(task, return_exceptions=True)
                     break
-                delay = (time.monotonic() - started) / 2
+                await task
+                # It ended before the kill (a small catalog, or one sent again and not read): the next
+                # kill lands inside the next upload, timed by how long this one took.
+                delay = self.catalog_call_seconds * self.rng.uniform(0.2, 0.6)
             else:
                 await self.kill("1c catalog", False)
         for _ in range(20):
