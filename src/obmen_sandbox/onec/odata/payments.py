@@ -25,7 +25,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
@@ -35,7 +35,7 @@ from starlette.routing import Route
 from obmen_sandbox.onec.infobase import Infobase, Order, PaymentDocument
 from obmen_sandbox.onec.odata.rows import EMPTY, as_guid, data_version
 from obmen_sandbox.onec.odata.schema import BANK_RECEIPTS, CASH_RECEIPTS, ENTITY_SETS
-from obmen_sandbox.onec.odata.writes import ODataFault, find
+from obmen_sandbox.onec.odata.writes import ODataFault, decimal_of, find, guid_of
 
 __all__ = ["PAYMENT_SETS", "create", "patch", "payment_row", "payment_rows", "post", "record", "routes"]
 
@@ -78,20 +78,7 @@ def payment_rows(base: Infobase, name: str) -> list[dict[str, Any]]:
 
 
 def _decimal(value: Any, what: str) -> Decimal:
-    try:
-        number = Decimal(str(value if value is not None else 0))
-    except InvalidOperation as exc:
-        raise ODataFault(400, f"{what}: не число / not a number: {value!r}") from exc
-    if not number.is_finite() or number < 0:
-        raise ODataFault(400, f"{what}: не число ≥ 0 / not a number ≥ 0: {value!r}")
-    return number
-
-
-def _guid(value: Any, what: str) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError as exc:
-        raise ODataFault(400, f"{what}: не GUID / not a GUID: {value!r}") from exc
+    return decimal_of(value, what, signed=False)
 
 
 def _order_of(base: Infobase, key: str) -> Order:
@@ -112,7 +99,7 @@ def _settlement(base: Infobase, doc: PaymentDocument, rows: Any) -> None:
     row = rows[0]
     if row.get("Заказ_Type", _ORDER_TYPE) != _ORDER_TYPE:
         raise ODataFault(400, f"РасшифровкаПлатежа.Заказ_Type: {row.get('Заказ_Type')!r} is not an order")
-    doc.order = as_guid(_order_of(base, _guid(row.get("Заказ"), "РасшифровкаПлатежа.Заказ")).onec_id)
+    doc.order = as_guid(_order_of(base, guid_of(row.get("Заказ"), "РасшифровкаПлатежа.Заказ")).onec_id)
     if "Сумма" in row:
         doc.amount = _decimal(row["Сумма"], "РасшифровкаПлатежа.Сумма")
 
@@ -131,7 +118,7 @@ def _apply(base: Infobase, doc: PaymentDocument, body: dict[str, Any]) -> None:
         if prop in body:
             doc.purpose = str(body[prop] or "")
     if "Контрагент_Key" in body:
-        key = _guid(body["Контрагент_Key"], "Контрагент_Key")
+        key = guid_of(body["Контрагент_Key"], "Контрагент_Key")
         party = next((c for c in base.counterparties.values() if as_guid(c.id) == key), None)
         if party is None and key != EMPTY:
             raise ODataFault(400, f"Контрагент {key} не найден / no such counterparty")
@@ -166,7 +153,7 @@ def _held(base: Infobase, name: str, key: str) -> PaymentDocument:
 
 def create(base: Infobase, name: str, body: dict[str, Any]) -> PaymentDocument:
     """`POST /<receipts>`: a new receipt (its `Ref_Key` the client's, or made here)."""
-    ref = _guid(body["Ref_Key"], "Ref_Key") if body.get("Ref_Key") else str(uuid.uuid4())
+    ref = guid_of(body["Ref_Key"], "Ref_Key") if body.get("Ref_Key") else str(uuid.uuid4())
     if ref in base.payment_documents:
         raise ODataFault(400, f"{name}({ref}): объект с такой ссылкой уже существует / already exists")
     if not body.get("Date"):

@@ -19,7 +19,7 @@ from obmen_sandbox.onec.infobase import Counterparty, Infobase, Order, OrderLine
 from obmen_sandbox.onec.odata.rows import EMPTY, as_guid, data_version
 from obmen_sandbox.onec.odata.schema import ENTITY_SETS
 
-__all__ = ["ODataFault", "create", "find", "patch", "post"]
+__all__ = ["ODataFault", "create", "decimal_of", "find", "guid_of", "patch", "post"]
 
 
 class ODataFault(Exception):
@@ -39,17 +39,21 @@ def _check(name: str, body: dict[str, Any]) -> None:
         raise ODataFault(400, f"Неизвестное свойство / unknown property: {', '.join(unknown)}", "12")
 
 
-def _decimal(value: Any, what: str) -> Decimal:
+def decimal_of(value: Any, what: str, *, signed: bool = True) -> Decimal:
+    """A body's number (absent: 0), or a 400 naming the field; `signed=False` refuses one below zero."""
     try:
         number = Decimal(str(value if value is not None else 0))
     except InvalidOperation as exc:
         raise ODataFault(400, f"{what}: не число / not a number: {value!r}") from exc
     if not number.is_finite():
         raise ODataFault(400, f"{what}: не число / not a number: {value!r}")
+    if not signed and number < 0:
+        raise ODataFault(400, f"{what}: не число ≥ 0 / not a number ≥ 0: {value!r}")
     return number
 
 
-def _guid(value: Any, what: str) -> str:
+def guid_of(value: Any, what: str) -> str:
+    """A body's GUID in its canonical form, or a 400 naming the field."""
     try:
         return str(uuid.UUID(str(value)))
     except ValueError as exc:
@@ -92,15 +96,15 @@ def _goods(base: Infobase, rows: Any) -> list[OrderLine]:
             raise ODataFault(400, f"Товары[{n}]: ожидается объект / an object is expected")
         offer, label = _offer_of(
             base,
-            _guid(row.get("Номенклатура_Key"), f"Товары[{n}].Номенклатура_Key"),
+            guid_of(row.get("Номенклатура_Key"), f"Товары[{n}].Номенклатура_Key"),
             str(row.get("Характеристика_Key") or EMPTY),
         )
-        quantity = _decimal(row.get("Количество"), f"Товары[{n}].Количество")
-        price = _decimal(row.get("Цена"), f"Товары[{n}].Цена")
-        amount = _decimal(row.get("Сумма", price * quantity), f"Товары[{n}].Сумма")
+        quantity = decimal_of(row.get("Количество"), f"Товары[{n}].Количество")
+        price = decimal_of(row.get("Цена"), f"Товары[{n}].Цена")
+        amount = decimal_of(row.get("Сумма", price * quantity), f"Товары[{n}].Сумма")
         vat = str(row.get("СтавкаНДС") or "НДС20")
         vat_sum = (
-            _decimal(row["СуммаНДС"], f"Товары[{n}].СуммаНДС") if row.get("СуммаНДС") is not None else None
+            decimal_of(row["СуммаНДС"], f"Товары[{n}].СуммаНДС") if row.get("СуммаНДС") is not None else None
         )
         lines.append(OrderLine(offer, label, quantity, price, amount, vat=vat, vat_sum=vat_sum))
     return lines
@@ -113,15 +117,15 @@ def _apply_order(base: Infobase, order: Order, body: dict[str, Any]) -> None:
         if prop in body:
             setattr(order, attr, str(body[prop] or ""))
     if "Контрагент_Key" in body:
-        key = _guid(body["Контрагент_Key"], "Контрагент_Key")
+        key = guid_of(body["Контрагент_Key"], "Контрагент_Key")
         party = find(base, "Catalog_Контрагенты", key)
         if party is None and key != EMPTY:
             raise ODataFault(400, f"Контрагент {key} не найден / no such counterparty")
         order.counterparty = party.id if isinstance(party, Counterparty) else ""
     if "Партнер_Key" in body:
-        order.site_requisites["Партнер_Key"] = _guid(body["Партнер_Key"], "Партнер_Key")
+        order.site_requisites["Партнер_Key"] = guid_of(body["Партнер_Key"], "Партнер_Key")
     if "СуммаДокумента" in body:
-        order.total = _decimal(body["СуммаДокумента"], "СуммаДокумента")
+        order.total = decimal_of(body["СуммаДокумента"], "СуммаДокумента")
     if "DeletionMark" in body:
         order.deleted = bool(body["DeletionMark"])
         order.cancelled = order.deleted
@@ -147,7 +151,7 @@ def _apply_party(base: Infobase, party: Counterparty, body: dict[str, Any]) -> N
         if prop in body:
             setattr(party, attr, str(body[prop] or ""))
     if "Партнер_Key" in body:
-        key = _guid(body["Партнер_Key"], "Партнер_Key")
+        key = guid_of(body["Партнер_Key"], "Партнер_Key")
         if key != EMPTY and key not in base.partners:
             raise ODataFault(400, f"Партнер {key} не найден / no such partner")
         party.partner = key
@@ -166,7 +170,7 @@ def create(base: Infobase, name: str, body: dict[str, Any]) -> Order | Counterpa
         raise ODataFault(405, f"{name}: создание не поддерживается / read-only in the sandbox")
     _check(name, body)
     # A client may give the new object's reference itself; one that exists already is refused.
-    ref = _guid(body["Ref_Key"], "Ref_Key") if body.get("Ref_Key") else str(uuid.uuid4())
+    ref = guid_of(body["Ref_Key"], "Ref_Key") if body.get("Ref_Key") else str(uuid.uuid4())
     if find(base, name, ref) is not None:
         raise ODataFault(400, f"{name}({ref}): объект с такой ссылкой уже существует / already exists")
     if name == "Catalog_Партнеры":
