@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
+from odata_rig import ROOT, Clock, control
 
 from obmen.connectors.base import Change, Create, Update
 from obmen.connectors.onec.odata.client import ODataClient
@@ -19,16 +19,7 @@ from obmen.connectors.onec.odata.connector import ODataConnector, origin_key
 from obmen.errors import AuthError, PermanentError, TransientError
 from obmen_sandbox.onec import OnecSandbox
 
-ROOT = "http://onec/trade/odata/standard.odata"
 STATUSES = {"НеСогласован": "N", "КОбеспечению": "P", "КОтгрузке": "D", "Закрыт": "F"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -46,15 +37,6 @@ async def onec(sandbox: OnecSandbox) -> AsyncIterator[ODataConnector]:
     connector = make(sandbox)
     yield connector
     await connector.client.aclose()
-
-
-async def control(sandbox: OnecSandbox, verb: str, path: str, body: Any = None) -> Any:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=sandbox.app), base_url="http://onec"
-    ) as http:
-        reply = await http.request(verb, f"/_sandbox{path}", json=body)
-        assert reply.status_code < 400, reply.text
-        return reply.json()
 
 
 async def all_ids(onec: ODataConnector, entity: str) -> list[str]:

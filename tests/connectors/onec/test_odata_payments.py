@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from odata_rig import ROOT, Clock, control
 
 from obmen.connectors.base import Change, Create, Update
 from obmen.connectors.onec.odata.client import ODataClient
@@ -19,16 +20,7 @@ from obmen.model.payments import is_cash
 from obmen_sandbox.onec import OnecSandbox
 from obmen_sandbox.onec.odata.filters import FilterError, compile_filter
 
-ROOT = "http://onec/trade/odata/standard.odata"
 KINDS = {"Банковская карта": "Эквайринг", "Оплата курьеру": "Наличные курьеру"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -46,15 +38,6 @@ async def onec(sandbox: OnecSandbox) -> AsyncIterator[ODataConnector]:
     connector = make(sandbox)
     yield connector
     await connector.client.aclose()
-
-
-async def control(sandbox: OnecSandbox, verb: str, path: str, body: Any = None) -> Any:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=sandbox.app), base_url="http://onec"
-    ) as http:
-        reply = await http.request(verb, f"/_sandbox{path}", json=body)
-        assert reply.status_code < 400, reply.text
-        return reply.json()
 
 
 def pay(system: str, amount: str, paid: bool, at: str | None = None) -> dict[str, Any]:
