@@ -71,6 +71,22 @@ def test_billion_laughs_is_refused(tmp_path: Path) -> None:
     assert "DOCTYPE" in str(error)
 
 
+def test_a_doctype_after_comments_and_instructions_is_refused_naming_its_line(tmp_path: Path) -> None:
+    declaration = '<?xml version="1.0" encoding="UTF-8"?>\n'
+    prolog = declaration + '<!-- 1C -->\n<?обмен x?>\n<!DOCTYPE x [<!ENTITY a "b">]>\n'
+    error = _refused((prolog + GOOD.split("\n", 1)[1]).encode(), tmp_path)
+    assert "line 4: a DOCTYPE" in str(error)
+
+
+def test_a_prolog_of_many_instructions_is_read_in_one_pass(tmp_path: Path) -> None:
+    # A pattern with a repeated lazy group tried every way of splitting 60 instructions (found by
+    # tests/fuzz: a hang that pytest-timeout ends); the prolog is now walked once.
+    declaration, rest = GOOD.split("\n", 1)
+    doc = declaration + "\n" + "<?pi x?>" * 60 + "\n" + rest
+    items = _read_all(doc.encode(), tmp_path)
+    assert [i.name for i in items if isinstance(i, Product)] == ["Молоток"]
+
+
 def test_a_plain_doctype_is_refused(tmp_path: Path) -> None:
     doc = GOOD.replace(
         "\n", '\n<!DOCTYPE КоммерческаяИнформация SYSTEM "http://example.invalid/cml.dtd">\n', 1
