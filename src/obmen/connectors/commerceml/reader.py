@@ -102,8 +102,8 @@ def _doctype_at(head: bytes) -> int | None:
     """Where a DOCTYPE stands in the prolog (after the declaration, blanks, comments and PIs), if it does.
 
     Refused before libxml2 reads it, so an entity bomb is named as what it is, whatever libxml2's own
-    amplification limit says first. One pass over the head: a pattern with a repeated lazy group took
-    seconds on a prolog of many unclosed `<?` (found by tests/fuzz).
+    amplification limit says first. One pass over the head: a pattern with a repeated lazy group tried
+    every way of splitting a prolog of many instructions and hung on one (found by tests/fuzz).
     """
     at = 0
     while at < len(head):
