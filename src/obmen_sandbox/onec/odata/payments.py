@@ -77,10 +77,6 @@ def payment_rows(base: Infobase, name: str) -> list[dict[str, Any]]:
     return [payment_row(base, d) for d in base.payment_documents.values() if d.cash == cash]
 
 
-def _decimal(value: Any, what: str) -> Decimal:
-    return decimal_of(value, what, signed=False)
-
-
 def _order_of(base: Infobase, key: str) -> Order:
     order = find(base, "Document_ЗаказКлиента", key)
     if not isinstance(order, Order):
@@ -101,7 +97,7 @@ def _settlement(base: Infobase, doc: PaymentDocument, rows: Any) -> None:
         raise ODataFault(400, f"РасшифровкаПлатежа.Заказ_Type: {row.get('Заказ_Type')!r} is not an order")
     doc.order = as_guid(_order_of(base, guid_of(row.get("Заказ"), "РасшифровкаПлатежа.Заказ")).onec_id)
     if "Сумма" in row:
-        doc.amount = _decimal(row["Сумма"], "РасшифровкаПлатежа.Сумма")
+        doc.amount = decimal_of(row["Сумма"], "РасшифровкаПлатежа.Сумма", signed=False)
 
 
 def _apply(base: Infobase, doc: PaymentDocument, body: dict[str, Any]) -> None:
@@ -126,7 +122,7 @@ def _apply(base: Infobase, doc: PaymentDocument, body: dict[str, Any]) -> None:
     if "РасшифровкаПлатежа" in body:
         _settlement(base, doc, body["РасшифровкаПлатежа"])
     if "СуммаДокумента" in body:
-        doc.amount = _decimal(body["СуммаДокумента"], "СуммаДокумента")
+        doc.amount = decimal_of(body["СуммаДокумента"], "СуммаДокумента", signed=False)
     if "DeletionMark" in body:
         doc.deleted = bool(body["DeletionMark"])
         doc.posted = doc.posted and not doc.deleted  # a document marked for deletion is not posted
@@ -206,7 +202,7 @@ def record(base: Infobase, body: dict[str, Any], now: datetime) -> PaymentDocume
     if order is None:
         raise ODataFault(404, f"no order {body.get('order')!r}")
     key = as_guid(order.onec_id)
-    amount = _decimal(body["amount"], "amount") if body.get("amount") is not None else None
+    amount = decimal_of(body["amount"], "amount", signed=False) if body.get("amount") is not None else None
     waiting = [
         d
         for d in base.payment_documents.values()
