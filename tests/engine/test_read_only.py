@@ -92,3 +92,25 @@ async def test_a_create_carries_no_field_the_target_only_shows(db: Database) -> 
     await _round(engine, fakes, clock)
     assert _only(fakes["bitrix24"])[1]["phones"] == OLD
     assert site.get("counterparty", site_id).get("phones") in (None, [])
+
+
+async def test_an_update_carries_what_its_target_showed_of_the_fields_it_writes(db: Database) -> None:
+    """`Update.read`: a connector that reads again before it writes compares with it (§2.11)."""
+    engine, fakes, clock = _setup(db)
+    fakes["site"].create("counterparty", {"name": "Ирина", "phones": OLD})
+    await _round(engine, fakes, clock)
+    crm_id, _ = _only(fakes["bitrix24"])
+    onec_id, _ = _only(fakes["onec"])
+    seen: list[object] = []
+    write = fakes["onec"].write
+
+    async def recording(ops):  # type: ignore[no-untyped-def]
+        seen.extend(ops)
+        return await write(ops)
+
+    fakes["onec"].write = recording  # type: ignore[method-assign]
+    fakes["bitrix24"].edit("counterparty", crm_id, name="Ирина Смирнова")
+    await _round(engine, fakes, clock)
+    assert [(op.external_id, op.fields, op.read) for op in seen] == [  # type: ignore[attr-defined]
+        (onec_id, {"name": "Ирина Смирнова"}, {"name": "Ирина"})
+    ]

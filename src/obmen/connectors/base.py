@@ -106,6 +106,10 @@ class Update:
     entity: str
     external_id: str
     fields: Fields
+    #: What the object showed of those fields when obmen read it, in the connector's own terms: a
+    #: connector that reads again before it writes leaves a fact the object changed meanwhile to the
+    #: next round, rather than writing an older one over it (docs/architecture.md §2.11).
+    read: Fields | None = None
 
 
 WriteOp = Create | Update

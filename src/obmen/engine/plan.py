@@ -154,6 +154,12 @@ def _sides(
     return sides
 
 
+def _read(known: Known, system: str, external_id: str, out: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the target showed of the fields written, as its connector read them."""
+    remote = known.remotes.get((system, external_id))
+    return None if remote is None else {k: remote.fields[k] for k in out if k in remote.fields}
+
+
 def _remotes(known: Known, cid: str) -> list[tuple[str, Any]]:
     """(system, remote) of every side of one object that was read."""
     found = ((s, known.remotes.get((s, x))) for s, x in sorted(known.links.get(cid, {}).items()))
@@ -222,7 +228,9 @@ def _plan_writes(
                 )
             return False
         op: WriteOp = (
-            Update(known.entity, external_id, out) if external_id else Create(known.entity, cid, out)
+            Update(known.entity, external_id, out, _read(known, system, external_id, out))
+            if external_id
+            else Create(known.entity, cid, out)
         )
         entry = JournalEntry(
             entity=known.entity,

@@ -68,6 +68,35 @@ async def test_rest_refuses_a_payment_the_site_does_not_hold_and_changes_nothing
         assert [p["paid"] for p in seen["payments"]] == [True, False]
 
 
+async def test_a_payment_paid_on_the_site_after_obmen_read_it_is_not_unpaid_by_the_write() -> None:
+    """The merge read the order with its cash unpaid; the courier's cash is recorded before the write
+    goes out. The write re-reads the order and leaves the payments, a fact the site moved meanwhile, to
+    the next round; what else it carries is written (docs/architecture.md §2.11)."""
+    site = stocked_site()
+    async with control(site) as http:
+        oid = (await http.post("/_sandbox/orders", json=BODY)).json()["id"]
+        connector = SiteRestConnector(client_for(site))
+        read = (await connector.fetch("order", [str(oid)]))[str(oid)].fields
+        second = (await http.get(f"/_sandbox/orders/{oid}")).json()["payments"][1]["id"]
+        await http.patch(f"/_sandbox/orders/{oid}", json={"payments": [{"id": second, "paid": True}]})
+        # What the merge decided from its reading: the payments as they were (another side's shape of
+        # them, dated otherwise), and a comment.
+        stale = [{**p, "paid_at": None} for p in read["payments"]]
+        wanted = {"payments": stale, "comment": "Позвонить за час"}
+        taken = {"payments": read["payments"], "comment": read.get("comment")}
+        [result] = await connector.write([Update("order", str(oid), wanted, taken)])
+        assert result.ok, result.error
+        seen = (await http.get(f"/_sandbox/orders/{oid}")).json()
+        assert [p["paid"] for p in seen["payments"]] == [True, True]
+        after = (await connector.fetch("order", [str(oid)]))[str(oid)].fields
+        assert after["comment"] == "Позвонить за час"
+        # Without what it read, the same write would take the cash back: the race this guards.
+        [blind] = await connector.write([Update("order", str(oid), {"payments": stale})])
+        assert blind.ok, blind.error
+        seen = (await http.get(f"/_sandbox/orders/{oid}")).json()
+        assert [p["paid"] for p in seen["payments"]] == [True, False]
+
+
 async def test_the_exchange_reads_each_payment_document_as_a_payment_of_its_order() -> None:
     site = stocked_site()
     async with control(site) as http:

@@ -33,6 +33,7 @@ from obmen.connectors.base import (
     MatchKey,
     Remote,
     ScanPage,
+    Update,
     WriteOp,
     WriteResult,
 )
@@ -384,7 +385,7 @@ class SiteRestConnector:
             return WriteResult(op, error=PermanentError(f"site order {external_id} does not exist"))
         if origin_of(now["order"])[1]:
             return await self._finish(op, now)
-        plan = plan_order(op.fields, now)
+        plan = plan_order(op.fields, now, op.read if isinstance(op, Update) else None)
         try:
             for method, params in plan.calls:
                 await self.client.call(method, params)

@@ -6,6 +6,7 @@ the calls, and what the REST cannot change (it is refused with the reason, never
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,8 +18,9 @@ from obmen.errors import PermanentError
 from obmen.model.payments import match
 from obmen.model.totals import line_fields_amount
 
-__all__ = ["READ_ONLY", "Plan", "amount", "line_sum", "plan_order", "refused"]
+__all__ = ["READ_ONLY", "Plan", "amount", "line_sum", "moved", "plan_order", "refused"]
 
+log = logging.getLogger(__name__)
 Call = tuple[str, dict[str, Any]]
 #: Order fields the site's REST keeps as the storefront made them (§6.3); `lines` and `total` change only
 #: as far as `_basket` can write them.
@@ -26,6 +28,8 @@ READ_ONLY = ("number", "date", "site", "delivery", "customer")
 #: What a basket item's update can change in a line (§3.5); anything else of a line is the storefront's
 #: (the discount follows the quantity: the site keeps it per unit).
 _LINE_WRITABLE = ("quantity", "price", "discount")
+#: The order's facts a write compares with what the merge read (`moved`).
+_FACTS = ("status", "cancelled", "payments")
 
 
 @dataclass
@@ -53,13 +57,19 @@ def _yn(flag: Any) -> str:
     return "Y" if flag else "N"
 
 
-def plan_order(wanted: Mapping[str, Any], now: Mapping[str, Any]) -> Plan:
+def plan_order(
+    wanted: Mapping[str, Any], now: Mapping[str, Any], read: Mapping[str, Any] | None = None
+) -> Plan:
     """The calls for `wanted` (canonical fields) on an order the site holds as `now`.
 
-    `now` is `{"order", "payments", "shipments", "fields"}`: the REST rows and their canonical fields.
+    `now` is `{"order", "payments", "shipments", "fields"}`: the REST rows and their canonical fields;
+    `read` what the order showed of `wanted`'s fields when the merge read it (`Update.read`).
     """
     plan = Plan()
     have: Mapping[str, Any] = now["fields"]
+    if late := moved(have, read) & wanted.keys():
+        log.info("site order %s: %s changed since it was read; next round's", now["order"]["id"], late)
+        wanted = {k: v for k, v in wanted.items() if k not in late}
     order: Mapping[str, Any] = now["order"]
     problems = [k for k in READ_ONLY if k in wanted and wanted[k] != have.get(k)]
     basket = _basket(plan, wanted, now)
@@ -89,6 +99,21 @@ def plan_order(wanted: Mapping[str, Any], now: Mapping[str, Any]) -> Plan:
             f'`[field_policy] "order.<field>" = "owner:site"` (docs/protocols/site-rest.md §6.3)'
         )
     return plan
+
+
+def moved(have: Mapping[str, Any], read: Mapping[str, Any] | None) -> set[str]:
+    """The order's facts the site changed since obmen read it: not written over with what the merge
+    decided from the older reading; the site's change is the next round's news (its event is on its way,
+    the short poll behind it; docs/architecture.md §2.11)."""
+    if read is None:
+        return set()
+    return {k for k in _FACTS if k in read and _level(k, have.get(k)) != _level(k, read[k])}
+
+
+def _level(name: str, value: Any) -> Any:
+    if name == "payments":
+        return [(bool(p.get("paid")), p.get("amount")) for p in value or ()]
+    return bool(value) if name == "cancelled" else value
 
 
 def _offer(line: Mapping[str, Any]) -> str:
