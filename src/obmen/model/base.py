@@ -44,6 +44,20 @@ class Ref:
 _PLACES = {"RUB": 2, "USD": 2, "EUR": 2, "KZT": 2, "BYN": 2, "JPY": 0}
 
 
+#: Currency → its minor unit as a quantum (`Decimal("0.01")`), for the currencies seen so far: a catalog
+#: makes a Money per price, and the check and the quantum are the same each time.
+_STEPS: dict[str, Decimal] = {}
+
+
+def _step(currency: str) -> Decimal:
+    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+        raise ValueError(f"currency must be an ISO 4217 code such as 'RUB', not {currency!r}")
+    step = Decimal(1).scaleb(-_PLACES.get(currency, 2))
+    if len(_STEPS) < 256:  # codes are three letters; the cap keeps odd input from growing it
+        _STEPS[currency] = step
+    return step
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     """An amount in one currency, quantised to the currency's minor unit."""
@@ -52,10 +66,11 @@ class Money:
     currency: str = "RUB"
 
     def __post_init__(self) -> None:
-        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
-            raise ValueError(f"currency must be an ISO 4217 code such as 'RUB', not {self.currency!r}")
-        step = Decimal(1).scaleb(-_PLACES.get(self.currency, 2))
-        object.__setattr__(self, "amount", Decimal(self.amount).quantize(step, rounding=ROUND_HALF_UP))
+        step = _STEPS.get(self.currency)
+        if step is None:
+            step = _step(self.currency)
+        amount = self.amount if type(self.amount) is Decimal else Decimal(self.amount)
+        object.__setattr__(self, "amount", amount.quantize(step, rounding=ROUND_HALF_UP))
 
     def _same(self, other: Money) -> None:
         if other.currency != self.currency:

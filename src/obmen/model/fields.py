@@ -18,10 +18,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from obmen.model import entities
 from obmen.model.base import EntityType, Money, Ref
 
-__all__ = ["ENTITY_CLASSES", "FieldValue", "decimal_text", "fingerprint", "from_fields", "to_fields"]
+__all__ = [
+    "ENTITY_CLASSES",
+    "FieldValue",
+    "canonical_json",
+    "decimal_text",
+    "fingerprint",
+    "from_fields",
+    "to_fields",
+]
 
 FieldValue = str | int | bool | None | list[Any] | dict[str, Any]
 
@@ -116,7 +126,17 @@ def from_fields(entity: EntityType | str, fields: Mapping[str, FieldValue]) -> A
     return _build(ENTITY_CLASSES[EntityType(entity)], fields)
 
 
+def canonical_json(value: Any) -> str:
+    """Canonical JSON: sorted keys, compact, UTF-8 kept; what fingerprints hash and the store keeps."""
+    try:
+        # orjson writes these maps byte for byte as `json` does (tests/unit/test_canonical_json.py), at a
+        # tenth of the cost: a 1C catalog dumps every item twice (its fingerprint, its mirror row).
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        # What orjson does not take (an integer beyond 64 bits, a key that is not a string) `json` does.
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def fingerprint(fields: Mapping[str, Any]) -> str:
     """A stable hash of a field map: equal maps, equal fingerprints."""
-    text = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()[:32]

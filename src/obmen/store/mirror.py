@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from obmen.model.fields import canonical_json
 from obmen.store.database import Database
 from obmen.store.tables import mirror, outbox
 
@@ -135,10 +136,6 @@ class OutboxItem:
         return fields, unseen, contested
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 def _print(text: str) -> str:
     """The fingerprint of a field map from its stored text: `model.fields.fingerprint`, one dump fewer."""
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -175,7 +172,7 @@ async def _absorb_chunk(
     touched: list[str] = []
     redigested: list[dict[str, Any]] = []
     for record in {r.external_id: r for r in records}.values():
-        text = _dumps(record.fields)
+        text = canonical_json(record.fields)
         print_ = _print(text)
         row: dict[str, Any] = {"fields": text, "fingerprint": print_, "origin": record.origin}
         row |= {"deleted": int(record.deleted), "seen_at": now, "changed_at": now, "digest": record.digest}
@@ -324,7 +321,7 @@ async def put(
             "system": system,
             "entity": entity,
             "external_id": x,
-            "fields": _dumps(items[x]),
+            "fields": canonical_json(items[x]),
             "version": 1,
             "queued_at": now,
             "changed": _changed(names.get(x), "{}"),
@@ -343,7 +340,7 @@ async def put(
             outbox.update()
             .where(_box(tenant, system), outbox.c.entity == entity, outbox.c.external_id == x)
             .values(
-                fields=_dumps(items[x]),
+                fields=canonical_json(items[x]),
                 version=row.version + 1,
                 queued_at=now,
                 changed=_changed(names.get(x), earlier),
@@ -355,7 +352,7 @@ def _changed(names: Mapping[str, Any] | None, earlier: str | None) -> str | None
     """The stored `changed` map: None (whole document) absorbs everything; the earliest value stays."""
     if names is None or earlier is None:
         return None
-    return _dumps({**names, **json.loads(earlier)})
+    return canonical_json({**names, **json.loads(earlier)})
 
 
 def _item(row: Any) -> OutboxItem:
@@ -387,9 +384,9 @@ async def narrow(
     `contested` (whole, per document) replaces what the outbox remembers of the partner's own changes.
     """
     for external_id, names in unseen.items():
-        values: dict[str, Any] = {"changed": _dumps(dict(names))}
+        values: dict[str, Any] = {"changed": canonical_json(dict(names))}
         if contested and external_id in contested:
-            values["contested"] = _dumps({k: list(v) for k, v in contested[external_id].items()})
+            values["contested"] = canonical_json({k: list(v) for k, v in contested[external_id].items()})
         await conn.execute(
             outbox.update()
             .where(_box(tenant, system), outbox.c.entity == entity, outbox.c.external_id == external_id)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from obmen.model.fields import canonical_json
 
 __all__ = ["chunks", "dumps", "upsert"]
 
@@ -17,8 +18,8 @@ CHUNK = 500
 
 
 def dumps(value: Any) -> str:
-    """Canonical JSON (sorted keys, compact, UTF-8 kept)."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """Canonical JSON (`model.fields.canonical_json`)."""
+    return canonical_json(value)
 
 
 def upsert(conn: AsyncConnection, table: sa.Table) -> Any:
