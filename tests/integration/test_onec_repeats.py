@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from onec_client import OneC
 
 from obmen.connectors.mirrored.ingest import MirrorIngest
-from obmen.connectors.onec import backend as onec_backend
+from obmen.connectors.onec import spooler as onec_spooler
 from obmen.connectors.onec.backend import OneCBackend
 from obmen.connectors.onec.connector import ONEC_FIELDS, onec_connector
 from obmen.connectors.onec.server import ExchangeEndpoint
@@ -98,15 +98,15 @@ async def onec(stack: Stack) -> AsyncIterator[OneC]:
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The files the backend reads item by item (its `_spool`), by name."""
+    """The files the backend reads item by item (`spooler.spool`), by name."""
     seen: list[str] = []
-    original = onec_backend._spool
+    original = onec_spooler.spool
 
     def spy(path: Path, *args: Any) -> Path:
         seen.append(path.name)
         return original(path, *args)
 
-    monkeypatch.setattr(onec_backend, "_spool", spy)
+    monkeypatch.setattr(onec_spooler, "spool", spy)
     return seen
 
 
@@ -158,7 +158,7 @@ async def test_a_changed_file_is_read_and_its_unchanged_neighbour_is_not(
 async def test_a_file_whose_ingest_was_cut_short_is_read_again(
     stack: Stack, onec: OneC, reads: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(onec_backend, "_CHUNK", 10)
+    monkeypatch.setattr(onec_spooler, "_CHUNK", 10)
     original = stack.ingest.absorb
     calls = 0
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from obmen.connectors.mirrored.records import Record
-from obmen.connectors.onec.backend import spool_line, spooled
+from obmen.connectors.onec.spooler import spool_line, spooled
 
 _IDS = st.text(min_size=1, max_size=40)
 _FIELDS = st.dictionaries(st.text(max_size=8), st.one_of(st.text(max_size=8), st.integers(), st.none()))

@@ -1,10 +1,11 @@
 """What obmen's 1C exchange endpoint does with a run (the `ExchangeBackend` of `onec.server`).
 
-Catalog files are read by the streaming codec in a worker thread and their records *spooled* to a file
-next to the upload; only a file read to its end is absorbed into the 1C mirror, so truncated or hostile
-XML imports nothing, and memory does not grow with the file. Products and offers whose raw digest the
-mirror already holds are neither parsed nor mapped (the reader asks the mirror a few hundred at a
-time), and only their sighting is stored: an unchanged re-import costs little more than the XML walk.
+Catalog files are read by the streaming codec in a worker thread (a big one in a helper process,
+`connectors/onec/spooler.py`) and their records *spooled* to a file next to the upload; only a file
+read to its end is absorbed into the 1C mirror, so truncated or hostile XML imports nothing, and memory
+does not grow with the file. Products and offers whose raw digest the mirror already holds are neither
+parsed nor mapped (the reader asks the mirror a few hundred at a time), and only their sighting is
+stored: an unchanged re-import costs little more than the XML walk.
 Absorbing enqueues the keys of the objects whose fingerprint changed (`obmen.connectors.mirrored.ingest`).
 `deactivate` retires what a full run did not mention. `query` answers 1C with the outbox's orders,
 acknowledged only by `success` (docs/protocols/commerceml.md §1.7).
@@ -18,15 +19,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from obmen.connectors.commerceml import KnownMany, RunContext, read
+from obmen.connectors.commerceml import KnownMany, RunContext
 from obmen.connectors.commerceml.names import Vocabulary
 from obmen.connectors.commerceml.reader import read_classifier
 from obmen.connectors.mirrored.documents import (
@@ -38,23 +38,22 @@ from obmen.connectors.mirrored.documents import (
     info_xml,
 )
 from obmen.connectors.mirrored.ingest import CATALOG_ID, LAST_ORDER, ORDER_NUMBERS, Absorbed, MirrorIngest
-from obmen.connectors.mirrored.records import CATALOG_ENTITIES, FileReport, Record, records
+from obmen.connectors.mirrored.records import CATALOG_ENTITIES, FileReport, Record
 from obmen.connectors.onec.connector import SYSTEM
 from obmen.connectors.onec.repeats import Repeats, file_digest, file_kind
 from obmen.connectors.onec.server import ExchangeEndpoint, Run
+from obmen.connectors.onec.spooler import Spooler, SpoolReader
+from obmen.connectors.onec.spooler import spool as read_spool
 from obmen.connectors.onec.throttle import TrustedProxies
 from obmen.connectors.onec.uploads import Limits
-from obmen.errors import ObmenError, PermanentError, ProtocolError, TransientError
+from obmen.errors import ObmenError, TransientError
 from obmen.store.database import Database
 from obmen.store.uploads import Upload
 
-__all__ = ["OneCBackend", "onec_endpoint", "spool_line", "spooled"]
+__all__ = ["OneCBackend", "onec_endpoint"]
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 500
-#: An unchanged record costs a sighting only: this many of them weigh as much as one parsed record.
-_UNCHANGED_WEIGHT = 0.25
 _STATE_TTL = 6 * 3600.0
 #: How long the reading thread waits for the mirror to answer which items it holds.
 _ASK_TIMEOUT = 120.0
@@ -95,6 +94,7 @@ class OneCBackend:
         self.encoding = encoding
         self.clock = clock
         self._runs: dict[str, _RunState] = {}
+        self.spooler = Spooler()
 
     def _state(self, run: Run) -> _RunState:
         now = self.clock()
@@ -118,7 +118,7 @@ class OneCBackend:
                 return await self._skip(state, path, held)
             await self.repeats.forget([(kind, name)])
             known = self._known_many(asyncio.get_running_loop())
-            spool = await asyncio.to_thread(_spool, path, state.context, report, known)
+            spool = await asyncio.to_thread(self.spooler.run, path, state.context, report, known)
             absorbed = await self._absorb(spool, trigger="onec:exchange")
             full = frozenset(e for e in report.full if e in CATALOG_ENTITIES)
             if report.catalog_id:
@@ -206,7 +206,7 @@ class OneCBackend:
 
     async def _absorb(self, spool: Path, *, trigger: str, rekey: bool = False) -> Absorbed:
         total = Absorbed()
-        reader = _Spool(spool)
+        reader = SpoolReader(spool)
         try:
             while chunk := await asyncio.to_thread(reader.next_chunk):
                 if rekey:
@@ -273,89 +273,12 @@ class OneCBackend:
         """1C's orders back: statuses, postings, payments, shipments, and orders born in 1C."""
         report = FileReport()
         async with self._noted("documents", path):
-            spool = await asyncio.to_thread(_spool, path, RunContext(), report, None, self.vocabulary)
+            spool = await asyncio.to_thread(read_spool, path, RunContext(), report, None, self.vocabulary)
             total = await self._absorb(spool, trigger="onec:documents", rekey=True)
         skipped = f"; skipped {len(report.skipped)} non-order documents" if report.skipped else ""
         summary = f"{path.name}: {total.summary() or 'no documents'}{skipped}"
         await self.ingest.note("documents", f"ok: {summary}")
         return summary
-
-
-def _spool(
-    path: Path,
-    context: RunContext,
-    report: FileReport,
-    known: KnownMany | None = None,
-    vocabulary: Vocabulary | None = None,
-) -> Path:
-    """Read and map a whole file into a spool of JSON lines; any malformed input raises `ProtocolError`."""
-    spool = path.with_name(path.name + ".records")
-    try:
-        with spool.open("w", encoding="utf-8") as out:
-            for record in records(read(path, context, known_many=known), context, report, vocabulary):
-                out.write(spool_line(record))
-    except ObmenError:
-        spool.unlink(missing_ok=True)
-        raise
-    except (ValueError, ArithmeticError, KeyError) as exc:
-        spool.unlink(missing_ok=True)
-        raise ProtocolError(f"{path.name}: {exc}") from exc
-    except Exception as exc:
-        # A bug of ours must still reach 1C as a `failure` line (not a 500 it cannot read), loudly here.
-        spool.unlink(missing_ok=True)
-        log.exception("1C exchange: reading %s failed", path.name)
-        raise PermanentError(f"{path.name}: obmen could not read the file ({type(exc).__name__})") from exc
-    return spool
-
-
-#: Marks a spool line of an unchanged record: `<mark>entity<tab>id<tab>digest`, no JSON either way.
-_SIGHTED = "="
-_PLAIN = str.maketrans("", "", "\t\n\r")
-
-
-def spool_line(record: Record) -> str:
-    """A record as one spool line; an unchanged one (most of a re-import) in a cheap form of its own."""
-    x, digest = record.external_id, record.digest
-    if record.unchanged and digest and f"{x}{digest}".translate(_PLAIN) == f"{x}{digest}":
-        return f"{_SIGHTED}{record.entity}\t{x}\t{digest}\n"
-    line = [record.entity, x, record.fields, digest, record.unchanged]
-    return json.dumps(line, ensure_ascii=False) + "\n"
-
-
-def spooled(line: str) -> Record:
-    """The record a spool line holds (`spool_line`)."""
-    if line.startswith(_SIGHTED):
-        entity, external_id, digest = line[1:].rstrip("\n").split("\t")
-        return Record(entity, external_id, {}, digest, unchanged=True)
-    entity, external_id, fields, digest, unchanged = json.loads(line)
-    return Record(entity, external_id, fields, digest, unchanged)
-
-
-class _Spool:
-    """Reads a spool back a chunk at a time (in a worker thread) and deletes it when closed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lines: IO[str] | None = None
-
-    def next_chunk(self) -> list[Record]:
-        if self._lines is None:
-            self._lines = self.path.open(encoding="utf-8")
-        chunk: list[Record] = []
-        weight = 0.0
-        for line in self._lines:
-            record = spooled(line)
-            chunk.append(record)
-            weight += _UNCHANGED_WEIGHT if record.unchanged else 1.0
-            # A document's counterparties come before its order: never split them across chunks.
-            if weight >= _CHUNK and record.entity != "counterparty":
-                break
-        return chunk
-
-    def close(self) -> None:
-        if self._lines is not None:
-            self._lines.close()
-        self.path.unlink(missing_ok=True)
 
 
 def onec_endpoint(
