@@ -7,8 +7,11 @@ obmen holds; the repositories in this package take it as their first argument.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,6 +176,10 @@ async def refresh_statistics(conn: AsyncConnection, table: str, written: int) ->
     return True
 
 
+#: The databases whose transaction the current task (and the tasks it started) is inside.
+_TURN: ContextVar[tuple[int, ...]] = ContextVar("obmen_store_turn", default=())
+
+
 @dataclass(slots=True)
 class Database:
     """An async engine plus what the repositories need to know about its dialect."""
@@ -183,6 +190,10 @@ class Database:
     reap_after: dict[str, float] = field(default_factory=dict)
     #: SQL statements sent since the pool opened (an executemany counts once): `/metrics`, bench/idle.py.
     statements: int = 0
+    #: Event loop → the lock SQLite transactions take turns on (`begin`).
+    _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 5) -> Database:
@@ -210,8 +221,29 @@ class Database:
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside one transaction, committed on success and rolled back on error."""
-        async with self.engine.begin() as connection:
-            yield connection
+        if self.is_postgres or id(self) in _TURN.get():
+            async with self.engine.begin() as connection:
+                yield connection
+            return
+        # SQLite lets one writer in at a time, and a writer that finds the file taken sleeps in SQLite's
+        # busy handler (1, 2, 5 … 100 ms a step), a sleep that outlasts most transactions here: at 100k
+        # products the 1C import's chunks and the worker's batches spent more time asleep than writing
+        # (issue 14). Within a process they take turns on a lock instead and none sleeps. A transaction
+        # opened inside another (its tasks too) is already in its turn.
+        async with self._turn():
+            token = _TURN.set((*_TURN.get(), id(self)))
+            try:
+                async with self.engine.begin() as connection:
+                    yield connection
+            finally:
+                _TURN.reset(token)
+
+    def _turn(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._turns.get(loop)
+        if lock is None:
+            lock = self._turns[loop] = asyncio.Lock()
+        return lock
 
     async def revision(self) -> str | None:
         """The migration revision the database is at (None for an empty database)."""
