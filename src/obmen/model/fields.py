@@ -29,6 +29,7 @@ __all__ = [
     "canonical_json",
     "decimal_text",
     "fingerprint",
+    "fingerprint_of",
     "from_fields",
     "to_fields",
 ]
@@ -139,4 +140,9 @@ def canonical_json(value: Any) -> str:
 
 def fingerprint(fields: Mapping[str, Any]) -> str:
     """A stable hash of a field map: equal maps, equal fingerprints."""
-    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()[:32]
+    return fingerprint_of(canonical_json(fields))
+
+
+def fingerprint_of(text: str) -> str:
+    """The fingerprint of a field map from its canonical text (a store that keeps the text dumps once)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -9,7 +9,6 @@ collection marks rows as sent under a run id and only the partner's `success` ac
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from obmen.model.fields import canonical_json
+from obmen.model.fields import canonical_json, fingerprint_of
 from obmen.store.database import Database
 from obmen.store.tables import mirror, outbox
 
@@ -136,11 +135,6 @@ class OutboxItem:
         return fields, unseen, contested
 
 
-def _print(text: str) -> str:
-    """The fingerprint of a field map from its stored text: `model.fields.fingerprint`, one dump fewer."""
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 def _key(tenant: str, system: str) -> Any:
     return sa.and_(mirror.c.tenant == tenant, mirror.c.system == system)
 
@@ -173,7 +167,7 @@ async def _absorb_chunk(
     redigested: list[dict[str, Any]] = []
     for record in {r.external_id: r for r in records}.values():
         text = canonical_json(record.fields)
-        print_ = _print(text)
+        print_ = fingerprint_of(text)
         row: dict[str, Any] = {"fields": text, "fingerprint": print_, "origin": record.origin}
         row |= {"deleted": int(record.deleted), "seen_at": now, "changed_at": now, "digest": record.digest}
         held = known.get(record.external_id)
