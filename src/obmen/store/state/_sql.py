@@ -1,4 +1,4 @@
-"""What the state repositories share: canonical JSON, the dialect's upsert, id lists in chunks."""
+"""What the state repositories share: the dialect's upsert, id lists in chunks."""
 
 from __future__ import annotations
 
@@ -9,17 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from obmen.model.fields import canonical_json
-
-__all__ = ["chunks", "dumps", "upsert"]
+__all__ = ["chunks", "upsert"]
 
 #: Ids per `IN (…)` list: far below the 65,535 bind parameters PostgreSQL allows a statement.
 CHUNK = 500
-
-
-def dumps(value: Any) -> str:
-    """Canonical JSON (`model.fields.canonical_json`)."""
-    return canonical_json(value)
 
 
 def upsert(conn: AsyncConnection, table: sa.Table) -> Any:

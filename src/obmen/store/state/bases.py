@@ -13,8 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from obmen.model.fields import canonical_json
 from obmen.store.database import refresh_statistics
-from obmen.store.state._sql import chunks, dumps, upsert
+from obmen.store.state._sql import chunks, upsert
 from obmen.store.tables import bases
 
 __all__ = ["load_agreements", "save_bases", "save_sides"]
@@ -56,7 +57,7 @@ async def save_bases(
             "tenant": tenant,
             "entity": entity,
             "canonical_id": cid,
-            "fields": dumps(fields),
+            "fields": canonical_json(fields),
             "fingerprint": fp,
             "updated_at": now,
         }
@@ -92,4 +93,4 @@ async def save_sides(
         )
         .values(sides=sa.bindparam("b_sides"))
     )
-    await conn.execute(stmt, [{"b_cid": cid, "b_sides": dumps(v)} for cid, v in values.items()])
+    await conn.execute(stmt, [{"b_cid": cid, "b_sides": canonical_json(v)} for cid, v in values.items()])

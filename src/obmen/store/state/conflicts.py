@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from obmen.errors import ObmenError
+from obmen.model.fields import canonical_json
 from obmen.store.database import Database
 from obmen.store.queue import NewItem, enqueue
-from obmen.store.state._sql import chunks, dumps, upsert
+from obmen.store.state._sql import chunks, upsert
 from obmen.store.tables import conflicts, journal
 
 __all__ = [
@@ -53,8 +54,8 @@ async def record_conflicts(
             entity=entity,
             canonical_id=cid,
             field=field,
-            base=dumps(base),
-            candidates=dumps(dict(candidates)),
+            base=canonical_json(base),
+            candidates=canonical_json(dict(candidates)),
             created_at=now,
         )
         await conn.execute(
@@ -184,7 +185,12 @@ async def _decide(
             sides = ", ".join(sorted(candidates))
             raise ConflictNotOpen(f"conflict {conflict_id}: side must be one of {sides} / сторона: {sides}")
         value = candidates[side]
-    values = {"decision": dumps(value), "decided_side": side, "decided_by": by[:128], "decided_at": now}
+    values = {
+        "decision": canonical_json(value),
+        "decided_side": side,
+        "decided_by": by[:128],
+        "decided_at": now,
+    }
     await conn.execute(sa.update(conflicts).where(conflicts.c.id == conflict_id).values(**values))
     await conn.execute(
         sa.insert(journal).values(
@@ -197,7 +203,7 @@ async def _decide(
             source_system=side,
             # The decision changes no remote object by itself: obmen records it; the writes follow.
             target_system="obmen",
-            fields=dumps({row.field: value}),
+            fields=canonical_json({row.field: value}),
             trigger=f"operator:{by}"[:64],
             status="applied",
         )

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from obmen.store.state._sql import dumps
+from obmen.model.fields import canonical_json
 from obmen.store.tables import journal, links, work_items
 
 __all__ = ["JournalEntry", "plan_writes", "record_links_in_journal", "settle_writes"]
@@ -47,7 +47,7 @@ async def plan_writes(
             "source_system": entry.source_system,
             "target_system": entry.target_system,
             "external_id": entry.external_id,
-            "fields": dumps(entry.fields),
+            "fields": canonical_json(entry.fields),
             "trigger": entry.trigger,
             "status": "planned",
         }
@@ -144,7 +144,7 @@ async def record_links_in_journal(
             "source_system": e.source_system,
             "target_system": e.target_system,
             "external_id": e.external_id,
-            "fields": dumps(e.fields),
+            "fields": canonical_json(e.fields),
             "trigger": e.trigger,
             "status": "applied",
         }
