@@ -18,7 +18,7 @@ from obmen.errors import PermanentError
 from obmen.model.payments import match
 from obmen.model.totals import line_fields_amount
 
-__all__ = ["READ_ONLY", "Plan", "amount", "line_sum", "moved", "plan_order", "refused"]
+__all__ = ["READ_ONLY", "Plan", "amount", "line_sum", "plan_order", "refused"]
 
 log = logging.getLogger(__name__)
 Call = tuple[str, dict[str, Any]]
@@ -28,7 +28,7 @@ READ_ONLY = ("number", "date", "site", "delivery", "customer")
 #: What a basket item's update can change in a line (§3.5); anything else of a line is the storefront's
 #: (the discount follows the quantity: the site keeps it per unit).
 _LINE_WRITABLE = ("quantity", "price", "discount")
-#: The order's facts a write compares with what the merge read (`moved`).
+#: The order's facts a write compares with what the merge read (`_moved`).
 _FACTS = ("status", "cancelled", "payments")
 
 
@@ -67,7 +67,7 @@ def plan_order(
     """
     plan = Plan()
     have: Mapping[str, Any] = now["fields"]
-    if late := moved(have, read) & wanted.keys():
+    if late := _moved(have, read) & wanted.keys():
         log.info("site order %s: %s changed since it was read; next round's", now["order"]["id"], late)
         wanted = {k: v for k, v in wanted.items() if k not in late}
     order: Mapping[str, Any] = now["order"]
@@ -101,7 +101,7 @@ def plan_order(
     return plan
 
 
-def moved(have: Mapping[str, Any], read: Mapping[str, Any] | None) -> set[str]:
+def _moved(have: Mapping[str, Any], read: Mapping[str, Any] | None) -> set[str]:
     """The order's facts the site changed since obmen read it: not written over with what the merge
     decided from the older reading; the site's change is the next round's news (its event is on its way,
     the short poll behind it; docs/architecture.md §2.11)."""
