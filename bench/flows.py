@@ -119,6 +119,8 @@ class Run:
     probe: float
     offers: list[str]
     site_poll: float
+    #: `site.mode`: its orders and payments come by the exchange's poll, or by its events ("rest").
+    site_mode: str = "exchange"
     placed: dict[str, Placed] = field(default_factory=dict)
     offered: int = 0
     refused: int = 0
@@ -135,11 +137,12 @@ class Run:
     last_deal: float = 0.0
 
     def __post_init__(self) -> None:
-        poll = self.site_poll
+        rest = self.site_mode == "rest"
+        site, poll = ("push", 0.0) if rest else ("poll", self.site_poll)
         for flow in (
-            Flow("site order → deal in CRM", "poll", poll),
+            Flow("site order → deal in CRM", site, poll),
             Flow("deal stage (CRM) → site status", "push"),
-            Flow("site payment → invoice paid", "poll", poll),
+            Flow("site payment → invoice paid", site, poll),
             Flow("site order → order in 1C", "poll", poll + self.onec_every),
         ):
             self.flows[flow.name] = flow
@@ -342,8 +345,10 @@ def _run(label: str, limits: str, args: argparse.Namespace, seconds: float) -> R
             b24_poll_every=args.b24_poll_every,
             processes=not args.threads,
             extra_env=env,
+            site_mode=args.site_mode,
         )
-        return asyncio.run(_load(f"{label}, {'PostgreSQL' if env else 'SQLite'}", tuning, args, seconds))
+        where = f"{'PostgreSQL' if env else 'SQLite'}, site {args.site_mode}"
+        return asyncio.run(_load(f"{label}, {where}", tuning, args, seconds))
 
 
 async def _load(label: str, tuning: Tuning, args: argparse.Namespace, seconds: float) -> Result:
@@ -366,6 +371,7 @@ async def _load(label: str, tuning: Tuning, args: argparse.Namespace, seconds: f
                 args.probe,
                 await _offers(act),
                 tuning.site_poll,
+                tuning.site_mode,
             )
             before, methods_before, cpu_before, sql_before = await _portal_counters(http, stack.obmen)
             began = time.monotonic()
@@ -463,7 +469,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--cloud-seconds", type=float, default=10.0, help="the cloud row (0 skips it)")
     parser.add_argument("--side-rate", type=float, default=2.0, help="stage moves + payments per second")
     parser.add_argument("--onec-every", type=float, default=5.0, help="1C's sale exchange interval, s")
-    parser.add_argument("--site-poll", type=float, default=1.0, help="[site] poll_interval, s")
+    parser.add_argument(
+        "--site-poll", type=float, help="[site] poll_interval, s (1 in exchange mode, 5 with the events)"
+    )
+    parser.add_argument(
+        "--site-mode",
+        choices=("exchange", "rest"),
+        default="exchange",
+        help="[site] mode: orders by the exchange's poll, or by the site's events and REST",
+    )
     parser.add_argument("--worker-poll", type=float, default=0.2, help="[worker] poll_interval, s")
     parser.add_argument("--workers", type=int, default=2, help="[worker] concurrency")
     parser.add_argument("--b24-poll-every", type=float, default=5.0, help="[bitrix24] poll_every, s")
@@ -485,6 +499,8 @@ def main(argv: list[str]) -> None:
     )
     modes.add_argument("--mode-samples", type=int, default=5, help="1C price changes per mode")
     args = parser.parse_args(argv)
+    if args.site_poll is None:
+        args.site_poll = 5.0 if args.site_mode == "rest" else 1.0
     if args.quick:
         args.rate, args.seconds, args.drain = 10.0, 5.0, 15.0
         args.cloud_seconds = min(args.cloud_seconds, 3.0)
