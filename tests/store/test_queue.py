@@ -140,3 +140,33 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
     assert all(2 ** (n - 1) / 2 <= d <= 2 ** (n - 1) for n, d in zip(range(1, 7), delays, strict=False))
     assert all(30 <= d <= 60 for d in delays[6:])
     assert len(set(delays)) == len(delays)
+
+
+async def test_a_key_that_waits_for_an_object_goes_once_one_is_linked_not_after_its_delay(
+    db: Database,
+) -> None:
+    # A site event's order waits for its new buyer (docs/protocols/site-rest.md §4): it shows as waiting,
+    # is due after its delay at the latest, and goes as soon as a counterparty is linked.
+    wait = "counterparty 7 in site"
+    await put(db, NewItem("order", system="site", external_id="42", delay=2.0, waits_for=wait))
+    await put(db, NewItem("order", system="site", external_id="43", delay=2.0))
+    async with db.begin() as conn:
+        row = (
+            await conn.execute(sa.select(tables.work_items).where(tables.work_items.c.key.like("%42")))
+        ).one()
+    assert (row.last_error, row.waiting_since, row.not_before) == (f"{queue.WAITS_FOR}{wait}", 100.0, 102.0)
+    assert await queue.claim(db, T, "w", limit=10, lease=30, now=100.1) == []
+    async with db.begin() as conn:
+        assert await queue.release_waiters(conn, T, "product", now=100.2) == 0
+        assert await queue.release_waiters(conn, T, "counterparty", now=100.2) == 1
+    claimed = await queue.claim(db, T, "w", limit=10, lease=30, now=100.2)
+    assert [c.key for c in claimed] == ["order@site:42"]  # the other waits out its delay
+    assert claimed[0].waiting_since == 100.0
+
+
+async def test_a_key_given_twice_waits_only_if_both_wait(db: Database) -> None:
+    waits = NewItem("order", "c1", delay=2.0, waits_for="counterparty 7 in site")
+    await put(db, waits, NewItem("order", "c1"))
+    async with db.begin() as conn:
+        row = (await conn.execute(sa.select(tables.work_items))).one()
+    assert (row.last_error, row.waiting_since, row.not_before) == (None, None, 100.0)

@@ -47,6 +47,9 @@ class NewItem:
     external_id: str | None = None
     trigger: str = "manual"
     delay: float = 0.0
+    #: What it waits for, as a wait names it ("counterparty 7 in site"): due after `delay` at the latest,
+    #: and at once when an object of that entity is linked (`release_waiters`, docs/architecture.md §2.14).
+    waits_for: str | None = None
 
     @property
     def key(self) -> str:
@@ -158,6 +161,8 @@ async def enqueue(
         not_before = now + item.delay
         if row is not None:
             row["not_before"] = min(float(str(row["not_before"])), not_before)
+            if item.waits_for is None:  # one of the two waits for nothing: neither does the key
+                row["last_error"] = row["waiting_since"] = None
             continue
         rows[item.key] = {
             "tenant": tenant,
@@ -172,6 +177,8 @@ async def enqueue(
             "attempts": 0,
             "trigger": item.trigger,
             "enqueued_at": now,
+            "last_error": None if item.waits_for is None else f"{WAITS_FOR}{item.waits_for}",
+            "waiting_since": None if item.waits_for is None else now,
         }
     values = list(rows.values())
     if seen is not None:
@@ -352,7 +359,7 @@ async def complete_owned(conn: AsyncConnection, worker: str, ids: Sequence[int])
     return {r.id for r in await conn.execute(sa.delete(work_items).where(held).returning(_W.id))}
 
 
-#: How a wait for a referenced object begins its `last_error` (sync/reconciler.py writes it).
+#: How a wait for a referenced object begins its `last_error` (engine/plan.py writes it).
 WAITS_FOR = "waits for "
 
 

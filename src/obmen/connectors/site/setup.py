@@ -38,8 +38,9 @@ __all__ = ["setup", "site_checks", "webhook_url"]
 
 log = logging.getLogger(__name__)
 
-#: Seconds an event's order waits behind its new buyer's key: about one reconcile of the buyer.
-BUYER_FIRST = 0.25
+#: Seconds an event's order waits at most behind its new buyer's key: it goes as soon as the buyer is
+#: linked (`queue.release_waiters`), so this bounds only a buyer whose reconcile failed or lingers.
+BUYER_FIRST = 2.0
 
 
 def _secret(value: object) -> str:
@@ -144,15 +145,17 @@ def _rest(settings: Settings, ctx: SetupContext, exchange: bool) -> Integration 
         buyers = [c.external_id for c in changes if c.entity == "counterparty"]
         async with ctx.db.begin() as conn:
             linked = await state.resolve_external(conn, ctx.tenant, "counterparty", SYSTEM, buyers)
-            # A new buyer is reconciled first; the order follows a moment later instead of waiting a round.
-            later = BUYER_FIRST if set(buyers) - set(linked) else 0.0
+            # A new buyer is reconciled first; the order waits for it, not for a round (§4).
+            new = sorted(set(buyers) - set(linked))
+            waits = ", ".join(f"counterparty {b} in {SYSTEM}" for b in new) or None
             items = [
                 NewItem(
                     c.entity,
                     system=SYSTEM,
                     external_id=c.external_id,
                     trigger="site:event",
-                    delay=later if c.entity == "order" else 0.0,
+                    delay=BUYER_FIRST if waits and c.entity == "order" else 0.0,
+                    waits_for=waits if c.entity == "order" else None,
                 )
                 for c in changes
             ]
