@@ -248,7 +248,7 @@ async def test_operator_routes_want_the_token_when_one_is_set(db: Database) -> N
 
 
 async def test_latency_runs_from_enqueue_to_confirmation(db: Database) -> None:
-    """Store level: the running item's enqueue time is journalled, confirmation time is settled."""
+    """Store level: the enqueue time the reconciler names is journalled, confirmation time is settled."""
     async with db.begin() as conn:
         await queue.enqueue(
             db, conn, "default", [NewItem("order", system="site", external_id="132")], now=100.0
@@ -256,9 +256,10 @@ async def test_latency_runs_from_enqueue_to_confirmation(db: Database) -> None:
     (item,) = await queue.claim(db, "default", "w", limit=1, lease=30, now=100.5)
     entry = JournalEntry("order", "c1", "create", "bitrix24", {"status": "new"}, item.trigger, "site")
     async with db.begin() as conn:
-        # The reconcile links the unlinked key's object first; its enqueue time still counts.
+        # The reconcile links the unlinked key's object first; its item's enqueue time still counts.
         await state.add_links(conn, "default", "order", [("c1", "site", "132")], now=100.6)
-        (jid,) = await state.plan_writes(conn, "default", [entry], now=100.7)
+        enqueued = {("order", "c1"): item.enqueued_at}
+        (jid,) = await state.plan_writes(conn, "default", [entry], now=100.7, enqueued=enqueued)
     async with db.begin() as conn:
         await state.settle_writes(conn, [(jid, "applied", "7", None)], now=101.25)
     (p,) = await read_propagations(db, "default")

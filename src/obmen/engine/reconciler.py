@@ -61,6 +61,16 @@ def _triggers(items: Sequence[Claimed], adopted: Adopted) -> dict[str, str]:
     return out
 
 
+def _enqueued(items: Sequence[Claimed], adopted: Adopted) -> state.Enqueued:
+    """When each object's earliest item was enqueued: where the journal's latency starts."""
+    out: dict[tuple[str, str], float] = {}
+    for item in items:
+        if isinstance(cid := adopted.get(item.id), str):
+            key = (item.entity, cid)
+            out[key] = min(out.get(key, item.enqueued_at), item.enqueued_at)
+    return out
+
+
 async def _read(engine: Engine, known: Known, cids: Sequence[str]) -> None:
     """Load links, bases and intents, recover unconfirmed creates, then read every side in bulk."""
     async with engine.db.begin() as conn:
@@ -100,10 +110,14 @@ async def _write_ahead(
         # A link found for a started create settles its intent (crash recovery, docs/architecture.md §2.4).
         linked = [(cid, system) for cid, system, _ in known.new_links]
         await state.drop_intents(conn, engine.tenant, known.entity, linked)
-        await state.record_links_in_journal(conn, engine.tenant, known.link_journal, now=now)
+        enqueued = _enqueued(items, adopted)
+        await state.record_links_in_journal(
+            conn, engine.tenant, known.link_journal, now=now, enqueued=enqueued
+        )
         creates = [(w.entry.canonical_id, w.system) for w in writes if isinstance(w.op, Create)]
         await state.add_intents(conn, engine.tenant, known.entity, creates, now=now)
-        ids = await state.plan_writes(conn, engine.tenant, [w.entry for w in writes], now=now)
+        entries = [w.entry for w in writes]
+        ids = await state.plan_writes(conn, engine.tenant, entries, now=now, enqueued=enqueued)
     return {w.n: jid for w, jid in zip(writes, ids, strict=True)}
 
 

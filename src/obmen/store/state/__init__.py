@@ -19,7 +19,13 @@ from obmen.store.state.conflicts import (
     resolve_conflicts,
 )
 from obmen.store.state.intents import add_intents, drop_intents, fetch_intents, pending_creates
-from obmen.store.state.journal import JournalEntry, plan_writes, record_links_in_journal, settle_writes
+from obmen.store.state.journal import (
+    Enqueued,
+    JournalEntry,
+    plan_writes,
+    record_links_in_journal,
+    settle_writes,
+)
 from obmen.store.state.leases import (
     acquire_lease,
     cursors_under,
@@ -32,6 +38,7 @@ from obmen.store.state.links import LinkConflict, add_links, fetch_links, resolv
 
 __all__ = [
     "ConflictNotOpen",
+    "Enqueued",
     "JournalEntry",
     "LinkConflict",
     "acquire_lease",

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from obmen.model.fields import canonical_json
-from obmen.store.tables import journal, links, work_items
+from obmen.store.tables import journal
 
-__all__ = ["JournalEntry", "plan_writes", "record_links_in_journal", "settle_writes"]
+__all__ = ["Enqueued", "JournalEntry", "plan_writes", "record_links_in_journal", "settle_writes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +29,22 @@ class JournalEntry:
     external_id: str | None = None
 
 
+#: (entity, canonical id) → when the work item whose reconcile journals the object was enqueued: the
+#: reconciler knows it from the items it holds (the linked key, or an unlinked one it adopted).
+Enqueued = Mapping[tuple[str, str], float]
+
+
 async def plan_writes(
-    conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry], *, now: float
+    conn: AsyncConnection,
+    tenant: str,
+    entries: Sequence[JournalEntry],
+    *,
+    now: float,
+    enqueued: Enqueued,
 ) -> list[int]:
     """Journal writes ahead of the remote call (status `planned`); returns their ids in order."""
     if not entries:
         return []
-    enqueued = await _enqueued_at(conn, tenant, entries)
     rows = [
         {
             "tenant": tenant,
@@ -67,41 +76,6 @@ async def plan_writes(
     return [found[key] for key in keys]
 
 
-async def _enqueued_at(
-    conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry]
-) -> dict[tuple[str, str], float]:
-    """(entity, canonical id) → when the running work item for that object was enqueued.
-
-    The item is the linked key itself, or an unlinked key (`order@site:132`) whose object is linked
-    by now; either way it is the item whose reconcile planned these writes (one running item per lock).
-    """
-    out: dict[tuple[str, str], float] = {}
-    w = work_items.c
-    for entity in {e.entity for e in entries}:
-        cids = list({e.canonical_id for e in entries if e.entity == entity})
-        running = sa.and_(w.tenant == tenant, w.entity == entity, w.state == "running")
-        linked = sa.select(w.canonical_id.label("cid"), w.enqueued_at).where(
-            running, w.canonical_id.in_(cids)
-        )
-        adopted = (
-            sa.select(links.c.canonical_id.label("cid"), w.enqueued_at)
-            .join(
-                links,
-                sa.and_(
-                    links.c.tenant == w.tenant,
-                    links.c.entity == w.entity,
-                    links.c.system == w.system,
-                    links.c.external_id == w.external_id,
-                ),
-            )
-            .where(running, links.c.canonical_id.in_(cids))
-        )
-        for row in await conn.execute(sa.union_all(linked, adopted)):
-            key = (entity, row.cid)
-            out[key] = min(out.get(key, row.enqueued_at), row.enqueued_at)
-    return out
-
-
 async def settle_writes(
     conn: AsyncConnection,
     outcomes: Iterable[tuple[int, str, str | None, str | None]],
@@ -128,10 +102,9 @@ async def settle_writes(
 
 
 async def record_links_in_journal(
-    conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry], *, now: float
+    conn: AsyncConnection, tenant: str, entries: Sequence[JournalEntry], *, now: float, enqueued: Enqueued
 ) -> None:
     """Journal actions that changed no remote object (links found by matching or recovery)."""
-    enqueued = await _enqueued_at(conn, tenant, entries) if entries else {}
     rows = [
         {
             "tenant": tenant,
