@@ -50,7 +50,8 @@ async def test_a_delivered_change_is_kept_until_an_upload_shows_it_and_then_a_ch
     # It shows the payment: seen. From now on its word on the payment is its own again.
     assert await upload(status="D", payments=PAID) == {"status": "D", "payments": PAID}
     async with db.begin() as conn:
-        [item] = (await mirror.unacknowledged(conn, T, S, "order", ["o1"])).values()
+        _, queued = await mirror.read_with_queued(conn, T, S, "order", ["o1"])
+    [item] = queued.values()
     assert item.changed == {}
     assert await upload(status="D", payments=UNPAID) == {"status": "D", "payments": UNPAID}
 

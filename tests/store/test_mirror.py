@@ -45,6 +45,30 @@ async def test_large_uploads_are_chunked(db: Database) -> None:
     assert len(page) == 200
 
 
+async def test_a_read_with_the_queued_documents_is_both_reads_in_one(db: Database) -> None:
+    # Mirrored only, queued only (obmen's create), both, a deleted one, and one in neither; a chunk's worth
+    # more so that the ids span two chunks.
+    many = [rec(f"p{i:04}", f"n{i}") for i in range(600)]
+    async with db.begin() as conn:
+        await mirror.absorb(conn, T, S, [rec("a", "A", origin="c-a"), rec("b", "B"), *many], now=1.0)
+        await mirror.absorb(conn, T, S, [rec("d", "D", deleted=True)], now=1.5)
+        docs = {"b": {"name": "B2"}, "new": {"name": "N"}, "p0599": {"name": "x"}}
+        await mirror.put(conn, T, S, "product", docs, now=2.0, changed={"b": {"name": "B"}})
+        await mirror.put(conn, T, S, "order", {"a": {"status": "N"}}, now=2.0)  # another entity
+        ids = ["a", "b", "d", "new", "zzz", *(r.external_id for r in many)]
+        rows, queued = await mirror.read_with_queued(conn, T, S, "product", ids)
+        assert rows == await mirror.read(conn, T, S, "product", ids)
+    assert set(rows) == {"a", "b", "d", *(r.external_id for r in many)}
+    assert (rows["a"].origin, rows["d"].deleted, rows["a"].digest) == ("c-a", True, None)
+    assert set(queued) == {"b", "new", "p0599"}
+    assert (queued["b"].fields, queued["b"].changed, queued["b"].pending) == (
+        {"name": "B2"},
+        {"name": "B"},
+        True,
+    )
+    assert (queued["new"].entity, queued["new"].version, queued["new"].queued_at) == ("product", 1, 2.0)
+
+
 async def test_origin_lookup(db: Database) -> None:
     async with db.begin() as conn:
         await mirror.absorb(conn, T, S, [rec("x", "X", origin="cid-1"), rec("y", "Y")], now=1.0)

@@ -35,9 +35,9 @@ __all__ = [
     "narrow",
     "put",
     "read",
+    "read_with_queued",
     "scan",
     "touch",
-    "unacknowledged",
     "withhold",
 ]
 
@@ -472,14 +472,64 @@ async def withhold(
     )
 
 
-async def unacknowledged(
+async def read_with_queued(
     conn: AsyncConnection, tenant: str, system: str, entity: str, external_ids: Sequence[str]
-) -> dict[str, OutboxItem]:
-    """Queued documents of these objects, delivered or not, newest version each."""
-    query = sa.select(outbox).where(
-        _box(tenant, system), outbox.c.entity == entity, outbox.c.external_id.in_(external_ids)
-    )
-    return {r.external_id: _item(r) for r in await conn.execute(query)}
+) -> tuple[dict[str, MirrorRow], dict[str, OutboxItem]]:
+    """Mirrored objects by id (as `read`), and their queued documents, delivered or not, newest version
+    each: one statement a chunk, since every read of what a partner holds needs both (issue 14)."""
+    rows: dict[str, MirrorRow] = {}
+    queued: dict[str, OutboxItem] = {}
+    for start in range(0, len(external_ids), _CHUNK):
+        chunk = external_ids[start : start + _CHUNK]
+        for row in await conn.execute(_both(tenant, system, entity, chunk)):
+            if row.kind == "m":
+                rows[row.external_id] = _row(row)
+            else:
+                queued[row.external_id] = _item(row)
+    return rows, queued
+
+
+def _both(tenant: str, system: str, entity: str, ids: Sequence[str]) -> sa.CompoundSelect[Any]:
+    """The mirror's rows and the outbox's of these ids, in one result: absent columns are NULL."""
+    m, o = mirror.c, outbox.c
+
+    def null(kind: type[sa.types.TypeEngine[Any]], name: str) -> Any:
+        return sa.cast(sa.null(), kind).label(name)
+
+    int_, float_, text = sa.Integer, sa.Float, sa.Text
+    mirrored = sa.select(
+        sa.literal("m").label("kind"),
+        m.entity,
+        m.external_id,
+        m.fields,
+        m.origin,
+        m.deleted,
+        m.seen_at,
+        m.changed_at,
+        m.digest,
+        null(int_, "version"),
+        null(int_, "acked_version"),
+        null(float_, "queued_at"),
+        null(text, "changed"),
+        null(text, "contested"),
+    ).where(_key(tenant, system), m.entity == entity, m.external_id.in_(ids))
+    boxed = sa.select(
+        sa.literal("o"),
+        o.entity,
+        o.external_id,
+        o.fields,
+        null(text, "origin"),
+        null(int_, "deleted"),
+        null(float_, "seen_at"),
+        null(float_, "changed_at"),
+        null(text, "digest"),
+        o.version,
+        o.acked_version,
+        o.queued_at,
+        o.changed,
+        o.contested,
+    ).where(_box(tenant, system), o.entity == entity, o.external_id.in_(ids))
+    return sa.union_all(mirrored, boxed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,8 +552,7 @@ class MirrorStore:
     async def snapshots(self, entity: str, external_ids: Sequence[str]) -> dict[str, Snapshot]:
         """Live mirrored objects, overlaid by documents queued after the partner last sent them."""
         async with self.db.begin() as conn:
-            rows = await read(conn, self.tenant, self.system, entity, external_ids)
-            queued = await unacknowledged(conn, self.tenant, self.system, entity, external_ids)
+            rows, queued = await read_with_queued(conn, self.tenant, self.system, entity, external_ids)
         return _overlay(rows, queued)
 
     async def origins(self, entity: str, canonical_ids: Sequence[str]) -> dict[str, tuple[str, Snapshot]]:

@@ -119,11 +119,10 @@ class MirrorIngest:
         # What the partner holds now: its last upload, or what obmen sent it since (as `snapshots`).
         current: dict[tuple[str, str], Mapping[str, Any]] = {}
         for entity, ids in by_entity.items():
-            queued = await mirror.unacknowledged(conn, self.tenant, self.system, entity, ids)
+            rows, queued = await mirror.read_with_queued(conn, self.tenant, self.system, entity, ids)
             known.update({(entity, x): (item.fields, x) for x, item in queued.items()})
             items.update({(entity, x): item for x, item in queued.items()})
             current.update({(entity, x): item.fields for x, item in queued.items()})
-            rows = await mirror.read(conn, self.tenant, self.system, entity, ids)
             known.update({(entity, x): (row.fields, row.origin) for x, row in rows.items()})
             current.update(
                 {(entity, x): row.fields for x, row in rows.items() if _newer(row.seen_at, queued.get(x))}
