@@ -78,13 +78,12 @@ async def _canonical_refs(
         for entity, ident in refs.collect(remote.fields):
             wanted[(system, entity)].add(ident)
             referring.add((system, external_id))
-    out: dict[tuple[str, str, str], str] = {}
-    if wanted:
-        async with engine.db.begin() as conn:
-            for (system, entity), ids in wanted.items():
-                found = await state.resolve_external(conn, engine.tenant, entity, system, ids)
-                out.update({(system, entity, x): cid for x, cid in found.items()})
-    return out, referring
+    if not wanted:
+        return {}, referring
+    by_kind = {(entity, system): ids for (system, entity), ids in wanted.items()}
+    async with engine.db.begin() as conn:
+        found = await state.resolve_externals(conn, engine.tenant, by_kind)
+    return {(system, entity, x): cid for (entity, system, x), cid in found.items()}, referring
 
 
 async def _external_refs(
@@ -98,13 +97,10 @@ async def _external_refs(
         for entity, cid in refs.collect(target):
             wanted[entity].add(cid)
             referring.add(owner)
-    out: dict[tuple[str, str], dict[str, str]] = {}
-    if wanted:
-        async with engine.db.begin() as conn:
-            for entity, cids in wanted.items():
-                for cid, systems in (await state.fetch_links(conn, engine.tenant, entity, cids)).items():
-                    out[(entity, cid)] = systems
-    return out, referring
+    if not wanted:
+        return {}, referring
+    async with engine.db.begin() as conn:
+        return await state.fetch_links_of(conn, engine.tenant, wanted), referring
 
 
 def _lookup_canonical(canon: Mapping[tuple[str, str, str], str], system: str) -> refs.Lookup:

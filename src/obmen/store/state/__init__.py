@@ -34,7 +34,14 @@ from obmen.store.state.leases import (
     release_lease,
     set_cursor,
 )
-from obmen.store.state.links import LinkConflict, add_links, fetch_links, resolve_external
+from obmen.store.state.links import (
+    LinkConflict,
+    add_links,
+    fetch_links,
+    fetch_links_of,
+    resolve_external,
+    resolve_externals,
+)
 
 __all__ = [
     "ConflictNotOpen",
@@ -50,6 +57,7 @@ __all__ = [
     "drop_intents",
     "fetch_intents",
     "fetch_links",
+    "fetch_links_of",
     "get_cursor",
     "lease_holder",
     "load_agreements",
@@ -62,6 +70,7 @@ __all__ = [
     "release_lease",
     "resolve_conflicts",
     "resolve_external",
+    "resolve_externals",
     "save_bases",
     "save_sides",
     "set_cursor",
