@@ -70,20 +70,18 @@ async def plan(engine: Engine, known: Known, cids: Sequence[str], triggers: Mapp
 async def _canonical_refs(
     engine: Engine, known: Known
 ) -> tuple[dict[tuple[str, str, str], str], set[tuple[str, str]]]:
-    """(system, entity, external id) → canonical id, for every reference the batch's sides carry; and
+    """(entity, system, external id) → canonical id, for every reference the batch's sides carry; and
     the (system, external id) of the sides that carry any (only those are rewritten, issue 14)."""
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
     referring: set[tuple[str, str]] = set()
     for (system, external_id), remote in known.remotes.items():
         for entity, ident in refs.collect(remote.fields):
-            wanted[(system, entity)].add(ident)
+            wanted[(entity, system)].add(ident)
             referring.add((system, external_id))
     if not wanted:
         return {}, referring
-    by_kind = {(entity, system): ids for (system, entity), ids in wanted.items()}
     async with engine.db.begin() as conn:
-        found = await state.resolve_externals(conn, engine.tenant, by_kind)
-    return {(system, entity, x): cid for (entity, system, x), cid in found.items()}, referring
+        return await state.resolve_externals(conn, engine.tenant, wanted), referring
 
 
 async def _external_refs(
@@ -104,7 +102,7 @@ async def _external_refs(
 
 
 def _lookup_canonical(canon: Mapping[tuple[str, str, str], str], system: str) -> refs.Lookup:
-    return lambda entity, external_id: canon.get((system, entity, external_id))
+    return lambda entity, external_id: canon.get((entity, system, external_id))
 
 
 #: The system → lookup of external ids for one object whose target carries references.

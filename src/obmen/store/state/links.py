@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from obmen.errors import TransientError
 from obmen.store.database import refresh_statistics
-from obmen.store.state._sql import CHUNK, chunks, upsert
+from obmen.store.state._sql import CHUNK, upsert
 from obmen.store.tables import links
 
 __all__ = [
@@ -31,46 +31,25 @@ class LinkConflict(TransientError):
 async def fetch_links(
     conn: AsyncConnection, tenant: str, entity: str, canonical_ids: Iterable[str]
 ) -> dict[str, dict[str, str]]:
-    """Canonical id → {system: external id} for these objects."""
-    ids = list(set(canonical_ids))
-    out: dict[str, dict[str, str]] = {cid: {} for cid in ids}
-    for chunk in chunks(ids):
-        rows = await conn.execute(
-            sa.select(links.c.canonical_id, links.c.system, links.c.external_id).where(
-                links.c.tenant == tenant,
-                links.c.entity == entity,
-                links.c.canonical_id.in_(chunk),
-            )
-        )
-        for row in rows:
-            out[row.canonical_id][row.system] = row.external_id
-    return out
+    """Canonical id → {system: external id} for these objects (an object without links maps to {})."""
+    ids = list(dict.fromkeys(canonical_ids))
+    found = await fetch_links_of(conn, tenant, {entity: ids})
+    return {cid: found.get((entity, cid), {}) for cid in ids}
 
 
 async def resolve_external(
     conn: AsyncConnection, tenant: str, entity: str, system: str, external_ids: Iterable[str]
 ) -> dict[str, str]:
     """External id (in `system`) → canonical id, for the ids that are linked."""
-    ids = list(set(external_ids))
-    out: dict[str, str] = {}
-    for chunk in chunks(ids):
-        rows = await conn.execute(
-            sa.select(links.c.external_id, links.c.canonical_id).where(
-                links.c.tenant == tenant,
-                links.c.entity == entity,
-                links.c.system == system,
-                links.c.external_id.in_(chunk),
-            )
-        )
-        out.update({r.external_id: r.canonical_id for r in rows})
-    return out
+    found = await resolve_externals(conn, tenant, {(entity, system): external_ids})
+    return {x: cid for (_, _, x), cid in found.items()}
 
 
 async def resolve_externals(
     conn: AsyncConnection, tenant: str, wanted: Mapping[tuple[str, str], Iterable[str]]
 ) -> dict[tuple[str, str, str], str]:
     """(entity, system, external id) → canonical id for the linked ones among `wanted`, keyed by
-    (entity, system): `resolve_external` for many kinds at once, one statement a chunk (issue 14)."""
+    (entity, system): many kinds at once, one statement a chunk (issue 14)."""
     triples = [(entity, system, x) for (entity, system), ids in wanted.items() for x in dict.fromkeys(ids)]
     c = links.c
     out: dict[tuple[str, str, str], str] = {}
@@ -92,8 +71,8 @@ async def resolve_externals(
 async def fetch_links_of(
     conn: AsyncConnection, tenant: str, wanted: Mapping[str, Iterable[str]]
 ) -> dict[tuple[str, str], dict[str, str]]:
-    """(entity, canonical id) → {system: external id} for objects of several entities: `fetch_links`
-    for many entities at once, one statement a chunk; an object without links is absent."""
+    """(entity, canonical id) → {system: external id} for objects of several entities, one statement a
+    chunk; an object without links is absent."""
     pairs = [(entity, cid) for entity, cids in wanted.items() for cid in dict.fromkeys(cids)]
     c = links.c
     out: dict[tuple[str, str], dict[str, str]] = {}
