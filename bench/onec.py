@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import io
 import multiprocessing as mp
 import re
@@ -124,6 +125,9 @@ async def _run(directory: Path, files: tuple[Path, ...], drain: bool) -> list[di
     app = Starlette(routes=endpoint.routes())
     archives = [_archive(files), _archive(files), _archive(files, restamp=True)]
     stop = asyncio.Event()
+    # As `obmen run` does once it is built (app/runtime.py): what lives as long as the process is frozen.
+    gc.collect()
+    gc.freeze()
     running = asyncio.create_task(worker.run(stop))
     out = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), timeout=600) as http:

@@ -9,7 +9,6 @@ collection marks rows as sent under a run id and only the partner's `success` ac
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from obmen.model.fields import canonical_json, fingerprint_of
+from obmen.model.fields import canonical_json, canonical_loads, fingerprint_of
 from obmen.store.database import Database
 from obmen.store.tables import mirror, outbox
 
@@ -243,7 +242,7 @@ async def read(
 
 
 def _row(row: Any) -> MirrorRow:
-    fields = json.loads(row.fields)
+    fields = canonical_loads(row.fields)
     return MirrorRow(fields, row.origin, bool(row.deleted), row.seen_at, row.changed_at, row.digest)
 
 
@@ -346,17 +345,17 @@ def _changed(names: Mapping[str, Any] | None, earlier: str | None) -> str | None
     """The stored `changed` map: None (whole document) absorbs everything; the earliest value stays."""
     if names is None or earlier is None:
         return None
-    return canonical_json({**names, **json.loads(earlier)})
+    return canonical_json({**names, **canonical_loads(earlier)})
 
 
 def _item(row: Any) -> OutboxItem:
-    changed = json.loads(row.changed) if row.changed is not None else None
+    changed = canonical_loads(row.changed) if row.changed is not None else None
     pending = row.version > row.acked_version
-    contested = {k: (v[0], v[1]) for k, v in json.loads(row.contested or "{}").items()}
+    contested = {k: (v[0], v[1]) for k, v in canonical_loads(row.contested or "{}").items()}
     return OutboxItem(
         row.entity,
         row.external_id,
-        json.loads(row.fields),
+        canonical_loads(row.fields),
         row.version,
         row.queued_at,
         changed,

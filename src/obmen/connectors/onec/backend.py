@@ -208,7 +208,9 @@ class OneCBackend:
         total = Absorbed()
         reader = SpoolReader(spool)
         try:
-            while chunk := await asyncio.to_thread(reader.next_chunk):
+            # On the loop, not in a thread: a chunk is a few hundred lines of a local file read by orjson
+            # (a few ms), and the thread hop each cost more than that while the worker held the loop.
+            while chunk := reader.next_chunk():
                 if rekey:
                     chunk = await self.ingest.rekey_orders(chunk)
                 total.add(await self.ingest.absorb(chunk, trigger=trigger))

@@ -12,7 +12,6 @@ helper that died are read in the calling thread, with the same result.
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import subprocess
@@ -28,7 +27,7 @@ from obmen.connectors.commerceml import KnownMany, RunContext, read
 from obmen.connectors.commerceml.names import Vocabulary
 from obmen.connectors.mirrored.records import FileReport, Record, records
 from obmen.errors import ObmenError, PermanentError, ProtocolError
-from obmen.model.fields import canonical_json
+from obmen.model.fields import canonical_json, canonical_loads
 
 __all__ = ["MIN_BYTES", "SpoolReader", "Spooler", "spool", "spool_line", "spooled"]
 
@@ -87,12 +86,12 @@ def spooled(line: str) -> Record:
     if line.startswith(_SIGHTED):
         entity, external_id, digest = line[1:].rstrip("\n").split("\t")
         return Record(entity, external_id, {}, digest, unchanged=True)
-    entity, external_id, fields_, digest, unchanged = json.loads(line)
+    entity, external_id, fields_, digest, unchanged = canonical_loads(line)
     return Record(entity, external_id, fields_, digest, unchanged)
 
 
 class SpoolReader:
-    """Reads a spool back a chunk at a time (in a worker thread) and deletes it when closed."""
+    """Reads a spool back a chunk at a time and deletes it when closed."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

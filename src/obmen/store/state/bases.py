@@ -6,14 +6,13 @@ not tell (docs/architecture.md §2.11, §2.12).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from obmen.model.fields import canonical_json
+from obmen.model.fields import canonical_json, canonical_loads
 from obmen.store.database import refresh_statistics
 from obmen.store.state._sql import chunks, upsert
 from obmen.store.tables import bases
@@ -37,9 +36,9 @@ async def load_agreements(
             )
         )
         for r in rows:
-            fields[r.canonical_id] = json.loads(r.fields)
+            fields[r.canonical_id] = canonical_loads(r.fields)
             if r.sides is not None:
-                sides[r.canonical_id] = json.loads(r.sides)
+                sides[r.canonical_id] = canonical_loads(r.sides)
     return fields, sides
 
 
