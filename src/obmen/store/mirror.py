@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from obmen.model.fields import canonical_json, canonical_loads, fingerprint_of
+from obmen.store.bulk import execute_many
 from obmen.store.database import Database
 from obmen.store.tables import mirror, outbox
 
@@ -134,6 +135,9 @@ class OutboxItem:
         return fields, unseen, contested
 
 
+_INSERT = mirror.insert()
+
+
 def _key(tenant: str, system: str) -> Any:
     return sa.and_(mirror.c.tenant == tenant, mirror.c.system == system)
 
@@ -187,7 +191,7 @@ async def _absorb_chunk(
         else:
             touched.append(record.external_id)
     if fresh:
-        await conn.execute(mirror.insert(), fresh)
+        await execute_many(conn, _INSERT, fresh)
     where = sa.and_(_key(tenant, system), mirror.c.entity == entity)
     if changed:
         stmt = mirror.update().where(where, mirror.c.external_id == sa.bindparam("b_id"))

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from obmen.store.bulk import execute_many
 from obmen.store.database import Database, refresh_statistics
 from obmen.store.tables import links, work_items
 
@@ -184,7 +185,7 @@ async def enqueue(
     if seen is not None:
         seen.update(rows)
     if values:
-        await conn.execute(pending_insert(db), values)
+        await execute_many(conn, pending_insert(db), values)
         await refresh_statistics(conn, "work_items", len(values))
     if values and db.is_postgres:
         # Delivered at commit: idle workers wake at once instead of at their next poll (store.notify).
