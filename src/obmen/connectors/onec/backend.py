@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from obmen.connectors.commerceml import KnownMany, RunContext
@@ -39,6 +39,7 @@ from obmen.connectors.mirrored.documents import (
 )
 from obmen.connectors.mirrored.ingest import CATALOG_ID, LAST_ORDER, ORDER_NUMBERS, Absorbed, MirrorIngest
 from obmen.connectors.mirrored.records import CATALOG_ENTITIES, FileReport, Record
+from obmen.connectors.onec.ahead import Ahead, next_file, read_ahead
 from obmen.connectors.onec.connector import SYSTEM
 from obmen.connectors.onec.repeats import Repeats, file_digest, file_kind
 from obmen.connectors.onec.server import ExchangeEndpoint, Run
@@ -66,6 +67,10 @@ class _RunState:
     full: set[str] = field(default_factory=set)
     #: Files of this run not read because 1C sent them again unchanged: (kind, name) → what they wrote.
     skipped: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    #: How many times `context` has changed (each file read or skipped): a file read ahead from an older
+    #: one is read again (`connectors/onec/ahead.py`).
+    generation: int = 0
+    ahead: Ahead | None = None
 
 
 class OneCBackend:
@@ -108,18 +113,20 @@ class OneCBackend:
         """Read one catalog file to its end, then absorb it into the mirror; a file sent again unchanged
         is not read (`onec.repeats`)."""
         state = self._state(run)
-        report = FileReport()
         name = path.relative_to(run.directory).as_posix() if path.is_relative_to(run.directory) else path.name
         kind = file_kind(name)
         async with self._noted("catalog", path):
             digest = await asyncio.to_thread(file_digest, path)
             held = await self.repeats.held(kind, name, digest)
             if held is not None:
+                self._drop_ahead(state)
                 return await self._skip(state, path, held)
             await self.repeats.forget([(kind, name)])
-            known = self._known_many(asyncio.get_running_loop())
-            spool = await asyncio.to_thread(self.spooler.run, path, state.context, report, known)
+            spool, report = await self._read(state, path, name, digest)
+            ahead = state.ahead = self._read_next(run, state, path)
             absorbed = await self._absorb(spool, trigger="onec:exchange")
+            if ahead is not None:
+                ahead.written |= absorbed.seen.keys()
             full = frozenset(e for e in report.full if e in CATALOG_ENTITIES)
             if report.catalog_id:
                 await self.ingest.remember(CATALOG_ID, {"catalog": {"id": report.catalog_id}})
@@ -136,9 +143,50 @@ class OneCBackend:
         await self.ingest.note("catalog", f"ok: {summary}")
         return summary
 
+    async def _read(self, state: _RunState, path: Path, name: str, digest: str) -> tuple[Path, FileReport]:
+        """The file's spool and report: the one read ahead if it still holds, or read now."""
+        ahead, state.ahead = state.ahead, None
+        taken = await ahead.take(name, digest, state.generation) if ahead is not None else None
+        state.generation += 1
+        if taken is not None:
+            spool, state.context, report = taken
+            return spool, report
+        report = FileReport()
+        known = self._known_many(asyncio.get_running_loop())
+        return await asyncio.to_thread(self.spooler.run, path, state.context, report, known), report
+
+    def _read_next(self, run: Run, state: _RunState, path: Path) -> Ahead | None:
+        """Start reading the file 1C will likely ask for next, while this one is absorbed."""
+        done = {PurePosixPath(n).name for n in (*run.imported, *run.tasks)}
+        upcoming = next_file(path, done, self.spooler.min_bytes)
+        if upcoming is None or not upcoming.is_relative_to(run.directory):
+            return None
+        name = upcoming.relative_to(run.directory).as_posix()
+        kind = file_kind(name)
+
+        async def repeated(digest: str) -> bool:
+            return await self.repeats.held(kind, name, digest) is not None
+
+        loop = asyncio.get_running_loop()
+        return read_ahead(
+            self.spooler,
+            upcoming,
+            name,
+            context=state.context,
+            generation=state.generation,
+            repeated=repeated,
+            known=self._known_many(loop),
+        )
+
+    def _drop_ahead(self, state: _RunState) -> None:
+        if state.ahead is not None:
+            state.ahead.drop()
+            state.ahead = None
+
     async def _skip(self, state: _RunState, path: Path, held: Upload) -> str:
         """Acknowledge a file 1C sent again unchanged: only its classifier is read, for the files after it."""
         await asyncio.to_thread(read_classifier, path, state.context)
+        state.generation += 1
         state.skipped[(held.kind, held.name)] = held.entities
         summary = f"{path.name}: unchanged since it was last imported, not read again"
         await self.ingest.note("catalog", f"ok: {summary}")
@@ -183,6 +231,8 @@ class OneCBackend:
     async def deactivate(self, run: Run) -> str:
         """Retire the catalog objects a full run did not mention (docs/protocols/commerceml.md §1.6)."""
         state = self._runs.get(run.id)
+        if state is not None:
+            self._drop_ahead(state)  # what it retires would make the mirror's answers to it stale
         if state is None:
             return "Обмен содержал только изменения, деактивировать нечего / a delta run retires nothing"
         full = sorted(e for e in state.full if e in CATALOG_ENTITIES)

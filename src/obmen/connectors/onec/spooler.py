@@ -133,8 +133,15 @@ class Spooler:
 
     def run(self, path: Path, context: RunContext, report: FileReport, known: KnownMany | None) -> Path:
         """`spool(path, context, report, known)`; call it from a thread, never on the event loop."""
+        done = self.run_in_helper(path, context, report, known)
+        return spool(path, context, report, known) if done is None else done
+
+    def run_in_helper(
+        self, path: Path, context: RunContext, report: FileReport, known: KnownMany | None
+    ) -> Path | None:
+        """`run`, but only in the helper: None (nothing read) when the helper cannot take this file now."""
         if self._disabled or path.stat().st_size < self.min_bytes or not self._busy.acquire(blocking=False):
-            return spool(path, context, report, known)
+            return None
         try:
             try:
                 pipe = self._started()
@@ -146,7 +153,7 @@ class Spooler:
                 self._disabled = not self._proven
                 log.warning("1C exchange: the reading process failed (%s); %s is read here", exc, path.name)
                 self.close()
-                return spool(path, context, report, known)
+                return None
             self._proven = True
             return out
         finally:
