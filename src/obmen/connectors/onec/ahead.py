@@ -118,14 +118,23 @@ def read_ahead(
         ahead.held.update(kind for kind, _ in held)
         return held
 
+    # Copied now, on the loop: the run's own context changes in place once its next file is read.
+    own, report = copy.deepcopy(context), FileReport()
+
     async def read() -> tuple[str, Spooled] | None:
         digest = await asyncio.to_thread(file_digest, path)
         if await repeated(digest):
             return None
-        own, report = copy.deepcopy(context), FileReport()
         # Only in the helper: read in a thread here, it would slow the absorb it is meant to overlap.
         spool = await asyncio.to_thread(spooler.run_in_helper, path, own, report, noting)
         return None if spool is None else (digest, (spool, own, report))
 
     ahead = Ahead(name, generation, asyncio.ensure_future(read()))
+    ahead.task.add_done_callback(_retrieved)
     return ahead
+
+
+def _retrieved(task: asyncio.Task[tuple[str, Spooled] | None]) -> None:
+    """A failure of a file never asked for (the run ended first) is not an error left unretrieved."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("1C exchange: reading %s ahead failed", task.get_name(), exc_info=task.exception())
