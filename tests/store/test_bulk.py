@@ -8,7 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from obmen.store import bulk, queue
+from obmen.store import mirror as mirror_store
 from obmen.store.database import Database
+from obmen.store.state import bases
 from obmen.store.tables import mirror, work_items
 
 
@@ -116,3 +118,13 @@ async def test_no_rows_is_no_statement(db: Database) -> None:
     async with db.begin() as conn:
         await bulk.execute_many(conn, mirror.insert(), [])
     assert db.statements == before
+
+
+async def test_the_hot_bulk_writes_go_straight_to_the_driver(db: Database) -> None:
+    """The statements the 1C absorb and every settle run take the fast path, not the fallback."""
+    base_keys = ("tenant", "entity", "canonical_id", "fields", "fingerprint", "updated_at")
+    async with db.begin() as conn:
+        dialect = conn.dialect
+        assert bulk._plan(bases._upsert(db.is_postgres), dialect, base_keys) is not None
+        assert bulk._plan(mirror_store._INSERT, dialect, tuple(c.name for c in mirror.c)) is not None
+        assert bulk._plan(queue.pending_insert(db), dialect, tuple(_queue_rows("a", 0)[0])) is not None

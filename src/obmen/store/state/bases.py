@@ -6,15 +6,18 @@ not tell (docs/architecture.md §2.11, §2.12).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from obmen.model.fields import canonical_json, canonical_loads
+from obmen.store.bulk import execute_many
 from obmen.store.database import refresh_statistics
-from obmen.store.state._sql import chunks, upsert
+from obmen.store.state._sql import chunks
 from obmen.store.tables import bases
 
 __all__ = ["load_agreements", "save_bases", "save_sides"]
@@ -63,18 +66,22 @@ async def save_bases(
         for cid, (fields, fp) in values.items()
     ]
     if rows:
-        # executemany: one cached compiled statement whatever the number of rows.
-        stmt = upsert(conn, bases)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant", "entity", "canonical_id"],
-            set_={
-                "fields": stmt.excluded.fields,
-                "fingerprint": stmt.excluded.fingerprint,
-                "updated_at": stmt.excluded.updated_at,
-            },
-        )
-        await conn.execute(stmt, rows)
+        # One statement compiled once whatever the number of rows, its values straight to the driver.
+        await execute_many(conn, _upsert(conn.dialect.name == "postgresql"), rows)
         await refresh_statistics(conn, "bases", len(rows))
+
+
+@functools.cache
+def _upsert(postgres: bool) -> Any:
+    stmt = (postgresql if postgres else sqlite).insert(bases)
+    return stmt.on_conflict_do_update(
+        index_elements=["tenant", "entity", "canonical_id"],
+        set_={
+            "fields": stmt.excluded.fields,
+            "fingerprint": stmt.excluded.fingerprint,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
 
 
 async def save_sides(
