@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from obmen.connectors.base import Remote
+from obmen.engine import adoption
 from obmen.engine.context import Engine, EngineSettings
 from obmen.engine.policy import Policy
 from obmen.engine.reconciler import reconcile
@@ -112,3 +113,48 @@ async def test_a_copy_stamped_with_an_id_that_is_no_canonical_one_is_matched_not
 def onec_id(fake: FakeSystem) -> str:
     (only,) = fake.objects("offer")
     return only
+
+
+async def test_the_event_of_a_create_confirmed_between_the_two_looks_is_adopted_as_that_object(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same race one step later: the create settles after the batch looked for a link made meanwhile
+    and before it looks for the create's intent, so it finds neither the intent (dropped) nor, the first
+    time, the link; the link is committed by then and names this very object (seen in the demo's REST
+    day as a LinkConflict on the site's order the CRM's deal made)."""
+    clock = ManualClock()
+    site = FakeSystem("site", fields=FIELDS, clock=clock, seed=1)
+    crm = FakeSystem("bitrix24", fields=FIELDS, clock=clock, seed=2, knobs=Knobs(crash_after_write=1.0))
+    engine = _engine(db, {"site": site, "bitrix24": crm}, clock)
+    site.create("counterparty", {"name": "Ирина", "emails": ["irina@example.ru"]})
+    await enqueue_changes(engine, "site", site.take_notifications(), trigger="site:query")
+    with pytest.raises(SimulatedCrash):
+        await reconcile(engine, "w1", await _claim(engine, clock))
+    crm.knobs.crash_after_write = 0.0
+    ((contact, cid),) = crm.origins("counterparty").items()
+    assert cid is not None
+    await enqueue_changes(engine, "bitrix24", crm.take_notifications(), trigger="bitrix24:event")
+    looked = adoption._linked_meanwhile
+
+    async def then_settle(*args: Any) -> str | None:
+        found = await looked(*args)
+        async with db.begin() as conn:
+            await state.add_links(
+                conn, engine.tenant, "counterparty", [(cid, "bitrix24", contact)], now=clock()
+            )
+            await state.drop_intents(conn, engine.tenant, "counterparty", [(cid, "bitrix24")])
+        return found
+
+    monkeypatch.setattr(adoption, "_linked_meanwhile", then_settle)
+    await reconcile(engine, "w2", await _claim(engine, clock))  # raised LinkConflict
+    monkeypatch.undo()
+    async with db.begin() as conn:
+        links = await state.fetch_links(conn, engine.tenant, "counterparty", [cid])
+        unlinked = await state.resolve_external(
+            conn, engine.tenant, "counterparty", "site", list(site.objects("counterparty"))
+        )
+    assert links[cid]["bitrix24"] == contact
+    assert set(unlinked.values()) == {cid}
+    clock.advance(31)
+    await Worker(engine, name="w3", options=WorkerOptions(tenant_lease=False)).drain()
+    assert len(crm.objects("counterparty")) == len(site.objects("counterparty")) == 1

@@ -121,11 +121,14 @@ async def _by_origin(engine: Engine, known: Known, system: str, remote: Remote) 
         stored = await state.fetch_links(conn, engine.tenant, known.entity, [remote.origin])
         intents = await state.fetch_intents(conn, engine.tenant, known.entity, [remote.origin])
     systems = {**stored.get(remote.origin, {}), **known.links.get(remote.origin, {})}
-    if (remote.origin, system) not in intents or systems.get(
-        system, remote.external_id
-    ) != remote.external_id:
+    held = systems.get(system)
+    known_create = (remote.origin, system) in intents
+    if (held is not None and held != remote.external_id) or (held is None and not known_create):
         return None
     known.links.setdefault(remote.origin, {}).update(systems)
+    if held is not None:
+        # The create settled since `_linked_meanwhile` looked: its intent is gone, its link committed.
+        return remote.origin
     known.link(
         remote.origin,
         system,
