@@ -206,3 +206,24 @@ def test_the_sandbox_filters_a_tabular_part_with_any() -> None:
     assert not predicate({"РасшифровкаПлатежа": []})
     with pytest.raises(FilterError):
         compile_filter("Товары/any(d: d/Нет eq 1)", frozenset({"Товары"}), {"Товары": frozenset({"Цена"})})
+
+
+async def test_a_payment_paid_after_its_document_was_made_is_dated_when_it_was_paid(
+    sandbox: OnecSandbox, onec: ODataConnector
+) -> None:
+    """The order reached 1C unpaid, so its receipt was dated with the order; paid later on the site, the
+    receipt is redated to that moment as it is posted. Posted with the order's date, 1C would show another
+    payment moment than the site and the CRM, and the engine would write it back to them on every merge."""
+    key = await place(sandbox, onec, [pay("Оплата курьеру", "1000", False)])
+    [ref] = sandbox.infobase.payment_documents
+    assert sandbox.infobase.payment_documents[ref].date.startswith("2026-03-01T10:00")
+    paid = [pay("Оплата курьеру", "1000", True, "2026-03-02T18:30:15+03:00")]
+    [done] = await onec.write([Update("order", key, {"payments": paid})])
+    assert done.ok, done.error
+    fields = (await onec.fetch("order", [key]))[key].fields
+    assert [(p["paid"], p["paid_at"]) for p in fields["payments"]] == [(True, "2026-03-02T18:30:15")]
+    # Posted already, the receipt keeps its date: 1C's own record of when the money came.
+    later = [pay("Оплата курьеру", "1000", True, "2026-03-05T09:00:00")]
+    [again] = await onec.write([Update("order", key, {"payments": later})])
+    assert again.ok, again.error
+    assert sandbox.infobase.payment_documents[ref].date == "2026-03-02T18:30:15"

@@ -194,6 +194,11 @@ class OrderPayments:
         if held["system"] != system and system:
             body["Комментарий"] = self.kinds.get(system, system)
         posted = bool(row.get("Posted"))
+        when = _naive(payment.get("paid_at"))
+        if payment.get("paid") and not posted and when and when != _date(row.get("Date")):
+            # A document made before it was paid (with its order) is dated when the money came: posted
+            # with the order's date, 1C would show another moment than the other systems, for ever.
+            body["Date"] = when
         if body:
             await self.client.patch(name, key, body, if_match=row.get("DataVersion"))
         if payment.get("paid") and amount_of(payment) > 0 and (not posted or body):
