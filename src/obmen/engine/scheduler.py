@@ -46,15 +46,26 @@ async def enqueue_changes(
         return await queue.enqueue(engine.db, conn, engine.tenant, items, now=engine.clock(), seen=seen)
 
 
-async def poll_changes(engine: Engine, system: str, *, limit: int = 500) -> int:
-    """Read one system's change feed from its checkpoint; keys and checkpoint commit together."""
+async def poll_changes(
+    engine: Engine, system: str, *, limit: int = 500, cursors: dict[str, str | None] | None = None
+) -> int:
+    """Read one system's change feed from its checkpoint; keys and checkpoint commit together.
+
+    `cursors` keeps the checkpoints this process committed, so a poll that finds nothing costs no
+    statement (issue 14); it is valid only while the caller alone polls (the scheduler's lease).
+    """
     connector = engine.connectors[system]
     source = f"{system}:changes"
     total = 0
     while True:
-        async with engine.db.begin() as conn:
-            cursor = await state.get_cursor(conn, engine.tenant, source)
+        if cursors is not None and source in cursors:
+            cursor = cursors[source]
+        else:
+            async with engine.db.begin() as conn:
+                cursor = await state.get_cursor(conn, engine.tenant, source)
         page = await connector.changes(cursor, limit)
+        if cursors is not None:
+            cursors[source] = cursor
         if not page.changes and page.cursor == cursor and not page.more:
             return total  # nothing new: an idle poll writes nothing (issue 14)
         items = [
@@ -65,6 +76,8 @@ async def poll_changes(engine: Engine, system: str, *, limit: int = 500) -> int:
             now = engine.clock()
             await queue.enqueue(engine.db, conn, engine.tenant, items, now=now)
             await state.set_cursor(conn, engine.tenant, source, page.cursor, now=now)
+        if cursors is not None:
+            cursors[source] = page.cursor
         total += len(items)
         if not page.more:
             return total
@@ -148,11 +161,16 @@ class Scheduler:
         #: None: resync on the first round (a worker that starts catches up on what it missed); a process
         #: started for one load (`obmen sync`) waits a whole interval instead.
         self._last_resync: float | None = None if resync_now else engine.clock()
+        #: The feeds' checkpoints as this holder of the lease last committed them (`poll_changes`).
+        self._cursors: dict[str, str | None] = {}
 
     async def tick(self) -> None:
         """One round: poll every pollable system; resync if it is due."""
-        if not await self.lease.keep():
-            return
+        if not self.lease.held:
+            # Not held since the last round: another process may have polled and moved the checkpoints.
+            self._cursors.clear()
+            if not await self.lease.hold():
+                return
         breakers = self.engine.breakers
         await breakers.refresh()
         for system, connector in sorted(self.engine.connectors.items()):
@@ -160,7 +178,7 @@ class Scheduler:
                 continue  # a refusing system is the worker's to probe (docs/architecture.md §2.13)
             self.lease.tick(f"polling {system}")
             try:
-                await poll_changes(self.engine, system)
+                await poll_changes(self.engine, system, cursors=self._cursors)
             except SystemRefused as exc:
                 await breakers.refused(exc)
         now = self.engine.clock()
