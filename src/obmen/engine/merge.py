@@ -24,7 +24,17 @@ from obmen.engine.derived import follow_lines
 from obmen.engine.policy import FieldRule, Policy, Strategy
 from obmen.model.fields import fingerprint
 
-__all__ = ["Conflict", "Held", "MergeResult", "Shown", "Side", "fingerprint", "merge", "merge_fields"]
+__all__ = [
+    "Conflict",
+    "Held",
+    "MergeResult",
+    "Shown",
+    "Side",
+    "fingerprint",
+    "merge",
+    "merge_fields",
+    "merge_unchanged",
+]
 
 _MISSING: Any = object()
 
@@ -315,6 +325,11 @@ def _follow(result: MergeResult, base: Mapping[str, Any] | None, sides: Sequence
             if name not in side.read_only:
                 result.writes.setdefault(side.system, {})[name] = value
             result.held.setdefault(side.system, {})[name] = current
+
+
+def merge_unchanged(entity: str, base: Mapping[str, Any], side: Side, policy: Policy) -> MergeResult | None:
+    """The merge of one side read alone, if it shows exactly the base (engine/quiet.py); else None."""
+    return _unchanged(entity, base, [side], policy) if _agreed(base, [side]) else None
 
 
 def _agreed(base: Mapping[str, Any], sides: Sequence[Side]) -> bool:

@@ -21,14 +21,14 @@ from obmen.engine.outcome import Planned
 from obmen.store import queue, state
 from obmen.store.state import JournalEntry
 
-__all__ = ["plan"]
+__all__ = ["Waits", "canonical_refs", "object_sides", "plan"]
 
 #: A write wanted for one system: (system, fields, external id or None for a create).
 Wanted = tuple[str, dict[str, Any], str | None]
 
 
 @dataclass
-class _Waits:
+class Waits:
     """Why objects must wait, and the keys of what they wait for."""
 
     reasons: dict[str, str] = field(default_factory=dict)
@@ -42,11 +42,11 @@ class _Waits:
 
 async def plan(engine: Engine, known: Known, cids: Sequence[str], triggers: Mapping[str, str]) -> Planned:
     """Merge every object and plan its writes."""
-    canon, referring = await _canonical_refs(engine, known)
-    waits = _Waits()
+    canon, referring = await canonical_refs(engine, known)
+    waits = Waits()
     merged: dict[str, tuple[list[Side], MergeResult]] = {}
     for cid in cids:
-        sides = _sides(engine, known, cid, canon, referring, waits)
+        sides = object_sides(engine, known, cid, canon, referring, waits)
         if cid not in waits.reasons and sides:
             kept = known.sides.get(cid, {})
             base, decided = known.bases.get(cid), known.decided.get(cid)
@@ -67,7 +67,7 @@ async def plan(engine: Engine, known: Known, cids: Sequence[str], triggers: Mapp
     return Planned(plans, waits.reasons, waits.follow_ups)
 
 
-async def _canonical_refs(
+async def canonical_refs(
     engine: Engine, known: Known
 ) -> tuple[dict[tuple[str, str, str], str], set[tuple[str, str]]]:
     """(entity, system, external id) → canonical id, for every reference the batch's sides carry; and
@@ -113,13 +113,13 @@ def _lookup_external(external: Mapping[tuple[str, str], dict[str, str]]) -> Exte
     return lambda system: lambda entity, cid: external.get((entity, cid), {}).get(system)
 
 
-def _sides(
+def object_sides(
     engine: Engine,
     known: Known,
     cid: str,
     canon: Mapping[tuple[str, str, str], str],
     referring: Collection[tuple[str, str]],
-    waits: _Waits,
+    waits: Waits,
 ) -> list[Side]:
     """Every side of one object in canonical terms; unresolvable references make the object wait."""
     sides = []
@@ -191,7 +191,7 @@ def _plan_writes(
     plain: bool,
     trigger: str,
     numbers: Iterator[int],
-    waits: _Waits,
+    waits: Waits,
 ) -> bool:
     """Fill `p.writes`; False when a reference of the target is not in a system yet (the object waits).
 

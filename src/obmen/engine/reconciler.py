@@ -5,7 +5,8 @@ The steps of `reconcile` (each a short function below):
 1. *adopt* (`engine.adoption`): unlinked keys get a canonical id, matched against the other systems
    first, or already their outcome;
 2. *read*: every linked side of every object, in bulk per system; creates that were started but never
-   confirmed are looked up by their idempotency key before anything is created again;
+   confirmed are looked up by their idempotency key before anything is created again. An object whose
+   keys came from one system alone is read there first, and done if it shows its base (`engine.quiet`);
 3. *plan* (`engine.plan`): references are translated to canonical ids, the three-way merge runs, and the
    writes (updates, and creates for systems that lack the object) are planned, each numbered;
 4. *write ahead*: links, idempotency intents and the journal's `planned` rows are committed *before*
@@ -29,6 +30,7 @@ from obmen.engine.context import Engine, Known, Write, fetch_into
 from obmen.engine.merge import fingerprint
 from obmen.engine.outcome import Adopted, Outcome, Planned, settle
 from obmen.engine.plan import plan
+from obmen.engine.quiet import candidates, finish_quiet
 from obmen.errors import ObmenError, SystemRefused, TransientError
 from obmen.store import queue, state
 from obmen.store.queue import Claimed
@@ -44,8 +46,13 @@ async def reconcile(engine: Engine, worker: str, items: Sequence[Claimed]) -> di
     known = Known(entity=items[0].entity)
     adopted = await adopt_unlinked(engine, known, items)
     cids = sorted({cid for cid in adopted.values() if isinstance(cid, str)})
-    await _read(engine, known, cids)
-    planned = await plan(engine, known, cids, _triggers(items, adopted))
+    creating = await _load(engine, known, cids)
+    quiet = await finish_quiet(engine, known, candidates(engine, known, items, adopted, creating))
+    rest = [cid for cid in cids if cid not in quiet]
+    await _fetch(engine, known, rest)
+    planned = await plan(engine, known, rest, _triggers(items, adopted))
+    if quiet:
+        planned = Planned({**planned.plans, **quiet}, planned.waits, planned.follow_ups)
     journal_ids = await _write_ahead(engine, known, items, adopted, planned)
     results = await _send(engine, planned)
     return await settle(engine, worker, known, items, adopted, planned, journal_ids, results)
@@ -71,8 +78,9 @@ def _enqueued(items: Sequence[Claimed], adopted: Adopted) -> state.Enqueued:
     return out
 
 
-async def _read(engine: Engine, known: Known, cids: Sequence[str]) -> None:
-    """Load links, bases and intents, recover unconfirmed creates, then read every side in bulk."""
+async def _load(engine: Engine, known: Known, cids: Sequence[str]) -> set[str]:
+    """Load links, bases, intents and conflicts, and recover unconfirmed creates; returns the objects
+    that had a create in flight."""
     async with engine.db.begin() as conn:
         stored = await state.fetch_links(conn, engine.tenant, known.entity, cids)
         known.bases, known.sides = await state.load_agreements(conn, engine.tenant, known.entity, cids)
@@ -82,6 +90,11 @@ async def _read(engine: Engine, known: Known, cids: Sequence[str]) -> None:
     for cid, systems in stored.items():
         known.links.setdefault(cid, {}).update(systems)
     await recover_creates(engine, known, intents)
+    return {cid for cid, _ in intents}
+
+
+async def _fetch(engine: Engine, known: Known, cids: Sequence[str]) -> None:
+    """Read every linked side of these objects in bulk, one call per system."""
     wanted: dict[str, list[str]] = defaultdict(list)
     for cid in cids:
         for system, external_id in known.links.get(cid, {}).items():

@@ -40,7 +40,11 @@ _W = work_items.c
 
 @dataclass(frozen=True, slots=True)
 class NewItem:
-    """A key to enqueue: linked (`canonical_id`) or not yet linked (`system` + `external_id`)."""
+    """A key to enqueue: linked (`canonical_id`) or not yet linked (`system` + `external_id`).
+
+    A linked key may name the `system` whose event, poll or ping queued it: the one source its reconcile
+    reads first (engine/quiet.py). Folded with a key from another system, it names none.
+    """
 
     entity: str
     canonical_id: str | None = None
@@ -100,7 +104,11 @@ def _upsert(postgres: bool, carry_attempts: bool) -> sa.Insert:
     stmt = postgresql.insert(work_items) if postgres else sqlite.insert(work_items)
     lowest = sa.func.least if postgres else sa.func.min
     highest = sa.func.greatest if postgres else sa.func.max
-    update: dict[str, object] = {"not_before": lowest(_W.not_before, stmt.excluded.not_before)}
+    update: dict[str, object] = {
+        "not_before": lowest(_W.not_before, stmt.excluded.not_before),
+        # A linked key queued by two systems names neither: it is read everywhere (engine/quiet.py).
+        "system": sa.case((_W.system == stmt.excluded.system, _W.system), else_=sa.null()),
+    }
     if carry_attempts:
         update["attempts"] = highest(_W.attempts, stmt.excluded.attempts)
         update["last_error"] = stmt.excluded.last_error
@@ -136,7 +144,14 @@ async def _resolve_links(conn: AsyncConnection, tenant: str, items: Sequence[New
     for item in items:
         cid = known.get((item.entity, str(item.system), str(item.external_id)))
         if item.canonical_id is None and cid is not None:
-            item = NewItem(entity=item.entity, canonical_id=cid, trigger=item.trigger, delay=item.delay)
+            # The system that spoke stays with the linked key (engine/quiet.py reads it first).
+            item = NewItem(
+                entity=item.entity,
+                canonical_id=cid,
+                system=item.system,
+                trigger=item.trigger,
+                delay=item.delay,
+            )
         resolved.append(item)
     return resolved
 
@@ -162,6 +177,8 @@ async def enqueue(
         not_before = now + item.delay
         if row is not None:
             row["not_before"] = min(float(str(row["not_before"])), not_before)
+            if row["system"] != item.system:
+                row["system"] = None  # two systems spoke: the key is read everywhere
             if item.waits_for is None:  # one of the two waits for nothing: neither does the key
                 row["last_error"] = row["waiting_since"] = None
             continue
