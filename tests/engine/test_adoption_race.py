@@ -46,20 +46,28 @@ def _engine(db: Database, connectors: dict[str, Any], clock: ManualClock) -> Eng
     return Engine(db=db, connectors=connectors, policy=Policy.build({}), settings=settings, clock=clock)
 
 
-async def test_the_event_of_a_create_confirmed_meanwhile_is_adopted_as_that_object(db: Database) -> None:
-    clock = ManualClock()
+async def _crashed_create(
+    db: Database, clock: ManualClock, crm: FakeSystem
+) -> tuple[Engine, FakeSystem, str, str]:
+    """A contact made on the site reaches the portal, then the process dies before it records the link;
+    the portal's event about it is queued. Returns the engine, the site, the contact's id and its cid."""
     site = FakeSystem("site", fields=FIELDS, clock=clock, seed=1)
-    crm = Racing("bitrix24", fields=FIELDS, clock=clock, seed=2, knobs=Knobs(crash_after_write=1.0))
     engine = _engine(db, {"site": site, "bitrix24": crm}, clock)
     site.create("counterparty", {"name": "Ирина", "emails": ["irina@example.ru"]})
     await enqueue_changes(engine, "site", site.take_notifications(), trigger="site:query")
-    # The create reaches the portal, then the process dies before it records the link.
     with pytest.raises(SimulatedCrash):
         await reconcile(engine, "w1", await _claim(engine, clock))
     crm.knobs.crash_after_write = 0.0
     ((contact, cid),) = crm.origins("counterparty").items()
     assert cid is not None
     await enqueue_changes(engine, "bitrix24", crm.take_notifications(), trigger="bitrix24:event")
+    return engine, site, contact, cid
+
+
+async def test_the_event_of_a_create_confirmed_meanwhile_is_adopted_as_that_object(db: Database) -> None:
+    clock = ManualClock()
+    crm = Racing("bitrix24", fields=FIELDS, clock=clock, seed=2, knobs=Knobs(crash_after_write=1.0))
+    engine, site, contact, cid = await _crashed_create(db, clock, crm)
 
     async def settle_the_create() -> None:
         async with db.begin() as conn:
@@ -123,17 +131,8 @@ async def test_the_event_of_a_create_confirmed_between_the_two_looks_is_adopted_
     time, the link; the link is committed by then and names this very object (seen in the demo's REST
     day as a LinkConflict on the site's order the CRM's deal made)."""
     clock = ManualClock()
-    site = FakeSystem("site", fields=FIELDS, clock=clock, seed=1)
     crm = FakeSystem("bitrix24", fields=FIELDS, clock=clock, seed=2, knobs=Knobs(crash_after_write=1.0))
-    engine = _engine(db, {"site": site, "bitrix24": crm}, clock)
-    site.create("counterparty", {"name": "Ирина", "emails": ["irina@example.ru"]})
-    await enqueue_changes(engine, "site", site.take_notifications(), trigger="site:query")
-    with pytest.raises(SimulatedCrash):
-        await reconcile(engine, "w1", await _claim(engine, clock))
-    crm.knobs.crash_after_write = 0.0
-    ((contact, cid),) = crm.origins("counterparty").items()
-    assert cid is not None
-    await enqueue_changes(engine, "bitrix24", crm.take_notifications(), trigger="bitrix24:event")
+    engine, site, contact, cid = await _crashed_create(db, clock, crm)
     looked = adoption._linked_meanwhile
 
     async def then_settle(*args: Any) -> str | None:

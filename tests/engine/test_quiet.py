@@ -57,6 +57,21 @@ class Rig:
             cid = (await state.resolve_external(conn, self.engine.tenant, "order", "site", [order]))[order]
         return cid, order, deal
 
+    async def edited_on_site(self, **changes: Any) -> tuple[str, str, str]:
+        """An order placed, then edited on the site and the edit reconciled into the CRM."""
+        cid, order, deal = await self.placed()
+        self.site.edit("order", order, **changes)
+        await self.events(self.site)
+        await self.drain()
+        assert {k: self.crm.get("order", deal)[k] for k in changes} == changes
+        return cid, order, deal
+
+    async def edited_in_crm(self) -> tuple[str, str, list[Change]]:
+        """An order placed, then its deal's comment edited in the CRM; the CRM's event is not queued."""
+        _, order, deal = await self.placed()
+        self.crm.edit("order", deal, comment="доставка завтра")
+        return order, deal, self.crm.take_notifications()
+
     async def kept(self, cid: str) -> tuple[Any, Any]:
         async with self.db.begin() as conn:
             bases, sides = await state.load_agreements(conn, self.engine.tenant, "order", [cid])
@@ -71,11 +86,7 @@ class Rig:
 
 async def test_an_echo_is_read_where_it_came_from_and_nowhere_else(db: Database) -> None:
     rig = Rig(db)
-    _, order, deal = await rig.placed()
-    rig.site.edit("order", order, comment="позвонить")
-    await rig.events(rig.site)
-    await rig.drain()
-    assert rig.crm.get("order", deal)["comment"] == "позвонить"
+    await rig.edited_on_site(comment="позвонить")
     site, journal = rig.site.calls["fetch"], await rig.journal()
     await rig.events(rig.crm)  # the CRM's event about obmen's own write
     await rig.drain()
@@ -88,9 +99,7 @@ async def test_an_echo_is_read_where_it_came_from_and_nowhere_else(db: Database)
 
 async def test_a_change_elsewhere_still_arrives_with_its_own_key(db: Database) -> None:
     rig = Rig(db)
-    _, order, deal = await rig.placed()
-    rig.crm.edit("order", deal, comment="доставка завтра")
-    crm_event = rig.crm.take_notifications()
+    order, _, crm_event = await rig.edited_in_crm()
     await enqueue_changes(rig.engine, "site", [Change("order", order)], trigger="site:event")
     await rig.drain()  # the site shows its base: done, the CRM's edit not read yet
     assert rig.site.get("order", order)["comment"] is None
@@ -101,9 +110,7 @@ async def test_a_change_elsewhere_still_arrives_with_its_own_key(db: Database) -
 
 async def test_keys_from_two_systems_folded_into_one_are_read_everywhere(db: Database) -> None:
     rig = Rig(db)
-    _, order, deal = await rig.placed()
-    rig.crm.edit("order", deal, comment="доставка завтра")
-    rig.crm.take_notifications()
+    order, deal, _ = await rig.edited_in_crm()
     await enqueue_changes(rig.engine, "bitrix24", [Change("order", deal)], trigger="bitrix24:event")
     await enqueue_changes(rig.engine, "site", [Change("order", order)], trigger="site:event")
     async with db.begin() as conn:
@@ -115,9 +122,7 @@ async def test_keys_from_two_systems_folded_into_one_are_read_everywhere(db: Dat
 
 async def test_the_resync_reads_every_side(db: Database) -> None:
     rig = Rig(db)
-    _, order, deal = await rig.placed()
-    rig.crm.edit("order", deal, comment="доставка завтра")
-    rig.crm.take_notifications()  # the CRM's event was lost
+    order, _, _ = await rig.edited_in_crm()  # the CRM's event was lost
     await enqueue_changes(rig.engine, "site", [Change("order", order)], trigger="resync")
     await rig.drain()
     assert rig.site.get("order", order)["comment"] == "доставка завтра"
@@ -127,11 +132,7 @@ async def test_a_quiet_echo_keeps_what_a_full_merge_keeps_and_a_step_back_still_
     """The CRM's echo of a status obmen wrote is quiet; what the CRM showed of the fact is kept as a full
     merge keeps it, so the manager who then moves the deal back is heard (docs/architecture.md §2.11)."""
     quiet = Rig(db)
-    cid, order, deal = await quiet.placed()
-    quiet.site.edit("order", order, status="P")
-    await quiet.events(quiet.site)
-    await quiet.drain()
-    assert quiet.crm.get("order", deal)["status"] == "P"
+    cid, order, deal = await quiet.edited_on_site(status="P")
     before = await quiet.kept(cid)
     site = quiet.site.calls["fetch"]
     await quiet.events(quiet.crm)
