@@ -22,8 +22,9 @@ Semantics, after procrastinate's `queueing_lock` + `lock` and controller-runtime
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,7 +34,10 @@ from obmen.store.bulk import execute_many
 from obmen.store.database import Database, refresh_statistics
 from obmen.store.tables import links, work_items
 
-__all__ = ["Claimed", "NewItem", "claim", "enqueue", "heartbeat", "pending_insert"]
+#: A row of `work_items` as the upserts take it.
+_Row = TypeVar("_Row", bound=Mapping[str, object])
+
+__all__ = ["Claimed", "NewItem", "claim", "enqueue", "heartbeat", "in_lock_order", "pending_insert"]
 
 _W = work_items.c
 
@@ -84,6 +88,17 @@ class Claimed:
     enqueued_at: float
     #: When it began waiting for a referenced object, if it waits (docs/architecture.md §2.14).
     waiting_since: float | None = None
+
+
+def in_lock_order(db: Database, rows: Iterable[_Row]) -> list[_Row]:
+    """Rows for `pending_insert` in the order PostgreSQL should lock them: by key, on PostgreSQL.
+
+    Two upserts of overlapping keys in different orders each wait for the other's uncommitted insert of
+    a key the other holds, a deadlock PostgreSQL breaks by failing one (seen when an echo finished fast
+    enough to leave its key pending while a feed queued it again). In one order, one waits for the other.
+    SQLite lets one writer in at a time, and keeps the order the keys came in (the order claims take).
+    """
+    return sorted(rows, key=lambda r: str(r["key"])) if db.is_postgres else list(rows)
 
 
 def pending_insert(db: Database, *, carry_attempts: bool = False) -> sa.Insert:
@@ -198,7 +213,7 @@ async def enqueue(
             "last_error": None if item.waits_for is None else f"{WAITS_FOR}{item.waits_for}",
             "waiting_since": None if item.waits_for is None else now,
         }
-    values = list(rows.values())
+    values = in_lock_order(db, rows.values())
     if seen is not None:
         seen.update(rows)
     if values:

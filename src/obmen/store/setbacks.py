@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from obmen.store.database import Database
-from obmen.store.queue import Claimed, NewItem, enqueue, pending_insert
+from obmen.store.queue import Claimed, NewItem, enqueue, in_lock_order, pending_insert
 from obmen.store.tables import parked, work_items
 
 __all__ = ["Retry", "park", "retry", "retry_many", "unpark"]
@@ -79,7 +79,7 @@ async def retry_many(
         }
         for r in retries
     ]
-    await conn.execute(pending_insert(db, carry_attempts=True), rows)
+    await conn.execute(pending_insert(db, carry_attempts=True), in_lock_order(db, rows))
 
 
 async def park(
