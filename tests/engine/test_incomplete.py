@@ -15,6 +15,8 @@ from obmen.store.database import Database
 from obmen.testing.fakes import FakeSystem, ManualClock
 
 FIELDS = {"order": ["number", "status", "lines"]}
+#: A basket, as the fakes keep it (any value: the engine compares it whole).
+LINES = [["Чай", "1"]]
 
 
 class WithParts(FakeSystem):
@@ -112,7 +114,7 @@ async def test_incomplete_side_with_a_change_gets_every_carried_field(db: Databa
     engine, fakes, clock = _setup(db)
     crm = fakes["bitrix24"]
     assert isinstance(crm, WithParts)
-    site_id = fakes["site"].create("order", {"number": "B-2", "status": "N", "lines": []})
+    site_id = fakes["site"].create("order", {"number": "B-2", "status": "N", "lines": LINES})
     await _round(engine, fakes)
     (deal,) = crm.objects("order")
     assert not [w for w in crm.writes() if w["kind"] == "update"]  # made whole by obmen's create
@@ -123,7 +125,20 @@ async def test_incomplete_side_with_a_change_gets_every_carried_field(db: Databa
     await _round(engine, fakes)
     last = [w for w in crm.writes() if w["kind"] == "update"][-1]
     # The change alone would be {"status": "P"}: the incomplete side gets the whole order instead.
-    assert last["fields"] == {"number": "B-2", "status": "P", "lines": []}
+    assert last["fields"] == {"number": "B-2", "status": "P", "lines": LINES}
     assert crm.parts[deal]["status"] == "P"
     # The number the CRM could not show was unknown there, not erased: the site keeps it.
-    assert fakes["site"].get("order", site_id) == {"number": "B-2", "status": "P", "lines": []}
+    assert fakes["site"].get("order", site_id) == {"number": "B-2", "status": "P", "lines": LINES}
+
+
+async def test_an_order_without_lines_reaches_the_other_systems_once_it_has_them(db: Database) -> None:
+    """A deal made in the CRM before its products (the demo's flow 5 raced it): an empty order is not
+    created elsewhere, since a site cannot add lines to an order made empty; with lines it is."""
+    engine, fakes, _ = _setup(db)
+    crm = fakes["bitrix24"]
+    deal = crm.create("order", {"number": "CRM-3", "status": "N", "lines": []})
+    await _round(engine, fakes)
+    assert fakes["site"].objects("order") == {}
+    crm.edit("order", deal, lines=LINES)
+    await _round(engine, fakes)
+    assert [o["lines"] for o in fakes["site"].objects("order").values()] == [LINES]
