@@ -261,7 +261,7 @@ def _with_companions(
 
 def _creates(engine: Engine, known: Known, p: Plan, present: set[str]) -> list[Wanted]:
     """Creates for the systems that take this entity and do not hold the object yet."""
-    if known.entity == "order" and "lines" in p.target and not p.target["lines"]:
+    if known.entity == "order" and p.target.get("lines") == []:
         # Not an order yet: a deal whose products the manager is still adding. A site cannot add lines
         # to an order made empty (docs/protocols/site-rest.md §6.3) and 1C refuses one: it goes out
         # once it has lines.
