@@ -45,7 +45,7 @@ def to_int(value: Any) -> int | None:
         return None if not isinstance(value, bool) else int(value)
     try:
         return int(float(str(value).strip()))
-    except ValueError:
+    except (ValueError, OverflowError):  # `inf` is no integer either
         return None
 
 
