@@ -63,9 +63,9 @@ async def poll_changes(
         else:
             async with engine.db.begin() as conn:
                 cursor = await state.get_cursor(conn, engine.tenant, source)
+            if cursors is not None:
+                cursors[source] = cursor
         page = await connector.changes(cursor, limit)
-        if cursors is not None:
-            cursors[source] = cursor
         if not page.changes and page.cursor == cursor and not page.more:
             return total  # nothing new: an idle poll writes nothing (issue 14)
         items = [
